@@ -1,0 +1,128 @@
+//! `crosswalk encode`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use crosswalk::keys::SecretKey;
+use crosswalk::pipeline::encode::{self, EncodeJob, EncodeSummary};
+use crosswalk::schema::LinkageSchema;
+use crosswalk::source::SourceMapping;
+
+/// Flags of `encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// The linkage schema (TOML), identical for every agency. Omit for the built-in default.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// This export's source mapping (TOML).
+    #[arg(long, value_name = "FILE")]
+    source: PathBuf,
+    /// The secret key file (from `crosswalk keygen`; mode 0600).
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+    /// The agency export (CSV).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// The encodings file to write (Parquet).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Also write the local map (local id ↔ record_key). It must stay at the agency.
+    #[arg(long, value_name = "FILE")]
+    map_out: Option<PathBuf>,
+    /// The rejects report (CSV: row, field, reason; never values) [default: OUT.rejects.csv].
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Worker threads [default: one per core].
+    #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
+    threads: usize,
+    /// Dates after this day (YYYY-MM-DD) are rejected as in the future [default: today].
+    #[arg(long, value_name = "DATE")]
+    reference_date: Option<chrono::NaiveDate>,
+}
+
+fn today() -> chrono::NaiveDate {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+impl TryFrom<&EncodeArgs> for EncodeJob {
+    type Error = crosswalk::Error;
+
+    fn try_from(a: &EncodeArgs) -> crosswalk::Result<EncodeJob> {
+        let schema = match &a.schema {
+            Some(p) => LinkageSchema::from_file(p)?,
+            None => LinkageSchema::default_schema(),
+        };
+        Ok(EncodeJob {
+            schema,
+            mapping: SourceMapping::from_file(&a.source)?,
+            key: SecretKey::read(&a.key_file)?,
+            input: a.input.clone(),
+            out: a.out.clone(),
+            map_out: a.map_out.clone(),
+            rejects: a
+                .rejects
+                .clone()
+                .unwrap_or_else(|| EncodeJob::default_rejects_path(&a.out)),
+            threads: a.threads,
+            today: a.reference_date.unwrap_or_else(today),
+            chunk_rows: 16 * 1024,
+        })
+    }
+}
+
+pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
+    let job = EncodeJob::try_from(args)?;
+    let bar = super::progress_bar("encoding");
+    let result = encode::run(&job, &mut |n| bar.set_position(n));
+    bar.finish_and_clear();
+    let summary = result?;
+    print_summary(&job, &summary);
+    Ok(())
+}
+
+fn print_summary(job: &EncodeJob, s: &EncodeSummary) {
+    eprintln!(
+        "crosswalk: encoded {} of {} rows from {} ({} rejected, {} field values dropped) in {:.2}s ({:.0} rows/s)",
+        s.rows_written,
+        s.rows_read,
+        job.input.display(),
+        s.rows_rejected,
+        s.field_issues.values().sum::<u64>(),
+        s.elapsed.as_secs_f64(),
+        s.rows_per_second()
+    );
+    for ((field, reason), n) in s.row_rejections.iter().chain(&s.field_issues).take(12) {
+        eprintln!("  {n:>8}  {field}: {reason}");
+    }
+    for (code, n) in &s.unknown_codes {
+        eprintln!("  {n:>8}  unknown {} {}", code.column_kind, code.code);
+    }
+    if s.alias_clks > 0 {
+        eprintln!("  {} alias CLKs written", s.alias_clks);
+    }
+    if s.repeat_rows > 0 {
+        eprintln!(
+            "  ~{} rows repeat an earlier row's identifiers exactly (repeat contacts)",
+            s.repeat_rows
+        );
+    }
+    eprintln!(
+        "  wrote {} (schema {}, key check value {})",
+        job.out.display(),
+        s.schema_fingerprint,
+        s.kcv
+    );
+    eprintln!("  rejects report: {}", job.rejects.display());
+    if let Some(m) = &job.map_out {
+        eprintln!(
+            "  local map (keep at the agency, never send): {}",
+            m.display()
+        );
+    }
+}

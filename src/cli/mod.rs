@@ -1,0 +1,65 @@
+//! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own file
+//! and only turns flags into a library configuration, runs it and prints the summary.
+
+mod encode;
+mod keygen;
+
+use clap::{Parser, Subcommand};
+
+/// crosswalk: privacy-preserving record linkage for multi-agency taskforces.
+///
+/// Agencies encode their exports locally with a shared secret key (`keygen`, `encode`); no raw
+/// identifier leaves them. Exit codes: 0 success, 1 I/O failure, 2 usage error, 3 configuration
+/// or key problem, 4 bad input data.
+#[derive(Debug, Parser)]
+#[command(name = "crosswalk", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new 256-bit secret key file (mode 0600) and print its key check value.
+    Keygen(keygen::KeygenArgs),
+    /// Print the key check value (KCV) of an existing key file.
+    Kcv(keygen::KcvArgs),
+    /// Encode an agency export into keyed CLKs (Parquet) with non-identifying event facts.
+    Encode(encode::EncodeArgs),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> crosswalk::Result<()> {
+    match cli.command {
+        Command::Keygen(a) => keygen::keygen(&a),
+        Command::Kcv(a) => keygen::kcv(&a),
+        Command::Encode(a) => encode::encode(&a),
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or `NO_COLOR` is set.
+pub(crate) fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || std::env::var_os("NO_COLOR").is_some() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,318 @@
+//! Encoding: normalised identifiers to a keyed record-level CLK, and record pseudonyms.
+//!
+//! **Random hashing.** Each token's `k` bit positions are read from a keyed BLAKE3
+//! extendable-output hash of the token: `XOF(key = namespace key, input = token)`, consumed as
+//! little-endian `u32` words, each reduced modulo the filter length. Positions are independent
+//! pseudo-random values, unlike double hashing (`h1 + i·h2`), whose arithmetic structure the
+//! attacks of Niedermeyer et al. (2014) and Kroll and Steinmetzer (2015) exploit. The namespace
+//! key is `BLAKE3-keyed(clk sub-key, "namespace:" + name)`, the clk sub-key
+//! `BLAKE3-derive_key("crosswalk 2026-11 clk bit positions v1", secret)` ([`crate::keys`]).
+//! A field with `k` bits per token uses the first `k` positions of the stream, so the same token
+//! in two fields of one namespace with different `k` shares `min(k)` positions.
+//!
+//! **Record pseudonyms.** `record_key = hex(HMAC-SHA256(record sub-key, agency ‖ 0x00 ‖ local
+//! id)[..16])`: a MAC is the standard construction for keyed pseudonyms, and only holders of the
+//! key can map a pseudonym back to a local id (the agency keeps a local map for convenience).
+//!
+//! [`reference`] holds a deliberately plain implementation of the same algorithm; tests check
+//! that the fast path (token cache, reused buffers) agrees with it bit for bit.
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::encode::{Encoder, Scratch};
+//! use crosswalk::keys::SecretKey;
+//! use crosswalk::normalize::{name, Identifiers};
+//! use crosswalk::schema::{Field, LinkageSchema};
+//!
+//! let enc = Encoder::new(&LinkageSchema::default_schema(), &SecretKey::from_bytes([1; 32]));
+//! let mut scratch = Scratch::default();
+//! let mut a = Identifiers::default();
+//! a.set(Field::GivenName, name("Jennifer").unwrap());
+//! a.set(Field::FamilyName, name("Rodríguez").unwrap());
+//! let mut b = a.clone();
+//! b.set(Field::FamilyName, name("Rodriguez-Perez").unwrap());
+//! let (ca, cb) = (enc.encode(&a, &mut scratch), enc.encode(&b, &mut scratch));
+//! assert_eq!(ca.len_bits(), 1024);
+//! assert!(ca.dice(&cb) > 0.7);
+//! ```
+
+pub mod reference;
+pub mod tokens;
+
+use hmac::{KeyInit, Mac};
+use rustc_hash::FxHashMap;
+
+use crate::clk::Clk;
+use crate::keys::SecretKey;
+use crate::normalize::Identifiers;
+use crate::schema::{Field, LinkageSchema, Tokens};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Entries per namespace cache before it is cleared (bounds memory on adversarial input).
+const CACHE_LIMIT: usize = 1 << 18;
+
+#[derive(Debug, Clone)]
+struct FieldPlan {
+    field: Field,
+    tokens: Tokens,
+    n: usize,
+    padded: bool,
+    k: usize,
+    ns: usize,
+}
+
+/// A CLK encoder for one schema and key. Cheap to share across threads (`&Encoder` is `Sync`);
+/// each thread brings its own [`Scratch`].
+pub struct Encoder {
+    bits: usize,
+    fold: bool,
+    plans: Vec<FieldPlan>,
+    ns_keys: Vec<[u8; 32]>,
+    ns_max_k: Vec<usize>,
+    record_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("bits", &self.bits)
+            .field("fields", &self.plans.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for k in &mut self.ns_keys {
+            k.zeroize();
+        }
+        self.record_key.zeroize();
+    }
+}
+
+/// Per-thread scratch space: a token → positions cache per namespace and reused buffers.
+/// Tokens repeat heavily (a few thousand distinct bigrams), so the cache removes most hashing.
+#[derive(Default)]
+pub struct Scratch {
+    caches: Vec<FxHashMap<Box<[u8]>, Box<[u16]>>>,
+    token: Vec<u8>,
+}
+
+/// The `k` positions of `token` in a namespace: the keyed XOF read as little-endian `u32`s.
+pub(crate) fn token_positions(ns_key: &[u8; 32], token: &[u8], k: usize, bits: usize) -> Vec<u16> {
+    let mut bytes = vec![0u8; 4 * k];
+    blake3::Hasher::new_keyed(ns_key)
+        .update(token)
+        .finalize_xof()
+        .fill(&mut bytes);
+    bytes
+        .chunks_exact(4)
+        .map(|c| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % bits as u32) as u16)
+        .collect()
+}
+
+/// The hashing key of namespace `name` under the clk sub-key.
+pub(crate) fn namespace_key(clk_key: &[u8; 32], name: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(clk_key);
+    h.update(b"namespace:");
+    h.update(name.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+impl Encoder {
+    /// Builds an encoder: derives one hashing key per namespace from the secret.
+    pub fn new(schema: &LinkageSchema, key: &SecretKey) -> Encoder {
+        let clk_key = key.clk_key();
+        let mut ns_names: Vec<String> = Vec::new();
+        let mut plans = Vec::new();
+        for spec in &schema.fields {
+            let ns_name = spec.namespace();
+            let ns = match ns_names.iter().position(|n| n == ns_name) {
+                Some(i) => i,
+                None => {
+                    ns_names.push(ns_name.to_string());
+                    ns_names.len() - 1
+                }
+            };
+            plans.push(FieldPlan {
+                field: spec.field,
+                tokens: spec.tokens,
+                n: spec.n,
+                padded: spec.padded,
+                k: spec.bits_per_token,
+                ns,
+            });
+        }
+        let ns_keys = ns_names
+            .iter()
+            .map(|n| namespace_key(&clk_key, n))
+            .collect();
+        let ns_max_k = (0..ns_names.len())
+            .map(|i| {
+                plans
+                    .iter()
+                    .filter(|p| p.ns == i)
+                    .map(|p| p.k)
+                    .max()
+                    .unwrap_or(1)
+            })
+            .collect();
+        Encoder {
+            bits: schema.clk.bits,
+            fold: schema.clk.hardening == "xor-fold",
+            plans,
+            ns_keys,
+            ns_max_k,
+            record_key: key.record_key_key(),
+        }
+    }
+
+    /// Length in bits of the CLKs this encoder returns (after hardening).
+    pub fn output_bits(&self) -> usize {
+        if self.fold {
+            self.bits / 2
+        } else {
+            self.bits
+        }
+    }
+
+    /// Encodes one record's identifiers. Missing fields add no bits.
+    pub fn encode(&self, ids: &Identifiers, scratch: &mut Scratch) -> Clk {
+        if scratch.caches.len() < self.ns_keys.len() {
+            scratch
+                .caches
+                .resize_with(self.ns_keys.len(), FxHashMap::default);
+        }
+        let mut clk = Clk::zeros(self.bits);
+        let Scratch { caches, token } = scratch;
+        for plan in &self.plans {
+            let Some(value) = ids.get(plan.field) else {
+                continue;
+            };
+            let cache = &mut caches[plan.ns];
+            let ns_key = &self.ns_keys[plan.ns];
+            let max_k = self.ns_max_k[plan.ns];
+            let bits = self.bits;
+            tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                let positions = match cache.get(t) {
+                    Some(p) => p,
+                    None => cache
+                        .entry(t.into())
+                        .or_insert_with(|| token_positions(ns_key, t, max_k, bits).into()),
+                };
+                for &p in &positions[..plan.k] {
+                    clk.set(p as usize);
+                }
+            });
+        }
+        if self.fold {
+            clk.xor_fold()
+        } else {
+            clk
+        }
+    }
+
+    /// The record pseudonym of `local_id` at `agency`: 32 hex digits of HMAC-SHA256.
+    pub fn record_key(&self, agency: &str, local_id: &str) -> String {
+        let mut mac = match HmacSha256::new_from_slice(&self.record_key) {
+            Ok(m) => m,
+            // HMAC accepts keys of any length; a 32-byte key cannot be refused.
+            Err(_) => unreachable!("HMAC accepts any key length"),
+        };
+        mac.update(agency.as_bytes());
+        mac.update(&[0]);
+        mac.update(local_id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        crate::keys::hex(&tag[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize;
+
+    fn enc() -> Encoder {
+        Encoder::new(
+            &LinkageSchema::default_schema(),
+            &SecretKey::from_bytes([3; 32]),
+        )
+    }
+
+    fn person(given: &str, family: &str, dob: &str) -> Identifiers {
+        let mut ids = Identifiers::default();
+        ids.set(Field::GivenName, normalize::name(given).unwrap());
+        ids.set(Field::FamilyName, normalize::name(family).unwrap());
+        ids.set(Field::Dob, Some(dob.to_string()));
+        ids.set(Field::Sex, Some("F".into()));
+        ids.set(Field::Zip, Some("06106".into()));
+        ids
+    }
+
+    #[test]
+    fn fast_path_matches_reference() {
+        let e = enc();
+        let schema = LinkageSchema::default_schema();
+        let key = SecretKey::from_bytes([3; 32]);
+        let mut s = Scratch::default();
+        for ids in [
+            person("Maria", "Lopez", "20080412"),
+            person("Ana Maria", "Rodriguez Perez", "19990101"),
+            Identifiers::default(),
+        ] {
+            let fast = e.encode(&ids, &mut s);
+            let again = e.encode(&ids, &mut s); // now from the cache
+            let slow = reference::encode(&schema, &key, &ids);
+            assert_eq!(fast, slow);
+            assert_eq!(again, slow);
+        }
+    }
+
+    #[test]
+    fn swapped_names_keep_their_bits() {
+        let e = enc();
+        let mut s = Scratch::default();
+        let a = e.encode(&person("Maria", "Lopez", "20080412"), &mut s);
+        let b = e.encode(&person("Lopez", "Maria", "20080412"), &mut s);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn key_changes_every_bit_position() {
+        let schema = LinkageSchema::default_schema();
+        let a = Encoder::new(&schema, &SecretKey::from_bytes([1; 32]));
+        let b = Encoder::new(&schema, &SecretKey::from_bytes([2; 32]));
+        let mut s1 = Scratch::default();
+        let mut s2 = Scratch::default();
+        let p = person("Maria", "Lopez", "20080412");
+        let d = a.encode(&p, &mut s1).dice(&b.encode(&p, &mut s2));
+        assert!(d < 0.6, "different keys should look unrelated, dice {d}");
+    }
+
+    #[test]
+    fn twins_stay_apart_more_than_typos() {
+        let e = enc();
+        let mut s = Scratch::default();
+        let a = e.encode(&person("Maria", "Lopez", "20080412"), &mut s);
+        let typo = e.encode(&person("Mraia", "Lopez", "20080412"), &mut s);
+        let twin = e.encode(&person("Sofia", "Lopez", "20080412"), &mut s);
+        assert!(a.dice(&typo) > a.dice(&twin));
+    }
+
+    #[test]
+    fn record_keys_are_keyed_and_agency_scoped() {
+        let e = enc();
+        let k1 = e.record_key("dcf", "123");
+        assert_eq!(k1.len(), 32);
+        assert_eq!(k1, e.record_key("dcf", "123"));
+        assert_ne!(k1, e.record_key("police", "123"));
+        // agency/id boundary is unambiguous
+        assert_ne!(e.record_key("ab", "c"), e.record_key("a", "bc"));
+    }
+}

@@ -1,0 +1,494 @@
+//! The encodings file: what an agency sends to the taskforce (docs/formats.md).
+//!
+//! One Parquet file per export, one row per accepted input record:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `record_key` | utf8 | keyed pseudonym of agency + local id (32 hex digits) |
+//! | `agency` | utf8 | agency name from the source mapping |
+//! | `agency_type` | utf8 | `law_enforcement`, `child_welfare`, ... |
+//! | `unit` | utf8, null | unit or department |
+//! | `stage` | utf8, null | journey stage; null for administrative events |
+//! | `service_type` | utf8, null | service type of service events |
+//! | `event_date` | date32, null | event or service start date |
+//! | `end_date` | date32, null | service end date |
+//! | `age_band` | utf8 | age band at the event |
+//! | `sex` | utf8 | `female`, `male`, `other`, `unknown` |
+//! | `trafficking_type` | utf8 | `sex`, `labor`, `both`, `unknown` |
+//! | `clk` | fixed_size_binary(l/8) | the record's CLK, uncompressed |
+//! | `alias_clks` | list<fixed_size_binary(l/8)> | one CLK per alias (empty list: none) |
+//!
+//! File key-value metadata: `crosswalk.format`, `crosswalk.version`,
+//! `crosswalk.schema_fingerprint`, `crosswalk.kcv`, `crosswalk.clk_bits`, `crosswalk.agency`,
+//! `crosswalk.agency_type`, `crosswalk.rows`, `crosswalk.rejected_rows`.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Date32Builder, FixedSizeBinaryBuilder, ListBuilder, StringBuilder};
+use arrow_array::{
+    Array, ArrayRef, Date32Array, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
+use chrono::NaiveDate;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::AtomicFile;
+use crate::clk::Clk;
+use crate::error::{Error, Result};
+use crate::source::EventFacts;
+
+/// Format tag in the file metadata.
+pub const FORMAT: &str = "crosswalk-encodings/1";
+
+/// One encoded record, ready to write.
+#[derive(Debug, Clone)]
+pub struct EncodedRow {
+    /// Keyed pseudonym of agency + local id.
+    pub record_key: String,
+    /// The record's CLK.
+    pub clk: Clk,
+    /// One CLK per alias.
+    pub alias_clks: Vec<Clk>,
+    /// Non-identifying event facts.
+    pub facts: EventFacts,
+}
+
+/// File-level metadata of an encodings file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileMeta {
+    /// crosswalk version that wrote the file.
+    pub version: String,
+    /// Linkage-schema fingerprint.
+    pub schema_fingerprint: String,
+    /// Key check value of the secret used.
+    pub kcv: String,
+    /// CLK length in bits.
+    pub clk_bits: usize,
+    /// Agency name.
+    pub agency: String,
+    /// Agency type label.
+    pub agency_type: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Input rows rejected.
+    pub rejected_rows: u64,
+}
+
+const META_KEYS: [&str; 9] = [
+    "crosswalk.format",
+    "crosswalk.version",
+    "crosswalk.schema_fingerprint",
+    "crosswalk.kcv",
+    "crosswalk.clk_bits",
+    "crosswalk.agency",
+    "crosswalk.agency_type",
+    "crosswalk.rows",
+    "crosswalk.rejected_rows",
+];
+
+fn arrow_schema(clk_bytes: i32) -> SchemaRef {
+    let clk = DataType::FixedSizeBinary(clk_bytes);
+    Arc::new(Schema::new(vec![
+        ArrowField::new("record_key", DataType::Utf8, false),
+        ArrowField::new("agency", DataType::Utf8, false),
+        ArrowField::new("agency_type", DataType::Utf8, false),
+        ArrowField::new("unit", DataType::Utf8, true),
+        ArrowField::new("stage", DataType::Utf8, true),
+        ArrowField::new("service_type", DataType::Utf8, true),
+        ArrowField::new("event_date", DataType::Date32, true),
+        ArrowField::new("end_date", DataType::Date32, true),
+        ArrowField::new("age_band", DataType::Utf8, false),
+        ArrowField::new("sex", DataType::Utf8, false),
+        ArrowField::new("trafficking_type", DataType::Utf8, false),
+        ArrowField::new("clk", clk.clone(), false),
+        ArrowField::new(
+            "alias_clks",
+            DataType::List(Arc::new(ArrowField::new("item", clk, true))),
+            false,
+        ),
+    ]))
+}
+
+fn days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+}
+
+fn from_days(d: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::days(d as i64))
+}
+
+/// Writer properties shared by crosswalk's Parquet outputs: CLK columns uncompressed, without
+/// dictionary or statistics (random bits neither compress nor sort); the rest Snappy.
+fn properties(clk_columns: &[&str]) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_created_by(format!("crosswalk {}", env!("CARGO_PKG_VERSION")));
+    for c in clk_columns {
+        let path = ColumnPath::from(c.split('.').map(String::from).collect::<Vec<_>>());
+        b = b
+            .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    b.build()
+}
+
+/// Streams [`EncodedRow`]s into an encodings file, atomically.
+pub struct EncodingWriter {
+    writer: ArrowWriter<AtomicFile>,
+    schema: SchemaRef,
+    clk_bytes: i32,
+    agency: String,
+    agency_type: String,
+    rows: u64,
+}
+
+impl std::fmt::Debug for EncodingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodingWriter")
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl EncodingWriter {
+    /// Starts an encodings file at `path` (written under a temporary name until
+    /// [`EncodingWriter::finish`]).
+    pub fn create(path: &Path, clk_bits: usize, agency: &str, agency_type: &str) -> Result<Self> {
+        let clk_bytes = (clk_bits / 8) as i32;
+        let schema = arrow_schema(clk_bytes);
+        let file = AtomicFile::create(path)?;
+        let props = properties(&["clk", "alias_clks.list.item"]);
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .map_err(|e| Error::parquet(path, e))?;
+        Ok(EncodingWriter {
+            writer,
+            schema,
+            clk_bytes,
+            agency: agency.to_string(),
+            agency_type: agency_type.to_string(),
+            rows: 0,
+        })
+    }
+
+    /// Appends rows (one record batch).
+    pub fn write(&mut self, rows: &[EncodedRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let n = rows.len();
+        let mut key = StringBuilder::with_capacity(n, n * 32);
+        let mut unit = StringBuilder::new();
+        let mut stage = StringBuilder::new();
+        let mut service = StringBuilder::new();
+        let mut ev = Date32Builder::with_capacity(n);
+        let mut end = Date32Builder::with_capacity(n);
+        let mut age = StringBuilder::new();
+        let mut sex = StringBuilder::new();
+        let mut tt = StringBuilder::new();
+        let mut clk = FixedSizeBinaryBuilder::with_capacity(n, self.clk_bytes);
+        let mut alias =
+            ListBuilder::new(FixedSizeBinaryBuilder::new(self.clk_bytes)).with_field(Arc::new(
+                ArrowField::new("item", DataType::FixedSizeBinary(self.clk_bytes), true),
+            ));
+        let dest = self.writer.inner().dest().to_path_buf();
+        let bad = |e: arrow_schema::ArrowError| Error::parquet(&dest, e);
+        for r in rows {
+            key.append_value(&r.record_key);
+            unit.append_option(r.facts.unit.as_deref());
+            stage.append_option(r.facts.stage.and_then(|s| s.label()));
+            service.append_option(r.facts.service_type.map(|s| s.label()));
+            ev.append_option(r.facts.event_date.map(days));
+            end.append_option(r.facts.end_date.map(days));
+            age.append_value(r.facts.age_band.label());
+            sex.append_value(r.facts.sex.label());
+            tt.append_value(r.facts.trafficking_type.label());
+            clk.append_value(r.clk.as_bytes()).map_err(bad)?;
+            for a in &r.alias_clks {
+                alias.values().append_value(a.as_bytes()).map_err(bad)?;
+            }
+            alias.append(true);
+        }
+        let agency: ArrayRef = Arc::new(StringArray::from(vec![self.agency.as_str(); n]));
+        let agency_type: ArrayRef = Arc::new(StringArray::from(vec![self.agency_type.as_str(); n]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(key.finish()),
+            agency,
+            agency_type,
+            Arc::new(unit.finish()),
+            Arc::new(stage.finish()),
+            Arc::new(service.finish()),
+            Arc::new(ev.finish()),
+            Arc::new(end.finish()),
+            Arc::new(age.finish()),
+            Arc::new(sex.finish()),
+            Arc::new(tt.finish()),
+            Arc::new(clk.finish()),
+            Arc::new(alias.finish()),
+        ];
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(bad)?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(&dest, e))?;
+        self.rows += n as u64;
+        Ok(())
+    }
+
+    /// Writes the metadata and footer, then renames the file into place.
+    pub fn finish(mut self, meta: &FileMeta) -> Result<()> {
+        let dest = self.writer.inner().dest().to_path_buf();
+        let values = [
+            FORMAT.to_string(),
+            meta.version.clone(),
+            meta.schema_fingerprint.clone(),
+            meta.kcv.clone(),
+            meta.clk_bits.to_string(),
+            meta.agency.clone(),
+            meta.agency_type.clone(),
+            self.rows.to_string(),
+            meta.rejected_rows.to_string(),
+        ];
+        for (k, v) in META_KEYS.iter().zip(values) {
+            self.writer
+                .append_key_value_metadata(KeyValue::new(k.to_string(), v));
+        }
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(&dest, e))?;
+        file.commit()
+    }
+}
+
+/// An encodings file read back into columns (the linkage job's input).
+#[derive(Debug, Clone, Default)]
+pub struct Encodings {
+    /// File metadata.
+    pub meta: FileMeta,
+    /// `record_key` per row.
+    pub record_key: Vec<String>,
+    /// CLK bytes of all rows, concatenated (`meta.clk_bits / 8` bytes each).
+    pub clks: Vec<u8>,
+    /// Alias CLKs per row.
+    pub alias_clks: Vec<Vec<Clk>>,
+    /// Stage label per row.
+    pub stage: Vec<Option<String>>,
+    /// Service type label per row.
+    pub service_type: Vec<Option<String>>,
+    /// Event date per row.
+    pub event_date: Vec<Option<NaiveDate>>,
+    /// End date per row.
+    pub end_date: Vec<Option<NaiveDate>>,
+    /// Unit per row.
+    pub unit: Vec<Option<String>>,
+    /// Age band label per row.
+    pub age_band: Vec<String>,
+    /// Sex label per row.
+    pub sex: Vec<String>,
+    /// Trafficking type label per row.
+    pub trafficking_type: Vec<String>,
+}
+
+impl Encodings {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.record_key.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.record_key.is_empty()
+    }
+
+    /// The CLK of row `i`.
+    pub fn clk(&self, i: usize) -> Clk {
+        let w = self.meta.clk_bits / 8;
+        Clk::from_bytes(self.clks[i * w..(i + 1) * w].to_vec()).unwrap_or_else(|| Clk::zeros(64))
+    }
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            Error::encoding(
+                path,
+                format!("column {name:?} is missing or has the wrong type: not a crosswalk encodings file"),
+            )
+        })
+}
+
+fn strings(a: &StringArray) -> impl Iterator<Item = Option<String>> + '_ {
+    (0..a.len()).map(move |i| (!a.is_null(i)).then(|| a.value(i).to_string()))
+}
+
+/// Reads an encodings file written by [`EncodingWriter`], checking its format tag.
+pub fn read(path: &Path) -> Result<Encodings> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::encoding(path, format!("not a readable Parquet file ({e})")))?;
+    let kv: Vec<(String, String)> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if get("crosswalk.format").as_deref() != Some(FORMAT) {
+        return Err(Error::encoding(
+            path,
+            format!("not a crosswalk encodings file (expected crosswalk.format = {FORMAT})"),
+        ));
+    }
+    let num = |k: &str| -> Result<u64> {
+        get(k).and_then(|v| v.parse().ok()).ok_or_else(|| {
+            Error::encoding(path, format!("metadata {k} is missing or not a number"))
+        })
+    };
+    let mut out = Encodings {
+        meta: FileMeta {
+            version: get("crosswalk.version").unwrap_or_default(),
+            schema_fingerprint: get("crosswalk.schema_fingerprint").unwrap_or_default(),
+            kcv: get("crosswalk.kcv").unwrap_or_default(),
+            clk_bits: num("crosswalk.clk_bits")? as usize,
+            agency: get("crosswalk.agency").unwrap_or_default(),
+            agency_type: get("crosswalk.agency_type").unwrap_or_default(),
+            rows: num("crosswalk.rows")?,
+            rejected_rows: num("crosswalk.rejected_rows")?,
+        },
+        ..Encodings::default()
+    };
+    let reader = builder
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| Error::parquet(path, e))?;
+    let width = out.meta.clk_bits / 8;
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let keys: &StringArray = column(&batch, "record_key", path)?;
+        out.record_key
+            .extend(strings(keys).map(Option::unwrap_or_default));
+        let clk: &FixedSizeBinaryArray = column(&batch, "clk", path)?;
+        if clk.value_length() as usize != width {
+            return Err(Error::encoding(
+                path,
+                "clk width disagrees with crosswalk.clk_bits",
+            ));
+        }
+        for i in 0..clk.len() {
+            out.clks.extend_from_slice(clk.value(i));
+        }
+        let alias: &ListArray = column(&batch, "alias_clks", path)?;
+        for i in 0..alias.len() {
+            let vals = alias.value(i);
+            let vals = vals
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .ok_or_else(|| Error::encoding(path, "alias_clks has the wrong type"))?;
+            out.alias_clks.push(
+                (0..vals.len())
+                    .filter_map(|j| Clk::from_bytes(vals.value(j).to_vec()))
+                    .collect(),
+            );
+        }
+        out.stage.extend(strings(column(&batch, "stage", path)?));
+        out.service_type
+            .extend(strings(column(&batch, "service_type", path)?));
+        out.unit.extend(strings(column(&batch, "unit", path)?));
+        for (name, target) in [
+            ("event_date", &mut out.event_date),
+            ("end_date", &mut out.end_date),
+        ] {
+            let a: &Date32Array = column(&batch, name, path)?;
+            target.extend((0..a.len()).map(|i| {
+                if a.is_null(i) {
+                    None
+                } else {
+                    from_days(a.value(i))
+                }
+            }));
+        }
+        for (name, target) in [
+            ("age_band", &mut out.age_band),
+            ("sex", &mut out.sex),
+            ("trafficking_type", &mut out.trafficking_type),
+        ] {
+            target.extend(strings(column(&batch, name, path)?).map(Option::unwrap_or_default));
+        }
+    }
+    Ok(out)
+}
+
+/// Streams the agency's local map (`local_id`, `record_key`, `row`): the file that turns
+/// results back into the agency's own ids. It stays at the agency; never send it.
+pub struct LocalMapWriter {
+    writer: ArrowWriter<AtomicFile>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for LocalMapWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalMapWriter")
+    }
+}
+
+impl LocalMapWriter {
+    /// Starts a local map at `path` (temporary name until [`LocalMapWriter::finish`]).
+    pub fn create(path: &Path) -> Result<LocalMapWriter> {
+        let schema = Arc::new(Schema::new(vec![
+            ArrowField::new("local_id", DataType::Utf8, false),
+            ArrowField::new("record_key", DataType::Utf8, false),
+            ArrowField::new("row", DataType::UInt64, false),
+        ]));
+        let file = AtomicFile::create(path)?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties(&[])))
+            .map_err(|e| Error::parquet(path, e))?;
+        Ok(LocalMapWriter { writer, schema })
+    }
+
+    /// Appends `(local_id, record_key, row)` entries.
+    pub fn write(&mut self, rows: &[(&str, &str, u64)]) -> Result<()> {
+        let dest = self.writer.inner().dest().to_path_buf();
+        let batch = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(arrow_array::UInt64Array::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                )),
+            ],
+        )
+        .map_err(|e| Error::parquet(&dest, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(&dest, e))
+    }
+
+    /// Writes the footer and renames the file into place.
+    pub fn finish(mut self) -> Result<()> {
+        let dest = self.writer.inner().dest().to_path_buf();
+        self.writer.append_key_value_metadata(KeyValue::new(
+            "crosswalk.format".into(),
+            "crosswalk-local-map/1 (stays at the agency: never send this file)".to_string(),
+        ));
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(&dest, e))?;
+        file.commit()
+    }
+}

@@ -1,0 +1,24 @@
+//! The `crosswalk` binary: parses flags, calls the library, reports one error with context.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // A closed pipe (e.g. `crosswalk ... | head`) is not an error.
+            if let crosswalk::ErrorKind::Io { source, .. } = err.kind() {
+                if source.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("crosswalk: error: {err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

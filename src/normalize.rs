@@ -1,0 +1,933 @@
+//! Normalisation: messy cells to canonical identifier values.
+//!
+//! Every function takes one raw cell and returns `Ok(Some(canonical))`, `Ok(None)` when the cell
+//! is missing (empty, `NULL`, `UNKNOWN`, a placeholder such as `Jane Doe`), or
+//! `Err(`[`Problem`]`)` when a value is present but unusable. A [`Problem`] says what kind of
+//! problem it is, never the value, so it can go into the rejects report.
+//!
+//! Canonical forms (docs/formats.md):
+//! - names: upper-case ASCII words separated by one space; accents stripped (NFKD), `ß` → `SS`,
+//!   apostrophes dropped (`O'Brien` → `OBRIEN`), hyphens and other punctuation split words
+//!   (`Rodríguez-Pérez` → `RODRIGUEZ PEREZ`), suffixes (`JR`, `III`) dropped;
+//! - dates: `YYYYMMDD`;
+//! - phone: 10 characters, unknown (masked) digits as `?`: `8605551234`, `???5551234`, `??????1234`;
+//! - ZIP: 5 digits; SSN: its last 4 digits; sex: `F`, `M` or `X`;
+//! - street, town: folded words, common street-type words abbreviated (`STREET` → `ST`),
+//!   leading compass words expanded in towns (`W HARTFORD` → `WEST HARTFORD`).
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::normalize::{name, phone, zip};
+//!
+//! assert_eq!(name("  José  ").unwrap().as_deref(), Some("JOSE"));
+//! assert_eq!(name("Rodríguez-Pérez").unwrap().as_deref(), Some("RODRIGUEZ PEREZ"));
+//! assert_eq!(phone("+1 (860) 555-1234").unwrap().as_deref(), Some("8605551234"));
+//! assert_eq!(zip("6106").unwrap().as_deref(), Some("06106"));
+//! ```
+
+use chrono::{Datelike, NaiveDate};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::schema::Field;
+
+/// Why a present value could not be used. Carries no part of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Problem {
+    /// The text matches none of the configured date formats.
+    UnparseableDate,
+    /// The date does not exist (e.g. February 30).
+    ImpossibleDate,
+    /// The year is before 1900.
+    DateTooEarly,
+    /// The date lies after the reference date (today, unless set).
+    DateInFuture,
+    /// A phone number with too few or too many digits.
+    BadPhone,
+    /// A ZIP code that is not 5 or 9 digits (4 or 8 with a lost leading zero).
+    BadZip,
+    /// An SSN with fewer than 4 digits.
+    BadSsn,
+    /// A sex code the source mapping does not list.
+    UnknownSexCode,
+    /// A name with no letters left after normalisation.
+    NoLetters,
+    /// A cell longer than [`MAX_CELL_BYTES`].
+    TooLong,
+    /// Bytes that are not valid in the configured text encoding.
+    Undecodable,
+    /// A number (e.g. an age) that does not parse or is out of range.
+    BadNumber,
+    /// A code (e.g. a trafficking type) the source mapping does not list.
+    UnlistedCode,
+}
+
+impl Problem {
+    /// A short description for reports and messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Problem::UnparseableDate => "unparseable date (matches none of the configured formats)",
+            Problem::ImpossibleDate => "impossible date (no such day)",
+            Problem::DateTooEarly => "date before 1900",
+            Problem::DateInFuture => "date in the future",
+            Problem::BadPhone => "unusable phone number (wrong number of digits)",
+            Problem::BadZip => "unusable ZIP code",
+            Problem::BadSsn => "unusable SSN (fewer than 4 digits)",
+            Problem::UnknownSexCode => "sex code not listed in the source mapping",
+            Problem::NoLetters => "name has no letters",
+            Problem::TooLong => "value too long",
+            Problem::Undecodable => "bytes not valid in the configured text encoding",
+            Problem::BadNumber => "not a valid number",
+            Problem::UnlistedCode => "code not listed in the source mapping",
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Result of normalising one cell.
+pub type Norm<T = String> = std::result::Result<Option<T>, Problem>;
+
+/// Cells longer than this many bytes are rejected (no identifier is this long; a 10 MB cell is
+/// a broken export, not a name).
+pub const MAX_CELL_BYTES: usize = 1024;
+
+/// Markers that mean "no value" in agency exports (compared after folding).
+const MISSING_MARKERS: &[&str] = &[
+    "",
+    "NULL",
+    "NONE",
+    "N A",
+    "UNKNOWN",
+    "UNK",
+    "REFUSED",
+    "DECLINED",
+    "NOT PROVIDED",
+    "NOT AVAILABLE",
+];
+
+/// Name suffixes and titles dropped from names with more than one word.
+const NAME_NOISE: &[&str] = &[
+    "JR", "SR", "II", "III", "IV", "MR", "MRS", "MS", "MISS", "DR",
+];
+
+/// Folds text to upper-case ASCII words: NFKD, combining marks removed, letters without a
+/// decomposition mapped by hand (`ß`, `Æ`, `Ø`, `Ł`, ...), apostrophes deleted, every other
+/// non-alphanumeric character a word break, white space collapsed.
+///
+/// ```
+/// assert_eq!(crosswalk::normalize::fold("Ñúñez  d'Ávila-Strauß"), "NUNEZ DAVILA STRAUSS");
+/// ```
+pub fn fold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut pending_space = false;
+    let push = |out: &mut String, c: char, pending: &mut bool| {
+        if *pending && !out.is_empty() {
+            out.push(' ');
+        }
+        *pending = false;
+        out.push(c);
+    };
+    for c in raw.nfkd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        match c {
+            '\'' | '\u{2019}' | '\u{2018}' | '`' | '\u{00B4}' | '\u{02BC}' => continue,
+            _ => {}
+        }
+        if c.is_ascii_alphanumeric() {
+            push(&mut out, c.to_ascii_uppercase(), &mut pending_space);
+            continue;
+        }
+        let mapped: &str = match c {
+            'ß' => "SS",
+            'æ' | 'Æ' => "AE",
+            'œ' | 'Œ' => "OE",
+            'ø' | 'Ø' => "O",
+            'ł' | 'Ł' => "L",
+            'đ' | 'Đ' | 'ð' | 'Ð' => "D",
+            'þ' | 'Þ' => "TH",
+            'ı' => "I",
+            _ => {
+                pending_space = true;
+                continue;
+            }
+        };
+        for m in mapped.chars() {
+            push(&mut out, m, &mut pending_space);
+        }
+    }
+    out
+}
+
+fn check_len(raw: &str) -> Result<(), Problem> {
+    if raw.len() > MAX_CELL_BYTES {
+        Err(Problem::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether a folded value is a "missing" marker.
+pub fn is_missing_marker(folded: &str) -> bool {
+    MISSING_MARKERS.contains(&folded)
+}
+
+/// Normalises one name part (given, middle or family name cell).
+///
+/// ```
+/// use crosswalk::normalize::name;
+/// assert_eq!(name("O'Brien Jr.").unwrap().as_deref(), Some("OBRIEN"));
+/// assert_eq!(name("J.").unwrap().as_deref(), Some("J"));
+/// assert_eq!(name("Ana María").unwrap().as_deref(), Some("ANA MARIA"));
+/// assert_eq!(name("unknown").unwrap(), None);
+/// ```
+pub fn name(raw: &str) -> Norm {
+    check_len(raw)?;
+    let folded = fold(raw);
+    if is_missing_marker(&folded) {
+        return Ok(None);
+    }
+    let words: Vec<&str> = folded.split(' ').collect();
+    let kept: Vec<&str> = if words.len() > 1 {
+        words
+            .iter()
+            .copied()
+            .filter(|w| !NAME_NOISE.contains(w))
+            .collect()
+    } else {
+        words
+    };
+    let joined = kept.join(" ");
+    if !joined.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err(Problem::NoLetters);
+    }
+    Ok(Some(joined))
+}
+
+/// Given, middle and family name of one person, normalised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameParts {
+    /// Given name(s).
+    pub given: Option<String>,
+    /// Middle name(s) or initial.
+    pub middle: Option<String>,
+    /// Family name(s).
+    pub family: Option<String>,
+}
+
+impl NameParts {
+    /// Whether no part is present.
+    pub fn is_empty(&self) -> bool {
+        self.given.is_none() && self.middle.is_none() && self.family.is_none()
+    }
+
+    /// Blanks placeholder names for unidentified people (`Jane Doe`, `John Doe`, `Baby Girl`):
+    /// they say nothing about who the person is and would link strangers.
+    pub fn drop_placeholders(&mut self) {
+        let g = self.given.as_deref().unwrap_or("");
+        let f = self.family.as_deref().unwrap_or("");
+        let placeholder = (f == "DOE" && matches!(g, "JANE" | "JOHN" | "J" | ""))
+            || (g == "BABY" && matches!(f, "GIRL" | "BOY" | ""))
+            || (f == "BABY" && matches!(g, "GIRL" | "BOY"));
+        if placeholder {
+            *self = NameParts::default();
+        }
+    }
+}
+
+/// How a one-cell name is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameLayout {
+    /// `LAST, FIRST MIDDLE` (falls back to `first_last` when the cell has no comma).
+    LastCommaFirst,
+    /// `FIRST [MIDDLE...] LAST`: first word given, last word family, the rest middle.
+    FirstLast,
+}
+
+/// Splits and normalises a one-cell full name.
+///
+/// ```
+/// use crosswalk::normalize::{split_name, NameLayout};
+/// let p = split_name("Rodríguez Pérez, María José", NameLayout::LastCommaFirst).unwrap();
+/// assert_eq!(p.family.as_deref(), Some("RODRIGUEZ PEREZ"));
+/// assert_eq!(p.given.as_deref(), Some("MARIA"));
+/// assert_eq!(p.middle.as_deref(), Some("JOSE"));
+/// let q = split_name("Ana M. Lopez", NameLayout::FirstLast).unwrap();
+/// assert_eq!((q.given.as_deref(), q.middle.as_deref(), q.family.as_deref()),
+///            (Some("ANA"), Some("M"), Some("LOPEZ")));
+/// ```
+pub fn split_name(raw: &str, layout: NameLayout) -> std::result::Result<NameParts, Problem> {
+    check_len(raw)?;
+    let comma = raw.find(',');
+    let mut parts = match (layout, comma) {
+        (NameLayout::LastCommaFirst, Some(i)) => {
+            let family = name(&raw[..i])?;
+            let rest = name(&raw[i + 1..])?;
+            let (given, middle) = match rest {
+                Some(r) => match r.split_once(' ') {
+                    Some((g, m)) => (Some(g.to_string()), Some(m.to_string())),
+                    None => (Some(r), None),
+                },
+                None => (None, None),
+            };
+            NameParts {
+                given,
+                middle,
+                family,
+            }
+        }
+        _ => {
+            let all = match name(&raw.replace(',', " "))? {
+                Some(all) => all,
+                None => return Ok(NameParts::default()),
+            };
+            let words: Vec<&str> = all.split(' ').collect();
+            match words.len() {
+                1 => NameParts {
+                    given: Some(words[0].to_string()),
+                    ..NameParts::default()
+                },
+                2 => NameParts {
+                    given: Some(words[0].to_string()),
+                    middle: None,
+                    family: Some(words[1].to_string()),
+                },
+                n => NameParts {
+                    given: Some(words[0].to_string()),
+                    middle: Some(words[1..n - 1].join(" ")),
+                    family: Some(words[n - 1].to_string()),
+                },
+            }
+        }
+    };
+    parts.drop_placeholders();
+    Ok(parts)
+}
+
+/// Normalises a phone number to 10 characters, `?` for unknown digits.
+///
+/// Accepts any punctuation, a leading `+1`/`1`, 7-digit local numbers (area code unknown) and
+/// masked numbers (`XXX-XXX-1234`, `***-***-1234`) of which at least the last 4 digits show.
+/// Sentinels such as `000-000-0000` count as missing.
+///
+/// ```
+/// use crosswalk::normalize::phone;
+/// assert_eq!(phone("860.555.1234").unwrap().as_deref(), Some("8605551234"));
+/// assert_eq!(phone("555-1234").unwrap().as_deref(), Some("???5551234"));
+/// assert_eq!(phone("(XXX) XXX-1234").unwrap().as_deref(), Some("??????1234"));
+/// assert_eq!(phone("000-000-0000").unwrap(), None);
+/// assert!(phone("12345").is_err());
+/// ```
+pub fn phone(raw: &str) -> Norm {
+    check_len(raw)?;
+    let folded = fold(raw);
+    if is_missing_marker(&folded) {
+        return Ok(None);
+    }
+    // Cut an extension ("x123", "ext 12").
+    let body = match raw.to_ascii_lowercase().find("ext") {
+        Some(i) => raw[..i].to_string(),
+        None => raw.to_string(),
+    };
+    let masked = body.chars().any(|c| matches!(c, 'X' | 'x' | '*' | '#'));
+    let digits: String = body.chars().filter(|c| c.is_ascii_digit()).collect();
+    if masked {
+        // Only the digits after the last mask character are known.
+        let last_mask = body
+            .char_indices()
+            .filter(|(_, c)| matches!(c, 'X' | 'x' | '*' | '#'))
+            .map(|(i, _)| i)
+            .last()
+            .unwrap_or(0);
+        let tail: String = body[last_mask..]
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .collect();
+        if tail.len() < 4 || tail.len() > 10 {
+            return Err(Problem::BadPhone);
+        }
+        let known = &tail[tail.len().saturating_sub(7)..];
+        return Ok(Some(format!("{}{}", "?".repeat(10 - known.len()), known)));
+    }
+    let d = match digits.len() {
+        11 if digits.starts_with('1') => &digits[1..],
+        10 => &digits[..],
+        7 => {
+            return Ok(sentinel_free(&digits).then(|| format!("???{digits}")));
+        }
+        0 => return Ok(None),
+        _ => return Err(Problem::BadPhone),
+    };
+    Ok(sentinel_free(d).then(|| d.to_string()))
+}
+
+/// False for numbers made of one repeated digit (`0000000`, `9999999999`).
+fn sentinel_free(digits: &str) -> bool {
+    let first = digits.as_bytes()[0];
+    !digits.bytes().all(|b| b == first)
+}
+
+/// Normalises a ZIP code to 5 digits (ZIP+4 cut, a lost leading zero restored).
+///
+/// ```
+/// use crosswalk::normalize::zip;
+/// assert_eq!(zip("06106-2231").unwrap().as_deref(), Some("06106"));
+/// assert_eq!(zip("61062231").unwrap().as_deref(), Some("06106"));
+/// assert_eq!(zip("6106.0").unwrap().as_deref(), Some("06106")); // spreadsheet float
+/// assert!(zip("123").is_err());
+/// ```
+pub fn zip(raw: &str) -> Norm {
+    check_len(raw)?;
+    let trimmed = raw.trim();
+    let trimmed = trimmed.strip_suffix(".0").unwrap_or(trimmed);
+    if is_missing_marker(&fold(trimmed)) {
+        return Ok(None);
+    }
+    let digits: String = trimmed.chars().filter(|c| c.is_ascii_digit()).collect();
+    let five = match digits.len() {
+        5 => digits,
+        9 => digits[..5].to_string(),
+        4 => format!("0{digits}"),
+        8 => format!("0{}", &digits[..4]),
+        _ => return Err(Problem::BadZip),
+    };
+    if five == "00000" {
+        return Ok(None);
+    }
+    Ok(Some(five))
+}
+
+/// The last four digits of an SSN, full or masked (`XXX-XX-1234`).
+///
+/// ```
+/// use crosswalk::normalize::ssn4;
+/// assert_eq!(ssn4("XXX-XX-1234").unwrap().as_deref(), Some("1234"));
+/// assert_eq!(ssn4("123-45-6789").unwrap().as_deref(), Some("6789"));
+/// assert_eq!(ssn4("0000").unwrap(), None);
+/// ```
+pub fn ssn4(raw: &str) -> Norm {
+    check_len(raw)?;
+    if is_missing_marker(&fold(raw)) {
+        return Ok(None);
+    }
+    let digits: Vec<u8> = raw.bytes().filter(|b| b.is_ascii_digit()).collect();
+    if digits.len() < 4 {
+        return Err(Problem::BadSsn);
+    }
+    let last = &digits[digits.len() - 4..];
+    if last == b"0000" {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(last).into_owned()))
+}
+
+/// Street-type words and their standard (USPS) abbreviations.
+const STREET_WORDS: &[(&str, &str)] = &[
+    ("STREET", "ST"),
+    ("AVENUE", "AVE"),
+    ("AV", "AVE"),
+    ("ROAD", "RD"),
+    ("DRIVE", "DR"),
+    ("LANE", "LN"),
+    ("BOULEVARD", "BLVD"),
+    ("COURT", "CT"),
+    ("PLACE", "PL"),
+    ("TERRACE", "TER"),
+    ("CIRCLE", "CIR"),
+    ("PARKWAY", "PKWY"),
+    ("HIGHWAY", "HWY"),
+    ("TURNPIKE", "TPKE"),
+    ("NORTH", "N"),
+    ("SOUTH", "S"),
+    ("EAST", "E"),
+    ("WEST", "W"),
+];
+
+/// Normalises a street address: folded, street types abbreviated, unit markers dropped.
+///
+/// ```
+/// use crosswalk::normalize::street;
+/// assert_eq!(street("12 Main Street, Apt. 4").unwrap().as_deref(), Some("12 MAIN ST 4"));
+/// ```
+pub fn street(raw: &str) -> Norm {
+    check_len(raw)?;
+    let folded = fold(raw);
+    if is_missing_marker(&folded) {
+        return Ok(None);
+    }
+    let words: Vec<&str> = folded
+        .split(' ')
+        .filter(|w| !matches!(*w, "APT" | "APARTMENT" | "UNIT" | "STE" | "SUITE" | "FL"))
+        .map(|w| {
+            STREET_WORDS
+                .iter()
+                .find(|(long, _)| *long == w)
+                .map_or(w, |(_, short)| short)
+        })
+        .collect();
+    Ok(Some(words.join(" ")))
+}
+
+/// Normalises a town: folded, a leading compass abbreviation expanded.
+///
+/// ```
+/// use crosswalk::normalize::town;
+/// assert_eq!(town("W. Hartford").unwrap().as_deref(), Some("WEST HARTFORD"));
+/// ```
+pub fn town(raw: &str) -> Norm {
+    check_len(raw)?;
+    let folded = fold(raw);
+    if is_missing_marker(&folded) {
+        return Ok(None);
+    }
+    let expanded = match folded.split_once(' ') {
+        Some(("W", rest)) => format!("WEST {rest}"),
+        Some(("E", rest)) => format!("EAST {rest}"),
+        Some(("N", rest)) => format!("NORTH {rest}"),
+        Some(("S", rest)) => format!("SOUTH {rest}"),
+        _ => folded,
+    };
+    Ok(Some(expanded))
+}
+
+/// Canonical sex values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    /// Female.
+    Female,
+    /// Male.
+    Male,
+    /// Another sex or gender identity.
+    Other,
+    /// Explicitly recorded as unknown (adds no bits).
+    Unknown,
+}
+
+impl Sex {
+    /// The canonical output label: `female`, `male`, `other`, `unknown`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Sex::Female => "female",
+            Sex::Male => "male",
+            Sex::Other => "other",
+            Sex::Unknown => "unknown",
+        }
+    }
+
+    /// The one-letter token that goes into the CLK (`None` for unknown).
+    pub fn token(self) -> Option<&'static str> {
+        match self {
+            Sex::Female => Some("F"),
+            Sex::Male => Some("M"),
+            Sex::Other => Some("X"),
+            Sex::Unknown => None,
+        }
+    }
+
+    /// The built-in reading of common codes (`F`, `FEMALE`, `W`, `GIRL`, `M`, `MALE`, ...), used
+    /// when a source mapping lists no `[sex_codes]` entry for a value.
+    pub fn from_common_code(folded: &str) -> Option<Sex> {
+        Some(match folded {
+            "F" | "FEMALE" | "W" | "WOMAN" | "GIRL" | "FEM" => Sex::Female,
+            "M" | "MALE" | "MAN" | "BOY" => Sex::Male,
+            "X" | "O" | "OTHER" | "NB" | "NONBINARY" | "NON BINARY" | "TRANSGENDER" => Sex::Other,
+            "U" | "UNK" | "UNKNOWN" | "" | "NULL" | "NOT PROVIDED" | "DECLINED" | "REFUSED" => {
+                Sex::Unknown
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A date pattern from a source mapping, e.g. `MM/DD/YYYY` or `YYYY-MM-DD HH:MM`.
+///
+/// Tokens: `YYYY` (4-digit year), `YY` (2-digit year: 00 up to the reference year's last two
+/// digits is 20xx, the rest 19xx), `MM`/`DD` (2 digits), `M`/`D` (1 or 2 digits), `Mon` (`Jan`,
+/// any case), `Month` (`January`), `HH`, `SS` and, after `HH`, `MM` (minutes); any other
+/// character must appear literally. Time parts are checked for shape and then ignored.
+///
+/// ```
+/// use crosswalk::normalize::DatePattern;
+/// let p: DatePattern = "DD-Mon-YYYY".parse().unwrap();
+/// assert_eq!(p.parse("07-mar-2009", 2026).unwrap().to_string(), "2009-03-07");
+/// let q: DatePattern = "M/D/YYYY".parse().unwrap();
+/// assert_eq!(q.parse("3/7/2009", 2026).unwrap().to_string(), "2009-03-07");
+/// assert!(q.parse("2/30/2009", 2026).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatePattern {
+    items: Vec<DateItem>,
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateItem {
+    Year4,
+    Year2,
+    Month { min: usize },
+    MonthAbbr,
+    MonthName,
+    Day { min: usize },
+    Time,
+    Literal(char),
+}
+
+const MONTHS: [&str; 12] = [
+    "JANUARY",
+    "FEBRUARY",
+    "MARCH",
+    "APRIL",
+    "MAY",
+    "JUNE",
+    "JULY",
+    "AUGUST",
+    "SEPTEMBER",
+    "OCTOBER",
+    "NOVEMBER",
+    "DECEMBER",
+];
+
+impl std::str::FromStr for DatePattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DatePattern, String> {
+        let mut items = Vec::new();
+        let mut rest = s;
+        let mut seen_hour = false;
+        let (mut has_year, mut has_month, mut has_day) = (false, false, false);
+        while !rest.is_empty() {
+            let (item, len) = if rest.starts_with("YYYY") {
+                has_year = true;
+                (DateItem::Year4, 4)
+            } else if rest.starts_with("YY") {
+                has_year = true;
+                (DateItem::Year2, 2)
+            } else if rest.starts_with("Month") {
+                has_month = true;
+                (DateItem::MonthName, 5)
+            } else if rest.starts_with("Mon") {
+                has_month = true;
+                (DateItem::MonthAbbr, 3)
+            } else if rest.starts_with("HH") {
+                seen_hour = true;
+                (DateItem::Time, 2)
+            } else if rest.starts_with("MM") && seen_hour {
+                (DateItem::Time, 2)
+            } else if rest.starts_with("SS") {
+                (DateItem::Time, 2)
+            } else if rest.starts_with("MM") {
+                has_month = true;
+                (DateItem::Month { min: 2 }, 2)
+            } else if rest.starts_with('M') {
+                has_month = true;
+                (DateItem::Month { min: 1 }, 1)
+            } else if rest.starts_with("DD") {
+                has_day = true;
+                (DateItem::Day { min: 2 }, 2)
+            } else if rest.starts_with('D') {
+                has_day = true;
+                (DateItem::Day { min: 1 }, 1)
+            } else {
+                let c = rest.chars().next().unwrap_or(' ');
+                if c.is_ascii_alphanumeric() {
+                    return Err(format!(
+                        "date format {s:?}: unexpected {c:?} (use YYYY, YY, MM, M, DD, D, Mon, Month, HH, MM, SS)"
+                    ));
+                }
+                (DateItem::Literal(c), c.len_utf8())
+            };
+            items.push(item);
+            rest = &rest[len..];
+        }
+        if !(has_year && has_month && has_day) {
+            return Err(format!("date format {s:?} needs a year, a month and a day"));
+        }
+        Ok(DatePattern {
+            items,
+            text: s.to_string(),
+        })
+    }
+}
+
+impl DatePattern {
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Parses `raw` (trimmed) with this pattern. `ref_year` resolves two-digit years.
+    pub fn parse(&self, raw: &str, ref_year: i32) -> Result<NaiveDate, Problem> {
+        let s = raw.trim().as_bytes();
+        let mut pos = 0usize;
+        let (mut year, mut month, mut day) = (None, None, None);
+        let digits = |pos: &mut usize, min: usize, max: usize| -> Result<u32, Problem> {
+            let start = *pos;
+            while *pos < s.len() && *pos - start < max && s[*pos].is_ascii_digit() {
+                *pos += 1;
+            }
+            if *pos - start < min {
+                return Err(Problem::UnparseableDate);
+            }
+            let mut v = 0u32;
+            for &b in &s[start..*pos] {
+                v = v * 10 + u32::from(b - b'0');
+            }
+            Ok(v)
+        };
+        for item in &self.items {
+            match *item {
+                DateItem::Year4 => year = Some(digits(&mut pos, 4, 4)? as i32),
+                DateItem::Year2 => {
+                    let yy = digits(&mut pos, 2, 2)? as i32;
+                    let pivot = ref_year % 100;
+                    year = Some(if yy <= pivot { 2000 + yy } else { 1900 + yy });
+                }
+                DateItem::Month { min } => month = Some(digits(&mut pos, min, 2)?),
+                DateItem::Day { min } => day = Some(digits(&mut pos, min, 2)?),
+                DateItem::Time => {
+                    digits(&mut pos, 1, 2)?;
+                }
+                DateItem::MonthAbbr | DateItem::MonthName => {
+                    let start = pos;
+                    while pos < s.len() && s[pos].is_ascii_alphabetic() {
+                        pos += 1;
+                    }
+                    let word = std::str::from_utf8(&s[start..pos])
+                        .map_err(|_| Problem::UnparseableDate)?
+                        .to_ascii_uppercase();
+                    let found = MONTHS.iter().position(|m| {
+                        if *item == DateItem::MonthAbbr {
+                            word.len() == 3 && m.starts_with(&word)
+                        } else {
+                            *m == word
+                        }
+                    });
+                    month = Some(found.ok_or(Problem::UnparseableDate)? as u32 + 1);
+                }
+                DateItem::Literal(c) => {
+                    let mut buf = [0u8; 4];
+                    let lit = c.encode_utf8(&mut buf).as_bytes();
+                    if s[pos..].starts_with(lit) {
+                        pos += lit.len();
+                    } else {
+                        return Err(Problem::UnparseableDate);
+                    }
+                }
+            }
+        }
+        if pos != s.len() {
+            return Err(Problem::UnparseableDate);
+        }
+        match (year, month, day) {
+            (Some(y), Some(m), Some(d)) => {
+                NaiveDate::from_ymd_opt(y, m, d).ok_or(Problem::ImpossibleDate)
+            }
+            _ => Err(Problem::UnparseableDate),
+        }
+    }
+}
+
+/// Parses a date with the first matching pattern and checks it lies in `[1900-01-01, today]`.
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use crosswalk::normalize::{date, DatePattern, Problem};
+/// let pats: Vec<DatePattern> = vec!["MM/DD/YYYY".parse().unwrap(), "YYYYMMDD".parse().unwrap()];
+/// let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+/// assert_eq!(date("20090307", &pats, today).unwrap(), NaiveDate::from_ymd_opt(2009, 3, 7));
+/// assert_eq!(date("02/30/2009", &pats, today), Err(Problem::ImpossibleDate));
+/// assert_eq!(date("01/01/1890", &pats, today), Err(Problem::DateTooEarly));
+/// assert_eq!(date("01/01/2030", &pats, today), Err(Problem::DateInFuture));
+/// assert_eq!(date(" ", &pats, today), Ok(None));
+/// ```
+pub fn date(raw: &str, patterns: &[DatePattern], today: NaiveDate) -> Norm<NaiveDate> {
+    check_len(raw)?;
+    let trimmed = raw.trim();
+    if is_missing_marker(&fold(trimmed)) {
+        return Ok(None);
+    }
+    let mut first_problem = Problem::UnparseableDate;
+    for p in patterns {
+        match p.parse(trimmed, today.year()) {
+            Ok(d) => {
+                if d.year() < 1900 {
+                    return Err(Problem::DateTooEarly);
+                }
+                if d > today {
+                    return Err(Problem::DateInFuture);
+                }
+                return Ok(Some(d));
+            }
+            Err(Problem::ImpossibleDate) => first_problem = Problem::ImpossibleDate,
+            Err(_) => {}
+        }
+    }
+    Err(first_problem)
+}
+
+/// The canonical `YYYYMMDD` form of a date.
+pub fn date_key(d: NaiveDate) -> String {
+    format!("{:04}{:02}{:02}", d.year(), d.month(), d.day())
+}
+
+/// A record's normalised identifiers: one canonical string, or nothing, per [`Field`].
+///
+/// ```
+/// use crosswalk::normalize::Identifiers;
+/// use crosswalk::schema::Field;
+/// let mut ids = Identifiers::default();
+/// ids.set(Field::FamilyName, Some("LOPEZ".into()));
+/// assert_eq!(ids.get(Field::FamilyName), Some("LOPEZ"));
+/// assert_eq!(ids.present(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    values: [Option<String>; Field::COUNT],
+}
+
+impl Identifiers {
+    /// The canonical value of `field`, if present.
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.values[field.index()].as_deref()
+    }
+
+    /// Sets (or clears) the value of `field`. Values must already be canonical.
+    pub fn set(&mut self, field: Field, value: Option<String>) {
+        self.values[field.index()] = value;
+    }
+
+    /// Replaces the three name fields with `parts`.
+    pub fn set_names(&mut self, parts: &NameParts) {
+        self.set(Field::GivenName, parts.given.clone());
+        self.set(Field::MiddleName, parts.middle.clone());
+        self.set(Field::FamilyName, parts.family.clone());
+    }
+
+    /// Number of fields present.
+    pub fn present(&self) -> usize {
+        self.values.iter().filter(|v| v.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accents_case_and_punctuation_fold() {
+        for v in ["José", "JOSE", "jose", " josé ", "JOSÉ", "Jose\u{301}"] {
+            assert_eq!(name(v).unwrap().as_deref(), Some("JOSE"), "{v}");
+        }
+        assert_eq!(name("Strauß").unwrap().as_deref(), Some("STRAUSS"));
+        assert_eq!(name("Nuñez").unwrap().as_deref(), Some("NUNEZ"));
+    }
+
+    #[test]
+    fn compound_surnames_become_words() {
+        let a = name("Rodríguez Pérez").unwrap();
+        let b = name("Rodriguez-Perez").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(name("Rodriguez").unwrap().as_deref(), Some("RODRIGUEZ"));
+    }
+
+    #[test]
+    fn placeholders_and_missing() {
+        let p = split_name("DOE, JANE", NameLayout::LastCommaFirst).unwrap();
+        assert!(p.is_empty());
+        assert_eq!(name("N/A").unwrap(), None);
+        assert_eq!(name("NULL").unwrap(), None);
+        assert_eq!(name("1234"), Err(Problem::NoLetters));
+    }
+
+    #[test]
+    fn layouts() {
+        let p = split_name("Lopez, Ana", NameLayout::LastCommaFirst).unwrap();
+        assert_eq!(p.family.as_deref(), Some("LOPEZ"));
+        assert_eq!(p.given.as_deref(), Some("ANA"));
+        assert_eq!(p.middle, None);
+        // no comma: read as first-last
+        let q = split_name("Ana Lopez", NameLayout::LastCommaFirst).unwrap();
+        assert_eq!(q.family.as_deref(), Some("LOPEZ"));
+        let r = split_name("Madonna", NameLayout::FirstLast).unwrap();
+        assert_eq!(r.given.as_deref(), Some("MADONNA"));
+        assert_eq!(r.family, None);
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(
+            phone("1-860-555-1234").unwrap().as_deref(),
+            Some("8605551234")
+        );
+        assert_eq!(
+            phone("860 555 1234 ext. 12").unwrap().as_deref(),
+            Some("8605551234")
+        );
+        assert_eq!(
+            phone("***-***-1234").unwrap().as_deref(),
+            Some("??????1234")
+        );
+        assert_eq!(
+            phone("XXX-555-1234").unwrap().as_deref(),
+            Some("???5551234")
+        );
+        assert_eq!(phone("").unwrap(), None);
+        assert_eq!(phone("9999999999").unwrap(), None);
+        assert_eq!(phone("860555123456"), Err(Problem::BadPhone));
+    }
+
+    #[test]
+    fn zips_and_ssns() {
+        assert_eq!(zip("06106").unwrap().as_deref(), Some("06106"));
+        assert_eq!(zip("00000").unwrap(), None);
+        assert_eq!(zip("ABCDE"), Err(Problem::BadZip));
+        assert_eq!(ssn4("***-**-0042").unwrap().as_deref(), Some("0042"));
+        assert_eq!(ssn4("12"), Err(Problem::BadSsn));
+    }
+
+    #[test]
+    fn date_patterns() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let cases = [
+            ("MM/DD/YYYY", "03/07/2009"),
+            ("M/D/YYYY", "3/7/2009"),
+            ("YYYY-MM-DD", "2009-03-07"),
+            ("YYYY-MM-DD HH:MM", "2009-03-07 14:05"),
+            ("DD-Mon-YYYY", "07-Mar-2009"),
+            ("YYYYMMDD", "20090307"),
+            ("Month D, YYYY", "March 7, 2009"),
+            ("MM/DD/YY", "03/07/09"),
+        ];
+        for (pat, raw) in cases {
+            let p: DatePattern = pat.parse().unwrap();
+            assert_eq!(
+                date(raw, &[p], today).unwrap(),
+                NaiveDate::from_ymd_opt(2009, 3, 7),
+                "{pat}"
+            );
+        }
+        assert!("YYYY-MM".parse::<DatePattern>().is_err());
+        assert!("YYYY-MM-DDQ".parse::<DatePattern>().is_err());
+        let p: DatePattern = "YYYY-MM-DD".parse().unwrap();
+        assert_eq!(
+            date("2009-03-07 junk", &[p], today),
+            Err(Problem::UnparseableDate)
+        );
+    }
+
+    #[test]
+    fn long_cells_are_rejected_not_processed() {
+        let big = "A".repeat(10 * 1024 * 1024);
+        assert_eq!(name(&big), Err(Problem::TooLong));
+        assert_eq!(phone(&big), Err(Problem::TooLong));
+    }
+}

@@ -1,0 +1,357 @@
+//! The linkage schema: which identifiers go into a CLK and how, identical for every agency.
+//!
+//! All agencies of one linkage encode with the same schema file (TOML, docs/formats.md); its
+//! [fingerprint](LinkageSchema::fingerprint) travels in every encoding so that the linkage job
+//! refuses to compare CLKs built differently. The built-in default is [`DEFAULT_SCHEMA_TOML`];
+//! docs/encoding.md argues each of its parameters against the literature.
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::schema::{Field, LinkageSchema};
+//!
+//! let schema = LinkageSchema::default_schema();
+//! assert_eq!(schema.clk.bits, 1024);
+//! assert!(schema.field(Field::FamilyName).is_some());
+//! // The same settings always give the same fingerprint.
+//! assert_eq!(schema.fingerprint(), LinkageSchema::default_schema().fingerprint());
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The identifier fields a CLK can hold. Every source mapping maps its columns onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Given (first) name; a cell may hold two given names.
+    GivenName,
+    /// Middle name or initial.
+    MiddleName,
+    /// Family name (surname), compound or hyphenated.
+    FamilyName,
+    /// Date of birth.
+    Dob,
+    /// Sex.
+    Sex,
+    /// Telephone number.
+    Phone,
+    /// Street address (house number and street).
+    Street,
+    /// Town or city.
+    Town,
+    /// ZIP code (5 digits).
+    Zip,
+    /// Last four digits of the Social Security number.
+    Ssn4,
+}
+
+impl Field {
+    /// Number of identifier fields.
+    pub const COUNT: usize = 10;
+    /// All fields in their canonical order.
+    pub const ALL: [Field; Field::COUNT] = [
+        Field::GivenName,
+        Field::MiddleName,
+        Field::FamilyName,
+        Field::Dob,
+        Field::Sex,
+        Field::Phone,
+        Field::Street,
+        Field::Town,
+        Field::Zip,
+        Field::Ssn4,
+    ];
+
+    /// The field's name as written in configuration files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::GivenName => "given_name",
+            Field::MiddleName => "middle_name",
+            Field::FamilyName => "family_name",
+            Field::Dob => "dob",
+            Field::Sex => "sex",
+            Field::Phone => "phone",
+            Field::Street => "street",
+            Field::Town => "town",
+            Field::Zip => "zip",
+            Field::Ssn4 => "ssn4",
+        }
+    }
+
+    /// Index into per-field arrays (`0..Field::COUNT`).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the field is one of the three name parts.
+    pub fn is_name(self) -> bool {
+        matches!(
+            self,
+            Field::GivenName | Field::MiddleName | Field::FamilyName
+        )
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a normalised field value is cut into tokens before hashing (docs/encoding.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tokens {
+    /// Character n-grams of each word (`n`, `padded`): robust to typos and word order.
+    Ngrams,
+    /// Date tokens: year, month, day, the unordered month/day pair and the full date, so that a
+    /// day/month swap or a wrong year keeps most tokens.
+    Date,
+    /// Phone tokens: area code, positional digit pairs of the 7-digit local number, last four.
+    Phone,
+    /// The whole normalised value as one token.
+    Exact,
+}
+
+/// CLK-level options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClkOptions {
+    /// Filter length in bits before hardening: a multiple of 64, at most 65,536 (default 1024).
+    #[serde(default = "default_bits")]
+    pub bits: usize,
+    /// How token bit positions are derived. Only `blake3-keyed-xof` ("random hashing": every
+    /// position drawn independently from a keyed extendable-output hash) is supported.
+    #[serde(default = "default_hashing")]
+    pub hashing: String,
+    /// Post-processing of the filter: `none` (default) or `xor-fold` (halves the length).
+    #[serde(default = "default_hardening")]
+    pub hardening: String,
+}
+
+fn default_bits() -> usize {
+    1024
+}
+fn default_hashing() -> String {
+    "blake3-keyed-xof".into()
+}
+fn default_hardening() -> String {
+    "none".into()
+}
+fn default_n() -> usize {
+    2
+}
+fn default_true() -> bool {
+    true
+}
+
+/// One identifier field's encoding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Which identifier.
+    pub field: Field,
+    /// How its normalised value becomes tokens.
+    pub tokens: Tokens,
+    /// N-gram length, for `tokens = "ngrams"` (default 2).
+    #[serde(default = "default_n")]
+    pub n: usize,
+    /// Pad each word with `_` on both sides before cutting n-grams (default true), so that
+    /// first and last letters weigh as much as inner ones (Schnell et al. 2009).
+    #[serde(default = "default_true")]
+    pub padded: bool,
+    /// Bits set per token (`k`), 1 to 64. The field's weight in the Dice score grows with it.
+    pub bits_per_token: usize,
+    /// Fields in one namespace hash equal tokens to equal bits. The three name fields share
+    /// `name` by default, so a first/last swap keeps its bits. Defaults to the field's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl FieldSpec {
+    /// The hashing namespace of this field.
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or(self.field.name())
+    }
+}
+
+/// The linkage schema: shared by every agency of one linkage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageSchema {
+    /// Schema format version (1).
+    pub version: u32,
+    /// A human name for the linkage, e.g. `greater-hartford-ht`.
+    pub name: String,
+    /// CLK options.
+    pub clk: ClkOptions,
+    /// The identifier fields, each with its tokenisation and weight.
+    pub fields: Vec<FieldSpec>,
+}
+
+/// The built-in default linkage schema (docs/encoding.md explains every number).
+pub const DEFAULT_SCHEMA_TOML: &str = include_str!("../fixtures/config/schema.toml");
+
+impl LinkageSchema {
+    /// The default schema (all ten identifier fields, 1024 bits).
+    pub fn default_schema() -> LinkageSchema {
+        match LinkageSchema::from_toml(DEFAULT_SCHEMA_TOML, Path::new("<built-in schema>")) {
+            Ok(s) => s,
+            // The embedded file is tested; this cannot fail in a released build.
+            Err(e) => panic!("built-in schema is invalid: {e}"),
+        }
+    }
+
+    /// Reads and validates a schema file.
+    pub fn from_file(path: &Path) -> Result<LinkageSchema> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        LinkageSchema::from_toml(&text, path)
+    }
+
+    /// Parses and validates schema TOML; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<LinkageSchema> {
+        let schema: LinkageSchema =
+            toml::from_str(text).map_err(|e| Error::config(origin, toml_message(&e)))?;
+        schema.validate().map_err(|m| Error::config(origin, m))?;
+        Ok(schema)
+    }
+
+    /// The spec of `field`, if the schema encodes it.
+    pub fn field(&self, field: Field) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.field == field)
+    }
+
+    /// Length of the CLKs this schema produces, after hardening.
+    pub fn output_bits(&self) -> usize {
+        if self.clk.hardening == "xor-fold" {
+            self.clk.bits / 2
+        } else {
+            self.clk.bits
+        }
+    }
+
+    /// A 16-hex-digit fingerprint of every setting that changes the bits (BLAKE3 of the
+    /// canonical TOML rendering). Encodings with different fingerprints cannot be compared.
+    pub fn fingerprint(&self) -> String {
+        let canonical = toml::to_string(self).unwrap_or_default();
+        let digest = blake3::hash(canonical.as_bytes());
+        crate::keys::hex(&digest.as_bytes()[..8])
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "schema version {} is not supported (this crosswalk reads version 1)",
+                self.version
+            ));
+        }
+        let bits = self.clk.bits;
+        if bits == 0 || bits % 64 != 0 || bits > 65_536 {
+            return Err(format!(
+                "clk.bits = {bits}: must be a positive multiple of 64, at most 65536"
+            ));
+        }
+        if self.clk.hashing != "blake3-keyed-xof" {
+            return Err(format!(
+                "clk.hashing = {:?}: the only supported method is \"blake3-keyed-xof\" \
+                 (keyed random hashing; double hashing is attackable, docs/encoding.md)",
+                self.clk.hashing
+            ));
+        }
+        match self.clk.hardening.as_str() {
+            "none" => {}
+            "xor-fold" if bits % 128 == 0 => {}
+            "xor-fold" => {
+                return Err(format!(
+                    "clk.hardening = \"xor-fold\" needs clk.bits a multiple of 128, not {bits}"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "clk.hardening = {other:?}: expected \"none\" or \"xor-fold\""
+                ))
+            }
+        }
+        if self.fields.is_empty() {
+            return Err("the schema lists no [[fields]]".into());
+        }
+        let mut seen = [false; Field::COUNT];
+        for spec in &self.fields {
+            let f = spec.field;
+            if std::mem::replace(&mut seen[f.index()], true) {
+                return Err(format!("field {f} is listed twice"));
+            }
+            if !(1..=64).contains(&spec.bits_per_token) {
+                return Err(format!(
+                    "field {f}: bits_per_token = {} must be between 1 and 64",
+                    spec.bits_per_token
+                ));
+            }
+            if spec.tokens == Tokens::Ngrams && !(1..=4).contains(&spec.n) {
+                return Err(format!("field {f}: n = {} must be between 1 and 4", spec.n));
+            }
+            let ok = match f {
+                Field::Dob => matches!(spec.tokens, Tokens::Date | Tokens::Exact),
+                Field::Phone => matches!(spec.tokens, Tokens::Phone | Tokens::Exact),
+                Field::Sex => spec.tokens == Tokens::Exact,
+                _ => matches!(spec.tokens, Tokens::Ngrams | Tokens::Exact),
+            };
+            if !ok {
+                return Err(format!(
+                    "field {f}: tokens = {:?} does not fit this field (docs/formats.md lists the choices)",
+                    spec.tokens
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A TOML error message with its line, without quoting the offending text.
+pub(crate) fn toml_message(e: &toml::de::Error) -> String {
+    // toml's Display quotes the source line; configuration files hold no identifiers, but keep
+    // messages short and positional all the same.
+    let msg = e.message();
+    match e.span() {
+        Some(span) => format!("invalid configuration at byte {}: {msg}", span.start),
+        None => format!("invalid configuration: {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schema_is_valid_and_complete() {
+        let s = LinkageSchema::default_schema();
+        for f in Field::ALL {
+            assert!(s.field(f).is_some(), "{f} missing from the default schema");
+        }
+        assert_eq!(s.fingerprint().len(), 16);
+    }
+
+    #[test]
+    fn fingerprint_tracks_settings() {
+        let a = LinkageSchema::default_schema();
+        let mut b = a.clone();
+        b.fields[0].bits_per_token += 1;
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        let base = DEFAULT_SCHEMA_TOML.replace("bits = 1024", "bits = 1000");
+        let err = LinkageSchema::from_toml(&base, Path::new("s.toml")).unwrap_err();
+        assert!(err.to_string().contains("multiple of 64"), "{err}");
+        let unknown = format!("{DEFAULT_SCHEMA_TOML}\nbogus = 1\n");
+        assert!(LinkageSchema::from_toml(&unknown, Path::new("s.toml")).is_err());
+        let dh = DEFAULT_SCHEMA_TOML.replace("blake3-keyed-xof", "double-hash");
+        let err = LinkageSchema::from_toml(&dh, Path::new("s.toml")).unwrap_err();
+        assert!(err.to_string().contains("double hashing"), "{err}");
+    }
+}

@@ -1,0 +1,960 @@
+//! Source mappings: one agency export's house style, and the extraction of typed fields from
+//! its rows.
+//!
+//! A mapping (TOML, docs/formats.md) names the agency, the text encoding and delimiter, which
+//! column holds which identifier, how one-cell names are laid out, the date formats of each date
+//! column, and how the agency's own event, service, sex and trafficking codes map onto the
+//! standard vocabulary ([`crate::vocab`]). [`Extractor`] applies a mapping to rows: it never fails
+//! on a row; it reports per-field problems and row rejections as [`Issue`]s that name row, column
+//! and field, never a value.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::normalize::{self, DatePattern, Identifiers, NameLayout, NameParts, Problem, Sex};
+use crate::schema::Field;
+use crate::vocab::{AgeBand, AgencyType, ServiceType, Stage, TraffickingType};
+
+/// Text encodings an export may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TextEncoding {
+    /// UTF-8, with or without a byte-order mark.
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Windows-1252 (what older Windows software calls "ANSI").
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+/// What to do with a row whose event or service code the mapping does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownCodes {
+    /// Stop with an error listing every unknown code and its count; nothing is written.
+    #[default]
+    Error,
+    /// Reject those rows (rejects report) and list the codes with counts in the summary.
+    Reject,
+}
+
+/// A column holding a one-cell full name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameColumn {
+    /// Column header.
+    pub column: String,
+    /// Layout of the cell.
+    pub layout: NameLayout,
+}
+
+/// A column of aliases (AKA): each alias gives the record a second CLK.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliasColumn {
+    /// Column header.
+    pub column: String,
+    /// Layout of each alias (default `first_last`).
+    #[serde(default = "default_alias_layout")]
+    pub layout: NameLayout,
+    /// Separator between several aliases in one cell (default `;`).
+    #[serde(default = "default_alias_sep")]
+    pub separator: String,
+}
+
+fn default_alias_layout() -> NameLayout {
+    NameLayout::FirstLast
+}
+fn default_alias_sep() -> String {
+    ";".into()
+}
+fn default_delimiter() -> String {
+    ",".into()
+}
+
+/// A date column and the formats its cells may take (tried in order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateColumn {
+    /// Column header.
+    pub column: String,
+    /// Date patterns such as `MM/DD/YYYY` ([`DatePattern`]).
+    pub formats: Vec<String>,
+}
+
+/// Which column holds what. Headers are matched exactly after trimming, ignoring case.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    /// The agency's own record (or client) id. Required.
+    pub record_id: String,
+    /// Given name(s).
+    pub given_name: Option<String>,
+    /// Middle name(s) or initial.
+    pub middle_name: Option<String>,
+    /// Family name(s).
+    pub family_name: Option<String>,
+    /// A one-cell full name (instead of, or to fill gaps in, the separate name columns).
+    pub full_name: Option<NameColumn>,
+    /// Aliases / AKA.
+    pub alias: Option<AliasColumn>,
+    /// Date of birth.
+    pub dob: Option<DateColumn>,
+    /// Sex code.
+    pub sex: Option<String>,
+    /// Telephone.
+    pub phone: Option<String>,
+    /// Street address.
+    pub street: Option<String>,
+    /// Town or city.
+    pub town: Option<String>,
+    /// ZIP code.
+    pub zip: Option<String>,
+    /// SSN or its last four digits.
+    pub ssn4: Option<String>,
+    /// The agency's event code (mapped by `[event_codes]`).
+    pub event_code: Option<String>,
+    /// The agency's service code (mapped by `[service_codes]`).
+    pub service_code: Option<String>,
+    /// Event (or service start) date.
+    pub event_date: Option<DateColumn>,
+    /// Service end date.
+    pub end_date: Option<DateColumn>,
+    /// Unit, department or office.
+    pub unit: Option<String>,
+    /// Trafficking type code (mapped by `[trafficking_codes]` or the built-in reading).
+    pub trafficking_type: Option<String>,
+    /// Age at the event in years (used when the date of birth cannot give it).
+    pub age: Option<String>,
+}
+
+/// What an event code means: a stage, optionally with a service type.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CodeMeaning {
+    /// Only a stage: `"CARELINE" = "identification"`.
+    Stage(Stage),
+    /// A stage and a service: `"HSG-EM" = { stage = "service_immediate", service = "housing" }`.
+    Full {
+        /// The journey stage.
+        stage: Stage,
+        /// The service type, for service events.
+        #[serde(default)]
+        service: Option<ServiceType>,
+    },
+}
+
+impl CodeMeaning {
+    fn parts(self) -> (Stage, Option<ServiceType>) {
+        match self {
+            CodeMeaning::Stage(s) => (s, None),
+            CodeMeaning::Full { stage, service } => (stage, service),
+        }
+    }
+}
+
+/// What a service code means: a service type, optionally with a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServiceMeaning {
+    /// Only a service type: `"MH" = "mental_health"` (stage from the event code, or
+    /// `service_immediate` when there is no event code column).
+    Service(ServiceType),
+    /// A service type and its stage.
+    Full {
+        /// The service type.
+        service: ServiceType,
+        /// The stage, when the service code implies one.
+        #[serde(default)]
+        stage: Option<Stage>,
+    },
+}
+
+/// One agency export's house style.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceMapping {
+    /// Agency name as it appears in outputs, e.g. `dcf` or `hartford-police`.
+    pub agency: String,
+    /// Kind of agency.
+    pub agency_type: AgencyType,
+    /// Text encoding of the file.
+    #[serde(default)]
+    pub encoding: TextEncoding,
+    /// Field delimiter: one ASCII character (`,`, `;`, `|`, or `\t`).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: String,
+    /// Policy for codes missing from the tables below.
+    #[serde(default)]
+    pub unknown_codes: UnknownCodes,
+    /// Stage of every row when the export has no code column (e.g. a referral log).
+    #[serde(default)]
+    pub default_stage: Option<Stage>,
+    /// Column assignments.
+    pub columns: Columns,
+    /// Sex codes beyond the built-in reading (`F`, `M`, `FEMALE`, ...).
+    #[serde(default)]
+    pub sex_codes: BTreeMap<String, Sex>,
+    /// Event codes.
+    #[serde(default)]
+    pub event_codes: BTreeMap<String, CodeMeaning>,
+    /// Service codes.
+    #[serde(default)]
+    pub service_codes: BTreeMap<String, ServiceMeaning>,
+    /// Trafficking-type codes beyond the built-in reading.
+    #[serde(default)]
+    pub trafficking_codes: BTreeMap<String, TraffickingType>,
+}
+
+impl SourceMapping {
+    /// Reads and validates a mapping file.
+    pub fn from_file(path: &Path) -> Result<SourceMapping> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        SourceMapping::from_toml(&text, path)
+    }
+
+    /// Parses and validates mapping TOML; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<SourceMapping> {
+        let m: SourceMapping = toml::from_str(text)
+            .map_err(|e| Error::config(origin, crate::schema::toml_message(&e)))?;
+        m.validate().map_err(|msg| Error::config(origin, msg))?;
+        Ok(m)
+    }
+
+    /// The delimiter as a byte.
+    pub fn delimiter_byte(&self) -> u8 {
+        match self.delimiter.as_str() {
+            "\\t" | "tab" => b'\t',
+            d => d.as_bytes().first().copied().unwrap_or(b','),
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.agency.trim().is_empty() {
+            return Err("agency must not be empty".into());
+        }
+        let d = self.delimiter.as_str();
+        if !(d.len() == 1 && d.is_ascii() || d == "\\t" || d == "tab") {
+            return Err(format!(
+                "delimiter {d:?}: must be one ASCII character (or \"tab\")"
+            ));
+        }
+        let c = &self.columns;
+        let has_name = c.given_name.is_some() || c.family_name.is_some() || c.full_name.is_some();
+        if !has_name && c.dob.is_none() {
+            return Err(
+                "columns: map at least a name (given_name, family_name or full_name) or dob".into(),
+            );
+        }
+        for dc in [&c.dob, &c.event_date, &c.end_date].into_iter().flatten() {
+            if dc.formats.is_empty() {
+                return Err(format!(
+                    "column {:?}: list at least one date format",
+                    dc.column
+                ));
+            }
+            for f in &dc.formats {
+                f.parse::<DatePattern>()?;
+            }
+        }
+        if c.event_code.is_none() && c.service_code.is_none() && self.default_stage.is_none() {
+            return Err("map an event_code or service_code column, or set default_stage".into());
+        }
+        if c.event_code.is_some() && self.event_codes.is_empty() {
+            return Err("columns.event_code is mapped but [event_codes] is empty".into());
+        }
+        if c.service_code.is_some() && self.service_codes.is_empty() {
+            return Err("columns.service_code is mapped but [service_codes] is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// The non-identifying facts of one event, as written to the encoding file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFacts {
+    /// Unit or department.
+    pub unit: Option<String>,
+    /// Journey stage (administrative events have `Stage::Administrative`).
+    pub stage: Option<Stage>,
+    /// Service type of service events.
+    pub service_type: Option<ServiceType>,
+    /// Event or service start date.
+    pub event_date: Option<NaiveDate>,
+    /// Service end date.
+    pub end_date: Option<NaiveDate>,
+    /// Age band at the event.
+    pub age_band: AgeBand,
+    /// Sex.
+    pub sex: Sex,
+    /// Trafficking type.
+    pub trafficking_type: TraffickingType,
+}
+
+/// A problem found in one row: where it is and what it is, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Logical field (`dob`, `event_code`, `row`, ...).
+    pub field: &'static str,
+    /// The column involved (header text), empty for row-level issues.
+    pub column: String,
+    /// What is wrong.
+    pub reason: String,
+    /// Whether the whole row was rejected (otherwise only the field was dropped).
+    pub row_rejected: bool,
+}
+
+/// An unknown code met in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnknownCode {
+    /// `event_code` or `service_code`.
+    pub column_kind: &'static str,
+    /// The code as a printable label (see [`printable_code`]).
+    pub code: String,
+}
+
+/// One extracted row.
+#[derive(Debug, Clone)]
+pub struct Extracted {
+    /// The agency's own id (absent only in rejected rows).
+    pub local_id: String,
+    /// Normalised identifiers.
+    pub ids: Identifiers,
+    /// Normalised alias names.
+    pub aliases: Vec<NameParts>,
+    /// Event facts.
+    pub facts: EventFacts,
+    /// Problems found (field-level, or one row-level rejection).
+    pub issues: Vec<Issue>,
+    /// Unknown codes found in this row.
+    pub unknown_codes: Vec<UnknownCode>,
+    /// Whether the row is rejected (not encoded).
+    pub rejected: bool,
+}
+
+/// A code as it may appear in messages: codes are agency vocabulary, not identifiers, but a
+/// misconfigured column could hold anything, so only short code-like text is shown verbatim.
+pub fn printable_code(raw: &str) -> String {
+    let t = raw.trim();
+    if t.is_empty() {
+        return "(empty)".into();
+    }
+    let code_like = t.len() <= 24
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-./&#:".contains(c));
+    if code_like {
+        t.to_string()
+    } else {
+        format!(
+            "(a {}-character value that does not look like a code)",
+            t.chars().count()
+        )
+    }
+}
+
+fn fold_code(raw: &str) -> String {
+    raw.trim().to_uppercase()
+}
+
+/// A mapping resolved against a file's header: column indices, parsed date patterns, code tables.
+#[derive(Debug)]
+pub struct Extractor {
+    encoding: TextEncoding,
+    idx: ColumnIdx,
+    headers: Vec<String>,
+    dob_formats: Vec<DatePattern>,
+    event_formats: Vec<DatePattern>,
+    end_formats: Vec<DatePattern>,
+    alias_layout: NameLayout,
+    alias_sep: String,
+    full_layout: NameLayout,
+    sex_codes: BTreeMap<String, Sex>,
+    event_codes: BTreeMap<String, (Stage, Option<ServiceType>)>,
+    service_codes: BTreeMap<String, (ServiceType, Option<Stage>)>,
+    trafficking_codes: BTreeMap<String, TraffickingType>,
+    default_stage: Option<Stage>,
+    today: NaiveDate,
+    width: usize,
+}
+
+#[derive(Debug, Default)]
+struct ColumnIdx {
+    record_id: usize,
+    given: Option<usize>,
+    middle: Option<usize>,
+    family: Option<usize>,
+    full: Option<usize>,
+    alias: Option<usize>,
+    dob: Option<usize>,
+    sex: Option<usize>,
+    phone: Option<usize>,
+    street: Option<usize>,
+    town: Option<usize>,
+    zip: Option<usize>,
+    ssn4: Option<usize>,
+    event_code: Option<usize>,
+    service_code: Option<usize>,
+    event_date: Option<usize>,
+    end_date: Option<usize>,
+    unit: Option<usize>,
+    trafficking: Option<usize>,
+    age: Option<usize>,
+}
+
+impl Extractor {
+    /// Resolves `mapping` against `headers`. A mapped column missing from the header is an
+    /// error that names the closest header (headers are not identifiers).
+    pub fn new(
+        mapping: &SourceMapping,
+        headers: &[String],
+        today: NaiveDate,
+        file: &Path,
+    ) -> Result<Extractor> {
+        let folded: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
+        let mut missing = Vec::new();
+        let mut find = |name: &str| -> Option<usize> {
+            let want = name.trim().to_lowercase();
+            let found = folded.iter().position(|h| *h == want);
+            if found.is_none() {
+                let best = folded
+                    .iter()
+                    .zip(headers)
+                    .map(|(h, orig)| (strsim::normalized_damerau_levenshtein(h, &want), orig))
+                    .filter(|(score, _)| *score >= 0.6)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                missing.push(match best {
+                    Some((_, orig)) => format!("{name:?} (did you mean {:?}?)", orig.trim()),
+                    None => format!("{name:?}"),
+                });
+            }
+            found
+        };
+        let c = &mapping.columns;
+        let mut opt = |col: &Option<String>| col.as_deref().and_then(&mut find);
+        let idx = ColumnIdx {
+            record_id: 0,
+            given: opt(&c.given_name),
+            middle: opt(&c.middle_name),
+            family: opt(&c.family_name),
+            full: opt(&c.full_name.as_ref().map(|n| n.column.clone())),
+            alias: opt(&c.alias.as_ref().map(|n| n.column.clone())),
+            dob: opt(&c.dob.as_ref().map(|d| d.column.clone())),
+            sex: opt(&c.sex),
+            phone: opt(&c.phone),
+            street: opt(&c.street),
+            town: opt(&c.town),
+            zip: opt(&c.zip),
+            ssn4: opt(&c.ssn4),
+            event_code: opt(&c.event_code),
+            service_code: opt(&c.service_code),
+            event_date: opt(&c.event_date.as_ref().map(|d| d.column.clone())),
+            end_date: opt(&c.end_date.as_ref().map(|d| d.column.clone())),
+            unit: opt(&c.unit),
+            trafficking: opt(&c.trafficking_type),
+            age: opt(&c.age),
+        };
+        let record_id = find(&c.record_id);
+        if !missing.is_empty() {
+            return Err(Error::input(
+                file,
+                format!(
+                    "the header lacks mapped column(s) {}; the file has {} columns. \
+                     Fix the [columns] table of the source mapping or the export.",
+                    missing.join(", "),
+                    headers.len()
+                ),
+            ));
+        }
+        let parse = |dc: &Option<DateColumn>| -> Vec<DatePattern> {
+            dc.as_ref()
+                .map(|d| d.formats.iter().filter_map(|f| f.parse().ok()).collect())
+                .unwrap_or_default()
+        };
+        Ok(Extractor {
+            encoding: mapping.encoding,
+            idx: ColumnIdx {
+                record_id: record_id.unwrap_or(0),
+                ..idx
+            },
+            headers: headers.iter().map(|h| h.trim().to_string()).collect(),
+            dob_formats: parse(&c.dob),
+            event_formats: parse(&c.event_date),
+            end_formats: parse(&c.end_date),
+            alias_layout: c.alias.as_ref().map_or(NameLayout::FirstLast, |a| a.layout),
+            alias_sep: c.alias.as_ref().map_or(";".into(), |a| a.separator.clone()),
+            full_layout: c
+                .full_name
+                .as_ref()
+                .map_or(NameLayout::FirstLast, |a| a.layout),
+            sex_codes: mapping
+                .sex_codes
+                .iter()
+                .map(|(k, v)| (fold_code(k), *v))
+                .collect(),
+            event_codes: mapping
+                .event_codes
+                .iter()
+                .map(|(k, v)| (fold_code(k), v.parts()))
+                .collect(),
+            service_codes: mapping
+                .service_codes
+                .iter()
+                .map(|(k, v)| {
+                    let parts = match *v {
+                        ServiceMeaning::Service(s) => (s, None),
+                        ServiceMeaning::Full { service, stage } => (service, stage),
+                    };
+                    (fold_code(k), parts)
+                })
+                .collect(),
+            trafficking_codes: mapping
+                .trafficking_codes
+                .iter()
+                .map(|(k, v)| (fold_code(k), *v))
+                .collect(),
+            default_stage: mapping.default_stage,
+            today,
+            width: headers.len(),
+        })
+    }
+
+    /// Number of columns the header declares.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Extracts one row (`cells` as raw bytes). Never fails: problems become [`Issue`]s.
+    pub fn extract(&self, cells: &[&[u8]]) -> Extracted {
+        let mut out = Extracted {
+            local_id: String::new(),
+            ids: Identifiers::default(),
+            aliases: Vec::new(),
+            facts: EventFacts {
+                unit: None,
+                stage: None,
+                service_type: None,
+                event_date: None,
+                end_date: None,
+                age_band: AgeBand::Unknown,
+                sex: Sex::Unknown,
+                trafficking_type: TraffickingType::Unknown,
+            },
+            issues: Vec::new(),
+            unknown_codes: Vec::new(),
+            rejected: false,
+        };
+        if cells.len() != self.width {
+            out.reject(
+                "row",
+                String::new(),
+                format!(
+                    "ragged row: {} fields where the header has {}",
+                    cells.len(),
+                    self.width
+                ),
+            );
+            return out;
+        }
+        // Record id.
+        match self.text(cells, Some(self.idx.record_id)) {
+            Ok(Some(id)) if !id.trim().is_empty() && id.len() <= normalize::MAX_CELL_BYTES => {
+                out.local_id = id.trim().to_string()
+            }
+            Ok(_) => {
+                let col = self.col(self.idx.record_id);
+                out.reject("record_id", col, "missing or over-long record id".into());
+                return out;
+            }
+            Err(p) => {
+                let col = self.col(self.idx.record_id);
+                out.reject("record_id", col, p.describe().into());
+                return out;
+            }
+        }
+        self.names(cells, &mut out);
+        self.identifiers(cells, &mut out);
+        self.facts(cells, &mut out);
+        if !out.rejected && out.ids.present() == 0 {
+            out.reject(
+                "row",
+                String::new(),
+                "no usable identifier: every identifier field is missing or rejected".into(),
+            );
+        }
+        if !out.unknown_codes.is_empty() {
+            out.rejected = true;
+        }
+        out
+    }
+
+    fn col(&self, i: usize) -> String {
+        self.headers.get(i).cloned().unwrap_or_default()
+    }
+
+    /// Decodes cell `i` (None when the column is not mapped).
+    fn text(
+        &self,
+        cells: &[&[u8]],
+        i: Option<usize>,
+    ) -> std::result::Result<Option<String>, Problem> {
+        let Some(i) = i else { return Ok(None) };
+        let raw = cells.get(i).copied().unwrap_or(b"");
+        if raw.len() > normalize::MAX_CELL_BYTES {
+            return Err(Problem::TooLong);
+        }
+        let s = match self.encoding {
+            TextEncoding::Utf8 => std::str::from_utf8(raw)
+                .map_err(|_| Problem::Undecodable)?
+                .to_string(),
+            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(raw)
+                .0
+                .into_owned(),
+        };
+        Ok(Some(s))
+    }
+
+    /// Runs `f` on cell `i`; records a field issue on failure.
+    fn field<T>(
+        &self,
+        cells: &[&[u8]],
+        i: Option<usize>,
+        field: &'static str,
+        out: &mut Extracted,
+        f: impl FnOnce(&str) -> normalize::Norm<T>,
+    ) -> Option<T> {
+        let idx = i?;
+        let result = self.text(cells, i).and_then(|t| match t {
+            Some(t) => f(&t),
+            None => Ok(None),
+        });
+        match result {
+            Ok(v) => v,
+            Err(p) => {
+                out.issues.push(Issue {
+                    field,
+                    column: self.col(idx),
+                    reason: p.describe().into(),
+                    row_rejected: false,
+                });
+                None
+            }
+        }
+    }
+
+    fn names(&self, cells: &[&[u8]], out: &mut Extracted) {
+        let mut parts = NameParts {
+            given: self.field(cells, self.idx.given, "given_name", out, normalize::name),
+            middle: self.field(cells, self.idx.middle, "middle_name", out, normalize::name),
+            family: self.field(cells, self.idx.family, "family_name", out, normalize::name),
+        };
+        if self.idx.full.is_some() {
+            let layout = self.full_layout;
+            let full = self.field(cells, self.idx.full, "full_name", out, |t| {
+                normalize::split_name(t, layout).map(Some)
+            });
+            if let Some(full) = full {
+                // Separate columns win; the one-cell name fills the gaps.
+                parts.given = parts.given.or(full.given);
+                parts.middle = parts.middle.or(full.middle);
+                parts.family = parts.family.or(full.family);
+            }
+        }
+        parts.drop_placeholders();
+        out.ids.set_names(&parts);
+        if self.idx.alias.is_some() {
+            let (layout, sep) = (self.alias_layout, self.alias_sep.as_str());
+            let aliases = self.field(cells, self.idx.alias, "alias", out, |t| {
+                let mut v = Vec::new();
+                for one in t.split(sep) {
+                    let p = normalize::split_name(one, layout)?;
+                    if !p.is_empty() {
+                        v.push(p);
+                    }
+                }
+                Ok(Some(v))
+            });
+            out.aliases = aliases.unwrap_or_default();
+        }
+    }
+
+    fn identifiers(&self, cells: &[&[u8]], out: &mut Extracted) {
+        let today = self.today;
+        let dob = self.field(cells, self.idx.dob, "dob", out, |t| {
+            normalize::date(t, &self.dob_formats, today)
+        });
+        out.ids.set(Field::Dob, dob.map(normalize::date_key));
+        let sex = self.field(cells, self.idx.sex, "sex", out, |t| {
+            let folded = normalize::fold(t);
+            self.sex_codes
+                .get(&fold_code(t))
+                .copied()
+                .or_else(|| Sex::from_common_code(&folded))
+                .map(Some)
+                .ok_or(Problem::UnknownSexCode)
+        });
+        let sex = sex.unwrap_or(Sex::Unknown);
+        out.facts.sex = sex;
+        out.ids.set(Field::Sex, sex.token().map(String::from));
+        let phone = self.field(cells, self.idx.phone, "phone", out, normalize::phone);
+        out.ids.set(Field::Phone, phone);
+        let street = self.field(cells, self.idx.street, "street", out, normalize::street);
+        out.ids.set(Field::Street, street);
+        let town = self.field(cells, self.idx.town, "town", out, normalize::town);
+        out.ids.set(Field::Town, town);
+        let zip = self.field(cells, self.idx.zip, "zip", out, normalize::zip);
+        out.ids.set(Field::Zip, zip);
+        let ssn = self.field(cells, self.idx.ssn4, "ssn4", out, normalize::ssn4);
+        out.ids.set(Field::Ssn4, ssn);
+    }
+
+    fn facts(&self, cells: &[&[u8]], out: &mut Extracted) {
+        let today = self.today;
+        out.facts.event_date = self.field(cells, self.idx.event_date, "event_date", out, |t| {
+            normalize::date(t, &self.event_formats, today)
+        });
+        out.facts.end_date = self.field(cells, self.idx.end_date, "end_date", out, |t| {
+            normalize::date(t, &self.end_formats, today)
+        });
+        if let (Some(s), Some(e)) = (out.facts.event_date, out.facts.end_date) {
+            if e < s {
+                out.issues.push(Issue {
+                    field: "end_date",
+                    column: self.idx.end_date.map(|i| self.col(i)).unwrap_or_default(),
+                    reason: "end date before event date".into(),
+                    row_rejected: false,
+                });
+                out.facts.end_date = None;
+            }
+        }
+        out.facts.unit = self.field(cells, self.idx.unit, "unit", out, |t| {
+            let t = t.trim();
+            Ok((!t.is_empty()).then(|| t.to_string()))
+        });
+        // Age band: from DOB and event date, else the age column.
+        let dob = out
+            .ids
+            .get(Field::Dob)
+            .and_then(|k| NaiveDate::parse_from_str(k, "%Y%m%d").ok());
+        let age_col = self.field(cells, self.idx.age, "age", out, |t| {
+            let t = t.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            match t.parse::<f64>() {
+                Ok(a) if (0.0..=120.0).contains(&a) => Ok(Some(a.floor() as u32)),
+                _ => Err(Problem::BadNumber),
+            }
+        });
+        out.facts.age_band = match (dob, out.facts.event_date, age_col) {
+            (Some(b), Some(e), _) if e >= b => AgeBand::from_age(years_between(b, e)),
+            (_, _, Some(a)) => AgeBand::from_age(a),
+            _ => AgeBand::Unknown,
+        };
+        out.facts.trafficking_type = self
+            .field(cells, self.idx.trafficking, "trafficking_type", out, |t| {
+                let code = fold_code(t);
+                self.trafficking_codes
+                    .get(&code)
+                    .copied()
+                    .or_else(|| TraffickingType::from_common_code(&normalize::fold(t)))
+                    .map(Some)
+                    .ok_or(Problem::UnlistedCode)
+            })
+            .unwrap_or(TraffickingType::Unknown);
+        // Stage and service.
+        let mut stage = self.default_stage;
+        let mut service = None;
+        if let Some(i) = self.idx.event_code {
+            match self.text(cells, Some(i)) {
+                Ok(Some(t)) => match self.event_codes.get(&fold_code(&t)) {
+                    Some(&(st, sv)) => {
+                        stage = Some(st);
+                        service = sv;
+                    }
+                    None => out.unknown_codes.push(UnknownCode {
+                        column_kind: "event_code",
+                        code: printable_code(&t),
+                    }),
+                },
+                Ok(None) => {}
+                Err(p) => out.reject("event_code", self.col(i), p.describe().into()),
+            }
+        }
+        if let Some(i) = self.idx.service_code {
+            match self.text(cells, Some(i)) {
+                Ok(Some(t)) if t.trim().is_empty() => {}
+                Ok(Some(t)) => match self.service_codes.get(&fold_code(&t)) {
+                    Some(&(sv, st)) => {
+                        service = Some(sv);
+                        if let Some(st) = st {
+                            stage = Some(st);
+                        } else if stage.is_none() {
+                            stage = Some(Stage::ServiceImmediate);
+                        }
+                    }
+                    None => out.unknown_codes.push(UnknownCode {
+                        column_kind: "service_code",
+                        code: printable_code(&t),
+                    }),
+                },
+                Ok(None) => {}
+                Err(p) => out.reject("service_code", self.col(i), p.describe().into()),
+            }
+        }
+        out.facts.stage = stage;
+        out.facts.service_type = service;
+    }
+}
+
+impl Extracted {
+    fn reject(&mut self, field: &'static str, column: String, reason: String) {
+        self.rejected = true;
+        self.issues.push(Issue {
+            field,
+            column,
+            reason,
+            row_rejected: true,
+        });
+    }
+}
+
+/// Completed years from `birth` to `at`.
+pub fn years_between(birth: NaiveDate, at: NaiveDate) -> u32 {
+    let mut years = at.year() - birth.year();
+    if (at.month(), at.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years.max(0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAPPING: &str = r#"
+agency = "dcf"
+agency_type = "child_welfare"
+[columns]
+record_id = "Case ID"
+full_name = { column = "Child Name", layout = "last_comma_first" }
+alias = { column = "AKA" }
+dob = { column = "DOB", formats = ["MM/DD/YYYY"] }
+sex = "Gender"
+event_code = "Event"
+event_date = { column = "Date", formats = ["YYYY-MM-DD"] }
+[event_codes]
+CARELINE = "identification"
+"HSG" = { stage = "service_immediate", service = "housing" }
+"#;
+
+    fn ex() -> Extractor {
+        let m = SourceMapping::from_toml(MAPPING, Path::new("m.toml")).unwrap();
+        let headers: Vec<String> = [
+            "Case ID",
+            "Child Name",
+            "AKA",
+            "DOB",
+            "Gender",
+            "Event",
+            "Date",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Extractor::new(
+            &m,
+            &headers,
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            Path::new("x.csv"),
+        )
+        .unwrap()
+    }
+
+    fn row(cells: &[&str]) -> Extracted {
+        let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
+        ex().extract(&bytes)
+    }
+
+    #[test]
+    fn a_good_row() {
+        let r = row(&[
+            "17",
+            "Lopez, Ana Maria",
+            "Candy",
+            "04/12/2008",
+            "F",
+            "careline",
+            "2024-03-01",
+        ]);
+        assert!(!r.rejected, "{:?}", r.issues);
+        assert_eq!(r.ids.get(Field::FamilyName), Some("LOPEZ"));
+        assert_eq!(r.ids.get(Field::Dob), Some("20080412"));
+        assert_eq!(r.facts.stage, Some(Stage::Identification));
+        assert_eq!(r.facts.age_band, AgeBand::Age13To17);
+        assert_eq!(r.aliases.len(), 1);
+        assert_eq!(r.aliases[0].given.as_deref(), Some("CANDY"));
+    }
+
+    #[test]
+    fn bad_field_drops_the_field_not_the_row() {
+        let r = row(&[
+            "17",
+            "Lopez, Ana",
+            "",
+            "02/30/2008",
+            "F",
+            "HSG",
+            "2024-03-01",
+        ]);
+        assert!(!r.rejected);
+        assert_eq!(r.ids.get(Field::Dob), None);
+        assert_eq!(r.issues.len(), 1);
+        assert_eq!(r.issues[0].field, "dob");
+        assert_eq!(r.issues[0].column, "DOB");
+        assert!(!r.issues[0].reason.contains("02/30"));
+        assert_eq!(r.facts.service_type, Some(ServiceType::Housing));
+    }
+
+    #[test]
+    fn unknown_codes_and_ragged_rows() {
+        let r = row(&["17", "Lopez, Ana", "", "", "F", "NEWCODE", ""]);
+        assert!(r.rejected);
+        assert_eq!(r.unknown_codes[0].code, "NEWCODE");
+        let r = row(&["17", "Lopez, Ana"]);
+        assert!(r.rejected);
+        assert!(r.issues[0].reason.contains("ragged"));
+    }
+
+    #[test]
+    fn missing_column_suggests_the_closest_header() {
+        let m = SourceMapping::from_toml(MAPPING, Path::new("m.toml")).unwrap();
+        let headers: Vec<String> = [
+            "Case ID",
+            "Child Nme",
+            "AKA",
+            "DOB",
+            "Gender",
+            "Event",
+            "Date",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let err = Extractor::new(&m, &headers, NaiveDate::MAX, Path::new("x.csv")).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean \"Child Nme\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn printable_codes_only() {
+        assert_eq!(printable_code(" HSG-EM "), "HSG-EM");
+        assert!(printable_code("Maria Lopez born 04/12/2008 lives at").contains("does not look"));
+    }
+}

@@ -1,0 +1,215 @@
+//! The standard vocabulary every agency's codes are mapped onto (docs/formats.md).
+//!
+//! The taskforce's first recommendation is shared data definitions; these enums are they. Each
+//! agency's source mapping maps its own event, service, sex and trafficking codes onto them, so
+//! that the linkage job and the analytics see one language.
+
+use serde::{Deserialize, Serialize};
+
+/// Journey stages in order. `Administrative` events (a case closed, an address updated) have no
+/// stage and are written with a null `stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// First identified as a (possible) victim.
+    Identification,
+    /// Screened or assessed (e.g. a HART consult, a forensic interview).
+    Screening,
+    /// Referred to another agency or service.
+    Referral,
+    /// Immediate services (emergency housing, crisis care).
+    ServiceImmediate,
+    /// Transitional services.
+    ServiceTransitional,
+    /// Long-term services.
+    ServiceLongTerm,
+    /// No journey stage.
+    Administrative,
+}
+
+impl Stage {
+    /// The label written to outputs (`None` for administrative events).
+    pub fn label(self) -> Option<&'static str> {
+        Some(match self {
+            Stage::Identification => "identification",
+            Stage::Screening => "screening",
+            Stage::Referral => "referral",
+            Stage::ServiceImmediate => "service_immediate",
+            Stage::ServiceTransitional => "service_transitional",
+            Stage::ServiceLongTerm => "service_long_term",
+            Stage::Administrative => return None,
+        })
+    }
+}
+
+/// Service types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceType {
+    /// Housing and shelter.
+    Housing,
+    /// Mental health and counselling.
+    MentalHealth,
+    /// Legal and immigration help.
+    Legal,
+    /// Case management.
+    CaseManagement,
+    /// Medical care.
+    Medical,
+    /// Food, clothing, transport and other basic needs.
+    BasicNeeds,
+    /// Any other service.
+    Other,
+}
+
+impl ServiceType {
+    /// The label written to outputs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServiceType::Housing => "housing",
+            ServiceType::MentalHealth => "mental_health",
+            ServiceType::Legal => "legal",
+            ServiceType::CaseManagement => "case_management",
+            ServiceType::Medical => "medical",
+            ServiceType::BasicNeeds => "basic_needs",
+            ServiceType::Other => "other",
+        }
+    }
+}
+
+/// Trafficking type as recorded at the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraffickingType {
+    /// Sex trafficking.
+    Sex,
+    /// Labor trafficking.
+    Labor,
+    /// Both.
+    Both,
+    /// Not recorded.
+    Unknown,
+}
+
+impl TraffickingType {
+    /// The label written to outputs.
+    pub fn label(self) -> &'static str {
+        match self {
+            TraffickingType::Sex => "sex",
+            TraffickingType::Labor => "labor",
+            TraffickingType::Both => "both",
+            TraffickingType::Unknown => "unknown",
+        }
+    }
+
+    /// The built-in reading of common codes, used when a mapping lists none for a value.
+    pub fn from_common_code(folded: &str) -> Option<TraffickingType> {
+        Some(match folded {
+            "SEX" | "SEXUAL" | "SEX TRAFFICKING" | "CSEC" | "CSE" | "DMST" | "S" => {
+                TraffickingType::Sex
+            }
+            "LABOR" | "LABOUR" | "LABOR TRAFFICKING" | "L" => TraffickingType::Labor,
+            "BOTH" | "SEX AND LABOR" | "SEX LABOR" | "B" => TraffickingType::Both,
+            "" | "UNKNOWN" | "UNK" | "U" | "NULL" => TraffickingType::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// The kind of agency an export comes from (used for entry points and agency flows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgencyType {
+    /// Police departments, State Police, federal law enforcement.
+    LawEnforcement,
+    /// Child welfare (DCF).
+    ChildWelfare,
+    /// Child advocacy centers.
+    ChildAdvocacy,
+    /// The taskforce itself (its referral log).
+    Taskforce,
+    /// Victim service providers.
+    ServiceProvider,
+    /// Anything else.
+    Other,
+}
+
+impl AgencyType {
+    /// The label written to outputs.
+    pub fn label(self) -> &'static str {
+        match self {
+            AgencyType::LawEnforcement => "law_enforcement",
+            AgencyType::ChildWelfare => "child_welfare",
+            AgencyType::ChildAdvocacy => "child_advocacy",
+            AgencyType::Taskforce => "taskforce",
+            AgencyType::ServiceProvider => "service_provider",
+            AgencyType::Other => "other",
+        }
+    }
+}
+
+/// Age band at the event, derived at the agency from date of birth and event date (or an age
+/// column), so that neither leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AgeBand {
+    /// Under 13.
+    Under13,
+    /// 13 to 17.
+    Age13To17,
+    /// 18 to 23.
+    Age18To23,
+    /// 24 to 29.
+    Age24To29,
+    /// 30 and over.
+    Age30Plus,
+    /// Not derivable.
+    Unknown,
+}
+
+impl AgeBand {
+    /// The band for an age in completed years.
+    pub fn from_age(age: u32) -> AgeBand {
+        match age {
+            0..=12 => AgeBand::Under13,
+            13..=17 => AgeBand::Age13To17,
+            18..=23 => AgeBand::Age18To23,
+            24..=29 => AgeBand::Age24To29,
+            _ => AgeBand::Age30Plus,
+        }
+    }
+
+    /// The label written to outputs: `<13`, `13-17`, `18-23`, `24-29`, `30+`, `unknown`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AgeBand::Under13 => "<13",
+            AgeBand::Age13To17 => "13-17",
+            AgeBand::Age18To23 => "18-23",
+            AgeBand::Age24To29 => "24-29",
+            AgeBand::Age30Plus => "30+",
+            AgeBand::Unknown => "unknown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_band_edges() {
+        assert_eq!(AgeBand::from_age(12).label(), "<13");
+        assert_eq!(AgeBand::from_age(13).label(), "13-17");
+        assert_eq!(AgeBand::from_age(17).label(), "13-17");
+        assert_eq!(AgeBand::from_age(18).label(), "18-23");
+        assert_eq!(AgeBand::from_age(29).label(), "24-29");
+        assert_eq!(AgeBand::from_age(30).label(), "30+");
+    }
+
+    #[test]
+    fn stage_order_is_the_journey() {
+        assert!(Stage::Identification < Stage::Screening);
+        assert!(Stage::Referral < Stage::ServiceImmediate);
+        assert!(Stage::ServiceTransitional < Stage::ServiceLongTerm);
+        assert_eq!(Stage::Administrative.label(), None);
+    }
+}
