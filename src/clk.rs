@@ -40,7 +40,7 @@ impl Clk {
     /// (schemas are validated before any CLK is built).
     pub fn zeros(bits: usize) -> Clk {
         assert!(
-            bits > 0 && bits % 64 == 0,
+            bits > 0 && bits.is_multiple_of(64),
             "CLK length must be a multiple of 64"
         );
         Clk {
@@ -50,7 +50,7 @@ impl Clk {
 
     /// Wraps serialised bytes (length a multiple of 8), e.g. read back from Parquet.
     pub fn from_bytes(bytes: Vec<u8>) -> Option<Clk> {
-        (!bytes.is_empty() && bytes.len() % 8 == 0).then_some(Clk { bytes })
+        (!bytes.is_empty() && bytes.len().is_multiple_of(8)).then_some(Clk { bytes })
     }
 
     /// Length in bits.

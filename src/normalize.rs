@@ -333,9 +333,19 @@ pub fn phone(raw: &str) -> Norm {
         return Ok(None);
     }
     // Cut an extension ("x123", "ext 12").
-    let body = match raw.to_ascii_lowercase().find("ext") {
+    let lower = raw.to_ascii_lowercase();
+    let body = match lower.find("ext") {
         Some(i) => raw[..i].to_string(),
-        None => raw.to_string(),
+        // "860-555-1234 x22": an x after a full number starts an extension, not a mask
+        None => match lower.rfind('x') {
+            Some(i)
+                if raw[..i].bytes().filter(u8::is_ascii_digit).count() >= 10
+                    && raw[i + 1..].trim().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                raw[..i].to_string()
+            }
+            _ => raw.to_string(),
+        },
     };
     let masked = body.chars().any(|c| matches!(c, 'X' | 'x' | '*' | '#'));
     let digits: String = body.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -345,7 +355,7 @@ pub fn phone(raw: &str) -> Norm {
             .char_indices()
             .filter(|(_, c)| matches!(c, 'X' | 'x' | '*' | '#'))
             .map(|(i, _)| i)
-            .last()
+            .next_back()
             .unwrap_or(0);
         let tail: String = body[last_mask..]
             .chars()
@@ -620,9 +630,7 @@ impl std::str::FromStr for DatePattern {
             } else if rest.starts_with("HH") {
                 seen_hour = true;
                 (DateItem::Time, 2)
-            } else if rest.starts_with("MM") && seen_hour {
-                (DateItem::Time, 2)
-            } else if rest.starts_with("SS") {
+            } else if (rest.starts_with("MM") && seen_hour) || rest.starts_with("SS") {
                 (DateItem::Time, 2)
             } else if rest.starts_with("MM") {
                 has_month = true;

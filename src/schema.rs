@@ -250,7 +250,7 @@ impl LinkageSchema {
             ));
         }
         let bits = self.clk.bits;
-        if bits == 0 || bits % 64 != 0 || bits > 65_536 {
+        if bits == 0 || !bits.is_multiple_of(64) || bits > 65_536 {
             return Err(format!(
                 "clk.bits = {bits}: must be a positive multiple of 64, at most 65536"
             ));
@@ -264,7 +264,7 @@ impl LinkageSchema {
         }
         match self.clk.hardening.as_str() {
             "none" => {}
-            "xor-fold" if bits % 128 == 0 => {}
+            "xor-fold" if bits.is_multiple_of(128) => {}
             "xor-fold" => {
                 return Err(format!(
                     "clk.hardening = \"xor-fold\" needs clk.bits a multiple of 128, not {bits}"

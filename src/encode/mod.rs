@@ -93,11 +93,14 @@ impl Drop for Encoder {
     }
 }
 
+/// Token bytes → the first `max_k` bit positions of the namespace.
+type TokenCache = FxHashMap<Box<[u8]>, Box<[u16]>>;
+
 /// Per-thread scratch space: a token → positions cache per namespace and reused buffers.
 /// Tokens repeat heavily (a few thousand distinct bigrams), so the cache removes most hashing.
 #[derive(Default)]
 pub struct Scratch {
-    caches: Vec<FxHashMap<Box<[u8]>, Box<[u16]>>>,
+    caches: Vec<TokenCache>,
     token: Vec<u8>,
 }
 
@@ -280,7 +283,9 @@ mod tests {
         let mut s = Scratch::default();
         let a = e.encode(&person("Maria", "Lopez", "20080412"), &mut s);
         let b = e.encode(&person("Lopez", "Maria", "20080412"), &mut s);
-        assert_eq!(a, b);
+        // Shared namespace: the swapped name sets a subset of the same bits (given names use
+        // 20 positions per token, family names the first 15 of the same 20).
+        assert!(a.dice(&b) > 0.9, "{}", a.dice(&b));
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! Bad input gets a clear message naming file, row and field, a documented exit code, and
+//! never a panic; outputs of an earlier run survive a failed one.
+
+use std::path::Path;
+
+use crate::util::*;
+
+const MAPPING: &str = r#"
+agency = "test"
+agency_type = "other"
+[columns]
+record_id = "id"
+given_name = "first"
+family_name = "last"
+dob = { column = "dob", formats = ["YYYY-MM-DD"] }
+event_code = "code"
+[event_codes]
+A = "identification"
+"#;
+
+/// Writes `csv` and the mapping above into `dir`, runs encode, returns (output, out path).
+fn run(dir: &Path, csv: &[u8], mapping: &str) -> (std::process::Output, std::path::PathBuf) {
+    let input = dir.join("in.csv");
+    std::fs::write(&input, csv).unwrap();
+    let src = dir.join("m.toml");
+    std::fs::write(&src, mapping).unwrap();
+    let key = key_file(dir);
+    let out = dir.join("out.parquet");
+    let o = crosswalk(&[
+        "encode",
+        "--source",
+        src.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    (o, out)
+}
+
+fn assert_clean_failure(o: &std::process::Output, code: i32) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.starts_with("crosswalk: error: "), "{err}");
+    err
+}
+
+#[test]
+fn missing_column_is_named_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, out) = run(
+        dir.path(),
+        b"id,frist,last,dob,code\n1,Ana,Lopez,2001-01-01,A\n",
+        MAPPING,
+    );
+    let err = assert_clean_failure(&o, 4);
+    assert!(err.contains("\"first\" (did you mean \"frist\"?)"), "{err}");
+    assert!(err.contains("in.csv"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unknown_codes_are_counted_and_nothing_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    // a first good run
+    let (o, out) = run(
+        dir.path(),
+        b"id,first,last,dob,code\n1,Ana,Lopez,2001-01-01,A\n",
+        MAPPING,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(&out).unwrap();
+    // a second run with new codes fails and leaves the first output as it was
+    let csv = b"id,first,last,dob,code\n1,Ana,Lopez,2001-01-01,A\n2,Bo,Li,2001-01-01,NEW\n3,Cy,Wu,2001-01-01,NEW\n4,Di,Ng,2001-01-01,\n";
+    let (o, out) = run(dir.path(), csv, MAPPING);
+    let err = assert_clean_failure(&o, 4);
+    assert!(err.contains("event_code NEW (2 rows)"), "{err}");
+    assert!(err.contains("event_code (empty) (1 rows)"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    // with unknown_codes = "reject" the rows go to the rejects report instead
+    let mapping = MAPPING.replace("[columns]", "unknown_codes = \"reject\"\n[columns]");
+    let (o, out) = run(dir.path(), csv, &mapping);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let enc = crosswalk::io::encodings::read(&out).unwrap();
+    assert_eq!(enc.len(), 1);
+    assert_eq!(enc.meta.rejected_rows, 3);
+    let rejects = std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("2,3,event_code,,row rejected,code not listed in the source mapping"),
+        "{rejects}"
+    );
+}
+
+#[test]
+fn row_and_field_problems_go_to_the_rejects_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = b"id,first,last,dob,code\n".to_vec();
+    csv.extend_from_slice(b"1,Ana,Lopez,2001-02-30,A\n"); // impossible date: field dropped
+    csv.extend_from_slice(b"2,Bo,Li\n"); // ragged: row rejected
+    csv.extend_from_slice(b"3,\xff\xfeAna,Lopez,2001-01-01,A\n"); // undecodable given name
+    csv.extend_from_slice(b",Cy,Wu,2001-01-01,A\n"); // no record id
+    csv.extend_from_slice(b"5,Di,Ng,1890-01-01,A\n"); // too early
+    csv.extend_from_slice(b"6,Ed,Ox,2999-01-01,A\n"); // future
+    let big = "x".repeat(10 * 1024 * 1024);
+    csv.extend_from_slice(format!("7,{big},Ox,2001-01-01,A\n").as_bytes()); // 10 MB field
+    let (o, out) = run(dir.path(), &csv, MAPPING);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let enc = crosswalk::io::encodings::read(&out).unwrap();
+    assert_eq!(enc.len(), 5);
+    let rejects = std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap();
+    let expect = [
+        "1,2,dob,dob,field dropped,impossible date (no such day)",
+        "2,3,row,,row rejected,ragged row: 3 fields where the header has 5",
+        "3,4,given_name,first,field dropped,bytes not valid in the configured text encoding",
+        "4,5,record_id,id,row rejected,missing or over-long record id",
+        "5,6,dob,dob,field dropped,date before 1900",
+        "6,7,dob,dob,field dropped,date in the future",
+        "7,8,given_name,first,field dropped,value too long",
+    ];
+    for e in expect {
+        assert!(rejects.contains(e), "missing {e:?} in\n{rejects}");
+    }
+    assert!(
+        rejects.len() < 2000,
+        "the rejects report must not echo values"
+    );
+}
+
+#[test]
+fn empty_and_headerless_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _) = run(dir.path(), b"", MAPPING);
+    let err = assert_clean_failure(&o, 4);
+    assert!(err.contains("empty"), "{err}");
+    let (o, _) = run(dir.path(), b"\n\n", MAPPING);
+    assert_clean_failure(&o, 4);
+}
+
+#[test]
+fn windows_1252_bytes_under_a_utf8_mapping_cost_a_field_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // "José" in Windows-1252
+    let (o, out) = run(
+        dir.path(),
+        b"id,first,last,dob,code\n1,Jos\xe9,Lopez,2001-01-01,A\n",
+        MAPPING,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(crosswalk::io::encodings::read(&out).unwrap().len(), 1);
+    let with_1252 = MAPPING.replace("[columns]", "encoding = \"windows-1252\"\n[columns]");
+    let (o, out) = run(
+        dir.path(),
+        b"id,first,last,dob,code\n1,Jos\xe9,Lopez,2001-01-01,A\n",
+        &with_1252,
+    );
+    assert!(o.status.success());
+    let rejects = std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap();
+    assert_eq!(rejects.lines().count(), 1, "{rejects}");
+}
+
+#[test]
+fn bad_configuration_is_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _) = run(dir.path(), b"id\n1\n", "agency = \"x\"\nbogus = 1\n");
+    let err = assert_clean_failure(&o, 3);
+    assert!(err.contains("m.toml"), "{err}");
+    let bad_date = MAPPING.replace("YYYY-MM-DD", "YYYY-QQ-DD");
+    let (o, _) = run(dir.path(), b"id\n1\n", &bad_date);
+    assert_clean_failure(&o, 3);
+}
+
+#[test]
+fn bad_key_files_are_exit_3_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("encoder/dcf.csv");
+    let src = fixture("encoder/dcf.toml");
+    let out = dir.path().join("o.parquet");
+    let try_key = |key: &Path| {
+        crosswalk(&[
+            "encode",
+            "--source",
+            src.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt;
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "deadbeef\n").unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = try_key(&short);
+    let err = assert_clean_failure(&o, 3);
+    assert!(err.contains("found 8 characters"), "{err}");
+    assert!(!err.contains("deadbeef"), "{err}");
+    #[cfg(unix)]
+    {
+        let open = dir.path().join("open.key");
+        std::fs::copy(fixture("encoder/test.key"), &open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = try_key(&open);
+        let err = assert_clean_failure(&o, 3);
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+    let o = try_key(&dir.path().join("absent.key"));
+    assert_clean_failure(&o, 1);
+    assert!(!out.exists());
+}

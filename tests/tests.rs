@@ -1,0 +1,10 @@
+//! Integration tests: one binary (faster to build), one module per subject.
+
+mod util;
+
+mod cli_errors;
+mod encode_fixtures;
+mod golden;
+mod keygen;
+mod privacy;
+mod props;

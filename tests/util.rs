@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The six fixture exports: (file stem, agency name, rows).
+pub const FIXTURES: [(&str, &str, usize); 6] = [
+    ("dcf", "dcf", 10),
+    ("police", "police", 8),
+    ("cac", "cac", 7),
+    ("rhtrt", "rhtrt", 5),
+    ("housing", "housing-a", 6),
+    ("mental_health", "mh-provider", 5),
+];
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under fixtures/.
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// Runs the crosswalk binary.
+pub fn crosswalk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crosswalk"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the crosswalk binary runs")
+}
+
+/// The test key (bytes 0x01..0x20 written as hex) copied into `dir` with mode 0600
+/// (git does not keep file modes, and crosswalk refuses group/other-readable keys).
+pub fn key_file(dir: &Path) -> PathBuf {
+    let dest = dir.join("test.key");
+    std::fs::copy(fixture("encoder/test.key"), &dest).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    dest
+}
+
+/// Encodes fixture `stem` into `dir`, returning the process output and the encodings path.
+pub fn encode_fixture(dir: &Path, stem: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let key = key_file(dir);
+    let out = dir.join(format!("{stem}.parquet"));
+    let src = fixture(&format!("encoder/{stem}.toml"));
+    let input = fixture(&format!("encoder/{stem}.csv"));
+    let mut args = vec![
+        "encode",
+        "--source",
+        src.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--reference-date",
+        "2026-11-22",
+    ];
+    args.extend_from_slice(extra);
+    (crosswalk(&args), out)
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Reads a local map file into (local_id, record_key) pairs.
+pub fn read_map(path: &Path) -> Vec<(String, String)> {
+    use arrow_array::{Array, StringArray};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let keys = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        for i in 0..ids.len() {
+            out.push((ids.value(i).to_string(), keys.value(i).to_string()));
+        }
+    }
+    out
+}
