@@ -40,16 +40,6 @@ pub struct EncodeArgs {
     reference_date: Option<chrono::NaiveDate>,
 }
 
-fn today() -> chrono::NaiveDate {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    chrono::DateTime::from_timestamp(secs as i64, 0)
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
-}
-
 impl TryFrom<&EncodeArgs> for EncodeJob {
     type Error = crosswalk::Error;
 
@@ -70,7 +60,7 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
                 .clone()
                 .unwrap_or_else(|| EncodeJob::default_rejects_path(&a.out)),
             threads: a.threads,
-            today: a.reference_date.unwrap_or_else(today),
+            today: a.reference_date.unwrap_or_else(super::today),
             chunk_rows: 16 * 1024,
         })
     }

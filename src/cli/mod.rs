@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own file
 //! and only turns flags into a library configuration, runs it and prints the summary.
 
+mod demo;
 mod encode;
 mod keygen;
 
@@ -26,6 +27,8 @@ enum Command {
     Kcv(keygen::KcvArgs),
     /// Encode an agency export into keyed CLKs (Parquet) with non-identifying event facts.
     Encode(encode::EncodeArgs),
+    /// Run the agency side end to end on embedded example exports.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the parsed command.
@@ -34,7 +37,19 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Keygen(a) => keygen::keygen(&a),
         Command::Kcv(a) => keygen::kcv(&a),
         Command::Encode(a) => encode::encode(&a),
+        Command::Demo(a) => demo::demo(&a),
     }
+}
+
+/// Today's date (UTC), the default reference date for "date in the future" checks.
+pub(crate) fn today() -> chrono::NaiveDate {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or `NO_COLOR` is set.
