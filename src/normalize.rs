@@ -124,6 +124,9 @@ const NAME_NOISE: &[&str] = &[
 /// assert_eq!(crosswalk::normalize::fold("Ñúñez  d'Ávila-Strauß"), "NUNEZ DAVILA STRAUSS");
 /// ```
 pub fn fold(raw: &str) -> String {
+    if raw.is_ascii() {
+        return fold_ascii(raw);
+    }
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     let push = |out: &mut String, c: char, pending: &mut bool| {
@@ -161,6 +164,24 @@ pub fn fold(raw: &str) -> String {
         };
         for m in mapped.chars() {
             push(&mut out, m, &mut pending_space);
+        }
+    }
+    out
+}
+
+/// [`fold`] for ASCII input (most cells): no Unicode decomposition needed.
+fn fold_ascii(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut pending_space = false;
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(b.to_ascii_uppercase() as char);
+        } else if b != b'\'' && b != b'`' {
+            pending_space = true;
         }
     }
     out

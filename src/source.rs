@@ -8,6 +8,7 @@
 //! on a row; it reports per-field problems and row rejections as [`Issue`]s that name row, column
 //! and field, never a value.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -576,8 +577,8 @@ impl Extractor {
             }
         }
         self.names(cells, &mut out);
-        self.identifiers(cells, &mut out);
-        self.facts(cells, &mut out);
+        let dob = self.identifiers(cells, &mut out);
+        self.facts(cells, &mut out, dob);
         if !out.rejected && out.ids.present() == 0 {
             out.reject(
                 "row",
@@ -596,24 +597,23 @@ impl Extractor {
     }
 
     /// Decodes cell `i` (None when the column is not mapped).
-    fn text(
+    fn text<'a>(
         &self,
-        cells: &[&[u8]],
+        cells: &[&'a [u8]],
         i: Option<usize>,
-    ) -> std::result::Result<Option<String>, Problem> {
+    ) -> std::result::Result<Option<Cow<'a, str>>, Problem> {
         let Some(i) = i else { return Ok(None) };
         let raw = cells.get(i).copied().unwrap_or(b"");
         if raw.len() > normalize::MAX_CELL_BYTES {
             return Err(Problem::TooLong);
         }
         let s = match self.encoding {
-            TextEncoding::Utf8 => std::str::from_utf8(raw)
-                .map_err(|_| Problem::Undecodable)?
-                .to_string(),
-            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(raw)
-                .0
-                .into_owned(),
+            TextEncoding::Utf8 => {
+                Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| Problem::Undecodable)?)
+            }
+            TextEncoding::Windows1252 => {
+                encoding_rs::WINDOWS_1252.decode_without_bom_handling(raw).0
+            }
         };
         Ok(Some(s))
     }
@@ -682,7 +682,8 @@ impl Extractor {
         }
     }
 
-    fn identifiers(&self, cells: &[&[u8]], out: &mut Extracted) {
+    /// Fills the non-name identifiers; returns the parsed date of birth for the age band.
+    fn identifiers(&self, cells: &[&[u8]], out: &mut Extracted) -> Option<NaiveDate> {
         let today = self.today;
         let dob = self.field(cells, self.idx.dob, "dob", out, |t| {
             normalize::date(t, &self.dob_formats, today)
@@ -710,9 +711,10 @@ impl Extractor {
         out.ids.set(Field::Zip, zip);
         let ssn = self.field(cells, self.idx.ssn4, "ssn4", out, normalize::ssn4);
         out.ids.set(Field::Ssn4, ssn);
+        dob
     }
 
-    fn facts(&self, cells: &[&[u8]], out: &mut Extracted) {
+    fn facts(&self, cells: &[&[u8]], out: &mut Extracted, dob: Option<NaiveDate>) {
         let today = self.today;
         out.facts.event_date = self.field(cells, self.idx.event_date, "event_date", out, |t| {
             normalize::date(t, &self.event_formats, today)
@@ -736,10 +738,6 @@ impl Extractor {
             Ok((!t.is_empty()).then(|| t.to_string()))
         });
         // Age band: from DOB and event date, else the age column.
-        let dob = out
-            .ids
-            .get(Field::Dob)
-            .and_then(|k| NaiveDate::parse_from_str(k, "%Y%m%d").ok());
         let age_col = self.field(cells, self.idx.age, "age", out, |t| {
             let t = t.trim();
             if t.is_empty() {

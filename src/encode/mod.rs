@@ -93,8 +93,25 @@ impl Drop for Encoder {
     }
 }
 
-/// Token bytes → the first `max_k` bit positions of the namespace.
-type TokenCache = FxHashMap<Box<[u8]>, Box<[u16]>>;
+/// Positions kept inline in a cache entry (namespaces with a larger `k` are not cached).
+const INLINE_K: usize = 24;
+
+/// Packed token (see [`pack`]) → the first `max_k` bit positions of the namespace, inline so
+/// that a lookup touches one cache line.
+type TokenCache = FxHashMap<u128, [u16; INLINE_K]>;
+
+/// Packs a token of at most 15 bytes, with its length, into one integer: a cache key that
+/// hashes and compares in a few instructions. Longer tokens are not cached.
+#[inline]
+fn pack(t: &[u8]) -> Option<u128> {
+    if t.len() > 15 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    b[..t.len()].copy_from_slice(t);
+    b[15] = t.len() as u8;
+    Some(u128::from_le_bytes(b))
+}
 
 /// Per-thread scratch space: a token → positions cache per namespace and reused buffers.
 /// Tokens repeat heavily (a few thousand distinct bigrams), so the cache removes most hashing.
@@ -203,14 +220,23 @@ impl Encoder {
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
                 }
-                let positions = match cache.get(t) {
-                    Some(p) => p,
-                    None => cache
-                        .entry(t.into())
-                        .or_insert_with(|| token_positions(ns_key, t, max_k, bits).into()),
-                };
-                for &p in &positions[..plan.k] {
-                    clk.set(p as usize);
+                match pack(t).filter(|_| max_k <= INLINE_K) {
+                    Some(packed) => {
+                        let positions = cache.entry(packed).or_insert_with(|| {
+                            let mut inline = [0u16; INLINE_K];
+                            let computed = token_positions(ns_key, t, max_k, bits);
+                            inline[..max_k].copy_from_slice(&computed);
+                            inline
+                        });
+                        for &p in &positions[..plan.k] {
+                            clk.set(p as usize);
+                        }
+                    }
+                    None => {
+                        for p in token_positions(ns_key, t, plan.k, bits) {
+                            clk.set(p as usize);
+                        }
+                    }
                 }
             });
         }

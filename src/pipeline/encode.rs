@@ -96,7 +96,128 @@ enum Outcome {
     Rejected,
 }
 
+/// Extracts, normalises and encodes one row.
+fn process(
+    raw: &RawRow,
+    extractor: &Extractor,
+    encoder: &Encoder,
+    agency: &str,
+    scratch: &mut Scratch,
+) -> (Extracted, Outcome) {
+    let cells: Vec<&[u8]> = raw.record.iter().collect();
+    let ex = extractor.extract(&cells);
+    if ex.rejected {
+        return (ex, Outcome::Rejected);
+    }
+    let clk = encoder.encode(&ex.ids, scratch);
+    let alias_clks = ex
+        .aliases
+        .iter()
+        .map(|a| {
+            let mut ids = ex.ids.clone();
+            ids.set_names(a);
+            encoder.encode(&ids, scratch)
+        })
+        .collect();
+    let row = EncodedRow {
+        record_key: encoder.record_key(agency, &ex.local_id),
+        clk,
+        alias_clks,
+        facts: ex.facts.clone(),
+    };
+    (ex, Outcome::Row(Box::new(row)))
+}
+
+/// The sequential end of the pipeline: counts, rejects report, local map, encodings file.
+struct Sink<'a> {
+    summary: EncodeSummary,
+    writer: EncodingWriter,
+    map: Option<LocalMapWriter>,
+    rejects: csv::Writer<AtomicFile>,
+    rejects_path: &'a std::path::Path,
+    seen: Bloom<u64>,
+}
+
+impl Sink<'_> {
+    fn reject_row(&mut self, record: [&str; 6]) -> Result<()> {
+        self.rejects
+            .write_record(record)
+            .map_err(|e| Error::io(self.rejects_path, std::io::Error::other(e.to_string())))
+    }
+
+    fn consume(&mut self, chunk: &[RawRow], outcomes: Vec<(Extracted, Outcome)>) -> Result<()> {
+        let mut map_rows: Vec<(&str, &str, u64)> = Vec::new();
+        for ((ex, outcome), raw) in outcomes.iter().zip(chunk) {
+            self.summary.rows_read += 1;
+            let (row, line) = (raw.row.to_string(), raw.line.to_string());
+            for issue in &ex.issues {
+                let (action, counter) = if issue.row_rejected {
+                    ("row rejected", &mut self.summary.row_rejections)
+                } else {
+                    ("field dropped", &mut self.summary.field_issues)
+                };
+                *counter
+                    .entry((issue.field.to_string(), issue.reason.clone()))
+                    .or_default() += 1;
+                self.reject_row([
+                    &row,
+                    &line,
+                    issue.field,
+                    &issue.column,
+                    action,
+                    &issue.reason,
+                ])?;
+            }
+            for code in &ex.unknown_codes {
+                *self.summary.unknown_codes.entry(code.clone()).or_default() += 1;
+                self.reject_row([
+                    &row,
+                    &line,
+                    code.column_kind,
+                    "",
+                    "row rejected",
+                    "code not listed in the source mapping",
+                ])?;
+            }
+            match outcome {
+                Outcome::Rejected => self.summary.rows_rejected += 1,
+                Outcome::Row(r) => {
+                    let digest = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = rustc_hash::FxHasher::default();
+                        r.clk.as_bytes().hash(&mut h);
+                        h.finish()
+                    };
+                    if self.seen.check_and_set(&digest) {
+                        self.summary.repeat_rows += 1;
+                    }
+                    self.summary.alias_clks += r.alias_clks.len() as u64;
+                    if self.map.is_some() {
+                        map_rows.push((ex.local_id.as_str(), r.record_key.as_str(), raw.row));
+                    }
+                }
+            }
+        }
+        if let Some(m) = self.map.as_mut() {
+            m.write(&map_rows)?;
+        }
+        let written: Vec<EncodedRow> = outcomes
+            .into_iter()
+            .filter_map(|(_, o)| match o {
+                Outcome::Row(r) => Some(*r),
+                Outcome::Rejected => None,
+            })
+            .collect();
+        self.writer.write(&written)?;
+        self.summary.rows_written += written.len() as u64;
+        Ok(())
+    }
+}
+
 /// Runs an encode job. `progress` is called with the number of rows done after each chunk.
+///
+/// Three stages overlap: a reader thread parses CSV chunks, the rayon pool normalises and
+/// encodes them, and a writer thread writes the previous chunk's results.
 pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSummary> {
     let start = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -107,138 +228,97 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     let mut source = CsvSource::open(&job.input, mapping.delimiter_byte(), mapping.encoding)?;
     let extractor = Extractor::new(mapping, source.headers(), job.today, &job.input)?;
     let encoder = Encoder::new(&job.schema, &job.key);
-    let mut summary = EncodeSummary {
-        kcv: job.key.check_value(),
-        schema_fingerprint: job.schema.fingerprint(),
-        ..EncodeSummary::default()
-    };
     let agency_type = mapping.agency_type.label();
-    let mut writer = EncodingWriter::create(
-        &job.out,
-        encoder.output_bits(),
-        &mapping.agency,
-        agency_type,
-    )?;
-    let mut map = job
-        .map_out
-        .as_deref()
-        .map(LocalMapWriter::create)
-        .transpose()?;
-    let mut rejects = csv::Writer::from_writer(AtomicFile::create(&job.rejects)?);
-    let rej_err = |e: csv::Error| Error::io(&job.rejects, std::io::Error::other(e.to_string()));
-    rejects
-        .write_record(["row", "line", "field", "column", "action", "reason"])
-        .map_err(rej_err)?;
-    let mut seen: Bloom<[u8]> = Bloom::new_for_fp_rate_with_seed(2_000_000, 0.001, &[7u8; 32])
-        .map_err(|e| Error::io("<bloom filter>", std::io::Error::other(e)))?;
+    let mut sink = Sink {
+        summary: EncodeSummary {
+            kcv: job.key.check_value(),
+            schema_fingerprint: job.schema.fingerprint(),
+            ..EncodeSummary::default()
+        },
+        writer: EncodingWriter::create(
+            &job.out,
+            encoder.output_bits(),
+            &mapping.agency,
+            agency_type,
+        )?,
+        map: job
+            .map_out
+            .as_deref()
+            .map(LocalMapWriter::create)
+            .transpose()?,
+        rejects: csv::Writer::from_writer(AtomicFile::create(&job.rejects)?),
+        rejects_path: &job.rejects,
+        seen: Bloom::new_for_fp_rate_with_seed(2_000_000, 0.001, &[7u8; 32])
+            .map_err(|e| Error::io("<bloom filter>", std::io::Error::other(e)))?,
+    };
+    sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
+    let mut scratches: Vec<Scratch> = (0..pool.current_num_threads())
+        .map(|_| Scratch::default())
+        .collect();
+    let chunk_rows = job.chunk_rows.max(1);
 
-    let mut chunk: Vec<RawRow> = Vec::new();
-    let mut outcomes: Vec<(Extracted, Outcome)> = Vec::new();
-    let mut written: Vec<EncodedRow> = Vec::new();
-    loop {
-        let n = source.read_chunk(&mut chunk, job.chunk_rows.max(1))?;
-        if n == 0 {
-            break;
-        }
-        pool.install(|| {
-            chunk
-                .par_iter()
-                .map_init(Scratch::default, |scratch, raw| {
-                    let cells: Vec<&[u8]> = raw.record.iter().collect();
-                    let ex = extractor.extract(&cells);
-                    if ex.rejected {
-                        return (ex, Outcome::Rejected);
-                    }
-                    let clk = encoder.encode(&ex.ids, scratch);
-                    let alias_clks = ex
-                        .aliases
-                        .iter()
-                        .map(|a| {
-                            let mut ids = ex.ids.clone();
-                            ids.set_names(a);
-                            encoder.encode(&ids, scratch)
-                        })
-                        .collect();
-                    let row = EncodedRow {
-                        record_key: encoder.record_key(&mapping.agency, &ex.local_id),
-                        clk,
-                        alias_clks,
-                        facts: ex.facts.clone(),
-                    };
-                    (ex, Outcome::Row(Box::new(row)))
-                })
-                .collect_into_vec(&mut outcomes)
-        });
-        written.clear();
-        let mut map_rows: Vec<(&str, &str, u64)> = Vec::new();
-        for ((ex, outcome), raw) in outcomes.iter().zip(&chunk) {
-            summary.rows_read += 1;
-            for issue in &ex.issues {
-                let action = if issue.row_rejected {
-                    "row rejected"
-                } else {
-                    "field dropped"
-                };
-                let counter = if issue.row_rejected {
-                    &mut summary.row_rejections
-                } else {
-                    &mut summary.field_issues
-                };
-                *counter
-                    .entry((issue.field.to_string(), issue.reason.clone()))
-                    .or_default() += 1;
-                rejects
-                    .write_record([
-                        raw.row.to_string().as_str(),
-                        raw.line.to_string().as_str(),
-                        issue.field,
-                        issue.column.as_str(),
-                        action,
-                        issue.reason.as_str(),
-                    ])
-                    .map_err(rej_err)?;
-            }
-            for code in &ex.unknown_codes {
-                *summary.unknown_codes.entry(code.clone()).or_default() += 1;
-                rejects
-                    .write_record([
-                        raw.row.to_string().as_str(),
-                        raw.line.to_string().as_str(),
-                        code.column_kind,
-                        "",
-                        "row rejected",
-                        "code not listed in the source mapping",
-                    ])
-                    .map_err(rej_err)?;
-            }
-            match outcome {
-                Outcome::Rejected => summary.rows_rejected += 1,
-                Outcome::Row(row) => {
-                    if seen.check_and_set(row.clk.as_bytes()) {
-                        summary.repeat_rows += 1;
-                    }
-                    summary.alias_clks += row.alias_clks.len() as u64;
-                    if map.is_some() {
-                        map_rows.push((ex.local_id.as_str(), row.record_key.as_str(), raw.row));
+    let mut sink = std::thread::scope(|s| -> Result<Sink> {
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawRow>>>(2);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || loop {
+            let mut chunk = Vec::new();
+            match source.read_chunk(&mut chunk, chunk_rows) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if chunk_tx.send(Ok(chunk)).is_err() {
+                        break;
                     }
                 }
+                Err(e) => {
+                    let _ = chunk_tx.send(Err(e));
+                    break;
+                }
             }
+        });
+        let writer = s.spawn(move || -> Result<Sink> {
+            for (chunk, outcomes) in done_rx {
+                let chunk: Vec<RawRow> = chunk;
+                sink.consume(&chunk, outcomes)?;
+            }
+            Ok(sink)
+        });
+        let mut done = 0u64;
+        for chunk in chunk_rx {
+            let chunk = chunk?;
+            // One contiguous slice per worker, each with its own long-lived scratch (token
+            // cache): the cache stays warm across chunks, and slices come back in input order.
+            let per = chunk.len().div_ceil(scratches.len());
+            let parts: Vec<Vec<(Extracted, Outcome)>> = pool.install(|| {
+                scratches
+                    .par_iter_mut()
+                    .zip(chunk.par_chunks(per))
+                    .map(|(scratch, rows)| {
+                        rows.iter()
+                            .map(|raw| process(raw, &extractor, &encoder, &mapping.agency, scratch))
+                            .collect()
+                    })
+                    .collect()
+            });
+            let outcomes: Vec<(Extracted, Outcome)> = parts.into_iter().flatten().collect();
+            done += chunk.len() as u64;
+            if done_tx.send((chunk, outcomes)).is_err() {
+                break; // the writer failed; its error is reported below
+            }
+            progress(done);
         }
-        if let Some(m) = map.as_mut() {
-            m.write(&map_rows)?;
-        }
-        drop(map_rows);
-        written.extend(outcomes.drain(..).filter_map(|(_, o)| match o {
-            Outcome::Row(r) => Some(*r),
-            Outcome::Rejected => None,
-        }));
-        writer.write(&written)?;
-        summary.rows_written += written.len() as u64;
-        progress(summary.rows_read);
-    }
+        drop(done_tx);
+        writer.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "<writer thread>",
+                std::io::Error::other("panicked"),
+            ))
+        })
+    })?;
+    let summary = &mut sink.summary;
 
     // The rejects report is the diagnosis: it is kept even when the run fails below.
-    let rejects = rejects
+    let rejects = sink
+        .rejects
         .into_inner()
         .map_err(|e| Error::io(&job.rejects, e.into_error()))?;
     rejects.commit()?;
@@ -279,10 +359,11 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         rows: summary.rows_written,
         rejected_rows: summary.rows_rejected,
     };
-    writer.finish(&meta)?;
-    if let Some(m) = map {
+    sink.writer.finish(&meta)?;
+    if let Some(m) = sink.map {
         m.finish()?;
     }
+    let mut summary = sink.summary;
     summary.elapsed = start.elapsed();
     Ok(summary)
 }

@@ -4,5 +4,5 @@
 //! A job takes a validated configuration struct and returns a summary of counts; the binary only
 //! builds the configuration from flags and prints the summary.
 
-pub mod encode;
 pub mod demo;
+pub mod encode;
