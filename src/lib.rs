@@ -14,6 +14,8 @@
 //! 3. **For researchers**: suppressed aggregates and a report (issue #5, not yet built).
 //!
 //! The data flows one way through the modules: `io → source → normalize → encode → io`.
+//! [`synth`] builds a synthetic multi-agency world with ground truth for tests, demos and
+//! benchmarks.
 //!
 //! ## Security model in one paragraph
 //! The secret key never leaves the agencies; the taskforce sees only CLKs, keyed record
@@ -45,12 +47,14 @@
 pub mod clk;
 pub mod encode;
 pub mod error;
+pub mod evaluate;
 pub mod io;
 pub mod keys;
 pub mod normalize;
 pub mod pipeline;
 pub mod schema;
 pub mod source;
+pub mod synth;
 pub mod vocab;
 
 pub use error::{Error, ErrorKind, Result};

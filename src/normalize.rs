@@ -583,8 +583,8 @@ impl Sex {
 ///
 /// Tokens: `YYYY` (4-digit year), `YY` (2-digit year: 00 up to the reference year's last two
 /// digits is 20xx, the rest 19xx), `MM`/`DD` (2 digits), `M`/`D` (1 or 2 digits), `Mon` (`Jan`,
-/// any case), `Month` (`January`), `HH`, `SS` and, after `HH`, `MM` (minutes); any other
-/// character must appear literally. Time parts are checked for shape and then ignored.
+/// any case), `Month` (`January`), `HH`, `SS` and, after `HH`, `MM` (minutes); `T` (as in ISO
+/// `YYYY-MM-DDTHH:MM`) and any non-alphanumeric character must appear literally. Time parts are checked for shape and then ignored.
 ///
 /// ```
 /// use crosswalk::normalize::DatePattern;
@@ -667,7 +667,7 @@ impl std::str::FromStr for DatePattern {
                 (DateItem::Day { min: 1 }, 1)
             } else {
                 let c = rest.chars().next().unwrap_or(' ');
-                if c.is_ascii_alphanumeric() {
+                if c.is_ascii_alphanumeric() && c != 'T' {
                     return Err(format!(
                         "date format {s:?}: unexpected {c:?} (use YYYY, YY, MM, M, DD, D, Mon, Month, HH, MM, SS)"
                     ));

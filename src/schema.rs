@@ -234,8 +234,9 @@ impl LinkageSchema {
         }
     }
 
-    /// A 16-hex-digit fingerprint of every setting that changes the bits (BLAKE3 of the
-    /// canonical TOML rendering). Encodings with different fingerprints cannot be compared.
+    /// A 16-hex-digit fingerprint of the whole schema (BLAKE3 of its canonical TOML rendering,
+    /// defaults filled in): every setting that changes the bits, and also the schema's name and
+    /// field order. Encodings with different fingerprints are never compared.
     pub fn fingerprint(&self) -> String {
         let canonical = toml::to_string(self).unwrap_or_default();
         let digest = blake3::hash(canonical.as_bytes());
@@ -302,8 +303,8 @@ impl LinkageSchema {
             };
             if !ok {
                 return Err(format!(
-                    "field {f}: tokens = {:?} does not fit this field (docs/formats.md lists the choices)",
-                    spec.tokens
+                    "field {f}: tokens = \"{}\" does not fit this field (docs/formats.md lists the choices)",
+                    format!("{:?}", spec.tokens).to_lowercase()
                 ));
             }
         }

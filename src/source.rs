@@ -262,6 +262,12 @@ impl SourceMapping {
                 f.parse::<DatePattern>()?;
             }
         }
+        if c.alias.as_ref().is_some_and(|a| a.separator.is_empty()) {
+            return Err("columns.alias.separator must not be empty".into());
+        }
+        if self.agency.trim() != self.agency {
+            return Err("agency must not start or end with spaces".into());
+        }
         if c.event_code.is_none() && c.service_code.is_none() && self.default_stage.is_none() {
             return Err("map an event_code or service_code column, or set default_stage".into());
         }
@@ -344,9 +350,10 @@ pub fn printable_code(raw: &str) -> String {
     if t.is_empty() {
         return "(empty)".into();
     }
+    // Short, no spaces, code characters only: "HSG-EM" is quoted, "Maria Lopez" is not.
     let code_like = t.len() <= 24
         && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || " _-./&#:".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "_-./&#:".contains(c));
     if code_like {
         t.to_string()
     } else {
@@ -567,7 +574,7 @@ impl Extractor {
             }
             Ok(_) => {
                 let col = self.col(self.idx.record_id);
-                out.reject("record_id", col, "missing or over-long record id".into());
+                out.reject("record_id", col, "missing record id".into());
                 return out;
             }
             Err(p) => {
@@ -579,11 +586,20 @@ impl Extractor {
         self.names(cells, &mut out);
         let dob = self.identifiers(cells, &mut out);
         self.facts(cells, &mut out, dob);
-        if !out.rejected && out.ids.present() == 0 {
+        let identifying = [
+            Field::GivenName,
+            Field::FamilyName,
+            Field::Dob,
+            Field::Phone,
+            Field::Ssn4,
+        ];
+        if !out.rejected && !identifying.iter().any(|f| out.ids.get(*f).is_some()) {
             out.reject(
                 "row",
                 String::new(),
-                "no usable identifier: every identifier field is missing or rejected".into(),
+                "no usable identifier: no name, date of birth, phone or SSN (sex, town, ZIP and \
+                 street alone would match strangers)"
+                    .into(),
             );
         }
         if !out.unknown_codes.is_empty() {
@@ -691,6 +707,9 @@ impl Extractor {
         out.ids.set(Field::Dob, dob.map(normalize::date_key));
         let sex = self.field(cells, self.idx.sex, "sex", out, |t| {
             let folded = normalize::fold(t);
+            if normalize::is_missing_marker(&folded) {
+                return Ok(Some(Sex::Unknown));
+            }
             self.sex_codes
                 .get(&fold_code(t))
                 .copied()
@@ -719,8 +738,9 @@ impl Extractor {
         out.facts.event_date = self.field(cells, self.idx.event_date, "event_date", out, |t| {
             normalize::date(t, &self.event_formats, today)
         });
+        // A planned end date may lie after today: only the 1900 floor applies.
         out.facts.end_date = self.field(cells, self.idx.end_date, "end_date", out, |t| {
-            normalize::date(t, &self.end_formats, today)
+            normalize::date(t, &self.end_formats, NaiveDate::MAX)
         });
         if let (Some(s), Some(e)) = (out.facts.event_date, out.facts.end_date) {
             if e < s {
@@ -756,6 +776,9 @@ impl Extractor {
         out.facts.trafficking_type = self
             .field(cells, self.idx.trafficking, "trafficking_type", out, |t| {
                 let code = fold_code(t);
+                if normalize::is_missing_marker(&normalize::fold(t)) {
+                    return Ok(Some(TraffickingType::Unknown));
+                }
                 self.trafficking_codes
                     .get(&code)
                     .copied()
@@ -953,6 +976,7 @@ CARELINE = "identification"
     #[test]
     fn printable_codes_only() {
         assert_eq!(printable_code(" HSG-EM "), "HSG-EM");
+        assert!(printable_code("Maria Lopez").contains("does not look"));
         assert!(printable_code("Maria Lopez born 04/12/2008 lives at").contains("does not look"));
     }
 }

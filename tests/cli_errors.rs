@@ -115,7 +115,7 @@ fn row_and_field_problems_go_to_the_rejects_report() {
         "1,2,dob,dob,field dropped,impossible date (no such day)",
         "2,3,row,,row rejected,ragged row: 3 fields where the header has 5",
         "3,4,given_name,first,field dropped,bytes not valid in the configured text encoding",
-        "4,5,record_id,id,row rejected,missing or over-long record id",
+        "4,5,record_id,id,row rejected,missing record id",
         "5,6,dob,dob,field dropped,date before 1900",
         "6,7,dob,dob,field dropped,date in the future",
         "7,8,given_name,first,field dropped,value too long",

@@ -8,3 +8,4 @@ mod golden;
 mod keygen;
 mod privacy;
 mod props;
+mod synth;

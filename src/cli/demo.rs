@@ -38,6 +38,5 @@ pub fn demo(args: &DemoArgs) -> crosswalk::Result<()> {
         "  exports, mappings, local maps and rejects reports: {}",
         s.dir.join("exports").display()
     );
-    println!("{}", s.dir.join("encodings").display());
-    Ok(())
+    super::stdout_line(&s.dir.join("encodings").display().to_string())
 }

@@ -29,10 +29,11 @@ pub struct EncodeArgs {
     /// Also write the local map (local id ↔ record_key). It must stay at the agency.
     #[arg(long, value_name = "FILE")]
     map_out: Option<PathBuf>,
-    /// The rejects report (CSV: row, field, reason; never values) [default: OUT.rejects.csv].
+    /// The rejects report (CSV: row, line, field, column, action, reason; never values)
+    /// [default: OUT with extension .rejects.csv].
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// Worker threads [default: one per core].
+    /// Worker threads (0: one per core).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
     /// Dates after this day (YYYY-MM-DD) are rejected as in the future [default: today].

@@ -29,12 +29,10 @@ pub fn keygen(args: &KeygenArgs) -> crosswalk::Result<()> {
          agencies, over a channel the taskforce cannot read.",
         args.out.display()
     );
-    println!("{}", key.check_value());
-    Ok(())
+    super::stdout_line(&key.check_value())
 }
 
 pub fn kcv(args: &KcvArgs) -> crosswalk::Result<()> {
     let key = SecretKey::read(&args.key_file)?;
-    println!("{}", key.check_value());
-    Ok(())
+    super::stdout_line(&key.check_value())
 }

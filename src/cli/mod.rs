@@ -3,7 +3,9 @@
 
 mod demo;
 mod encode;
+mod evaluate;
 mod keygen;
+mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,10 @@ enum Command {
     Encode(encode::EncodeArgs),
     /// Run the agency side end to end on embedded example exports.
     Demo(demo::DemoArgs),
+    /// Generate a synthetic multi-agency world (exports, mappings, ground truth).
+    Synth(synth::SynthArgs),
+    /// Score linkage quality against a synthetic world's ground truth.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Runs the parsed command.
@@ -38,7 +44,15 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Kcv(a) => keygen::kcv(&a),
         Command::Encode(a) => encode::encode(&a),
         Command::Demo(a) => demo::demo(&a),
+        Command::Synth(a) => synth::synth(&a),
+        Command::Evaluate(a) => evaluate::evaluate(&a),
     }
+}
+
+/// Writes one line to stdout; a closed pipe becomes an I/O error that `main` treats as success.
+pub(crate) fn stdout_line(line: &str) -> crosswalk::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}").map_err(|e| crosswalk::Error::io("<stdout>", e))
 }
 
 /// Today's date (UTC), the default reference date for "date in the future" checks.

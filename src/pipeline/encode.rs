@@ -96,6 +96,29 @@ enum Outcome {
     Rejected,
 }
 
+/// Refuses output paths that would overwrite the input or each other (a local map written over
+/// the encodings file would send local ids to the taskforce).
+fn check_paths(job: &EncodeJob) -> Result<()> {
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut seen = vec![("--input", abs(&job.input))];
+    let outputs = [
+        Some(("--out", &job.out)),
+        job.map_out.as_ref().map(|m| ("--map-out", m)),
+        Some(("--rejects", &job.rejects)),
+    ];
+    for (flag, path) in outputs.into_iter().flatten() {
+        let p = abs(path);
+        if let Some((other, _)) = seen.iter().find(|(_, q)| *q == p) {
+            return Err(Error::config(
+                path,
+                format!("{flag} names the same file as {other}; give each output its own path"),
+            ));
+        }
+        seen.push((flag, p));
+    }
+    Ok(())
+}
+
 /// Extracts, normalises and encodes one row.
 fn process(
     raw: &RawRow,
@@ -220,6 +243,7 @@ impl Sink<'_> {
 /// encodes them, and a writer thread writes the previous chunk's results.
 pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSummary> {
     let start = Instant::now();
+    check_paths(job)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)
         .build()

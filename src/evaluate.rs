@@ -1,0 +1,339 @@
+//! Linkage quality against ground truth: pairwise precision, recall and F1 (all pairs, pairs
+//! within one agency, pairs across agencies), B-cubed precision/recall/F1 and entity counts.
+//!
+//! A *record* is one `(agency, local id)`: rows sharing a local id (a provider's client id) are
+//! one record. A grouping assigns every record an entity label; two records form a *predicted
+//! pair* when they share a label, a *true pair* when they belong to the same person. Counting is
+//! done per label cell (no pair enumeration), so a million records score in well under a second.
+//!
+//! [`baseline`] scores the naive method a taskforce could run on raw data: records match when
+//! their normalised given name, family name and date of birth are all present and equal.
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::evaluate::{score, Labelled};
+//!
+//! // Two persons; the prediction merges record 3 into person 1 wrongly.
+//! let recs = vec![
+//!     Labelled { agency: "dcf".into(), predicted: 1, truth: 10 },
+//!     Labelled { agency: "cac".into(), predicted: 1, truth: 10 },
+//!     Labelled { agency: "cac".into(), predicted: 1, truth: 20 },
+//! ];
+//! let s = score(&recs);
+//! assert_eq!(s.all.true_positives, 1);
+//! assert_eq!(s.all.false_positives, 2);
+//! assert!((s.all.precision() - 1.0 / 3.0).abs() < 1e-12);
+//! assert_eq!(s.all.recall(), 1.0);
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::io::csv_in::CsvSource;
+use crate::schema::Field;
+use crate::source::{Extractor, SourceMapping};
+
+/// One record with its predicted and true entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labelled {
+    /// The agency (pairs are split into within- and across-agency by it).
+    pub agency: String,
+    /// Predicted entity label.
+    pub predicted: u64,
+    /// True person.
+    pub truth: u64,
+}
+
+/// Pair counts of one kind of pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairCounts {
+    /// Predicted pairs that are true pairs.
+    pub true_positives: u64,
+    /// Predicted pairs that are not.
+    pub false_positives: u64,
+    /// True pairs not predicted.
+    pub false_negatives: u64,
+}
+
+impl PairCounts {
+    /// TP / (TP + FP); 1 when nothing is predicted.
+    pub fn precision(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+    /// TP / (TP + FN); 1 when there is nothing to find.
+    pub fn recall(&self) -> f64 {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+    /// Harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// All quality figures of one grouping.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    /// Records scored.
+    pub records: usize,
+    /// All pairs.
+    pub all: PairCounts,
+    /// Pairs of records from the same agency (repeat contacts, duplicate registrations).
+    pub within: PairCounts,
+    /// Pairs of records from different agencies.
+    pub across: PairCounts,
+    /// B-cubed precision (mean over records of the share of its predicted entity that is truly its person).
+    pub bcubed_precision: f64,
+    /// B-cubed recall.
+    pub bcubed_recall: f64,
+    /// Predicted entities.
+    pub predicted_entities: usize,
+    /// True persons.
+    pub true_entities: usize,
+}
+
+impl Scores {
+    /// B-cubed F1.
+    pub fn bcubed_f1(&self) -> f64 {
+        let (p, r) = (self.bcubed_precision, self.bcubed_recall);
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+fn pairs(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
+}
+
+/// (all pairs, within-agency pairs) of a group given its per-agency sizes.
+fn group_pairs(by_agency: &HashMap<&str, u64>) -> (u64, u64) {
+    let n: u64 = by_agency.values().sum();
+    let within: u64 = by_agency.values().map(|&k| pairs(k)).sum();
+    (pairs(n), within)
+}
+
+/// (all pairs, within-agency pairs) summed over groups.
+fn sum_pairs<'a>(groups: impl Iterator<Item = &'a HashMap<&'a str, u64>>) -> (u64, u64) {
+    groups
+        .map(group_pairs)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// Scores a grouping against the truth.
+pub fn score(records: &[Labelled]) -> Scores {
+    let mut pred: HashMap<u64, HashMap<&str, u64>> = HashMap::new();
+    let mut truth: HashMap<u64, HashMap<&str, u64>> = HashMap::new();
+    let mut both: HashMap<(u64, u64), HashMap<&str, u64>> = HashMap::new();
+    for r in records {
+        *pred
+            .entry(r.predicted)
+            .or_default()
+            .entry(&r.agency)
+            .or_default() += 1;
+        *truth
+            .entry(r.truth)
+            .or_default()
+            .entry(&r.agency)
+            .or_default() += 1;
+        *both
+            .entry((r.predicted, r.truth))
+            .or_default()
+            .entry(&r.agency)
+            .or_default() += 1;
+    }
+    let (p_all, p_within) = sum_pairs(pred.values());
+    let (t_all, t_within) = sum_pairs(truth.values());
+    let (tp_all, tp_within) = sum_pairs(both.values());
+    let counts = |tp: u64, p: u64, t: u64| PairCounts {
+        true_positives: tp,
+        false_positives: p - tp,
+        false_negatives: t - tp,
+    };
+    // B-cubed: for record r, precision = |pred(r) ∩ truth(r)| / |pred(r)|.
+    let size = |m: &HashMap<u64, HashMap<&str, u64>>, k: u64| -> f64 {
+        m.get(&k).map_or(0, |g| g.values().sum::<u64>()) as f64
+    };
+    let (mut bp, mut br) = (0.0, 0.0);
+    for r in records {
+        let inter: u64 = both[&(r.predicted, r.truth)].values().sum();
+        bp += inter as f64 / size(&pred, r.predicted);
+        br += inter as f64 / size(&truth, r.truth);
+    }
+    let n = records.len().max(1) as f64;
+    Scores {
+        records: records.len(),
+        all: counts(tp_all, p_all, t_all),
+        within: counts(tp_within, p_within, t_within),
+        across: counts(tp_all - tp_within, p_all - p_within, t_all - t_within),
+        bcubed_precision: bp / n,
+        bcubed_recall: br / n,
+        predicted_entities: pred.len(),
+        true_entities: truth.len(),
+    }
+}
+
+/// Reads `truth/records.csv` of a synthetic world: `(agency, local_id) -> person`.
+pub fn read_truth(truth_dir: &Path) -> Result<HashMap<(String, String), u64>> {
+    let path = truth_dir.join("records.csv");
+    let mut rdr = csv::Reader::from_path(&path)
+        .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
+    let mut out = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|_| Error::input(&path, format!("row {}: malformed CSV", i + 1)))?;
+        let person = rec
+            .get(2)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Error::input(&path, format!("row {}: person is not a number", i + 1)))?;
+        out.insert((rec[0].to_string(), rec[1].to_string()), person);
+    }
+    Ok(out)
+}
+
+/// The exact-match baseline on a synthetic world directory (`exports/`, `mappings/`,
+/// `truth/`): records whose normalised given name, family name and date of birth are all present
+/// and identical are one entity; every other record stands alone.
+///
+/// This reads raw identifiers and exists only to give linkage scores a reference point on
+/// synthetic data.
+pub fn baseline(world: &Path) -> Result<Scores> {
+    let truth = read_truth(&world.join("truth"))?;
+    let mut keys: HashMap<String, u64> = HashMap::new();
+    let mut seen: HashMap<(String, String), ()> = HashMap::new();
+    let mut labelled = Vec::new();
+    let mut stems: Vec<_> = std::fs::read_dir(world.join("mappings"))
+        .map_err(|e| Error::io(world.join("mappings"), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    stems.sort();
+    let today = crate::synth::world_end();
+    for mapping_path in stems {
+        let mapping = SourceMapping::from_file(&mapping_path)?;
+        let stem = mapping_path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let input = world.join("exports").join(format!("{stem}.csv"));
+        let mut src = CsvSource::open(&input, mapping.delimiter_byte(), mapping.encoding)?;
+        let ex = Extractor::new(&mapping, src.headers(), today, &input)?;
+        let mut chunk = Vec::new();
+        while src.read_chunk(&mut chunk, 8192)? > 0 {
+            for raw in &chunk {
+                let cells: Vec<&[u8]> = raw.record.iter().collect();
+                let r = ex.extract(&cells);
+                let id = (mapping.agency.clone(), r.local_id.clone());
+                if r.local_id.is_empty() || seen.insert(id.clone(), ()).is_some() {
+                    continue;
+                }
+                let Some(&person) = truth.get(&id) else {
+                    return Err(Error::input(
+                        &input,
+                        format!("row {}: record id missing from truth/records.csv", raw.row),
+                    ));
+                };
+                let parts = [Field::GivenName, Field::FamilyName, Field::Dob].map(|f| r.ids.get(f));
+                let next = keys.len() as u64 + labelled.len() as u64 + 1;
+                let predicted = match parts {
+                    [Some(g), Some(f), Some(d)] => {
+                        *keys.entry(format!("{g}|{f}|{d}")).or_insert(next)
+                    }
+                    _ => u64::MAX - labelled.len() as u64, // a singleton
+                };
+                labelled.push(Labelled {
+                    agency: mapping.agency.clone(),
+                    predicted,
+                    truth: person,
+                });
+            }
+        }
+    }
+    Ok(score(&labelled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(agency: &str, predicted: u64, truth: u64) -> Labelled {
+        Labelled {
+            agency: agency.into(),
+            predicted,
+            truth,
+        }
+    }
+
+    #[test]
+    fn perfect_and_split_groupings() {
+        let truth_like = vec![l("a", 1, 1), l("b", 1, 1), l("a", 2, 2)];
+        let s = score(&truth_like);
+        assert_eq!(s.all.f1(), 1.0);
+        assert_eq!(s.bcubed_f1(), 1.0);
+        assert_eq!((s.predicted_entities, s.true_entities), (2, 2));
+        // everything split: recall 0 on the one true pair, which is across agencies
+        let split = vec![l("a", 1, 1), l("b", 2, 1), l("a", 3, 2)];
+        let s = score(&split);
+        assert_eq!(s.all.false_negatives, 1);
+        assert_eq!(s.across.false_negatives, 1);
+        assert_eq!(s.within.false_negatives, 0);
+        assert_eq!(s.all.recall(), 0.0);
+    }
+
+    #[test]
+    fn within_and_across_add_up() {
+        let recs = vec![
+            l("a", 1, 1),
+            l("a", 1, 1),
+            l("b", 1, 1),
+            l("b", 1, 2),
+            l("c", 2, 2),
+        ];
+        let s = score(&recs);
+        for (w, x, a) in [
+            (
+                s.within.true_positives,
+                s.across.true_positives,
+                s.all.true_positives,
+            ),
+            (
+                s.within.false_positives,
+                s.across.false_positives,
+                s.all.false_positives,
+            ),
+            (
+                s.within.false_negatives,
+                s.across.false_negatives,
+                s.all.false_negatives,
+            ),
+        ] {
+            assert_eq!(w + x, a);
+        }
+        // predicted cluster 1 has 4 records: 6 pairs, 3 true (the three of person 1)
+        assert_eq!(s.all.true_positives, 3);
+        assert_eq!(s.all.false_positives, 3);
+        assert_eq!(s.all.false_negatives, 1);
+    }
+}

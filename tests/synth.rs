@@ -1,0 +1,149 @@
+//! `crosswalk synth` and `crosswalk evaluate --baseline`.
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn synth(dir: &Path, persons: &str, seed: &str) {
+    let o = crosswalk(&[
+        "synth",
+        "--persons",
+        persons,
+        "--seed",
+        seed,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for sub in ["exports", "mappings", "truth"] {
+        let mut names: Vec<_> = std::fs::read_dir(dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for p in names {
+            out.push((
+                format!("{sub}/{}", p.file_name().unwrap().to_string_lossy()),
+                std::fs::read(&p).unwrap(),
+            ));
+        }
+    }
+    out.push((
+        "schema.toml".into(),
+        std::fs::read(dir.join("schema.toml")).unwrap(),
+    ));
+    out
+}
+
+/// The committed world (fixtures/world: 300 persons, seed 1) is exactly what the generator
+/// makes today: same seed, same bytes.
+#[test]
+fn same_seed_same_bytes_as_the_committed_world() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "300", "1");
+    let now = files(dir.path());
+    let committed = files(&fixture("world"));
+    assert_eq!(now.len(), committed.len());
+    for ((name, a), (cname, b)) in now.iter().zip(&committed) {
+        assert_eq!(name, cname);
+        assert!(
+            a == b,
+            "{name} differs from fixtures/world (regenerate it if the change is intended)"
+        );
+    }
+    let other = tempfile::tempdir().unwrap();
+    synth(other.path(), "300", "2");
+    assert_ne!(
+        files(other.path())[1].1,
+        now[1].1,
+        "another seed, another world"
+    );
+}
+
+/// Every synthetic export encodes unchanged with its mapping, without a rejected row.
+#[test]
+fn the_world_encodes_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = fixture("world");
+    for (stem, agency) in crosswalk::synth::AGENCIES {
+        let out = dir.path().join(format!("{stem}.parquet"));
+        let o = crosswalk(&[
+            "encode",
+            "--schema",
+            world.join("schema.toml").to_str().unwrap(),
+            "--source",
+            world
+                .join(format!("mappings/{stem}.toml"))
+                .to_str()
+                .unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--input",
+            world.join(format!("exports/{stem}.csv")).to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{stem}: {}", stderr(&o));
+        let enc = crosswalk::io::encodings::read(&out).unwrap();
+        assert_eq!(enc.meta.agency, agency);
+        assert!(enc.len() > 20, "{stem}: {} rows", enc.len());
+        assert_eq!(enc.meta.rejected_rows, 0, "{stem}: {}", stderr(&o));
+    }
+}
+
+/// The population has the report's shape (../shared/domain.md).
+#[test]
+fn population_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "4000", "5");
+    let text = std::fs::read_to_string(dir.path().join("truth/persons.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let n = rows.len() as f64;
+    let share = |f: &dyn Fn(&Vec<&str>) -> bool| rows.iter().filter(|r| f(r)).count() as f64 / n;
+    let female = share(&|r| r[2] == "female");
+    let minor = share(&|r| r[3] == "true");
+    let sex_tr = share(&|r| r[4] == "sex");
+    assert!((female - 0.94).abs() < 0.02, "female {female}");
+    assert!((minor - 0.55).abs() < 0.04, "minor {minor}");
+    assert!((sex_tr - 0.73).abs() < 0.04, "sex trafficking {sex_tr}");
+    // families: some persons share a family id (siblings and twins)
+    let mut families: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    families.sort();
+    families.dedup();
+    assert!((families.len() as f64) < n * 0.95);
+}
+
+/// The baseline is what docs/synth.md says: precise but blind to the world's recording errors.
+#[test]
+fn exact_match_baseline_misses_much() {
+    let o = crosswalk(&[
+        "evaluate",
+        "--truth",
+        fixture("world/truth").to_str().unwrap(),
+        "--baseline",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let all = out.lines().find(|l| l.starts_with("all ")).unwrap();
+    let f: Vec<f64> = all
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(f[0] > 0.98, "precision {}", f[0]);
+    assert!(
+        f[1] < 0.75,
+        "recall {} (the world should defeat exact matching)",
+        f[1]
+    );
+}
