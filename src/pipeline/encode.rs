@@ -74,7 +74,8 @@ pub struct EncodeSummary {
     /// Alias CLKs written.
     pub alias_clks: u64,
     /// Rows whose CLK (probably) equals an earlier row's: repeat contacts of the same person
-    /// with identical identifiers. Approximate (a Bloom filter; false-positive rate 0.1%).
+    /// with identical identifiers. Approximate (a Bloom filter sized for 2 million rows at a 1%
+    /// false-positive rate).
     pub repeat_rows: u64,
     /// Key check value of the key used.
     pub kcv: String,
@@ -146,7 +147,7 @@ fn process(
         record_key: encoder.record_key(agency, &ex.local_id),
         clk,
         alias_clks,
-        facts: ex.facts.clone(),
+        facts: ex.facts.clone(), // small: a unit name and a few enums
     };
     (ex, Outcome::Row(Box::new(row)))
 }
@@ -168,9 +169,9 @@ impl Sink<'_> {
             .map_err(|e| Error::io(self.rejects_path, std::io::Error::other(e.to_string())))
     }
 
-    fn consume(&mut self, chunk: &[RawRow], outcomes: Vec<(Extracted, Outcome)>) -> Result<()> {
+    fn consume(&mut self, chunk: &[RawRow], parts: Vec<Vec<(Extracted, Outcome)>>) -> Result<()> {
         let mut map_rows: Vec<(&str, &str, u64)> = Vec::new();
-        for ((ex, outcome), raw) in outcomes.iter().zip(chunk) {
+        for ((ex, outcome), raw) in parts.iter().flatten().zip(chunk) {
             self.summary.rows_read += 1;
             let (row, line) = (raw.row.to_string(), raw.line.to_string());
             for issue in &ex.issues {
@@ -224,8 +225,10 @@ impl Sink<'_> {
         if let Some(m) = self.map.as_mut() {
             m.write(&map_rows)?;
         }
-        let written: Vec<EncodedRow> = outcomes
+        drop(map_rows);
+        let written: Vec<EncodedRow> = parts
             .into_iter()
+            .flatten()
             .filter_map(|(_, o)| match o {
                 Outcome::Row(r) => Some(*r),
                 Outcome::Rejected => None,
@@ -272,12 +275,14 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
             .transpose()?,
         rejects: csv::Writer::from_writer(AtomicFile::create(&job.rejects)?),
         rejects_path: &job.rejects,
-        seen: Bloom::new_for_fp_rate_with_seed(2_000_000, 0.001, &[7u8; 32])
+        seen: Bloom::new_for_fp_rate_with_seed(2_000_000, 0.01, &[7u8; 32])
             .map_err(|e| Error::io("<bloom filter>", std::io::Error::other(e)))?,
     };
     sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
-    let mut scratches: Vec<Scratch> = (0..pool.current_num_threads())
-        .map(|_| Scratch::default())
+    // One long-lived scratch (token cache) per worker, found by the worker's index: the cache
+    // stays warm across chunks. Each worker only ever locks its own, so the locks are free.
+    let scratches: Vec<std::sync::Mutex<Scratch>> = (0..pool.current_num_threads())
+        .map(|_| std::sync::Mutex::new(Scratch::default()))
         .collect();
     let chunk_rows = job.chunk_rows.max(1);
 
@@ -300,32 +305,35 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
             }
         });
         let writer = s.spawn(move || -> Result<Sink> {
-            for (chunk, outcomes) in done_rx {
+            for (chunk, parts) in done_rx {
                 let chunk: Vec<RawRow> = chunk;
-                sink.consume(&chunk, outcomes)?;
+                sink.consume(&chunk, parts)?;
             }
             Ok(sink)
         });
         let mut done = 0u64;
         for chunk in chunk_rx {
             let chunk = chunk?;
-            // One contiguous slice per worker, each with its own long-lived scratch (token
-            // cache): the cache stays warm across chunks, and slices come back in input order.
-            let per = chunk.len().div_ceil(scratches.len());
+            // Small slices, balanced by rayon's work stealing (the reader and writer threads
+            // share the cores); an indexed collect keeps input order.
             let parts: Vec<Vec<(Extracted, Outcome)>> = pool.install(|| {
-                scratches
-                    .par_iter_mut()
-                    .zip(chunk.par_chunks(per))
-                    .map(|(scratch, rows)| {
+                chunk
+                    .par_chunks(512)
+                    .map(|rows| {
+                        let worker = rayon::current_thread_index().unwrap_or(0);
+                        let mut scratch = scratches[worker % scratches.len()]
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
                         rows.iter()
-                            .map(|raw| process(raw, &extractor, &encoder, &mapping.agency, scratch))
+                            .map(|raw| {
+                                process(raw, &extractor, &encoder, &mapping.agency, &mut scratch)
+                            })
                             .collect()
                     })
                     .collect()
             });
-            let outcomes: Vec<(Extracted, Outcome)> = parts.into_iter().flatten().collect();
             done += chunk.len() as u64;
-            if done_tx.send((chunk, outcomes)).is_err() {
+            if done_tx.send((chunk, parts)).is_err() {
                 break; // the writer failed; its error is reported below
             }
             progress(done);
