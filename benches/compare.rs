@@ -1,0 +1,130 @@
+//! The Dice kernel (criterion): pairs per second on one core, per platform.
+//!
+//! - `compare/full/*`: every pair's intersection fully computed (no pruning), 1024-bit CLKs of
+//!   random bits at 30% density (the density of crosswalk's default schema, docs/encoding.md);
+//! - `compare/pruned_t0.8/*`: `ClkMatrix::passes` at threshold 0.8 on the real encodings of the
+//!   committed synthetic world (fixtures/world, 1,074 records: realistic popcounts, true pairs
+//!   and twins), counting every pair offered, skipped or not.
+//!
+//! Run: `cargo bench --bench compare`. Figures in docs/linkage.md.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crosswalk::compare::{intersection, ClkMatrix, Platform, Threshold};
+
+fn random_matrix(n: usize) -> ClkMatrix {
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut bytes = Vec::with_capacity(n * 128);
+    for _ in 0..n * 1024 / 8 {
+        let mut b = 0u8;
+        for bit in 0..8 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if s % 10 < 3 {
+                b |= 1 << bit;
+            }
+        }
+        bytes.push(b);
+    }
+    ClkMatrix::from_bytes(1024, &bytes).unwrap()
+}
+
+/// Encodes the committed synthetic world with a fixed key and stacks all CLKs.
+fn world_matrix() -> ClkMatrix {
+    use crosswalk::pipeline::encode::{run, EncodeJob};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/world");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for (stem, _) in crosswalk::synth::AGENCIES {
+        let out = dir.path().join(format!("{stem}.parquet"));
+        let job = EncodeJob {
+            schema: crosswalk::schema::LinkageSchema::default_schema(),
+            mapping: crosswalk::source::SourceMapping::from_file(
+                &root.join(format!("mappings/{stem}.toml")),
+            )
+            .unwrap(),
+            key: crosswalk::keys::SecretKey::from_bytes([9; 32]),
+            input: root.join(format!("exports/{stem}.csv")),
+            out: out.clone(),
+            map_out: None,
+            rejects: dir.path().join(format!("{stem}.rejects.csv")),
+            threads: 1,
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            chunk_rows: 16 * 1024,
+        };
+        run(&job, &mut |_| {}).unwrap();
+        bytes.extend(crosswalk::io::encodings::read(&out).unwrap().clks);
+    }
+    ClkMatrix::from_bytes(1024, &bytes).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let m = random_matrix(1000);
+    let n = m.len();
+    let mut g = c.benchmark_group("compare/full");
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    for p in Platform::available() {
+        g.bench_function(p.name(), |b| {
+            b.iter(|| {
+                let mut total = 0u64;
+                for i in 0..n {
+                    let a = m.row(i);
+                    for j in 0..n {
+                        total += intersection(p, a, m.row(j)) as u64;
+                    }
+                }
+                black_box(total)
+            })
+        });
+    }
+    g.finish();
+
+    // The batch form the linkage job uses: threshold 0 keeps every pair, so every intersection
+    // is fully computed (pruning cannot skip anything).
+    let mut g = c.benchmark_group("compare/full_batch");
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    for p in Platform::available() {
+        g.bench_function(p.name(), |b| {
+            let mut out = Vec::with_capacity(n);
+            b.iter(|| {
+                let mut total = 0u64;
+                for i in 0..n {
+                    out.clear();
+                    m.matches_in(p, i, 0..n, Threshold::new(0.0), &mut out);
+                    total += out.len() as u64;
+                }
+                black_box(total)
+            })
+        });
+    }
+    g.finish();
+
+    let w = world_matrix();
+    let n = w.len();
+    let t = Threshold::new(0.8);
+    let mut g = c.benchmark_group("compare/pruned_t0.8");
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    for p in Platform::available() {
+        g.bench_function(p.name(), |b| {
+            let mut out = Vec::with_capacity(n);
+            b.iter(|| {
+                let mut hits = 0u64;
+                for i in 0..n {
+                    out.clear();
+                    w.matches_in(p, i, 0..n, t, &mut out);
+                    hits += out.len() as u64;
+                }
+                black_box(hits)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
