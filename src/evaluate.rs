@@ -195,6 +195,50 @@ pub fn score(records: &[Labelled]) -> Scores {
     }
 }
 
+/// Scores a linkage run (`RUN_DIR/entities.parquet`) against a synthetic world's truth, joining
+/// record keys to local ids through the agencies' local maps (every `*.parquet` in `maps`).
+pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
+    let truth = read_truth(truth_dir)?;
+    let entities = crate::pipeline::link::read_entities(run)?;
+    let mut local: HashMap<(String, String), String> = HashMap::new();
+    let mut files: Vec<_> = std::fs::read_dir(maps)
+        .map_err(|e| Error::io(maps, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    for f in files {
+        let (agency, rows) = crate::io::encodings::read_local_map(&f)?;
+        for (id, key) in rows {
+            local.insert((agency.clone(), key), id);
+        }
+    }
+    let mut labelled = Vec::with_capacity(entities.len());
+    for ((agency, key), person) in &entities {
+        let id = local.get(&(agency.clone(), key.clone())).ok_or_else(|| {
+            Error::input(
+                maps,
+                format!("no local map holds a record key of agency {agency}"),
+            )
+        })?;
+        let t = truth.get(&(agency.clone(), id.clone())).ok_or_else(|| {
+            Error::input(
+                truth_dir,
+                format!("a record of agency {agency} is missing from the truth"),
+            )
+        })?;
+        let predicted = person.trim_start_matches("P-").parse().unwrap_or(u64::MAX);
+        labelled.push(Labelled {
+            agency: agency.clone(),
+            predicted,
+            truth: *t,
+        });
+    }
+    labelled
+        .sort_by(|a, b| (a.truth, a.predicted, &a.agency).cmp(&(b.truth, b.predicted, &b.agency)));
+    Ok(score(&labelled))
+}
+
 /// Reads `truth/records.csv` of a synthetic world: `(agency, local_id) -> person`.
 pub fn read_truth(truth_dir: &Path) -> Result<HashMap<(String, String), u64>> {
     let path = truth_dir.join("records.csv");

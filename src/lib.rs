@@ -9,8 +9,9 @@
 //!    mapping ([`source`]), identifiers are normalised ([`normalize`]) and hashed with a secret
 //!    shared by the agencies ([`keys`]) into keyed Bloom-filter encodings, CLKs ([`encode`],
 //!    [`clk`]), written to Parquet with only non-identifying event facts ([`vocab`]).
-//! 2. **At the taskforce**: the linkage job compares CLKs ([`compare`]: the Dice kernel, with
-//!    SIMD paths chosen at run time) and clusters records into persons (issue #4, in progress).
+//! 2. **At the taskforce** ([`pipeline::link`]): the linkage job compares CLKs ([`compare`]: the
+//!    Dice kernel, with SIMD paths chosen at run time) and clusters records into persons
+//!    ([`cluster`]).
 //! 3. **For researchers**: suppressed aggregates and a report (issue #5, not yet built).
 //!
 //! The data flows one way through the modules: `io → source → normalize → encode → io`.
@@ -45,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod clk;
+pub mod cluster;
 pub mod compare;
 pub mod encode;
 pub mod error;

@@ -6,6 +6,7 @@ mod cli_errors;
 mod encode_fixtures;
 mod golden;
 mod keygen;
+mod link;
 mod privacy;
 mod props;
 mod synth;

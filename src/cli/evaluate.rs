@@ -12,16 +12,26 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "DIR")]
     truth: PathBuf,
     /// Score the exact-match baseline (normalised given name + family name + date of birth) on
-    /// the world's raw exports. Scoring a linkage run arrives with `crosswalk link`.
-    #[arg(long)]
+    /// the world's raw exports.
+    #[arg(long, conflicts_with = "run")]
     baseline: bool,
+    /// A linkage run directory (from `crosswalk link`) to score.
+    #[arg(long, value_name = "DIR", requires = "maps")]
+    run: Option<PathBuf>,
+    /// Directory of the agencies' local maps (`encode --map-out`), to join record keys to ids.
+    #[arg(long, value_name = "DIR")]
+    maps: Option<PathBuf>,
 }
 
 pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
+    if let (Some(run), Some(maps)) = (&args.run, &args.maps) {
+        let s = evaluate::score_run(&args.truth, run, maps)?;
+        return super::stdout_line(&render(&format!("linkage run {}", run.display()), &s));
+    }
     if !args.baseline {
         return Err(crosswalk::Error::config(
             &args.truth,
-            "nothing to score: pass --baseline (scoring a linkage run needs `crosswalk link`, not built yet)",
+            "nothing to score: pass --run RUN_DIR --maps DIR, or --baseline",
         ));
     }
     let world = args

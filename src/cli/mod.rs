@@ -5,6 +5,7 @@ mod demo;
 mod encode;
 mod evaluate;
 mod keygen;
+mod link;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Generate a synthetic multi-agency world (exports, mappings, ground truth).
     Synth(synth::SynthArgs),
+    /// Link every agency's encodings into pseudonymous persons (the taskforce's job).
+    Link(link::LinkArgs),
     /// Score linkage quality against a synthetic world's ground truth.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Encode(a) => encode::encode(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Synth(a) => synth::synth(&a),
+        Command::Link(a) => link::link(&a),
         Command::Evaluate(a) => evaluate::evaluate(&a),
     }
 }

@@ -433,11 +433,37 @@ pub fn read(path: &Path) -> Result<Encodings> {
     Ok(out)
 }
 
+/// Reads a local map: `(agency, [(local_id, record_key)])`.
+pub fn read_local_map(path: &Path) -> Result<(String, Vec<(String, String)>)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::encoding(path, format!("not a readable Parquet file ({e})")))?;
+    let agency = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == "crosswalk.agency"))
+        .and_then(|k| k.value.clone())
+        .ok_or_else(|| Error::encoding(path, "not a crosswalk local map (no crosswalk.agency)"))?;
+    let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let ids: &StringArray = column(&batch, "local_id", path)?;
+        let keys: &StringArray = column(&batch, "record_key", path)?;
+        for i in 0..ids.len() {
+            rows.push((ids.value(i).to_string(), keys.value(i).to_string()));
+        }
+    }
+    Ok((agency, rows))
+}
+
 /// Streams the agency's local map (`local_id`, `record_key`, `row`): the file that turns
 /// results back into the agency's own ids. It stays at the agency; never send it.
 pub struct LocalMapWriter {
     writer: ArrowWriter<AtomicFile>,
     schema: SchemaRef,
+    agency: String,
 }
 
 impl std::fmt::Debug for LocalMapWriter {
@@ -448,7 +474,7 @@ impl std::fmt::Debug for LocalMapWriter {
 
 impl LocalMapWriter {
     /// Starts a local map at `path` (temporary name until [`LocalMapWriter::finish`]).
-    pub fn create(path: &Path) -> Result<LocalMapWriter> {
+    pub fn create(path: &Path, agency: &str) -> Result<LocalMapWriter> {
         let schema = Arc::new(Schema::new(vec![
             ArrowField::new("local_id", DataType::Utf8, false),
             ArrowField::new("record_key", DataType::Utf8, false),
@@ -457,7 +483,11 @@ impl LocalMapWriter {
         let file = AtomicFile::create(path)?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties(&["record_key"])))
             .map_err(|e| Error::parquet(path, e))?;
-        Ok(LocalMapWriter { writer, schema })
+        Ok(LocalMapWriter {
+            writer,
+            schema,
+            agency: agency.to_string(),
+        })
     }
 
     /// Appends `(local_id, record_key, row)` entries.
@@ -485,6 +515,10 @@ impl LocalMapWriter {
         self.writer.append_key_value_metadata(KeyValue::new(
             "crosswalk.format".into(),
             "crosswalk-local-map/1 (stays at the agency: never send this file)".to_string(),
+        ));
+        self.writer.append_key_value_metadata(KeyValue::new(
+            "crosswalk.agency".into(),
+            self.agency.clone(),
         ));
         let file = self
             .writer

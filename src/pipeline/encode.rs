@@ -271,7 +271,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         map: job
             .map_out
             .as_deref()
-            .map(LocalMapWriter::create)
+            .map(|p| LocalMapWriter::create(p, &mapping.agency))
             .transpose()?,
         rejects: csv::Writer::from_writer(AtomicFile::create(&job.rejects)?),
         rejects_path: &job.rejects,

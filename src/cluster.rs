@@ -1,0 +1,209 @@
+//! Persons from scored pairs: average-linkage merging that one bridging pair cannot fool.
+//!
+//! Plain connected components over a threshold graph merge two large clusters as soon as a
+//! single false pair joins them (a twin, a shared alias, a common name). Here clusters are merged
+//! bottom-up by **average linkage**: the score of two clusters `A` and `B` is the sum of the
+//! scores of their record pairs divided by `|A|·|B|`, where a pair below the candidate threshold
+//! counts 0. The best-scoring pair of clusters merges first, and merging stops below
+//! `cohesion · threshold` (with the defaults 0.5 · 0.8 = 0.4: on average, a record must match
+//! about half the records of the other cluster). Because whole clusters are compared, records of
+//! one person gather before any cross-cluster pair is considered, and a lone pair between two
+//! grown clusters scores `s / (|A|·|B|)`, far below the bar.
+//!
+//! The result is deterministic: ties are broken by cluster ids, and labels are the smallest
+//! node id of each cluster.
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::cluster::{cluster, Edge};
+//!
+//! // Two triangles (0,1,2) and (3,4,5) joined by one bridging pair (2,3).
+//! let mut edges = vec![];
+//! for (a, b) in [(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5)] {
+//!     edges.push(Edge { a, b, score: 0.95 });
+//! }
+//! edges.push(Edge { a: 2, b: 3, score: 0.99 });
+//! let labels = cluster(6, &edges, 0.4);
+//! assert_eq!(labels[0], labels[1]);
+//! assert_eq!(labels[4], labels[5]);
+//! assert_ne!(labels[0], labels[5]); // the triangles stay apart
+//! ```
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+
+/// A scored pair of nodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Edge {
+    /// One node.
+    pub a: u32,
+    /// The other node.
+    pub b: u32,
+    /// Similarity (Dice).
+    pub score: f64,
+}
+
+/// A candidate merge in the queue: best average first, then smallest ids.
+#[derive(Debug, PartialEq)]
+struct Merge {
+    avg: f64,
+    a: u32,
+    b: u32,
+    va: u32,
+    vb: u32,
+}
+
+impl Eq for Merge {}
+
+impl Ord for Merge {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.avg
+            .total_cmp(&other.avg)
+            .then(Reverse((self.a, self.b)).cmp(&Reverse((other.a, other.b))))
+    }
+}
+
+impl PartialOrd for Merge {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Clusters `n` nodes by average linkage; merging stops below `min_average`. Returns a label per
+/// node: the smallest node id of its cluster.
+pub fn cluster(n: usize, edges: &[Edge], min_average: f64) -> Vec<u32> {
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut size = vec![1u64; n];
+    let mut version = vec![0u32; n];
+    // Sum of pair scores between clusters, keyed by cluster root.
+    let mut adj: Vec<HashMap<u32, f64>> = vec![HashMap::new(); n];
+    for e in edges {
+        if e.a == e.b {
+            continue;
+        }
+        let old = adj[e.a as usize].get(&e.b).copied().unwrap_or(0.0);
+        if e.score > old {
+            adj[e.a as usize].insert(e.b, e.score);
+            adj[e.b as usize].insert(e.a, e.score);
+        }
+    }
+    let mut heap = BinaryHeap::new();
+    for (a, m) in adj.iter().enumerate() {
+        for (&b, &s) in m {
+            if (a as u32) < b && s >= min_average {
+                heap.push(Merge {
+                    avg: s,
+                    a: a as u32,
+                    b,
+                    va: 0,
+                    vb: 0,
+                });
+            }
+        }
+    }
+    while let Some(m) = heap.pop() {
+        let (a, b) = (m.a as usize, m.b as usize);
+        if parent[a] != m.a || parent[b] != m.b || version[a] != m.va || version[b] != m.vb {
+            continue; // stale: one side has merged since
+        }
+        // The root with more neighbours survives (its map is not rewritten).
+        let (keep, gone) = if adj[a].len() >= adj[b].len() {
+            (m.a, m.b)
+        } else {
+            (m.b, m.a)
+        };
+        let gone_adj = std::mem::take(&mut adj[gone as usize]);
+        for (&c, &s) in &gone_adj {
+            if c == keep {
+                continue;
+            }
+            let other = &mut adj[c as usize];
+            other.remove(&gone);
+            *other.entry(keep).or_default() += s;
+        }
+        let mut keep_adj = std::mem::take(&mut adj[keep as usize]);
+        keep_adj.remove(&gone);
+        for (c, s) in gone_adj {
+            if c != keep {
+                *keep_adj.entry(c).or_default() += s;
+            }
+        }
+        parent[gone as usize] = keep;
+        size[keep as usize] += size[gone as usize];
+        version[keep as usize] += 1;
+        for (&c, &s) in &keep_adj {
+            let avg = s / (size[keep as usize] * size[c as usize]) as f64;
+            if avg >= min_average {
+                let (x, y) = if keep < c { (keep, c) } else { (c, keep) };
+                heap.push(Merge {
+                    avg,
+                    a: x,
+                    b: y,
+                    va: version[x as usize],
+                    vb: version[y as usize],
+                });
+            }
+        }
+        adj[keep as usize] = keep_adj;
+    }
+    // Roots are final (each node points to its root or to a node that was merged into one).
+    fn find(parent: &[u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            x = parent[x as usize];
+        }
+        x
+    }
+    let roots: Vec<u32> = (0..n as u32).map(|x| find(&parent, x)).collect();
+    let mut smallest = vec![u32::MAX; n];
+    for (x, &r) in roots.iter().enumerate() {
+        smallest[r as usize] = smallest[r as usize].min(x as u32);
+    }
+    roots.iter().map(|&r| smallest[r as usize]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(a: u32, b: u32, score: f64) -> Edge {
+        Edge { a, b, score }
+    }
+
+    #[test]
+    fn pairs_and_chains() {
+        let labels = cluster(4, &[e(0, 1, 0.9), e(2, 3, 0.85)], 0.4);
+        assert_eq!(labels, vec![0, 0, 2, 2]);
+        // a chain a-b-c: c joins {a,b} at average 0.85 / 2 >= 0.4
+        let labels = cluster(3, &[e(0, 1, 0.9), e(1, 2, 0.85)], 0.4);
+        assert_eq!(labels, vec![0, 0, 0]);
+        // but not at a stricter bar
+        let labels = cluster(3, &[e(0, 1, 0.9), e(1, 2, 0.85)], 0.5);
+        assert_eq!(labels, vec![0, 0, 2]);
+    }
+
+    #[test]
+    fn one_bridge_does_not_merge_large_clusters() {
+        let mut edges = Vec::new();
+        for a in 0..5u32 {
+            for b in a + 1..5 {
+                edges.push(e(a, b, 0.9));
+                edges.push(e(a + 5, b + 5, 0.9));
+            }
+        }
+        // the bridge scores highest, so its two records pair up first; the cliques still
+        // stay apart, whatever becomes of the two bridged records
+        edges.push(e(4, 5, 0.99));
+        let labels = cluster(10, &edges, 0.4);
+        assert!(labels[..4].iter().all(|&l| l == 0), "{labels:?}");
+        assert!(labels[6..].iter().all(|&l| l == 6), "{labels:?}");
+    }
+
+    #[test]
+    fn order_independent() {
+        let edges = vec![e(0, 1, 0.9), e(1, 2, 0.9), e(3, 2, 0.8), e(4, 0, 0.7)];
+        let mut rev = edges.clone();
+        rev.reverse();
+        assert_eq!(cluster(5, &edges, 0.4), cluster(5, &rev, 0.4));
+    }
+}

@@ -1,0 +1,359 @@
+//! The taskforce's job: every agency's encodings in, persons out (first version, issue #4).
+//!
+//! 1. Read every encodings file and refuse the set unless all carry the same schema
+//!    fingerprint, key check value and CLK length (the error names the odd file).
+//! 2. A *record* is one `(agency, record_key)`; rows sharing it (a provider's client id) are one
+//!    record, and alias CLKs count as evidence for their record.
+//! 3. Candidates: all pairs of CLKs whose popcounts are compatible with the threshold (rows
+//!    sorted by popcount, each compared with the range that can reach it), compared with the
+//!    Dice kernel ([`crate::compare`]) in parallel. Sub-quadratic blocking for millions of
+//!    records is still to come (docs/linkage.md).
+//! 4. Records are clustered ([`crate::cluster`]) and numbered `P-000001`, ... in the order of
+//!    their smallest `(agency, record_key)`, so ids do not depend on file order or threads.
+//!
+//! Outputs, written atomically: `RUN_DIR/entities.parquet` (`agency`, `record_key`,
+//! `person_id`) and `RUN_DIR/diagnostics.json` (counts, score histogram, cluster sizes,
+//! timings). Per-pair scores are not written: published similarity tables enable
+//! re-identification (Culnane, Rubinstein and Teague 2017; docs/privacy.md).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{RecordBatch, StringArray};
+use arrow_schema::{DataType, Field as ArrowField, Schema};
+use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
+
+use crate::cluster::{cluster, Edge};
+use crate::compare::{ClkMatrix, Platform, Threshold};
+use crate::error::{Error, Result};
+use crate::io::{encodings, AtomicFile};
+
+/// Two records (by node id) and their Dice score.
+type ScoredPair = (u32, u32, f64);
+
+/// Default Dice threshold (docs/linkage.md explains the choice).
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+/// Default cohesion for merging clusters ([`crate::cluster`]).
+pub const DEFAULT_COHESION: f64 = 0.5;
+
+/// A validated link job.
+#[derive(Debug, Clone)]
+pub struct LinkJob {
+    /// Encodings files.
+    pub inputs: Vec<PathBuf>,
+    /// Run directory (created if missing).
+    pub out: PathBuf,
+    /// Dice threshold for a candidate pair to count as evidence.
+    pub threshold: f64,
+    /// Cluster cohesion.
+    pub cohesion: f64,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+/// What a link run did.
+#[derive(Debug, Clone, Default)]
+pub struct LinkSummary {
+    /// Input rows.
+    pub rows: usize,
+    /// Records (unique `(agency, record_key)`).
+    pub records: usize,
+    /// CLKs compared (distinct per record, aliases included).
+    pub clks: usize,
+    /// Pairs the popcount ranges offered to the kernel.
+    pub candidates: u64,
+    /// Record pairs at or above the threshold.
+    pub pairs: usize,
+    /// Persons found.
+    pub persons: usize,
+    /// Kernel platform used.
+    pub platform: &'static str,
+    /// Seconds spent reading, comparing, clustering, writing.
+    pub seconds: [f64; 4],
+}
+
+fn check_same(
+    first: &encodings::FileMeta,
+    first_path: &Path,
+    other: &encodings::FileMeta,
+    path: &Path,
+) -> Result<()> {
+    let differs = |what: &str, a: &str, b: &str| {
+        Error::encoding(
+            path,
+            format!(
+                "{what} {b} differs from {a} in {}; every agency must encode with the same \
+                 linkage schema and key",
+                first_path.display()
+            ),
+        )
+    };
+    if other.schema_fingerprint != first.schema_fingerprint {
+        return Err(differs(
+            "schema fingerprint",
+            &first.schema_fingerprint,
+            &other.schema_fingerprint,
+        ));
+    }
+    if other.kcv != first.kcv {
+        return Err(differs("key check value", &first.kcv, &other.kcv));
+    }
+    if other.clk_bits != first.clk_bits {
+        return Err(differs(
+            "CLK length",
+            &first.clk_bits.to_string(),
+            &other.clk_bits.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the link job.
+pub fn run(job: &LinkJob) -> Result<LinkSummary> {
+    let t0 = Instant::now();
+    if job.inputs.is_empty() {
+        return Err(Error::config(&job.out, "no encodings files given"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .build()
+        .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
+    // 1. Read and check.
+    let files: Vec<encodings::Encodings> = job
+        .inputs
+        .iter()
+        .map(|p| encodings::read(p))
+        .collect::<Result<_>>()?;
+    for (f, p) in files.iter().zip(&job.inputs).skip(1) {
+        check_same(&files[0].meta, &job.inputs[0], &f.meta, p)?;
+    }
+    let bits = files[0].meta.clk_bits;
+    // 2. Records, sorted so that numbering does not depend on file order.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for f in &files {
+        for k in &f.record_key {
+            keys.push((f.meta.agency.clone(), k.clone()));
+        }
+    }
+    let rows = keys.len();
+    keys.sort();
+    keys.dedup();
+    let node_of: HashMap<(&str, &str), u32> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (a, k))| ((a.as_str(), k.as_str()), i as u32))
+        .collect();
+    // Distinct CLKs per record, main and alias.
+    let mut seen: HashSet<(u32, Vec<u8>)> = HashSet::new();
+    let mut owner: Vec<u32> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    for f in &files {
+        for i in 0..f.len() {
+            let node = node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())];
+            let main = f.clk(i);
+            for c in std::iter::once(&main).chain(&f.alias_clks[i]) {
+                if c.count_ones() == 0 {
+                    continue;
+                }
+                if seen.insert((node, c.as_bytes().to_vec())) {
+                    owner.push(node);
+                    bytes.extend_from_slice(c.as_bytes());
+                }
+            }
+        }
+    }
+    drop(seen);
+    let matrix = ClkMatrix::from_bytes(bits, &bytes).ok_or_else(|| {
+        Error::encoding(&job.inputs[0], "CLK length is not a multiple of 64 bits")
+    })?;
+    // Sort CLK rows by popcount (ties by owner) for the popcount ranges.
+    let mut order: Vec<u32> = (0..matrix.len() as u32).collect();
+    order.sort_by_key(|&r| (matrix.popcount(r as usize), owner[r as usize], r));
+    let sorted_bytes: Vec<u8> = order
+        .iter()
+        .flat_map(|&r| {
+            let w = bits / 8;
+            bytes[r as usize * w..(r as usize + 1) * w].iter().copied()
+        })
+        .collect();
+    let owner: Vec<u32> = order.iter().map(|&r| owner[r as usize]).collect();
+    let matrix = ClkMatrix::from_bytes(bits, &sorted_bytes).ok_or_else(|| {
+        Error::encoding(&job.inputs[0], "CLK length is not a multiple of 64 bits")
+    })?;
+    let t_read = t0.elapsed().as_secs_f64();
+
+    // 3. Compare.
+    let t1 = Instant::now();
+    let platform = Platform::detect();
+    let t = Threshold::new(job.threshold);
+    let n = matrix.len();
+    let pops: Vec<u32> = (0..n).map(|i| matrix.popcount(i)).collect();
+    let tv = t.value().max(1e-9);
+    let per_row: Vec<(u64, Vec<ScoredPair>)> = pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .map(|i| {
+                // Partners j > i whose popcount can reach t: p_j ≤ p_i·(2−t)/t.
+                let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
+                let end = pops.partition_point(|&p| p <= max_pop).max(i + 1);
+                let mut found = Vec::new();
+                matrix.matches_in(platform, i, i + 1..end, t, &mut found);
+                let out = found
+                    .into_iter()
+                    .filter(|&(j, _)| owner[i] != owner[j as usize])
+                    .map(|(j, inter)| {
+                        let total = pops[i] + pops[j as usize];
+                        (
+                            owner[i],
+                            owner[j as usize],
+                            2.0 * inter as f64 / total as f64,
+                        )
+                    })
+                    .collect();
+                ((end - i - 1) as u64, out)
+            })
+            .collect()
+    });
+    let candidates: u64 = per_row.iter().map(|r| r.0).sum();
+    // Best score per record pair.
+    let mut best: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+    for (a, b, s) in per_row.into_iter().flat_map(|r| r.1) {
+        let key = (a.min(b), a.max(b));
+        let e = best.entry(key).or_insert(s);
+        if s > *e {
+            *e = s;
+        }
+    }
+    let t_compare = t1.elapsed().as_secs_f64();
+
+    // 4. Cluster.
+    let t2 = Instant::now();
+    let edges: Vec<Edge> = best
+        .iter()
+        .map(|(&(a, b), &score)| Edge { a, b, score })
+        .collect();
+    let labels = cluster(keys.len(), &edges, job.cohesion * job.threshold);
+    let mut number: HashMap<u32, usize> = HashMap::new();
+    for &l in &labels {
+        let next = number.len() + 1;
+        number.entry(l).or_insert(next);
+    }
+    let t_cluster = t2.elapsed().as_secs_f64();
+
+    // 5. Write.
+    let t3 = Instant::now();
+    std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, e))?;
+    let path = job.out.join("entities.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        ArrowField::new("agency", DataType::Utf8, false),
+        ArrowField::new("record_key", DataType::Utf8, false),
+        ArrowField::new("person_id", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|k| k.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                keys.iter().map(|k| k.1.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                labels.iter().map(|l| format!("P-{:06}", number[l])),
+            )),
+        ],
+    )
+    .map_err(|e| Error::parquet(&path, e))?;
+    let mut w = ArrowWriter::try_new(AtomicFile::create(&path)?, schema, None)
+        .map_err(|e| Error::parquet(&path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(&path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::parquet(&path, e))?
+        .commit()?;
+
+    let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut members: HashMap<u32, usize> = HashMap::new();
+    for &l in &labels {
+        *members.entry(l).or_default() += 1;
+    }
+    for &m in members.values() {
+        *sizes.entry(m).or_default() += 1;
+    }
+    let mut hist = [0usize; 20];
+    for &s in best.values() {
+        hist[((s * 20.0) as usize).min(19)] += 1;
+    }
+    let borderline = best.values().filter(|&&s| s < job.threshold + 0.05).count();
+    let summary = LinkSummary {
+        rows,
+        records: keys.len(),
+        clks: n,
+        candidates,
+        pairs: best.len(),
+        persons: number.len(),
+        platform: platform.name(),
+        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
+    };
+    let diag = format!(
+        "{{\n  \"threshold\": {},\n  \"cohesion\": {},\n  \"rows\": {},\n  \"records\": {},\n  \"clks\": {},\n  \"candidate_pairs\": {},\n  \"pairs_at_or_above_threshold\": {},\n  \"borderline_pairs\": {},\n  \"persons\": {},\n  \"kernel\": \"{}\",\n  \"score_histogram\": {{{}}},\n  \"cluster_sizes\": {{{}}},\n  \"seconds\": {{\"read\": {:.3}, \"compare\": {:.3}, \"cluster\": {:.3}}}\n}}\n",
+        job.threshold,
+        job.cohesion,
+        summary.rows,
+        summary.records,
+        summary.clks,
+        summary.candidates,
+        summary.pairs,
+        borderline,
+        summary.persons,
+        summary.platform,
+        hist.iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, c)| format!("\"{:.2}-{:.2}\": {c}", i as f64 / 20.0, (i + 1) as f64 / 20.0))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sizes
+            .iter()
+            .map(|(s, c)| format!("\"{s}\": {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        summary.seconds[0],
+        summary.seconds[1],
+        summary.seconds[2],
+    );
+    crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
+    Ok(summary)
+}
+
+/// Reads `entities.parquet` of a run: `(agency, record_key) -> person_id`.
+pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
+    use arrow_array::Array;
+    let path = run.join("entities.parquet");
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::parquet(&path, e))?;
+    let mut out = HashMap::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(&path, e))?;
+        let col = |i: usize| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| Error::encoding(&path, "not a crosswalk entities file"))
+        };
+        let (a, k, p) = (col(0)?, col(1)?, col(2)?);
+        for i in 0..a.len() {
+            out.insert(
+                (a.value(i).to_string(), k.value(i).to_string()),
+                p.value(i).to_string(),
+            );
+        }
+    }
+    Ok(out)
+}
