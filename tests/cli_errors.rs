@@ -26,18 +26,7 @@ fn run(dir: &Path, csv: &[u8], mapping: &str) -> (std::process::Output, std::pat
     std::fs::write(&src, mapping).unwrap();
     let key = key_file(dir);
     let out = dir.join("out.parquet");
-    let o = crosswalk(&[
-        "encode",
-        "--source",
-        src.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    (o, out)
+    (encode(&src, &key, &input, &out, &[]), out)
 }
 
 fn assert_clean_failure(o: &std::process::Output, code: i32) -> String {
@@ -178,19 +167,7 @@ fn bad_key_files_are_exit_3_and_never_echoed() {
     let input = fixture("encoder/dcf.csv");
     let src = fixture("encoder/dcf.toml");
     let out = dir.path().join("o.parquet");
-    let try_key = |key: &Path| {
-        crosswalk(&[
-            "encode",
-            "--source",
-            src.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
+    let try_key = |key: &Path| encode(&src, key, &input, &out, &[]);
     #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
     let short = dir.path().join("short.key");

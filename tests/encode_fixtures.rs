@@ -174,21 +174,13 @@ fn output_is_byte_identical_at_any_thread_count() {
     for j in ["1", "2"] {
         let out = dir.path().join(format!("j{j}.parquet"));
         let map = dir.path().join(format!("j{j}.map.parquet"));
-        let o = crosswalk(&[
-            "encode",
-            "--source",
-            src.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--map-out",
-            map.to_str().unwrap(),
-            "-j",
-            j,
-        ]);
+        let o = encode(
+            &src,
+            &key,
+            &input,
+            &out,
+            &["--map-out", map.to_str().unwrap(), "-j", j],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         outputs.push((std::fs::read(&out).unwrap(), std::fs::read(&map).unwrap()));
     }

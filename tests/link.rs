@@ -12,28 +12,22 @@ fn encode_world(dir: &Path, key: &Path) -> Vec<PathBuf> {
     let mut outs = Vec::new();
     for (stem, _) in crosswalk::synth::AGENCIES {
         let out = dir.join(format!("enc/{stem}.parquet"));
-        let o = crosswalk(&[
-            "encode",
-            "--schema",
-            world.join("schema.toml").to_str().unwrap(),
-            "--source",
-            world
-                .join(format!("mappings/{stem}.toml"))
-                .to_str()
-                .unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--input",
-            world.join(format!("exports/{stem}.csv")).to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--map-out",
-            dir.join(format!("maps/{stem}.parquet")).to_str().unwrap(),
-            "--rejects",
-            dir.join(format!("maps/{stem}.rejects.csv"))
-                .to_str()
-                .unwrap(),
-        ]);
+        let o = encode(
+            &world.join(format!("mappings/{stem}.toml")),
+            key,
+            &world.join(format!("exports/{stem}.csv")),
+            &out,
+            &[
+                "--schema",
+                world.join("schema.toml").to_str().unwrap(),
+                "--map-out",
+                dir.join(format!("maps/{stem}.parquet")).to_str().unwrap(),
+                "--rejects",
+                dir.join(format!("maps/{stem}.rejects.csv"))
+                    .to_str()
+                    .unwrap(),
+            ],
+        );
         assert!(o.status.success(), "{stem}: {}", stderr(&o));
         outs.push(out);
     }
@@ -118,17 +112,13 @@ fn refuses_encodings_made_with_another_key() {
         .status
         .success());
     for (out, k) in [(&a, &key), (&b, &other)] {
-        let o = crosswalk(&[
-            "encode",
-            "--source",
-            world.join("mappings/dcf.toml").to_str().unwrap(),
-            "--key-file",
-            k.to_str().unwrap(),
-            "--input",
-            world.join("exports/dcf.csv").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = encode(
+            &world.join("mappings/dcf.toml"),
+            k,
+            &world.join("exports/dcf.csv"),
+            out,
+            &[],
+        );
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let run = dir.path().join("run");

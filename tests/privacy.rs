@@ -90,17 +90,7 @@ fn no_raw_identifier_in_any_output() {
         let key = key_file(dir.path());
         let src = fixture(&format!("encoder/{stem}.toml"));
         let bad_out = dir.path().join(format!("{stem}-broken.parquet"));
-        let o = crosswalk(&[
-            "encode",
-            "--source",
-            src.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--input",
-            broken.to_str().unwrap(),
-            "--out",
-            bad_out.to_str().unwrap(),
-        ]);
+        let o = encode(&src, &key, &broken, &bad_out, &[]);
         assert!(!o.status.success());
         blobs.push((format!("{stem} broken stderr"), o.stderr.clone()));
         blobs.push((

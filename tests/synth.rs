@@ -72,22 +72,13 @@ fn the_world_encodes_unchanged() {
     let world = fixture("world");
     for (stem, agency) in crosswalk::synth::AGENCIES {
         let out = dir.path().join(format!("{stem}.parquet"));
-        let o = crosswalk(&[
-            "encode",
-            "--schema",
-            world.join("schema.toml").to_str().unwrap(),
-            "--source",
-            world
-                .join(format!("mappings/{stem}.toml"))
-                .to_str()
-                .unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--input",
-            world.join(format!("exports/{stem}.csv")).to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = encode(
+            &world.join(format!("mappings/{stem}.toml")),
+            &key,
+            &world.join(format!("exports/{stem}.csv")),
+            &out,
+            &["--schema", world.join("schema.toml").to_str().unwrap()],
+        );
         assert!(o.status.success(), "{stem}: {}", stderr(&o));
         let enc = crosswalk::io::encodings::read(&out).unwrap();
         assert_eq!(enc.meta.agency, agency);

@@ -45,12 +45,8 @@ pub fn key_file(dir: &Path) -> PathBuf {
     dest
 }
 
-/// Encodes fixture `stem` into `dir`, returning the process output and the encodings path.
-pub fn encode_fixture(dir: &Path, stem: &str, extra: &[&str]) -> (Output, PathBuf) {
-    let key = key_file(dir);
-    let out = dir.join(format!("{stem}.parquet"));
-    let src = fixture(&format!("encoder/{stem}.toml"));
-    let input = fixture(&format!("encoder/{stem}.csv"));
+/// Runs `crosswalk encode --source SRC --key-file KEY --input INPUT --out OUT EXTRA...`.
+pub fn encode(src: &Path, key: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "encode",
         "--source",
@@ -61,11 +57,20 @@ pub fn encode_fixture(dir: &Path, stem: &str, extra: &[&str]) -> (Output, PathBu
         input.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--reference-date",
-        "2026-11-22",
     ];
     args.extend_from_slice(extra);
-    (crosswalk(&args), out)
+    crosswalk(&args)
+}
+
+/// Encodes fixture `stem` into `dir`, returning the process output and the encodings path.
+pub fn encode_fixture(dir: &Path, stem: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let key = key_file(dir);
+    let out = dir.join(format!("{stem}.parquet"));
+    let src = fixture(&format!("encoder/{stem}.toml"));
+    let input = fixture(&format!("encoder/{stem}.csv"));
+    let mut args = vec!["--reference-date", "2026-11-22"];
+    args.extend_from_slice(extra);
+    (encode(&src, &key, &input, &out, &args), out)
 }
 
 /// stderr as text.
