@@ -530,6 +530,37 @@ impl Extractor {
         })
     }
 
+    /// Indices of the columns the mapping uses.
+    pub fn used_columns(&self) -> Vec<usize> {
+        let i = &self.idx;
+        let mut v: Vec<usize> = [
+            i.given,
+            i.middle,
+            i.family,
+            i.full,
+            i.alias,
+            i.dob,
+            i.sex,
+            i.phone,
+            i.street,
+            i.town,
+            i.zip,
+            i.ssn4,
+            i.event_code,
+            i.service_code,
+            i.event_date,
+            i.end_date,
+            i.unit,
+            i.trafficking,
+            i.age,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        v.push(i.record_id);
+        v
+    }
+
     /// Number of columns the header declares.
     pub fn width(&self) -> usize {
         self.width

@@ -7,6 +7,7 @@ mod encode_fixtures;
 mod golden;
 mod keygen;
 mod link;
+mod parquet_input;
 mod privacy;
 mod props;
 mod synth;

@@ -20,7 +20,7 @@ pub struct EncodeArgs {
     /// The secret key file (from `crosswalk keygen`; mode 0600).
     #[arg(long, value_name = "FILE")]
     key_file: PathBuf,
-    /// The agency export (CSV).
+    /// The agency export: CSV, or Parquet when the name ends in .parquet or .pq.
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
     /// The encodings file to write (Parquet).

@@ -6,6 +6,7 @@
 
 pub mod csv_in;
 pub mod encodings;
+pub mod parquet_in;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,58 @@ impl Write for AtomicFile {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.tmp.flush()
+    }
+}
+
+/// An agency export: CSV, or Parquet when the file name ends in `.parquet` or `.pq`.
+#[derive(Debug)]
+pub enum ExportSource {
+    /// A CSV export.
+    Csv(csv_in::CsvSource),
+    /// A Parquet export.
+    Parquet(parquet_in::ParquetSource),
+}
+
+impl ExportSource {
+    /// Opens `path`; `delimiter` and `encoding` apply to CSV only.
+    pub fn open(
+        path: &Path,
+        delimiter: u8,
+        encoding: crate::source::TextEncoding,
+    ) -> Result<ExportSource> {
+        let parquet = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+        Ok(if parquet {
+            ExportSource::Parquet(parquet_in::ParquetSource::open(path)?)
+        } else {
+            ExportSource::Csv(csv_in::CsvSource::open(path, delimiter, encoding)?)
+        })
+    }
+
+    /// Column names.
+    pub fn headers(&self) -> &[String] {
+        match self {
+            ExportSource::Csv(s) => s.headers(),
+            ExportSource::Parquet(s) => s.headers(),
+        }
+    }
+
+    /// Columns that cannot be read as text (Parquet lists, structs, ...).
+    pub fn unsupported(&self) -> &[usize] {
+        match self {
+            ExportSource::Csv(_) => &[],
+            ExportSource::Parquet(s) => s.unsupported(),
+        }
+    }
+
+    /// Fills `chunk` with up to `max` rows; 0 at the end.
+    pub fn read_chunk(&mut self, chunk: &mut Vec<csv_in::RawRow>, max: usize) -> Result<usize> {
+        match self {
+            ExportSource::Csv(s) => s.read_chunk(chunk, max),
+            ExportSource::Parquet(s) => s.read_chunk(chunk, max),
+        }
     }
 }
 

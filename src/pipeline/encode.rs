@@ -17,9 +17,9 @@ use rayon::prelude::*;
 
 use crate::encode::{Encoder, Scratch};
 use crate::error::{Error, Result};
-use crate::io::csv_in::{CsvSource, RawRow};
+use crate::io::csv_in::RawRow;
 use crate::io::encodings::{EncodedRow, EncodingWriter, FileMeta, LocalMapWriter};
-use crate::io::AtomicFile;
+use crate::io::{AtomicFile, ExportSource};
 use crate::keys::SecretKey;
 use crate::schema::LinkageSchema;
 use crate::source::{Extracted, Extractor, SourceMapping, UnknownCode, UnknownCodes};
@@ -252,8 +252,22 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         .build()
         .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
     let mapping = &job.mapping;
-    let mut source = CsvSource::open(&job.input, mapping.delimiter_byte(), mapping.encoding)?;
+    let mut source = ExportSource::open(&job.input, mapping.delimiter_byte(), mapping.encoding)?;
     let extractor = Extractor::new(mapping, source.headers(), job.today, &job.input)?;
+    if let Some(&c) = source
+        .unsupported()
+        .iter()
+        .find(|c| extractor.used_columns().contains(c))
+    {
+        return Err(Error::input(
+            &job.input,
+            format!(
+                "mapped column {:?} has a Parquet type crosswalk cannot read as text (a list or \
+                 struct); export it as text or a plain number or date",
+                source.headers()[c]
+            ),
+        ));
+    }
     let encoder = Encoder::new(&job.schema, &job.key);
     let agency_type = mapping.agency_type.label();
     let mut sink = Sink {
