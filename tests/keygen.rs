@@ -1,4 +1,4 @@
-//! `crosswalk keygen` and `crosswalk kcv`.
+//! `crosswalk keygen`, `crosswalk kcv` and `crosswalk demo`.
 
 use crate::util::*;
 
@@ -42,4 +42,19 @@ fn two_keygens_differ() {
     let ka = crosswalk(&["keygen", "--out", a.to_str().unwrap()]).stdout;
     let kb = crosswalk(&["keygen", "--out", b.to_str().unwrap()]).stdout;
     assert_ne!(ka, kb);
+}
+
+/// The README's first command: the whole pipeline on a synthetic world.
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = crosswalk(&["demo", "--out", out.to_str().unwrap(), "--persons", "300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("run/entities.parquet").exists());
+    let err = stderr(&o);
+    assert!(err.contains("300 persons really"), "{err}");
+    // a second run reuses the key and succeeds
+    let o = crosswalk(&["demo", "--out", out.to_str().unwrap(), "--persons", "300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

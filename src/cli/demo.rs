@@ -11,32 +11,53 @@ pub struct DemoArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "crosswalk-demo")]
     out: PathBuf,
+    /// Persons in the synthetic world.
+    #[arg(long, value_name = "NUM", default_value_t = 1000)]
+    persons: usize,
 }
 
 pub fn demo(args: &DemoArgs) -> crosswalk::Result<()> {
     let bar = super::progress_bar("demo");
-    let result = demo::run(&args.out, super::today(), &mut |step| {
+    let result = demo::run(&args.out, args.persons, super::today(), &mut |step| {
         bar.set_message(step.to_string())
     });
     bar.finish_and_clear();
     let s = result?;
-    let rows: u64 = s.encoded.iter().map(|(_, e)| e.rows_written).sum();
+    let rows: u64 = s.encoded.iter().map(|(_, n)| n).sum();
     eprintln!(
-        "crosswalk demo: encoded {} exports ({rows} records) with key {} (check value)",
-        s.encoded.len(),
+        "crosswalk demo: {} synthetic victims, recorded {rows} times by {} agencies, each in its own house style",
+        s.scores.true_entities,
+        s.encoded.len()
+    );
+    eprintln!(
+        "  each agency encoded its export with a shared key (check value {}); no name or birth date left it",
         s.kcv
     );
-    for (path, e) in &s.encoded {
-        eprintln!(
-            "  {:>4} of {:>4} rows -> {}",
-            e.rows_written,
-            e.rows_read,
-            path.display()
-        );
-    }
     eprintln!(
-        "  exports, mappings, local maps and rejects reports: {}",
-        s.dir.join("exports").display()
+        "  the taskforce linked {} records into {} persons ({} candidate pairs, {:.2}s)",
+        s.link.records, s.link.persons, s.link.candidates, s.link.seconds[1]
     );
-    super::stdout_line(&s.dir.join("encodings").display().to_string())
+    eprintln!(
+        "  against the truth: {} persons really; pairwise precision {:.3}, recall {:.3}, F1 {:.3}",
+        s.scores.true_entities,
+        s.scores.all.precision(),
+        s.scores.all.recall(),
+        s.scores.all.f1()
+    );
+    eprintln!(
+        "  exact matching on name + birth date would have counted {} persons (F1 {:.3})",
+        s.baseline.predicted_entities,
+        s.baseline.all.f1()
+    );
+    eprintln!(
+        "  world, encodings, agency-local maps and the run are under {}",
+        s.dir.display()
+    );
+    super::stdout_line(
+        &s.dir
+            .join("run")
+            .join("entities.parquet")
+            .display()
+            .to_string(),
+    )
 }

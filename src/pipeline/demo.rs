@@ -1,45 +1,27 @@
-//! `crosswalk demo`: the whole agency side on embedded data, in one command.
+//! `crosswalk demo`: the whole pipeline on a synthetic world, in one command.
 //!
-//! Writes six small agency exports in their house styles (the committed encoder fixtures,
-//! embedded in the binary) with their source mappings into `DIR/exports/`, creates a key
-//! (`DIR/demo.key`, mode 0600; reused when present), and encodes every export into
-//! `DIR/encodings/`. The linkage and report stages join the demo as they are built.
+//! 1. `synth`: a synthetic world of `persons` victims recorded by nine agencies
+//!    (`DIR/world/`: exports, mappings, schema, truth);
+//! 2. a key (`DIR/demo.key`, mode 0600; reused when present);
+//! 3. every agency encodes its export (`DIR/encodings/*.parquet`; each agency's local map and
+//!    rejects report in `DIR/agency-local/`, which in real life never leaves the agency);
+//! 4. the taskforce links all encodings (`DIR/run/entities.parquet`, `diagnostics.json`);
+//! 5. the result is scored against the world's truth, next to the exact-match baseline.
+//!
+//! Analytics and the report join the demo with issue #5.
 
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::encode::{self, EncodeJob, EncodeSummary};
+use super::encode::{self, EncodeJob};
+use super::link::{self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_THRESHOLD};
 use crate::error::{Error, Result};
+use crate::evaluate::{self, Scores};
 use crate::keys::SecretKey;
 use crate::schema::LinkageSchema;
 use crate::source::SourceMapping;
-
-/// One embedded export: file stem, CSV bytes, mapping TOML.
-struct Embedded {
-    stem: &'static str,
-    csv: &'static [u8],
-    mapping: &'static str,
-}
-
-macro_rules! embedded {
-    ($stem:literal) => {
-        Embedded {
-            stem: $stem,
-            csv: include_bytes!(concat!("../../fixtures/encoder/", $stem, ".csv")),
-            mapping: include_str!(concat!("../../fixtures/encoder/", $stem, ".toml")),
-        }
-    };
-}
-
-const EXPORTS: [Embedded; 6] = [
-    embedded!("dcf"),
-    embedded!("police"),
-    embedded!("cac"),
-    embedded!("rhtrt"),
-    embedded!("housing"),
-    embedded!("mental_health"),
-];
+use crate::synth::{self, SynthConfig};
 
 /// What the demo did.
 #[derive(Debug)]
@@ -48,17 +30,35 @@ pub struct DemoSummary {
     pub dir: PathBuf,
     /// Key check value of the demo key.
     pub kcv: String,
-    /// Per export: the encodings path and the encode summary.
-    pub encoded: Vec<(PathBuf, EncodeSummary)>,
+    /// Rows encoded per agency.
+    pub encoded: Vec<(String, u64)>,
+    /// The linkage run.
+    pub link: LinkSummary,
+    /// The run scored against the truth.
+    pub scores: Scores,
+    /// Exact matching on name and birth date, scored the same way.
+    pub baseline: Scores,
 }
 
-/// Runs the demo into `dir`. `progress` receives a short line per step.
-pub fn run(dir: &Path, today: NaiveDate, progress: &mut dyn FnMut(&str)) -> Result<DemoSummary> {
-    let exports = dir.join("exports");
+/// Runs the demo into `dir` with a world of `persons`. `progress` receives a line per step.
+pub fn run(
+    dir: &Path,
+    persons: usize,
+    today: NaiveDate,
+    progress: &mut dyn FnMut(&str),
+) -> Result<DemoSummary> {
+    let world = dir.join("world");
     let encodings = dir.join("encodings");
-    for d in [dir, &exports, &encodings] {
+    let local = dir.join("agency-local");
+    for d in [dir, &encodings, &local] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
+    progress("generating the synthetic world");
+    synth::run(&SynthConfig {
+        persons,
+        seed: 1,
+        out: world.clone(),
+    })?;
     let key_path = dir.join("demo.key");
     let key = if key_path.exists() {
         SecretKey::read(&key_path)?
@@ -67,35 +67,47 @@ pub fn run(dir: &Path, today: NaiveDate, progress: &mut dyn FnMut(&str)) -> Resu
         k.write_new(&key_path)?;
         k
     };
-    let schema_path = dir.join("schema.toml");
-    crate::io::write_atomic(&schema_path, crate::schema::DEFAULT_SCHEMA_TOML.as_bytes())?;
-    let schema = LinkageSchema::default_schema();
+    let schema = LinkageSchema::from_file(&world.join("schema.toml"))?;
     let mut encoded = Vec::new();
-    for e in &EXPORTS {
-        let csv = exports.join(format!("{}.csv", e.stem));
-        let toml = exports.join(format!("{}.toml", e.stem));
-        crate::io::write_atomic(&csv, e.csv)?;
-        crate::io::write_atomic(&toml, e.mapping.as_bytes())?;
-        progress(&format!("encoding {}", e.stem));
-        let out = encodings.join(format!("{}.parquet", e.stem));
+    let mut inputs = Vec::new();
+    for (stem, agency) in synth::AGENCIES {
+        progress(&format!("encoding at {agency}"));
+        let mapping_path = world.join("mappings").join(format!("{stem}.toml"));
+        let out = encodings.join(format!("{stem}.parquet"));
         let job = EncodeJob {
             schema: schema.clone(),
-            mapping: SourceMapping::from_toml(e.mapping, &toml)?,
+            mapping: SourceMapping::from_file(&mapping_path)?,
             key: key.clone(),
-            input: csv,
+            input: world.join("exports").join(format!("{stem}.csv")),
             out: out.clone(),
-            map_out: Some(exports.join(format!("{}.local-map.parquet", e.stem))),
-            rejects: exports.join(format!("{}.rejects.csv", e.stem)),
+            map_out: Some(local.join(format!("{stem}.parquet"))),
+            rejects: local.join(format!("{stem}.rejects.csv")),
             threads: 0,
             today,
             chunk_rows: 16 * 1024,
         };
-        let summary = encode::run(&job, &mut |_| {})?;
-        encoded.push((out, summary));
+        let s = encode::run(&job, &mut |_| {})?;
+        encoded.push((agency.to_string(), s.rows_written));
+        inputs.push(out);
     }
+    progress("linking at the taskforce");
+    let run_dir = dir.join("run");
+    let link = link::run(&LinkJob {
+        inputs,
+        out: run_dir.clone(),
+        threshold: DEFAULT_THRESHOLD,
+        cohesion: DEFAULT_COHESION,
+        threads: 0,
+    })?;
+    progress("scoring against the truth");
+    let scores = evaluate::score_run(&world.join("truth"), &run_dir, &local)?;
+    let baseline = evaluate::baseline(&world)?;
     Ok(DemoSummary {
         dir: dir.to_path_buf(),
         kcv: key.check_value(),
         encoded,
+        link,
+        scores,
+        baseline,
     })
 }
