@@ -1,4 +1,4 @@
-//! The jobs crosswalk runs, each wiring the stage modules together: `encode` (at each agency)
+//! The jobs crosswalk runs, each wiring the stage modules together: `encode` (at each agency),
 //! `link` (at the taskforce) and `demo` (the whole pipeline on a synthetic world).
 //!
 //! A job takes a validated configuration struct and returns a summary of counts; the binary only
