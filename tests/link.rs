@@ -64,13 +64,7 @@ fn links_the_world_above_the_floor_deterministically() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
-    let all = out.lines().find(|l| l.starts_with("all ")).unwrap();
-    let f: Vec<f64> = all
-        .split_whitespace()
-        .skip(1)
-        .take(3)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f = all_pairs_prf(&out);
     assert!(f[2] >= 0.92, "pairwise F1 {} below the floor\n{out}", f[2]);
     assert!(f[0] >= 0.95, "precision {}", f[0]);
     // persons within 20% of the truth (300)

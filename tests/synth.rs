@@ -124,13 +124,7 @@ fn exact_match_baseline_misses_much() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
-    let all = out.lines().find(|l| l.starts_with("all ")).unwrap();
-    let f: Vec<f64> = all
-        .split_whitespace()
-        .skip(1)
-        .take(3)
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f = all_pairs_prf(&out);
     assert!(f[0] > 0.98, "precision {}", f[0]);
     assert!(
         f[1] < 0.75,

@@ -105,3 +105,18 @@ pub fn read_map(path: &Path) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Precision, recall and F1 of the "all" pairs line of `crosswalk evaluate` output.
+pub fn all_pairs_prf(evaluate_stdout: &str) -> [f64; 3] {
+    let all = evaluate_stdout
+        .lines()
+        .find(|l| l.starts_with("all "))
+        .expect("an 'all' line");
+    let f: Vec<f64> = all
+        .split_whitespace()
+        .skip(1)
+        .take(3)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    [f[0], f[1], f[2]]
+}
