@@ -203,19 +203,28 @@ mod x86 {
         let mut acc = _mm256_setzero_si256();
         let mut i = 0;
         while i < a.len() {
-            // SAFETY: i + 4 <= len (len is a multiple of 4); unaligned loads are allowed.
-            let x = _mm256_loadu_si256(a.as_ptr().add(i) as *const __m256i);
-            let y = _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i);
-            let v = _mm256_and_si256(x, y);
-            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, low));
-            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
-            let bytes = _mm256_add_epi8(lo, hi);
+            // Byte counts of up to 8 vectors (8 × 8 = 64 per byte) add up without overflow,
+            // so the byte-sum (VPSADBW) runs once per 2048 bits, not once per vector.
+            let mut bytes = _mm256_setzero_si256();
+            let stop = (i + 32).min(a.len());
+            while i < stop {
+                // SAFETY: i + 4 <= len (len is a multiple of 4); unaligned loads are allowed.
+                let x = _mm256_loadu_si256(a.as_ptr().add(i) as *const __m256i);
+                let y = _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i);
+                let v = _mm256_and_si256(x, y);
+                let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, low));
+                let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+                bytes = _mm256_add_epi8(bytes, _mm256_add_epi8(lo, hi));
+                i += 4;
+            }
             acc = _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
-            i += 4;
         }
-        let mut lanes = [0u64; 4];
-        _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc);
-        (lanes[0] + lanes[1] + lanes[2] + lanes[3]) as u32
+        // Horizontal sum of the four 64-bit lanes in registers.
+        let s128 = _mm_add_epi64(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        (_mm_cvtsi128_si64(s128) + _mm_extract_epi64(s128, 1)) as u32
     }
 
     #[target_feature(enable = "avx512f,avx512vpopcntdq")]
