@@ -301,8 +301,8 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     let chunk_rows = job.chunk_rows.max(1);
 
     let mut sink = std::thread::scope(|s| -> Result<Sink> {
-        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawRow>>>(2);
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(2);
+        let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawRow>>>(4);
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(4);
         s.spawn(move || loop {
             let mut chunk = Vec::new();
             match source.read_chunk(&mut chunk, chunk_rows) {
