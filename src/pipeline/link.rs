@@ -166,17 +166,23 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         }
     }
     drop(seen);
-    let matrix = ClkMatrix::from_bytes(bits, &bytes).ok_or_else(|| {
-        Error::encoding(&job.inputs[0], "CLK length is not a multiple of 64 bits")
-    })?;
-    // Sort CLK rows by popcount (ties by owner) for the popcount ranges.
-    let mut order: Vec<u32> = (0..matrix.len() as u32).collect();
-    order.sort_by_key(|&r| (matrix.popcount(r as usize), owner[r as usize], r));
+    // Sort CLK rows by popcount (ties by owner) for the popcount ranges; the matrix is built
+    // once, from the sorted rows.
+    let width = bits / 8;
+    let popcount = |r: u32| -> u32 {
+        bytes[r as usize * width..(r as usize + 1) * width]
+            .iter()
+            .map(|b| b.count_ones())
+            .sum()
+    };
+    let mut order: Vec<u32> = (0..owner.len() as u32).collect();
+    order.sort_by_key(|&r| (popcount(r), owner[r as usize], r));
     let sorted_bytes: Vec<u8> = order
         .iter()
         .flat_map(|&r| {
-            let w = bits / 8;
-            bytes[r as usize * w..(r as usize + 1) * w].iter().copied()
+            bytes[r as usize * width..(r as usize + 1) * width]
+                .iter()
+                .copied()
         })
         .collect();
     let owner: Vec<u32> = order.iter().map(|&r| owner[r as usize]).collect();
