@@ -200,19 +200,7 @@ pub fn score(records: &[Labelled]) -> Scores {
 pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     let truth = read_truth(truth_dir)?;
     let entities = crate::pipeline::link::read_entities(run)?;
-    let mut local: HashMap<(String, String), String> = HashMap::new();
-    let mut files: Vec<_> = std::fs::read_dir(maps)
-        .map_err(|e| Error::io(maps, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .collect();
-    files.sort();
-    for f in files {
-        let (agency, rows) = crate::io::encodings::read_local_map(&f)?;
-        for (id, key) in rows {
-            local.insert((agency.clone(), key), id);
-        }
-    }
+    let local = read_local_maps(maps)?;
     let mut labelled = Vec::with_capacity(entities.len());
     for ((agency, key), person) in &entities {
         let id = local.get(&(agency.clone(), key.clone())).ok_or_else(|| {
@@ -237,6 +225,147 @@ pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     labelled
         .sort_by(|a, b| (a.truth, a.predicted, &a.agency).cmp(&(b.truth, b.predicted, &b.agency)));
     Ok(score(&labelled))
+}
+
+/// Reads every local map in `maps` (`*.parquet`): `(agency, record_key) -> local id`.
+fn read_local_maps(maps: &Path) -> Result<HashMap<(String, String), String>> {
+    let mut local: HashMap<(String, String), String> = HashMap::new();
+    let mut files: Vec<_> = std::fs::read_dir(maps)
+        .map_err(|e| Error::io(maps, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    files.sort();
+    for f in files {
+        let (agency, rows) = crate::io::encodings::read_local_map(&f)?;
+        for (id, key) in rows {
+            local.insert((agency.clone(), key), id);
+        }
+    }
+    Ok(local)
+}
+
+/// One aggregate figure of a run next to the same figure under the true grouping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateCheck {
+    /// Table name.
+    pub table: &'static str,
+    /// The row: breakdown group and dimension values, joined with `/`.
+    pub row: String,
+    /// The column compared (the count column or a statistic).
+    pub column: &'static str,
+    /// The run's figure (unsuppressed).
+    pub run: f64,
+    /// The figure computed from the true grouping of the same events.
+    pub truth: f64,
+}
+
+impl AggregateCheck {
+    /// Absolute error.
+    pub fn error(&self) -> f64 {
+        (self.run - self.truth).abs()
+    }
+
+    /// Whether the figure meets the accuracy goal of docs/aggregates.md: within 2% of the
+    /// truth or 2 units (persons, events or days) of it; shares within 1 percentage point.
+    pub fn within_goal(&self) -> bool {
+        let tolerance = if self.column == "share" {
+            1.0
+        } else {
+            (0.02 * self.truth.abs()).max(2.0)
+        };
+        self.error() <= tolerance + 1e-9
+    }
+}
+
+/// Compares every aggregate figure of a run (unsuppressed, the `all` breakdown and the
+/// minor/adult breakdown) with the same figure computed over the same events grouped by the
+/// truth: the analytics' error that linkage errors cause. Record keys are joined to local ids
+/// through the agencies' local maps, as in [`score_run`].
+pub fn score_aggregates(
+    truth_dir: &Path,
+    run: &Path,
+    maps: &Path,
+    settings: &crate::analytics::Settings,
+) -> Result<Vec<AggregateCheck>> {
+    use crate::analytics::{compute, Breakdown};
+    let truth = read_truth(truth_dir)?;
+    let local = read_local_maps(maps)?;
+    let ev = crate::io::events::read(run)?;
+    let mut true_log = ev.log.clone();
+    for (e, (agency, key)) in true_log.events.iter_mut().zip(&ev.records) {
+        let id = local.get(&(agency.clone(), key.clone())).ok_or_else(|| {
+            Error::input(
+                maps,
+                format!("no local map holds a record key of agency {agency}"),
+            )
+        })?;
+        let t = truth.get(&(agency.clone(), id.clone())).ok_or_else(|| {
+            Error::input(
+                truth_dir,
+                format!("a record of agency {agency} is missing from the truth"),
+            )
+        })?;
+        e.person = *t as u32;
+    }
+    let settings = crate::analytics::Settings {
+        as_of: settings.as_of.or_else(|| ev.log.latest_date()),
+        ..*settings
+    };
+    let predicted = compute(&ev.log, &settings);
+    let expected = compute(&true_log, &settings);
+    let mut out = Vec::new();
+    for (p, t) in predicted.iter().zip(&expected) {
+        let key = |c: &crate::analytics::Cell| {
+            let mut parts = vec![c.group.clone()];
+            parts.extend(c.dims.iter().cloned());
+            parts.join("/")
+        };
+        let truth_cells: HashMap<String, &crate::analytics::Cell> = t
+            .cells
+            .iter()
+            .filter(|c| c.breakdown != Breakdown::FirstContactMonth)
+            .map(|c| (key(c), c))
+            .collect();
+        let run_cells: HashMap<String, &crate::analytics::Cell> = p
+            .cells
+            .iter()
+            .filter(|c| c.breakdown != Breakdown::FirstContactMonth)
+            .map(|c| (key(c), c))
+            .collect();
+        let mut rows: Vec<&String> = truth_cells.keys().chain(run_cells.keys()).collect();
+        rows.sort();
+        rows.dedup();
+        for row in rows {
+            let (rc, tc) = (run_cells.get(row), truth_cells.get(row));
+            let count =
+                |c: Option<&&crate::analytics::Cell>| c.and_then(|c| c.count).unwrap_or(0) as f64;
+            out.push(AggregateCheck {
+                table: p.name,
+                row: row.clone(),
+                column: p.count_name,
+                run: count(rc),
+                truth: count(tc),
+            });
+            for (i, name) in p.values.iter().enumerate() {
+                let v = |c: Option<&&crate::analytics::Cell>| {
+                    c.and_then(|c| c.values.get(i).copied().flatten())
+                };
+                if let (Some(a), Some(b)) = (v(rc), v(tc)) {
+                    // Shares are compared in percentage points.
+                    let scale = if *name == "share" { 100.0 } else { 1.0 };
+                    out.push(AggregateCheck {
+                        table: p.name,
+                        row: row.clone(),
+                        column: name,
+                        run: a * scale,
+                        truth: b * scale,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Reads `truth/records.csv` of a synthetic world: `(agency, local_id) -> person`.

@@ -12,7 +12,9 @@
 //! 2. **At the taskforce** ([`pipeline::link`]): the linkage job compares CLKs ([`compare`]: the
 //!    Dice kernel, with SIMD paths chosen at run time) and clusters records into persons
 //!    ([`cluster`]).
-//! 3. **For researchers**: suppressed aggregates and a report (issue #5, not yet built).
+//! 3. **For researchers** ([`pipeline::report`]): aggregate tables over the linked events
+//!    ([`analytics`]), small cells suppressed ([`analytics::suppress`]), written as Parquet
+//!    ([`io::aggregates`]) with a self-contained HTML report ([`report`]).
 //!
 //! The data flows one way through the modules: `io → source → normalize → encode → io`.
 //! [`synth`] builds a synthetic multi-agency world with ground truth for tests, demos and
@@ -45,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod clk;
 pub mod cluster;
 pub mod compare;
@@ -55,6 +58,7 @@ pub mod io;
 pub mod keys;
 pub mod normalize;
 pub mod pipeline;
+pub mod report;
 pub mod schema;
 pub mod source;
 pub mod synth;

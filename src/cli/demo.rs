@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use crosswalk::pipeline::demo;
+use crosswalk::report;
 
 /// Flags of `demo`.
 #[derive(Debug, Args)]
@@ -49,15 +50,32 @@ pub fn demo(args: &DemoArgs) -> crosswalk::Result<()> {
         s.baseline.predicted_entities,
         s.baseline.all.f1()
     );
+    let within = s.aggregates.iter().filter(|c| c.within_goal()).count();
     eprintln!(
-        "  world, encodings, agency-local maps and the run are under {}",
+        "  of the {} aggregate figures, {within} are within 2% (or 2 persons) of the truth",
+        s.aggregates.len()
+    );
+    let (unique, dup, drop) = report::headline(&s.report.published);
+    let show = |v: Option<u64>| v.map_or_else(|| "suppressed".to_string(), |n| n.to_string());
+    eprintln!(
+        "\nwhat the report says (as of {}):",
+        s.report.as_of.map(|d| d.to_string()).unwrap_or_default()
+    );
+    eprintln!("  unique persons: {}", show(unique));
+    eprintln!(
+        "  persons who got the same type of service from two agencies at once: {}",
+        show(dup)
+    );
+    match drop {
+        Some((stage, n)) => eprintln!(
+            "  biggest drop-off: {n} persons stopped at {} (no further stage, no event in 90 days)",
+            stage.replace('_', " ")
+        ),
+        None => eprintln!("  biggest drop-off: none published"),
+    }
+    eprintln!(
+        "\nworld, encodings, agency-local maps and the run are under {}; open the report:",
         s.dir.display()
     );
-    super::stdout_line(
-        &s.dir
-            .join("run")
-            .join("entities.parquet")
-            .display()
-            .to_string(),
-    )
+    super::stdout_line(&s.report.report.display().to_string())
 }

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use crosswalk::evaluate::{self, Scores};
+use crosswalk::analytics::Settings;
+use crosswalk::evaluate::{self, AggregateCheck, Scores};
 
 /// Flags of `evaluate`.
 #[derive(Debug, Args)]
@@ -26,7 +27,12 @@ pub struct EvaluateArgs {
 pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
     if let (Some(run), Some(maps)) = (&args.run, &args.maps) {
         let s = evaluate::score_run(&args.truth, run, maps)?;
-        return super::stdout_line(&render(&format!("linkage run {}", run.display()), &s));
+        super::stdout_line(&render(&format!("linkage run {}", run.display()), &s))?;
+        if run.join("events.parquet").exists() {
+            let checks = evaluate::score_aggregates(&args.truth, run, maps, &Settings::default())?;
+            super::stdout_line(&render_aggregates(&checks))?;
+        }
+        return Ok(());
     }
     if !args.baseline {
         return Err(crosswalk::Error::config(
@@ -70,5 +76,48 @@ pub fn render(what: &str, s: &Scores) -> String {
         s.bcubed_recall,
         s.bcubed_f1()
     ));
+    out
+}
+
+/// A per-table summary of the aggregate checks, then every figure of the `all` and minor/adult
+/// breakdowns that misses the goal.
+pub fn render_aggregates(checks: &[AggregateCheck]) -> String {
+    let mut out = String::from(
+        "\naggregates vs the same events grouped by the truth (goal: within 2% or 2 units; shares within 1 point)\n\
+         table                    figures  within goal  worst error (row, column: run vs truth)\n",
+    );
+    let mut tables: Vec<&str> = checks.iter().map(|c| c.table).collect();
+    tables.dedup();
+    for t in tables {
+        let of: Vec<&AggregateCheck> = checks.iter().filter(|c| c.table == t).collect();
+        let ok = of.iter().filter(|c| c.within_goal()).count();
+        let worst = of
+            .iter()
+            .max_by(|a, b| a.error().total_cmp(&b.error()))
+            .map(|c| {
+                format!(
+                    "{:.2} ({}, {}: {:.1} vs {:.1})",
+                    c.error(),
+                    c.row,
+                    c.column,
+                    c.run,
+                    c.truth
+                )
+            })
+            .unwrap_or_default();
+        out.push_str(&format!("{t:<24} {:>7}  {ok:>11}  {worst}\n", of.len()));
+    }
+    let misses: Vec<&AggregateCheck> = checks.iter().filter(|c| !c.within_goal()).collect();
+    out.push_str(&format!(
+        "{} of {} figures within goal",
+        checks.len() - misses.len(),
+        checks.len()
+    ));
+    for c in misses {
+        out.push_str(&format!(
+            "\n  miss: {} {} {}: run {:.1}, truth {:.1}",
+            c.table, c.row, c.column, c.run, c.truth
+        ));
+    }
     out
 }

@@ -6,6 +6,7 @@ mod encode;
 mod evaluate;
 mod keygen;
 mod link;
+mod report;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Link every agency's encodings into pseudonymous persons (the taskforce's job).
     Link(link::LinkArgs),
+    /// Compute suppressed aggregate tables and the HTML report of a linkage run.
+    Report(report::ReportArgs),
     /// Score linkage quality against a synthetic world's ground truth.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -49,6 +52,7 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Demo(a) => demo::demo(&a),
         Command::Synth(a) => synth::synth(&a),
         Command::Link(a) => link::link(&a),
+        Command::Report(a) => report::report(&a),
         Command::Evaluate(a) => evaluate::evaluate(&a),
     }
 }

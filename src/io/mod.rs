@@ -4,8 +4,10 @@
 //! destination only when complete ([`AtomicFile`]), so a killed job leaves the previous output
 //! intact and never a half-written file.
 
+pub mod aggregates;
 pub mod csv_in;
 pub mod encodings;
+pub mod events;
 pub mod parquet_in;
 
 use std::io::Write;

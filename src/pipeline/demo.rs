@@ -6,9 +6,10 @@
 //! 3. every agency encodes its export (`DIR/encodings/*.parquet`; each agency's local map and
 //!    rejects report in `DIR/agency-local/`, which in real life never leaves the agency);
 //! 4. the taskforce links all encodings (`DIR/run/entities.parquet`, `diagnostics.json`);
-//! 5. the result is scored against the world's truth, next to the exact-match baseline.
-//!
-//! Analytics and the report join the demo with issue #5.
+//! 5. the report job writes the suppressed aggregates (`DIR/run/aggregates/`) and
+//!    `DIR/run/report.html`;
+//! 6. the result is scored against the world's truth, next to the exact-match baseline, and
+//!    every aggregate is compared with the same figure under the true grouping.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,10 @@ use chrono::NaiveDate;
 
 use super::encode::{self, EncodeJob};
 use super::link::{self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_THRESHOLD};
+use super::report::{self, ReportJob, ReportSummary, DEFAULT_MIN_CELL};
+use crate::analytics::Settings;
 use crate::error::{Error, Result};
-use crate::evaluate::{self, Scores};
+use crate::evaluate::{self, AggregateCheck, Scores};
 use crate::keys::SecretKey;
 use crate::schema::LinkageSchema;
 use crate::source::SourceMapping;
@@ -38,6 +41,10 @@ pub struct DemoSummary {
     pub scores: Scores,
     /// Exact matching on name and birth date, scored the same way.
     pub baseline: Scores,
+    /// The report job.
+    pub report: ReportSummary,
+    /// Every aggregate next to its value under the true grouping.
+    pub aggregates: Vec<AggregateCheck>,
 }
 
 /// Runs the demo into `dir` with a world of `persons`. `progress` receives a line per step.
@@ -99,9 +106,18 @@ pub fn run(
         cohesion: DEFAULT_COHESION,
         threads: 0,
     })?;
+    progress("computing the aggregates and the report");
+    let report = report::run(&ReportJob {
+        run: run_dir.clone(),
+        settings: Settings::default(),
+        min_cell: DEFAULT_MIN_CELL,
+        internal_unsuppressed: false,
+    })?;
     progress("scoring against the truth");
     let scores = evaluate::score_run(&world.join("truth"), &run_dir, &local)?;
     let baseline = evaluate::baseline(&world)?;
+    let aggregates =
+        evaluate::score_aggregates(&world.join("truth"), &run_dir, &local, &Settings::default())?;
     Ok(DemoSummary {
         dir: dir.to_path_buf(),
         kcv: key.check_value(),
@@ -109,5 +125,7 @@ pub fn run(
         link,
         scores,
         baseline,
+        report,
+        aggregates,
     })
 }

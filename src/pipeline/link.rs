@@ -12,8 +12,9 @@
 //!    their smallest `(agency, record_key)`, so ids do not depend on file order or threads.
 //!
 //! Outputs, written atomically: `RUN_DIR/entities.parquet` (`agency`, `record_key`,
-//! `person_id`) and `RUN_DIR/diagnostics.json` (counts, score histogram, cluster sizes,
-//! timings). Per-pair scores are not written: published similarity tables enable
+//! `person_id`), `RUN_DIR/events.parquet` (every input row's event facts with its person, the
+//! input of `crosswalk report`) and `RUN_DIR/diagnostics.json` (counts, score histogram,
+//! cluster sizes, timings). Per-pair scores are not written: published similarity tables enable
 //! re-identification (Culnane, Rubinstein and Teague 2017; docs/privacy.md).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,7 +30,7 @@ use rayon::prelude::*;
 use crate::cluster::{cluster, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
-use crate::io::{encodings, AtomicFile};
+use crate::io::{encodings, events, AtomicFile};
 
 /// Two records (by node id) and their Dice score.
 type ScoredPair = (u32, u32, f64);
@@ -280,6 +281,33 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .map_err(|e| Error::parquet(&path, e))?
         .commit()?;
 
+    // The run's events with their persons: the analytics' input (no CLKs).
+    let ids: Vec<String> = labels
+        .iter()
+        .map(|l| format!("P-{:06}", number[l]))
+        .collect();
+    let mut event_rows = Vec::with_capacity(summary_rows(&files));
+    for f in &files {
+        for i in 0..f.len() {
+            let node = node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())];
+            event_rows.push(events::EventRow {
+                person_id: &ids[node as usize],
+                agency: &f.meta.agency,
+                agency_type: &f.meta.agency_type,
+                record_key: &f.record_key[i],
+                stage: f.stage[i].as_deref(),
+                service_type: f.service_type[i].as_deref(),
+                event_date: f.event_date[i],
+                end_date: f.end_date[i],
+                age_band: &f.age_band[i],
+                sex: &f.sex[i],
+                trafficking_type: &f.trafficking_type[i],
+            });
+        }
+    }
+    events::write(&job.out.join("events.parquet"), &event_rows)?;
+    drop(event_rows);
+
     let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
     let mut members: HashMap<u32, usize> = HashMap::new();
     for &l in &labels {
@@ -332,6 +360,10 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     );
     crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
     Ok(summary)
+}
+
+fn summary_rows(files: &[encodings::Encodings]) -> usize {
+    files.iter().map(|f| f.len()).sum()
 }
 
 /// Reads `entities.parquet` of a run: `(agency, record_key) -> person_id`.
