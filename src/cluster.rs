@@ -1,5 +1,10 @@
 //! Persons from scored pairs: average-linkage merging that one bridging pair cannot fool.
 //!
+//! [`cluster_scored`] is what the link job uses: merges follow candidate edges, and the average
+//! between two clusters counts every record pair at its actual similarity as given by a score
+//! function (the link job counts pairs below an *evidence floor* as 0). [`cluster`] is the
+//! special case where only the edges themselves score.
+//!
 //! Plain connected components over a threshold graph merge two large clusters as soon as a
 //! single false pair joins them (a twin, a shared alias, a common name). Here clusters are merged
 //! bottom-up by **average linkage**: the score of two clusters `A` and `B` is the sum of the
@@ -70,22 +75,42 @@ impl PartialOrd for Merge {
     }
 }
 
-/// Clusters `n` nodes by average linkage; merging stops below `min_average`. Returns a label per
-/// node: the smallest node id of its cluster.
+/// Clusters `n` nodes by average linkage; merging stops below `min_average`. Pairs that are not
+/// edges count 0. Returns a label per node: the smallest node id of its cluster.
 pub fn cluster(n: usize, edges: &[Edge], min_average: f64) -> Vec<u32> {
+    let mut scores: HashMap<(u32, u32), f64> = HashMap::new();
+    for e in edges {
+        let k = (e.a.min(e.b), e.a.max(e.b));
+        let v = scores.entry(k).or_insert(e.score);
+        *v = v.max(e.score);
+    }
+    let score = |x: u32, y: u32| scores.get(&(x.min(y), x.max(y))).copied().unwrap_or(0.0);
+    cluster_scored(n, edges, min_average, &score)
+}
+
+/// Average linkage over **every** record pair's similarity: like [`cluster`], clusters are
+/// only ever merged along candidate edges (pairs at or above the threshold), but the average
+/// between two clusters is taken over all their record pairs with `score(x, y)`, the pairs'
+/// actual similarity (which may be below the threshold), instead of counting those pairs as 0.
+/// Merging stops when the best average falls below `min_average`.
+///
+/// `score` must be symmetric; it is called for cross pairs of clusters that share an edge.
+pub fn cluster_scored(
+    n: usize,
+    edges: &[Edge],
+    min_average: f64,
+    score: &dyn Fn(u32, u32) -> f64,
+) -> Vec<u32> {
     let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut size = vec![1u64; n];
+    let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
     let mut version = vec![0u32; n];
-    // Sum of pair scores between clusters, keyed by cluster root.
+    // Sum of pair scores between adjacent clusters (all cross pairs), keyed by cluster root.
     let mut adj: Vec<HashMap<u32, f64>> = vec![HashMap::new(); n];
     for e in edges {
-        if e.a == e.b {
-            continue;
-        }
-        let old = adj[e.a as usize].get(&e.b).copied().unwrap_or(0.0);
-        if e.score > old {
-            adj[e.a as usize].insert(e.b, e.score);
-            adj[e.b as usize].insert(e.a, e.score);
+        if e.a != e.b {
+            let s = score(e.a, e.b).max(e.score);
+            adj[e.a as usize].insert(e.b, s);
+            adj[e.b as usize].insert(e.a, s);
         }
     }
     let mut heap = BinaryHeap::new();
@@ -102,38 +127,62 @@ pub fn cluster(n: usize, edges: &[Edge], min_average: f64) -> Vec<u32> {
             }
         }
     }
+    let cross = |members: &[Vec<u32>], x: u32, y: u32| -> f64 {
+        let mut sum = 0.0;
+        for &p in &members[x as usize] {
+            for &q in &members[y as usize] {
+                sum += score(p, q);
+            }
+        }
+        sum
+    };
     while let Some(m) = heap.pop() {
         let (a, b) = (m.a as usize, m.b as usize);
         if parent[a] != m.a || parent[b] != m.b || version[a] != m.va || version[b] != m.vb {
-            continue; // stale: one side has merged since
+            continue;
         }
-        // The root with more neighbours survives (its map is not rewritten).
-        let (keep, gone) = if adj[a].len() >= adj[b].len() {
+        let (keep, gone) = if members[a].len() >= members[b].len() {
             (m.a, m.b)
         } else {
             (m.b, m.a)
         };
         let gone_adj = std::mem::take(&mut adj[gone as usize]);
-        for (&c, &s) in &gone_adj {
-            if c == keep {
-                continue;
-            }
-            let other = &mut adj[c as usize];
-            other.remove(&gone);
-            *other.entry(keep).or_default() += s;
-        }
         let mut keep_adj = std::mem::take(&mut adj[keep as usize]);
         keep_adj.remove(&gone);
-        for (c, s) in gone_adj {
-            if c != keep {
-                *keep_adj.entry(c).or_default() += s;
-            }
+        // New sums: S(keep ∪ gone, c) = S(keep, c) + S(gone, c), computing a side that was not
+        // adjacent from the members.
+        let mut neighbours: Vec<u32> = keep_adj
+            .keys()
+            .chain(gone_adj.keys())
+            .copied()
+            .filter(|&c| c != keep && c != gone)
+            .collect();
+        neighbours.sort_unstable();
+        neighbours.dedup();
+        let mut merged: HashMap<u32, f64> = HashMap::new();
+        for &c in &neighbours {
+            let sk = match keep_adj.get(&c) {
+                Some(&v) => v,
+                None => cross(&members, keep, c),
+            };
+            let sg = match gone_adj.get(&c) {
+                Some(&v) => v,
+                None => cross(&members, gone, c),
+            };
+            merged.insert(c, sk + sg);
         }
+        for &c in &neighbours {
+            let other = &mut adj[c as usize];
+            other.remove(&gone);
+            other.insert(keep, merged[&c]);
+        }
+        let gone_members = std::mem::take(&mut members[gone as usize]);
+        members[keep as usize].extend(gone_members);
         parent[gone as usize] = keep;
-        size[keep as usize] += size[gone as usize];
         version[keep as usize] += 1;
-        for (&c, &s) in &keep_adj {
-            let avg = s / (size[keep as usize] * size[c as usize]) as f64;
+        let size_keep = members[keep as usize].len();
+        for (&c, &s) in &merged {
+            let avg = s / (size_keep * members[c as usize].len()) as f64;
             if avg >= min_average {
                 let (x, y) = if keep < c { (keep, c) } else { (c, keep) };
                 heap.push(Merge {
@@ -145,9 +194,8 @@ pub fn cluster(n: usize, edges: &[Edge], min_average: f64) -> Vec<u32> {
                 });
             }
         }
-        adj[keep as usize] = keep_adj;
+        adj[keep as usize] = merged;
     }
-    // Roots are final (each node points to its root or to a node that was merged into one).
     fn find(parent: &[u32], mut x: u32) -> u32 {
         while parent[x as usize] != x {
             x = parent[x as usize];

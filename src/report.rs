@@ -72,10 +72,7 @@ const BAR2: &str = "#dd6b20";
 type BarRow = (String, Option<u64>, Option<Option<u64>>);
 
 /// A horizontal bar chart.
-fn hbars(
-    rows: &[BarRow],
-    legend: Option<(&str, &str)>,
-) -> String {
+fn hbars(rows: &[BarRow], legend: Option<(&str, &str)>) -> String {
     let max = rows.iter().filter_map(|r| r.1).max().unwrap_or(1).max(1) as f64;
     let (label_w, bar_w, h) = (190.0, 420.0, 24.0);
     let height = rows.len() as f64 * h + 10.0 + if legend.is_some() { 22.0 } else { 0.0 };

@@ -10,4 +10,5 @@ mod link;
 mod parquet_input;
 mod privacy;
 mod props;
+mod report;
 mod synth;

@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use super::encode::{self, EncodeJob};
-use super::link::{self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_THRESHOLD};
+use super::link::{
+    self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_EVIDENCE_FLOOR, DEFAULT_ORPHAN_MARGIN,
+    DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
+};
 use super::report::{self, ReportJob, ReportSummary, DEFAULT_MIN_CELL};
 use crate::analytics::Settings;
 use crate::error::{Error, Result};
@@ -104,6 +107,9 @@ pub fn run(
         out: run_dir.clone(),
         threshold: DEFAULT_THRESHOLD,
         cohesion: DEFAULT_COHESION,
+        evidence_floor: DEFAULT_EVIDENCE_FLOOR,
+        orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
+        orphan_margin: DEFAULT_ORPHAN_MARGIN,
         threads: 0,
     })?;
     progress("computing the aggregates and the report");

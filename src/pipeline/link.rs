@@ -27,7 +27,7 @@ use arrow_schema::{DataType, Field as ArrowField, Schema};
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
-use crate::cluster::{cluster, Edge};
+use crate::cluster::{cluster_scored, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, events, AtomicFile};
@@ -39,6 +39,12 @@ type ScoredPair = (u32, u32, f64);
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
 /// Default cohesion for merging clusters ([`crate::cluster`]).
 pub const DEFAULT_COHESION: f64 = 0.5;
+/// Default evidence floor: record pairs scoring at least this count in cluster averages.
+pub const DEFAULT_EVIDENCE_FLOOR: f64 = 0.75;
+/// Default overlap a lone record needs to join a cluster ([`attach_orphans`]).
+pub const DEFAULT_ORPHAN_OVERLAP: f64 = 0.85;
+/// Default margin by which a lone record's best cluster must beat the second best.
+pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.05;
 
 /// A validated link job.
 #[derive(Debug, Clone)]
@@ -49,8 +55,17 @@ pub struct LinkJob {
     pub out: PathBuf,
     /// Dice threshold for a candidate pair to count as evidence.
     pub threshold: f64,
-    /// Cluster cohesion.
+    /// Cluster cohesion: clusters merge while their average pair score is at least
+    /// `cohesion × threshold`.
     pub cohesion: f64,
+    /// Record pairs scoring at least this much count at their score in cluster averages;
+    /// lower pairs count 0. At most `threshold`.
+    pub evidence_floor: f64,
+    /// Lone records join the cluster whose CLKs contain this share of theirs (overlap
+    /// coefficient); `None` leaves them alone.
+    pub orphan_overlap: Option<f64>,
+    /// How much better than the second-best cluster the best must be for a lone record to join.
+    pub orphan_margin: f64,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -70,6 +85,8 @@ pub struct LinkSummary {
     pub pairs: usize,
     /// Persons found.
     pub persons: usize,
+    /// Lone records attached to a cluster by overlap ([`attach_orphans`]).
+    pub orphans_attached: usize,
     /// Kernel platform used.
     pub platform: &'static str,
     /// Seconds spent reading, comparing, clustering, writing.
@@ -242,7 +259,41 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .iter()
         .map(|(&(a, b), &score)| Edge { a, b, score })
         .collect();
-    let labels = cluster(keys.len(), &edges, job.cohesion * job.threshold);
+    // Cluster averages count every record pair at or above the evidence floor at its actual
+    // score (the best over the two records' CLKs), computed on demand.
+    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); keys.len()];
+    for (r, &o) in owner.iter().enumerate() {
+        rows_of[o as usize].push(r as u32);
+    }
+    let floor = job.evidence_floor;
+    let score = |x: u32, y: u32| -> f64 {
+        let mut best = 0.0f64;
+        for &p in &rows_of[x as usize] {
+            for &q in &rows_of[y as usize] {
+                best = best.max(matrix.dice(platform, p as usize, q as usize));
+            }
+        }
+        if best >= floor {
+            best
+        } else {
+            0.0
+        }
+    };
+    let labels = cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score);
+    let (labels, orphans_attached) = match job.orphan_overlap {
+        Some(min_overlap) => pool.install(|| {
+            attach_orphans(
+                &labels,
+                &owner,
+                &matrix,
+                &pops,
+                platform,
+                min_overlap,
+                job.orphan_margin,
+            )
+        }),
+        None => (labels, 0),
+    };
     let mut number: HashMap<u32, usize> = HashMap::new();
     for &l in &labels {
         let next = number.len() + 1;
@@ -305,6 +356,32 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             });
         }
     }
+    // Input file order must not matter: rows sorted by every column.
+    event_rows.sort_by(|a, b| {
+        (
+            a.agency,
+            a.record_key,
+            a.event_date,
+            a.stage,
+            a.service_type,
+            a.end_date,
+        )
+            .cmp(&(
+                b.agency,
+                b.record_key,
+                b.event_date,
+                b.stage,
+                b.service_type,
+                b.end_date,
+            ))
+            .then_with(|| {
+                (a.age_band, a.sex, a.trafficking_type).cmp(&(
+                    b.age_band,
+                    b.sex,
+                    b.trafficking_type,
+                ))
+            })
+    });
     events::write(&job.out.join("events.parquet"), &event_rows)?;
     drop(event_rows);
 
@@ -328,38 +405,154 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         candidates,
         pairs: best.len(),
         persons: number.len(),
+        orphans_attached,
         platform: platform.name(),
         seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
     };
-    let diag = format!(
-        "{{\n  \"threshold\": {},\n  \"cohesion\": {},\n  \"rows\": {},\n  \"records\": {},\n  \"clks\": {},\n  \"candidate_pairs\": {},\n  \"pairs_at_or_above_threshold\": {},\n  \"borderline_pairs\": {},\n  \"persons\": {},\n  \"kernel\": \"{}\",\n  \"score_histogram\": {{{}}},\n  \"cluster_sizes\": {{{}}},\n  \"seconds\": {{\"read\": {:.3}, \"compare\": {:.3}, \"cluster\": {:.3}}}\n}}\n",
-        job.threshold,
-        job.cohesion,
-        summary.rows,
-        summary.records,
-        summary.clks,
-        summary.candidates,
-        summary.pairs,
-        borderline,
-        summary.persons,
-        summary.platform,
-        hist.iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, c)| format!("\"{:.2}-{:.2}\": {c}", i as f64 / 20.0, (i + 1) as f64 / 20.0))
-            .collect::<Vec<_>>()
-            .join(", "),
-        sizes
-            .iter()
-            .map(|(s, c)| format!("\"{s}\": {c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        summary.seconds[0],
-        summary.seconds[1],
-        summary.seconds[2],
-    );
+    let ranges: serde_json::Map<String, serde_json::Value> = hist
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(i, &c)| {
+            (
+                format!("{:.2}-{:.2}", i as f64 / 20.0, (i + 1) as f64 / 20.0),
+                c.into(),
+            )
+        })
+        .collect();
+    let cluster_sizes: serde_json::Map<String, serde_json::Value> = sizes
+        .iter()
+        .map(|(s, &c)| (s.to_string(), c.into()))
+        .collect();
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let diag = serde_json::json!({
+        "threshold": job.threshold,
+        "cohesion": job.cohesion,
+        "evidence_floor": job.evidence_floor,
+        "orphan_overlap": job.orphan_overlap,
+        "orphan_margin": job.orphan_margin,
+        "rows": summary.rows,
+        "records": summary.records,
+        "clks": summary.clks,
+        "candidate_pairs": summary.candidates,
+        "pairs_at_or_above_threshold": summary.pairs,
+        "borderline_pairs": borderline,
+        "orphans_attached": summary.orphans_attached,
+        "persons": summary.persons,
+        "kernel": summary.platform,
+        "score_histogram": ranges,
+        "cluster_sizes": cluster_sizes,
+        "seconds": {
+            "read": round3(summary.seconds[0]),
+            "compare": round3(summary.seconds[1]),
+            "cluster": round3(summary.seconds[2]),
+        },
+    });
+    let diag = serde_json::to_string_pretty(&diag)
+        .map_err(|e| Error::io(&job.out, std::io::Error::other(e.to_string())))?
+        + "\n";
     crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
     Ok(summary)
+}
+
+/// Attaches records left alone by clustering to the one cluster they clearly belong to.
+///
+/// A sparse record (a name and sex only, say) scores low Dice against a full record of the
+/// same person, because the full record's extra fields add bits the sparse one cannot share.
+/// The overlap coefficient `|A∩B| / min(|A|, |B|)` measures how much of the smaller CLK the
+/// other contains. A singleton record is attached to a cluster when its best overlap with one of
+/// the cluster's CLKs (among pairs with Dice ≥ 0.6) reaches `min_overlap` and every other
+/// cluster's best is lower by at least `margin` (an ambiguous record stays alone). Attachments
+/// are decided on the clustering as it was, so they never chain. `owner` maps each row of the
+/// popcount-sorted `matrix` to its record, `pops` holds the rows' popcounts. Returns the new
+/// labels (the smallest node id of each cluster) and the number of records attached.
+pub fn attach_orphans(
+    labels: &[u32],
+    owner: &[u32],
+    matrix: &ClkMatrix,
+    pops: &[u32],
+    platform: Platform,
+    min_overlap: f64,
+    margin: f64,
+) -> (Vec<u32>, usize) {
+    let mut size: HashMap<u32, usize> = HashMap::new();
+    for &l in labels {
+        *size.entry(l).or_default() += 1;
+    }
+    let t = Threshold::new(0.6);
+    let lo_pop = |p: u32| (p as f64 * 0.6 / 1.4).ceil() as u32;
+    let hi_pop = |p: u32| (p as f64 * 1.4 / 0.6).floor() as u32;
+    let rows: Vec<usize> = (0..matrix.len())
+        .filter(|&r| size[&labels[owner[r] as usize]] == 1)
+        .collect();
+    let choices: Vec<(u32, u32)> = rows
+        .par_iter()
+        .map(|&i| {
+            let start = pops.partition_point(|&p| p < lo_pop(pops[i]));
+            let end = pops.partition_point(|&p| p <= hi_pop(pops[i]));
+            let mut found = Vec::new();
+            matrix.matches_in(platform, i, start..end, t, &mut found);
+            let me = owner[i];
+            let mut best: HashMap<u32, f64> = HashMap::new();
+            for (j, inter) in found {
+                let other = owner[j as usize];
+                if other == me {
+                    continue;
+                }
+                let o = inter as f64 / pops[i].min(pops[j as usize]).max(1) as f64;
+                let e = best.entry(labels[other as usize]).or_insert(0.0);
+                *e = e.max(o);
+            }
+            let mut ranked: Vec<(u32, f64)> = best.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            match ranked.as_slice() {
+                [(l, o), rest @ ..]
+                    if *o >= min_overlap && rest.first().is_none_or(|r| r.1 <= o - margin) =>
+                {
+                    (me, *l)
+                }
+                _ => (me, u32::MAX),
+            }
+        })
+        .collect();
+    // A record with several CLKs (aliases) attaches only if all its choices agree.
+    let mut pick: BTreeMap<u32, Option<u32>> = BTreeMap::new();
+    for (me, l) in choices {
+        let target = (l != u32::MAX).then_some(l);
+        pick.entry(me)
+            .and_modify(|p| {
+                if *p != target {
+                    *p = None;
+                }
+            })
+            .or_insert(target);
+    }
+    // Union of each orphan with its chosen cluster; labels become the smallest node id.
+    let n = labels.len();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    fn find(p: &mut [u32], mut x: u32) -> u32 {
+        while p[x as usize] != x {
+            p[x as usize] = p[p[x as usize] as usize];
+            x = p[x as usize];
+        }
+        x
+    }
+    for (i, &l) in labels.iter().enumerate() {
+        let (a, b) = (find(&mut parent, i as u32), find(&mut parent, l));
+        parent[a.max(b) as usize] = a.min(b);
+    }
+    let mut attached = 0;
+    for (me, target) in pick {
+        if let Some(l) = target {
+            let (a, b) = (find(&mut parent, me), find(&mut parent, l));
+            parent[a.max(b) as usize] = a.min(b);
+            attached += 1;
+        }
+    }
+    (
+        (0..n as u32).map(|i| find(&mut parent, i)).collect(),
+        attached,
+    )
 }
 
 fn summary_rows(files: &[encodings::Encodings]) -> usize {

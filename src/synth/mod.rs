@@ -92,6 +92,21 @@ impl Rand {
         &items[self.below(items.len())]
     }
 
+    /// One element of a list ordered from most to least common, drawn with Zipf weights
+    /// `rank^-s` (rank 1 first).
+    pub(crate) fn zipf<'a, T>(&mut self, items: &'a [T], s: f64) -> &'a T {
+        let total: f64 = (1..=items.len()).map(|r| (r as f64).powf(-s)).sum();
+        let mut x = (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        for (i, item) in items.iter().enumerate() {
+            let w = ((i + 1) as f64).powf(-s);
+            if x < w {
+                return item;
+            }
+            x -= w;
+        }
+        &items[items.len() - 1]
+    }
+
     /// An index drawn with the given weights.
     pub(crate) fn weighted(&mut self, weights: &[u32]) -> usize {
         let total: u32 = weights.iter().sum();

@@ -86,6 +86,11 @@ pub(crate) struct World {
     pub events: Vec<Event>,
 }
 
+/// Zipf exponent of given-name draws (names.rs explains the choice).
+const GIVEN_S: f64 = 0.7;
+/// Zipf exponent of surname draws.
+const SURNAME_S: f64 = 0.6;
+
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
 }
@@ -136,17 +141,19 @@ impl World {
                 (false, true) => OTHER_FEMALE,
                 (false, false) => OTHER_MALE,
             };
-            let mut given = rng.pick(given_pool).to_string();
-            let middle = rng.chance(0.45).then(|| rng.pick(given_pool).to_string());
+            let mut given = rng.zipf(given_pool, GIVEN_S).to_string();
+            let middle = rng
+                .chance(0.45)
+                .then(|| rng.zipf(given_pool, GIVEN_S).to_string());
             let surname = if hispanic {
-                let a = rng.pick(HISPANIC_SURNAMES);
+                let a = rng.zipf(HISPANIC_SURNAMES, SURNAME_S);
                 if rng.chance(0.35) {
-                    format!("{a} {}", rng.pick(HISPANIC_SURNAMES))
+                    format!("{a} {}", rng.zipf(HISPANIC_SURNAMES, SURNAME_S))
                 } else {
                     a.to_string()
                 }
             } else {
-                rng.pick(OTHER_SURNAMES).to_string()
+                rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string()
             };
             let (surname, homes, fam) = match &sibling_of {
                 Some(s) => {
@@ -157,7 +164,7 @@ impl World {
                             + days(rng.range(400, 1800) * if rng.chance(0.5) { 1 } else { -1 });
                     }
                     while given == s.given {
-                        given = rng.pick(given_pool).to_string();
+                        given = rng.zipf(given_pool, GIVEN_S).to_string();
                     }
                     (s.surname.clone(), s.homes.clone(), s.family)
                 }
@@ -182,15 +189,15 @@ impl World {
             };
             let alias = rng.chance(0.06).then(|| {
                 (
-                    rng.pick(if female { OTHER_FEMALE } else { OTHER_MALE })
+                    rng.zipf(if female { OTHER_FEMALE } else { OTHER_MALE }, GIVEN_S)
                         .to_string(),
-                    rng.pick(OTHER_SURNAMES).to_string(),
+                    rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string(),
                 )
             });
             let new_surname = (!minor && female && rng.chance(0.03)).then(|| {
                 (
                     first_contact + days(rng.range(60, 500)),
-                    rng.pick(OTHER_SURNAMES).to_string(),
+                    rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string(),
                 )
             });
             persons.push(Person {
