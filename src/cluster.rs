@@ -2,8 +2,8 @@
 //!
 //! [`cluster_scored`] is what the link job uses: merges follow candidate edges, and the average
 //! between two clusters counts every record pair at its actual similarity as given by a score
-//! function (the link job counts pairs below an *evidence floor* as 0). [`cluster`] is the
-//! special case where only the edges themselves score.
+//! function (the link job counts a pair below the threshold as 0 unless one record's CLK is
+//! contained in the other's). [`cluster`] is the special case where only the edges score.
 //!
 //! Plain connected components over a threshold graph merge two large clusters as soon as a
 //! single false pair joins them (a twin, a shared alias, a common name). Here clusters are merged

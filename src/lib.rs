@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod block;
 pub mod clk;
 pub mod cluster;
 pub mod compare;

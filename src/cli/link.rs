@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use crosswalk::block::LshParams;
 use crosswalk::pipeline::link::{
-    self, LinkJob, DEFAULT_COHESION, DEFAULT_EVIDENCE_FLOOR, DEFAULT_ORPHAN_MARGIN,
+    self, Blocking, LinkJob, DEFAULT_COHESION, DEFAULT_CONTAINMENT, DEFAULT_ORPHAN_MARGIN,
     DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
 };
 
@@ -21,10 +22,11 @@ pub struct LinkArgs {
     /// least cohesion × threshold.
     #[arg(long, value_name = "NUM", default_value_t = DEFAULT_COHESION)]
     cohesion: f64,
-    /// Record pairs scoring at least this much count at their score in cluster averages (pairs
-    /// below count 0); at most --threshold.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_EVIDENCE_FLOOR)]
-    evidence_floor: f64,
+    /// A pair below the threshold (Dice at least 0.6) still counts as evidence when the smaller
+    /// CLK has this share of its bits in the other (a sparse record against a full one); 0
+    /// turns this off.
+    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_CONTAINMENT)]
+    containment: f64,
     /// A record left alone joins the cluster whose CLKs contain at least this share of its
     /// bits (overlap coefficient); 0 turns this off.
     #[arg(long, value_name = "NUM", default_value_t = DEFAULT_ORPHAN_OVERLAP)]
@@ -32,6 +34,16 @@ pub struct LinkArgs {
     /// ... only if that cluster beats every other by this margin.
     #[arg(long, value_name = "NUM", default_value_t = DEFAULT_ORPHAN_MARGIN)]
     orphan_margin: f64,
+    /// Candidate pairs: `auto` (all pairs up to 50,000 CLKs, LSH above), `all-pairs` (exact,
+    /// quadratic) or `lsh` (MinHash bands over the CLK bits; docs/linkage.md).
+    #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "all-pairs", "lsh"])]
+    blocking: String,
+    /// LSH: number of bands.
+    #[arg(long, value_name = "NUM", default_value_t = LshParams::default().bands)]
+    lsh_bands: usize,
+    /// LSH: MinHashes per band.
+    #[arg(long, value_name = "NUM", default_value_t = LshParams::default().rows)]
+    lsh_rows: usize,
     /// Worker threads (0: one per core).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
@@ -44,30 +56,45 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     let unit = [
         args.threshold,
         args.cohesion,
-        args.evidence_floor,
+        args.containment,
         args.orphan_overlap,
         args.orphan_margin,
     ];
     if unit.iter().any(|x| !(0.0..=1.0).contains(x)) {
         return Err(crosswalk::Error::config(
             &args.out,
-            "--threshold, --cohesion, --evidence-floor, --orphan-overlap and --orphan-margin must lie between 0 and 1",
+            "--threshold, --cohesion, --containment, --orphan-overlap and --orphan-margin must lie between 0 and 1",
         ));
     }
-    if args.evidence_floor > args.threshold {
+    if args.lsh_bands == 0 || args.lsh_rows == 0 || args.lsh_bands * args.lsh_rows > 4096 {
         return Err(crosswalk::Error::config(
             &args.out,
-            "--evidence-floor must not exceed --threshold",
+            "--lsh-bands and --lsh-rows must be positive, with at most 4096 MinHashes in all",
         ));
     }
+    let lsh = LshParams {
+        bands: args.lsh_bands,
+        rows: args.lsh_rows,
+        ..LshParams::default()
+    };
     let s = link::run(&LinkJob {
         inputs: args.inputs.clone(),
         out: args.out.clone(),
         threshold: args.threshold,
         cohesion: args.cohesion,
-        evidence_floor: args.evidence_floor,
+        containment: if args.containment > 0.0 {
+            args.containment
+        } else {
+            f64::INFINITY
+        },
         orphan_overlap: (args.orphan_overlap > 0.0).then_some(args.orphan_overlap),
         orphan_margin: args.orphan_margin,
+        blocking: match args.blocking.as_str() {
+            "all-pairs" => Blocking::AllPairs,
+            "lsh" => Blocking::Lsh(lsh),
+            _ if lsh != LshParams::default() => Blocking::Lsh(lsh),
+            _ => Blocking::Auto,
+        },
         threads: args.threads,
     })?;
     eprintln!(

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 
 use super::encode::{self, EncodeJob};
 use super::link::{
-    self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_EVIDENCE_FLOOR, DEFAULT_ORPHAN_MARGIN,
+    self, LinkJob, LinkSummary, DEFAULT_COHESION, DEFAULT_CONTAINMENT, DEFAULT_ORPHAN_MARGIN,
     DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
 };
 use super::report::{self, ReportJob, ReportSummary, DEFAULT_MIN_CELL};
@@ -107,9 +107,10 @@ pub fn run(
         out: run_dir.clone(),
         threshold: DEFAULT_THRESHOLD,
         cohesion: DEFAULT_COHESION,
-        evidence_floor: DEFAULT_EVIDENCE_FLOOR,
+        containment: DEFAULT_CONTAINMENT,
         orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
         orphan_margin: DEFAULT_ORPHAN_MARGIN,
+        blocking: link::Blocking::Auto,
         threads: 0,
     })?;
     progress("computing the aggregates and the report");

@@ -27,6 +27,7 @@ use arrow_schema::{DataType, Field as ArrowField, Schema};
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
+use crate::block::{Lsh, LshParams};
 use crate::cluster::{cluster_scored, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
@@ -39,12 +40,29 @@ type ScoredPair = (u32, u32, f64);
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
 /// Default cohesion for merging clusters ([`crate::cluster`]).
 pub const DEFAULT_COHESION: f64 = 0.5;
-/// Default evidence floor: record pairs scoring at least this count in cluster averages.
-pub const DEFAULT_EVIDENCE_FLOOR: f64 = 0.75;
+/// Default containment: a pair below the threshold whose smaller CLK has at least this share of
+/// its bits in the other (overlap coefficient) still counts in cluster averages.
+pub const DEFAULT_CONTAINMENT: f64 = 0.85;
 /// Default overlap a lone record needs to join a cluster ([`attach_orphans`]).
-pub const DEFAULT_ORPHAN_OVERLAP: f64 = 0.85;
+pub const DEFAULT_ORPHAN_OVERLAP: f64 = 0.75;
 /// Default margin by which a lone record's best cluster must beat the second best.
-pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.05;
+pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.1;
+/// Pairs below this Dice never count as evidence (containment, lone records).
+pub const MIN_DICE: f64 = 0.6;
+
+/// Above this many CLKs, `Blocking::Auto` switches from comparing all pairs to LSH.
+pub const AUTO_LSH_ROWS: usize = 50_000;
+
+/// How candidate pairs are generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// Every pair whose popcounts allow the threshold (exact; quadratic).
+    AllPairs,
+    /// MinHash LSH bands ([`crate::block`]).
+    Lsh(LshParams),
+    /// All pairs up to [`AUTO_LSH_ROWS`] CLKs, LSH with default parameters above.
+    Auto,
+}
 
 /// A validated link job.
 #[derive(Debug, Clone)]
@@ -58,14 +76,17 @@ pub struct LinkJob {
     /// Cluster cohesion: clusters merge while their average pair score is at least
     /// `cohesion × threshold`.
     pub cohesion: f64,
-    /// Record pairs scoring at least this much count at their score in cluster averages;
-    /// lower pairs count 0. At most `threshold`.
-    pub evidence_floor: f64,
+    /// A pair below the threshold (but at least [`MIN_DICE`]) still counts at its score in
+    /// cluster averages when the smaller CLK has this share of its bits in the other; above 1
+    /// turns this off.
+    pub containment: f64,
     /// Lone records join the cluster whose CLKs contain this share of theirs (overlap
     /// coefficient); `None` leaves them alone.
     pub orphan_overlap: Option<f64>,
     /// How much better than the second-best cluster the best must be for a lone record to join.
     pub orphan_margin: f64,
+    /// Candidate generation.
+    pub blocking: Blocking,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -216,8 +237,35 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let n = matrix.len();
     let pops: Vec<u32> = (0..n).map(|i| matrix.popcount(i)).collect();
     let tv = t.value().max(1e-9);
-    let per_row: Vec<(u64, Vec<ScoredPair>)> = pool.install(|| {
-        (0..n)
+    let lsh = match job.blocking {
+        Blocking::AllPairs => None,
+        Blocking::Lsh(p) => Some(p),
+        Blocking::Auto if n > AUTO_LSH_ROWS => Some(LshParams::default()),
+        Blocking::Auto => None,
+    }
+    .map(|p| pool.install(|| Lsh::new(&matrix, p)));
+    let score_of = |i: usize, j: u32, inter: u32| -> ScoredPair {
+        let total = pops[i] + pops[j as usize];
+        (
+            owner[i],
+            owner[j as usize],
+            2.0 * inter as f64 / total as f64,
+        )
+    };
+    let per_row: Vec<(u64, Vec<ScoredPair>)> = pool.install(|| match &lsh {
+        Some(lsh) => lsh.map_rows(&|i, cands| {
+            let i = i as usize;
+            let out = cands
+                .iter()
+                .filter(|&&j| owner[i] != owner[j as usize])
+                .filter_map(|&j| {
+                    let inter = matrix.passes(platform, i, j as usize, t)?;
+                    Some(score_of(i, j, inter))
+                })
+                .collect();
+            (cands.len() as u64, out)
+        }),
+        None => (0..n)
             .into_par_iter()
             .map(|i| {
                 // Partners j > i whose popcount can reach t: p_j ≤ p_i·(2−t)/t.
@@ -228,18 +276,11 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
                 let out = found
                     .into_iter()
                     .filter(|&(j, _)| owner[i] != owner[j as usize])
-                    .map(|(j, inter)| {
-                        let total = pops[i] + pops[j as usize];
-                        (
-                            owner[i],
-                            owner[j as usize],
-                            2.0 * inter as f64 / total as f64,
-                        )
-                    })
+                    .map(|(j, inter)| score_of(i, j, inter))
                     .collect();
                 ((end - i - 1) as u64, out)
             })
-            .collect()
+            .collect(),
     });
     let candidates: u64 = per_row.iter().map(|r| r.0).sum();
     // Best score per record pair.
@@ -259,38 +300,40 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .iter()
         .map(|(&(a, b), &score)| Edge { a, b, score })
         .collect();
-    // Cluster averages count every record pair at or above the evidence floor at its actual
-    // score (the best over the two records' CLKs), computed on demand.
+    // Cluster averages count a record pair at its score (the best over the two records' CLKs)
+    // when it reaches the threshold, or when the smaller CLK is contained in the other (a
+    // sparse record against a full one); other pairs count 0.
     let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); keys.len()];
     for (r, &o) in owner.iter().enumerate() {
         rows_of[o as usize].push(r as u32);
     }
-    let floor = job.evidence_floor;
     let score = |x: u32, y: u32| -> f64 {
         let mut best = 0.0f64;
         for &p in &rows_of[x as usize] {
             for &q in &rows_of[y as usize] {
-                best = best.max(matrix.dice(platform, p as usize, q as usize));
+                let (p, q) = (p as usize, q as usize);
+                let inter = matrix.intersection(platform, p, q) as f64;
+                let (a, b) = (pops[p] as f64, pops[q] as f64);
+                let dice = 2.0 * inter / (a + b).max(1.0);
+                let overlap = inter / a.min(b).max(1.0);
+                if dice >= job.threshold || (overlap >= job.containment && dice >= MIN_DICE) {
+                    best = best.max(dice);
+                }
             }
         }
-        if best >= floor {
-            best
-        } else {
-            0.0
-        }
+        best
     };
     let labels = cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score);
     let (labels, orphans_attached) = match job.orphan_overlap {
         Some(min_overlap) => pool.install(|| {
-            attach_orphans(
-                &labels,
-                &owner,
-                &matrix,
-                &pops,
+            let rows = Rows {
+                matrix: &matrix,
+                owner: &owner,
+                pops: &pops,
                 platform,
-                min_overlap,
-                job.orphan_margin,
-            )
+                lsh: lsh.as_ref(),
+            };
+            attach_orphans(&labels, &rows, min_overlap, job.orphan_margin)
         }),
         None => (labels, 0),
     };
@@ -428,7 +471,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let diag = serde_json::json!({
         "threshold": job.threshold,
         "cohesion": job.cohesion,
-        "evidence_floor": job.evidence_floor,
+        "containment": job.containment,
         "orphan_overlap": job.orphan_overlap,
         "orphan_margin": job.orphan_margin,
         "rows": summary.rows,
@@ -455,43 +498,78 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     Ok(summary)
 }
 
+/// The compared CLK rows: the popcount-sorted matrix, each row's record (`owner`) and
+/// popcount, the kernel platform, and the LSH tables when blocking was used.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    /// CLK rows sorted by popcount.
+    pub matrix: &'a ClkMatrix,
+    /// The record (node) of each row.
+    pub owner: &'a [u32],
+    /// Popcount of each row.
+    pub pops: &'a [u32],
+    /// Kernel platform.
+    pub platform: Platform,
+    /// LSH tables, when candidates come from LSH.
+    pub lsh: Option<&'a Lsh>,
+}
+
 /// Attaches records left alone by clustering to the one cluster they clearly belong to.
 ///
 /// A sparse record (a name and sex only, say) scores low Dice against a full record of the
 /// same person, because the full record's extra fields add bits the sparse one cannot share.
 /// The overlap coefficient `|A∩B| / min(|A|, |B|)` measures how much of the smaller CLK the
 /// other contains. A singleton record is attached to a cluster when its best overlap with one of
-/// the cluster's CLKs (among pairs with Dice ≥ 0.6) reaches `min_overlap` and every other
+/// the cluster's CLKs (among pairs with Dice ≥ [`MIN_DICE`]) reaches `min_overlap` and every other
 /// cluster's best is lower by at least `margin` (an ambiguous record stays alone). Attachments
-/// are decided on the clustering as it was, so they never chain. `owner` maps each row of the
-/// popcount-sorted `matrix` to its record, `pops` holds the rows' popcounts. Returns the new
-/// labels (the smallest node id of each cluster) and the number of records attached.
+/// are decided on the clustering as it was, so they never chain. Candidates are every row in
+/// the popcount range that can reach [`MIN_DICE`], or with LSH the rows sharing a bucket.
+/// Returns the new labels (the smallest node id of each cluster) and the number of records
+/// attached.
 pub fn attach_orphans(
     labels: &[u32],
-    owner: &[u32],
-    matrix: &ClkMatrix,
-    pops: &[u32],
-    platform: Platform,
+    rows: &Rows<'_>,
     min_overlap: f64,
     margin: f64,
 ) -> (Vec<u32>, usize) {
+    let Rows {
+        matrix,
+        owner,
+        pops,
+        platform,
+        lsh,
+    } = *rows;
     let mut size: HashMap<u32, usize> = HashMap::new();
     for &l in labels {
         *size.entry(l).or_default() += 1;
     }
-    let t = Threshold::new(0.6);
-    let lo_pop = |p: u32| (p as f64 * 0.6 / 1.4).ceil() as u32;
-    let hi_pop = |p: u32| (p as f64 * 1.4 / 0.6).floor() as u32;
-    let rows: Vec<usize> = (0..matrix.len())
+    let t = Threshold::new(MIN_DICE);
+    let lo_pop = |p: u32| (p as f64 * MIN_DICE / (2.0 - MIN_DICE)).ceil() as u32;
+    let hi_pop = |p: u32| (p as f64 * (2.0 - MIN_DICE) / MIN_DICE).floor() as u32;
+    let lone: Vec<usize> = (0..matrix.len())
         .filter(|&r| size[&labels[owner[r] as usize]] == 1)
         .collect();
-    let choices: Vec<(u32, u32)> = rows
+    let choices: Vec<(u32, u32)> = lone
         .par_iter()
         .map(|&i| {
-            let start = pops.partition_point(|&p| p < lo_pop(pops[i]));
-            let end = pops.partition_point(|&p| p <= hi_pop(pops[i]));
             let mut found = Vec::new();
-            matrix.matches_in(platform, i, start..end, t, &mut found);
+            match lsh {
+                // Large inputs: the rows sharing an LSH bucket with this one.
+                Some(lsh) => {
+                    let mut cands = Vec::new();
+                    lsh.partners(i as u32, &mut cands);
+                    found.extend(
+                        cands
+                            .into_iter()
+                            .filter_map(|j| Some((j, matrix.passes(platform, i, j as usize, t)?))),
+                    );
+                }
+                None => {
+                    let start = pops.partition_point(|&p| p < lo_pop(pops[i]));
+                    let end = pops.partition_point(|&p| p <= hi_pop(pops[i]));
+                    matrix.matches_in(platform, i, start..end, t, &mut found);
+                }
+            }
             let me = owner[i];
             let mut best: HashMap<u32, f64> = HashMap::new();
             for (j, inter) in found {
