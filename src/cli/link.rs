@@ -44,6 +44,12 @@ pub struct LinkArgs {
     /// LSH: MinHashes per band.
     #[arg(long, value_name = "NUM", default_value_t = LshParams::default().rows)]
     lsh_rows: usize,
+    /// LSH: ignore bit positions set in more than this share of all CLKs (0 to 1).
+    #[arg(long, value_name = "NUM", default_value_t = LshParams::default().max_bit_share_permille as f64 / 1000.0)]
+    lsh_max_bit_share: f64,
+    /// LSH: distinct MinHashes per CLK shared by the bands (0: bands × rows, none shared).
+    #[arg(long, value_name = "NUM", default_value_t = LshParams::default().pool)]
+    lsh_pool: usize,
     /// Worker threads (0: one per core).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
@@ -75,6 +81,8 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     let lsh = LshParams {
         bands: args.lsh_bands,
         rows: args.lsh_rows,
+        pool: args.lsh_pool,
+        max_bit_share_permille: (args.lsh_max_bit_share.clamp(0.0, 1.0) * 1000.0).round() as u32,
         ..LshParams::default()
     };
     let s = link::run(&LinkJob {

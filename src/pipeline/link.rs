@@ -100,7 +100,8 @@ pub struct LinkSummary {
     pub records: usize,
     /// CLKs compared (distinct per record, aliases included).
     pub clks: usize,
-    /// Pairs the popcount ranges offered to the kernel.
+    /// Pairs offered to the kernel (popcount ranges; with LSH, bucket pairs, a pair colliding
+    /// in several bands counted in each).
     pub candidates: u64,
     /// Record pairs at or above the threshold.
     pub pairs: usize,
@@ -161,11 +162,12 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .build()
         .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
     // 1. Read and check.
-    let files: Vec<encodings::Encodings> = job
-        .inputs
-        .iter()
-        .map(|p| encodings::read(p))
-        .collect::<Result<_>>()?;
+    let files: Vec<encodings::Encodings> = pool.install(|| {
+        job.inputs
+            .par_iter()
+            .map(|p| encodings::read(p))
+            .collect::<Result<_>>()
+    })?;
     for (f, p) in files.iter().zip(&job.inputs).skip(1) {
         check_same(&files[0].meta, &job.inputs[0], &f.meta, p)?;
     }
@@ -244,6 +246,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         Blocking::Auto => None,
     }
     .map(|p| pool.install(|| Lsh::new(&matrix, p)));
+    let t_lsh = t1.elapsed().as_secs_f64();
     let score_of = |i: usize, j: u32, inter: u32| -> ScoredPair {
         let total = pops[i] + pops[j as usize];
         (
@@ -253,18 +256,17 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         )
     };
     let per_row: Vec<(u64, Vec<ScoredPair>)> = pool.install(|| match &lsh {
-        Some(lsh) => lsh.map_rows(&|i, cands| {
-            let i = i as usize;
-            let out = cands
-                .iter()
-                .filter(|&&j| owner[i] != owner[j as usize])
-                .filter_map(|&j| {
-                    let inter = matrix.passes(platform, i, j as usize, t)?;
-                    Some(score_of(i, j, inter))
-                })
-                .collect();
-            (cands.len() as u64, out)
-        }),
+        Some(lsh) => {
+            let (found, count) = lsh.map_candidates(&|i, j| {
+                let (i, j) = (i as usize, j as usize);
+                if owner[i] == owner[j] {
+                    return None;
+                }
+                let inter = matrix.passes(platform, i, j, t)?;
+                Some(score_of(i, j as u32, inter))
+            });
+            vec![(count, found)]
+        }
         None => (0..n)
             .into_par_iter()
             .map(|i| {
@@ -324,6 +326,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         best
     };
     let labels = cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score);
+    let t_orphans = Instant::now();
     let (labels, orphans_attached) = match job.orphan_overlap {
         Some(min_overlap) => pool.install(|| {
             let rows = Rows {
@@ -343,6 +346,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         number.entry(l).or_insert(next);
     }
     let t_cluster = t2.elapsed().as_secs_f64();
+    let t_orphans = t_orphans.elapsed().as_secs_f64();
 
     // 5. Write.
     let t3 = Instant::now();
@@ -483,12 +487,23 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         "orphans_attached": summary.orphans_attached,
         "persons": summary.persons,
         "kernel": summary.platform,
+        "blocking": match &lsh {
+            Some(l) => serde_json::json!({
+                "method": "minhash-lsh",
+                "bands": l.params().bands,
+                "rows": l.params().rows,
+                "max_bit_share": l.params().max_bit_share_permille as f64 / 1000.0,
+            }),
+            None => serde_json::json!({"method": "all-pairs"}),
+        },
         "score_histogram": ranges,
         "cluster_sizes": cluster_sizes,
         "seconds": {
             "read": round3(summary.seconds[0]),
+            "lsh_build": round3(t_lsh),
             "compare": round3(summary.seconds[1]),
             "cluster": round3(summary.seconds[2]),
+            "of_which_lone_records": round3(t_orphans),
         },
     });
     let diag = serde_json::to_string_pretty(&diag)
@@ -549,21 +564,36 @@ pub fn attach_orphans(
     let lone: Vec<usize> = (0..matrix.len())
         .filter(|&r| size[&labels[owner[r] as usize]] == 1)
         .collect();
+    // Matches (Dice ≥ MIN_DICE) of every lone row: with LSH, one pass over the buckets keeping
+    // pairs with a lone side (cheaper than looking each lone row up in every band).
+    let lsh_found: Option<HashMap<u32, Vec<(u32, u32)>>> = lsh.map(|lsh| {
+        let mut is_lone = vec![false; matrix.len()];
+        for &i in &lone {
+            is_lone[i] = true;
+        }
+        let (pairs, _) = lsh.map_candidates(&|i, j| {
+            if !is_lone[i as usize] && !is_lone[j as usize] {
+                return None;
+            }
+            let inter = matrix.passes(platform, i as usize, j as usize, t)?;
+            Some((i, j, inter))
+        });
+        let mut by_row: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
+        for (i, j, inter) in pairs {
+            for (a, b) in [(i, j), (j, i)] {
+                if is_lone[a as usize] {
+                    by_row.entry(a).or_default().push((b, inter));
+                }
+            }
+        }
+        by_row
+    });
     let choices: Vec<(u32, u32)> = lone
         .par_iter()
         .map(|&i| {
             let mut found = Vec::new();
-            match lsh {
-                // Large inputs: the rows sharing an LSH bucket with this one.
-                Some(lsh) => {
-                    let mut cands = Vec::new();
-                    lsh.partners(i as u32, &mut cands);
-                    found.extend(
-                        cands
-                            .into_iter()
-                            .filter_map(|j| Some((j, matrix.passes(platform, i, j as usize, t)?))),
-                    );
-                }
+            match &lsh_found {
+                Some(by_row) => found.extend(by_row.get(&(i as u32)).into_iter().flatten()),
                 None => {
                     let start = pops.partition_point(|&p| p < lo_pop(pops[i]));
                     let end = pops.partition_point(|&p| p <= hi_pop(pops[i]));

@@ -3,11 +3,19 @@
 //!
 //! Name lists are ordered from most to least common and drawn with Zipf weights (rank^-0.7 for
 //! given names, rank^-0.6 for surnames), so that a few names are very common (María, Rivera) and
-//! many are rare, as in a real population. Two random Hispanic persons share a surname with
-//! probability 1.4% and a given name 2.5% (the first generator drew uniformly from 35 surnames
-//! and 30 given names: 2.9% and 3.3%). That is still several times the collision rate the US
-//! Census 2010 surname table and SSA given-name counts suggest (about 0.6% and 1%), so the
-//! world stays harder than reality on common names (docs/synth.md).
+//! many are rare, as in a real population; 40% of surnames and 25% of women's given names
+//! come from a long tail of composed names (below). Two random Hispanic persons then share a
+//! surname with probability 0.5% and a given name 1.4%, close to what the US Census 2010
+//! surname table and SSA given-name counts suggest (about 0.6% and 1%). The first generator drew
+//! uniformly from 35 surnames and 30 given names (2.9% and 3.3%), so that every common full name
+//! had dozens of bearers in a world of a few thousand: a test of common names, not a population
+//! (docs/synth.md).
+//!
+//! Real populations also have a long tail of rare names, and the tail grows with the population
+//! (a quarter-million people carry tens of thousands of surnames). Lists cannot hold that tail,
+//! so a share of names is composed from syllables ([`HISPANIC_SURNAME_PARTS`] and the like:
+//! thousands of plausible-looking, rare names). Without it, a world of a million records would
+//! give every common name thousands of bearers and measure a population that does not exist.
 
 /// Given names of Hispanic / Puerto Rican girls and young women in Connecticut, most common
 /// first (drawn with Zipf weights, [`crate::synth`]).
@@ -629,3 +637,54 @@ pub const TOWNS: &[(&str, &[&str], u32)] = &[
     ("Suffield", &["06078"], 1),
     ("Marlborough", &["06447"], 1),
 ];
+
+/// Syllables a long-tail name is composed of: one of each list, in order (a middle part may be
+/// empty).
+pub type NameParts = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// Parts of rare Hispanic surnames (46 × 15 × 20 = 13,800 names).
+pub const HISPANIC_SURNAME_PARTS: NameParts = (
+    &[
+        "Al", "Ar", "Ba", "Be", "Ca", "Cas", "Ce", "Co", "Cor", "Do", "Es", "Fa", "Fer", "Ga",
+        "Gal", "Gue", "Ja", "La", "Le", "Lo", "Ma", "Mar", "Me", "Mo", "Mon", "Na", "Ni", "Or",
+        "Pa", "Pe", "Qui", "Ra", "Re", "Ri", "Ro", "Sa", "San", "Se", "So", "Ta", "Te", "Tre",
+        "Va", "Ve", "Vi", "Za",
+    ],
+    &[
+        "", "ba", "ca", "da", "la", "lle", "ma", "ne", "ra", "ri", "ro", "ta", "to", "va", "za",
+    ],
+    &[
+        "do", "dez", "ga", "go", "les", "llo", "na", "nez", "no", "ra", "res", "rez", "rio", "ro",
+        "ta", "tes", "to", "zo", "ñez", "zar",
+    ],
+);
+
+/// Parts of rare other surnames (34 × 6 × 15 = 3,060 names).
+pub const OTHER_SURNAME_PARTS: NameParts = (
+    &[
+        "Ash", "Bar", "Bel", "Black", "Brad", "Brook", "Cal", "Carr", "Craw", "Dal", "Dun", "Fair",
+        "Fen", "Gar", "Hal", "Hart", "Hol", "Kend", "Lang", "Mer", "Mid", "Nor", "Pem", "Ral",
+        "Rid", "Rut", "Stan", "Stock", "Thorn", "Wal", "Wes", "Whit", "Win", "Yar",
+    ],
+    &["", "a", "e", "er", "ing", "en"],
+    &[
+        "ford", "ham", "ley", "ton", "wood", "field", "worth", "well", "by", "son", "man", "ridge",
+        "wick", "more", "stead",
+    ],
+);
+
+/// Parts of rare female given names (18 × 9 × 12 = 1,944 names).
+pub const FEMALE_GIVEN_PARTS: NameParts = (
+    &[
+        "A", "Ana", "Bri", "Da", "E", "Ja", "Ka", "Li", "Ma", "Na", "Ya", "Yari", "Zu", "Ke", "Ni",
+        "Xi", "Sha", "Ta",
+    ],
+    &["", "li", "ri", "la", "na", "ne", "mi", "di", "si"],
+    &[
+        "elis", "sa", "na", "beth", "lyn", "ris", "ka", "za", "mar", "lie", "nia", "dy",
+    ],
+);

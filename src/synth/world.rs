@@ -90,6 +90,43 @@ pub(crate) struct World {
 const GIVEN_S: f64 = 0.7;
 /// Zipf exponent of surname draws.
 const SURNAME_S: f64 = 0.6;
+/// Share of surnames drawn from the long tail of composed names.
+const SURNAME_TAIL: f64 = 0.4;
+/// Share of female given names drawn from the long tail.
+const GIVEN_TAIL: f64 = 0.25;
+
+/// A name composed from syllables (one rare name of many thousands).
+fn composed(rng: &mut Rand, parts: NameParts) -> String {
+    format!(
+        "{}{}{}",
+        rng.pick(parts.0),
+        rng.pick(parts.1),
+        rng.pick(parts.2)
+    )
+}
+
+/// A surname: a common one by Zipf weight, or (`SURNAME_TAIL`) a rare composed one.
+fn draw_surname(rng: &mut Rand, hispanic: bool) -> String {
+    let (list, parts) = if hispanic {
+        (HISPANIC_SURNAMES, HISPANIC_SURNAME_PARTS)
+    } else {
+        (OTHER_SURNAMES, OTHER_SURNAME_PARTS)
+    };
+    if rng.chance(SURNAME_TAIL) {
+        composed(rng, parts)
+    } else {
+        rng.zipf(list, SURNAME_S).to_string()
+    }
+}
+
+/// A given name from `pool`, or for a woman (`GIVEN_TAIL`) a rare composed one.
+fn given_name(rng: &mut Rand, pool: &[&str], female: bool) -> String {
+    if female && rng.chance(GIVEN_TAIL) {
+        composed(rng, FEMALE_GIVEN_PARTS)
+    } else {
+        rng.zipf(pool, GIVEN_S).to_string()
+    }
+}
 
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
@@ -141,19 +178,19 @@ impl World {
                 (false, true) => OTHER_FEMALE,
                 (false, false) => OTHER_MALE,
             };
-            let mut given = rng.zipf(given_pool, GIVEN_S).to_string();
+            let mut given = given_name(rng, given_pool, female);
             let middle = rng
                 .chance(0.45)
-                .then(|| rng.zipf(given_pool, GIVEN_S).to_string());
+                .then(|| given_name(rng, given_pool, female));
             let surname = if hispanic {
-                let a = rng.zipf(HISPANIC_SURNAMES, SURNAME_S);
+                let a = draw_surname(rng, true);
                 if rng.chance(0.35) {
-                    format!("{a} {}", rng.zipf(HISPANIC_SURNAMES, SURNAME_S))
+                    format!("{a} {}", draw_surname(rng, true))
                 } else {
                     a.to_string()
                 }
             } else {
-                rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string()
+                draw_surname(rng, false)
             };
             let (surname, homes, fam) = match &sibling_of {
                 Some(s) => {
@@ -164,7 +201,7 @@ impl World {
                             + days(rng.range(400, 1800) * if rng.chance(0.5) { 1 } else { -1 });
                     }
                     while given == s.given {
-                        given = rng.zipf(given_pool, GIVEN_S).to_string();
+                        given = given_name(rng, given_pool, female);
                     }
                     (s.surname.clone(), s.homes.clone(), s.family)
                 }
@@ -189,15 +226,14 @@ impl World {
             };
             let alias = rng.chance(0.06).then(|| {
                 (
-                    rng.zipf(if female { OTHER_FEMALE } else { OTHER_MALE }, GIVEN_S)
-                        .to_string(),
-                    rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string(),
+                    given_name(rng, if female { OTHER_FEMALE } else { OTHER_MALE }, female),
+                    draw_surname(rng, false),
                 )
             });
             let new_surname = (!minor && female && rng.chance(0.03)).then(|| {
                 (
                     first_contact + days(rng.range(60, 500)),
-                    rng.zipf(OTHER_SURNAMES, SURNAME_S).to_string(),
+                    draw_surname(rng, false),
                 )
             });
             persons.push(Person {
