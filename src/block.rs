@@ -269,7 +269,16 @@ impl Lsh {
         &self,
         f: &(dyn Fn(u32, u32) -> Option<T> + Sync),
     ) -> (Vec<T>, u64) {
-        let buckets: Vec<(usize, usize, usize)> = (0..self.params.bands)
+        self.map_candidates_in(self.params.bands, f)
+    }
+
+    /// [`Lsh::map_candidates`] over the first `bands` bands only (a cheaper, coarser search).
+    pub fn map_candidates_in<T: Send>(
+        &self,
+        bands: usize,
+        f: &(dyn Fn(u32, u32) -> Option<T> + Sync),
+    ) -> (Vec<T>, u64) {
+        let buckets: Vec<(usize, usize, usize)> = (0..bands.min(self.params.bands))
             .flat_map(|band| {
                 let t = &self.tables[band];
                 let mut out = Vec::new();

@@ -36,7 +36,9 @@
 //! ```
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 /// A scored pair of nodes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,7 +80,7 @@ impl PartialOrd for Merge {
 /// Clusters `n` nodes by average linkage; merging stops below `min_average`. Pairs that are not
 /// edges count 0. Returns a label per node: the smallest node id of its cluster.
 pub fn cluster(n: usize, edges: &[Edge], min_average: f64) -> Vec<u32> {
-    let mut scores: HashMap<(u32, u32), f64> = HashMap::new();
+    let mut scores: HashMap<(u32, u32), f64> = HashMap::default();
     for e in edges {
         let k = (e.a.min(e.b), e.a.max(e.b));
         let v = scores.entry(k).or_insert(e.score);
@@ -105,7 +107,7 @@ pub fn cluster_scored(
     let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
     let mut version = vec![0u32; n];
     // Sum of pair scores between adjacent clusters (all cross pairs), keyed by cluster root.
-    let mut adj: Vec<HashMap<u32, f64>> = vec![HashMap::new(); n];
+    let mut adj: Vec<HashMap<u32, f64>> = vec![HashMap::default(); n];
     for e in edges {
         if e.a != e.b {
             let s = score(e.a, e.b).max(e.score);
@@ -159,7 +161,7 @@ pub fn cluster_scored(
             .collect();
         neighbours.sort_unstable();
         neighbours.dedup();
-        let mut merged: HashMap<u32, f64> = HashMap::new();
+        let mut merged: HashMap<u32, f64> = HashMap::default();
         for &c in &neighbours {
             let sk = match keep_adj.get(&c) {
                 Some(&v) => v,

@@ -17,7 +17,9 @@
 //! cluster sizes, timings). Per-pair scores are not written: published similarity tables enable
 //! re-identification (Culnane, Rubinstein and Teague 2017; docs/privacy.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -173,43 +175,47 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     }
     let bits = files[0].meta.clk_bits;
     // 2. Records, sorted so that numbering does not depend on file order.
-    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
         for k in &f.record_key {
-            keys.push((f.meta.agency.clone(), k.clone()));
+            keys.push((f.meta.agency.as_str(), k.as_str()));
         }
     }
     let rows = keys.len();
-    keys.sort();
+    keys.par_sort_unstable();
     keys.dedup();
-    let node_of: HashMap<(&str, &str), u32> = keys
+    let node_of: FxHashMap<(&str, &str), u32> = keys
         .iter()
         .enumerate()
-        .map(|(i, (a, k))| ((a.as_str(), k.as_str()), i as u32))
+        .map(|(i, &k)| (k, i as u32))
         .collect();
-    // Distinct CLKs per record, main and alias.
-    let mut seen: HashSet<(u32, Vec<u8>)> = HashSet::new();
+    // Distinct CLKs per record, main and alias (borrowed from the files: nothing copied).
+    let width = bits / 8;
+    let mut seen: FxHashSet<(u32, &[u8])> = FxHashSet::default();
     let mut owner: Vec<u32> = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
     for f in &files {
         for i in 0..f.len() {
             let node = node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())];
-            let main = f.clk(i);
-            for c in std::iter::once(&main).chain(&f.alias_clks[i]) {
-                if c.count_ones() == 0 {
+            let main = &f.clks[i * width..(i + 1) * width];
+            for c in std::iter::once(main).chain(f.alias_clks[i].iter().map(|c| c.as_bytes())) {
+                if c.iter().all(|&b| b == 0) {
                     continue;
                 }
-                if seen.insert((node, c.as_bytes().to_vec())) {
+                if seen.insert((node, c)) {
                     owner.push(node);
-                    bytes.extend_from_slice(c.as_bytes());
+                    bytes.extend_from_slice(c);
                 }
             }
         }
     }
     drop(seen);
+    let keys: Vec<(String, String)> = keys
+        .into_iter()
+        .map(|(a, k)| (a.to_string(), k.to_string()))
+        .collect();
     // Sort CLK rows by popcount (ties by owner) for the popcount ranges; the matrix is built
     // once, from the sorted rows.
-    let width = bits / 8;
     let popcount = |r: u32| -> u32 {
         bytes[r as usize * width..(r as usize + 1) * width]
             .iter()
@@ -286,21 +292,20 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     });
     let candidates: u64 = per_row.iter().map(|r| r.0).sum();
     // Best score per record pair.
-    let mut best: BTreeMap<(u32, u32), f64> = BTreeMap::new();
-    for (a, b, s) in per_row.into_iter().flat_map(|r| r.1) {
-        let key = (a.min(b), a.max(b));
-        let e = best.entry(key).or_insert(s);
-        if s > *e {
-            *e = s;
-        }
-    }
+    let mut scored: Vec<(u32, u32, f64)> = per_row
+        .into_iter()
+        .flat_map(|r| r.1)
+        .map(|(a, b, s)| (a.min(b), a.max(b), s))
+        .collect();
+    scored.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)).then(y.2.total_cmp(&x.2)));
+    scored.dedup_by_key(|x| (x.0, x.1));
     let t_compare = t1.elapsed().as_secs_f64();
 
     // 4. Cluster.
     let t2 = Instant::now();
-    let edges: Vec<Edge> = best
+    let edges: Vec<Edge> = scored
         .iter()
-        .map(|(&(a, b), &score)| Edge { a, b, score })
+        .map(|&(a, b, score)| Edge { a, b, score })
         .collect();
     // Cluster averages count a record pair at its score (the best over the two records' CLKs)
     // when it reaches the threshold, or when the smaller CLK is contained in the other (a
@@ -441,16 +446,16 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         *sizes.entry(m).or_default() += 1;
     }
     let mut hist = [0usize; 20];
-    for &s in best.values() {
+    for &(_, _, s) in &scored {
         hist[((s * 20.0) as usize).min(19)] += 1;
     }
-    let borderline = best.values().filter(|&&s| s < job.threshold + 0.05).count();
+    let borderline = scored.iter().filter(|x| x.2 < job.threshold + 0.05).count();
     let summary = LinkSummary {
         rows,
         records: keys.len(),
         clks: n,
         candidates,
-        pairs: best.len(),
+        pairs: scored.len(),
         persons: number.len(),
         orphans_attached,
         platform: platform.name(),
@@ -571,7 +576,9 @@ pub fn attach_orphans(
         for &i in &lone {
             is_lone[i] = true;
         }
-        let (pairs, _) = lsh.map_candidates(&|i, j| {
+        // A third of the bands: a lone record's candidates need not be exhaustive, and this
+        // pass would otherwise cost as much as the main one.
+        let (pairs, _) = lsh.map_candidates_in(lsh.params().bands / 3, &|i, j| {
             if !is_lone[i as usize] && !is_lone[j as usize] {
                 return None;
             }
