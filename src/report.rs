@@ -373,6 +373,78 @@ fn monthly(cells: &[&Cell]) -> String {
     s
 }
 
+/// Box plots of days to first service (quartiles as the box, the median as a line, the mean as a
+/// dot) for all persons, minors and adults; a suppressed group gets a hatched stub.
+fn box_plots(t: Option<&Table>) -> String {
+    let Some(t) = t else { return String::new() };
+    let rows: Vec<&Cell> = t
+        .cells
+        .iter()
+        .filter(|c| c.breakdown != Breakdown::FirstContactMonth && c.group != "unknown")
+        .collect();
+    let max = rows
+        .iter()
+        .flat_map(|c| c.values.iter().flatten())
+        .fold(1.0f64, |a, &b| a.max(b));
+    let (lw, bw, h) = (120.0, 400.0, 34.0);
+    let x = |d: f64| lw + d / max * bw;
+    let height = rows.len() as f64 * h + 30.0;
+    let mut s = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {} {height}\" width=\"{}\" height=\"{height}\" role=\"img\">",
+        lw + bw + 420.0,
+        lw + bw + 420.0
+    );
+    for (i, c) in rows.iter().enumerate() {
+        let y = i as f64 * h + 6.0;
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            lw - 8.0,
+            y + 16.0,
+            esc(&c.group)
+        );
+        let v = |k: usize| c.values.get(k).copied().flatten();
+        match (v(0), v(1), v(2), v(3)) {
+            (Some(mean), Some(q1), Some(med), Some(q3)) => {
+                let _ = write!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"22\" fill=\"{BAR}\" fill-opacity=\"0.35\" stroke=\"{BAR}\"/>\
+                     <line x1=\"{2:.1}\" x2=\"{2:.1}\" y1=\"{y}\" y2=\"{3}\" stroke=\"#1a202c\" stroke-width=\"2\"/>\
+                     <circle cx=\"{4:.1}\" cy=\"{5}\" r=\"4\" fill=\"{BAR2}\"/>\
+                     <text x=\"{6:.1}\" y=\"{7}\" class=\"small\">median {med:.0} d, middle half {q1:.0}–{q3:.0} d, mean {mean:.0} d</text>",
+                    x(q1),
+                    (x(q3) - x(q1)).max(2.0),
+                    x(med),
+                    y + 22.0,
+                    x(mean),
+                    y + 11.0,
+                    lw + bw + 16.0,
+                    y + 15.0,
+                );
+            }
+            _ => {
+                let _ = write!(
+                    s,
+                    "<rect x=\"{lw}\" y=\"{y}\" width=\"12\" height=\"22\" fill=\"url(#hatch)\"/><text x=\"{}\" y=\"{}\" class=\"sup\">suppressed</text>",
+                    lw + 18.0,
+                    y + 15.0
+                );
+            }
+        }
+    }
+    let axis_y = rows.len() as f64 * h + 14.0;
+    for k in 0..=4 {
+        let d = max * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{axis_y}\" class=\"small\" text-anchor=\"middle\">{d:.0} d</text>",
+            x(d)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 fn stat_table(t: Option<&Table>) -> String {
     let Some(t) = t else { return String::new() };
     let mut s = String::from(
@@ -526,8 +598,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
     // Time to first service.
     let _ = write!(
         h,
-        "<section><h2>5. Time to first service</h2><p>Days from a person's first event at any agency to their first service event.</p>{}</section>",
-        stat_table(table(t, "time_to_first_service"))
+        "<section><h2>5. Time to first service</h2><p>Days from a person's first event at any agency to their first service event: the box spans the middle half of persons, the line is the median, the dot the mean.</p>{}</section>",
+        box_plots(table(t, "time_to_first_service")) + &stat_table(table(t, "time_to_first_service"))
     );
     // Entry points and demographics.
     let entry: Vec<_> = rows_all(table(t, "entry_points"))

@@ -10,12 +10,17 @@
 //! single suppressed element gives it away by subtraction; one whose suppressed parts add up to
 //! less than `min_cell` pins each of them to a small range. So, until no equation has either
 //! problem, the smallest non-zero published element of each offending equation is suppressed
-//! too (a part before the total; ties by position, so the result is deterministic). Every
-//! suppressed count's statistics (shares, days) are suppressed with it.
+//! too (a part before the total; ties by position, so the result is deterministic). Besides the
+//! sums within a table, two identities across tables are equations too: an agency's persons
+//! (`persons_per_agency`) are the sum of the `agency_combinations` that include it, and the
+//! minors, adults and unknown of `unique_persons` are sums of `demographics` age bands. Every
+//! suppressed count's statistics (shares, days) are suppressed with it, and a share is also
+//! withheld when its group's total is (count ÷ share would give the total away).
 //!
 //! What this does not defend against: linear-programming attacks that combine many equations
 //! at once can narrow a suppressed cell to an interval (never below 1 or above the smallest
-//! total it is part of); inequalities between tables (drop-off ≤ funnel) are not modelled.
+//! total it is part of); inequalities between tables (drop-off ≤ funnel) and identities other
+//! than the ones above are not modelled.
 //! docs/aggregates.md says so.
 //!
 //! ```
@@ -102,6 +107,58 @@ fn equations(tables: &[Table]) -> Vec<Equation> {
             }
         }
     }
+    // Across tables: an agency's persons are the persons of every combination that includes
+    // it, and the minors (adults, unknown) are the persons whose age band at first contact is
+    // under 18 (18 or over, unknown).
+    let find = |name: &str| tables.iter().position(|t| t.name == name);
+    if let (Some(pa), Some(ac)) = (find("persons_per_agency"), find("agency_combinations")) {
+        for (ci, c) in tables[pa].cells.iter().enumerate() {
+            let parts: Vec<Elem> = tables[ac]
+                .cells
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| {
+                    x.breakdown == c.breakdown
+                        && x.group == c.group
+                        && x.dims[0].split('+').any(|a| a == c.dims[0])
+                })
+                .map(|(xi, _)| (ac, xi))
+                .collect();
+            eqs.push(Equation {
+                parts,
+                total: (pa, ci),
+            });
+        }
+    }
+    if let (Some(up), Some(dem)) = (unique, find("demographics")) {
+        for (group, bands) in [
+            ("minor", &["<13", "13-17"][..]),
+            ("adult", &["18-23", "24-29", "30+"][..]),
+            ("unknown", &["unknown"][..]),
+        ] {
+            let total = tables[up]
+                .cells
+                .iter()
+                .position(|c| c.breakdown == Breakdown::MinorAdult && c.group == group);
+            let parts: Vec<Elem> = tables[dem]
+                .cells
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| {
+                    x.breakdown == Breakdown::All
+                        && x.dims[0] == "age_band"
+                        && bands.contains(&x.dims[1].as_str())
+                })
+                .map(|(xi, _)| (dem, xi))
+                .collect();
+            if let Some(total) = total {
+                eqs.push(Equation {
+                    parts,
+                    total: (up, total),
+                });
+            }
+        }
+    }
     eqs
 }
 
@@ -158,19 +215,41 @@ pub fn suppress(tables: &mut [Table], min_cell: u64) {
             break;
         }
     }
+    // A share is count / the group's unique persons: published only when both are, or it
+    // would give a suppressed total away (count ÷ share).
+    let hidden_total: HashMap<(Breakdown, String), bool> = tables
+        .iter()
+        .position(|t| t.name == "unique_persons")
+        .map(|u| {
+            tables[u]
+                .cells
+                .iter()
+                .zip(&hidden[u])
+                .map(|(c, &h)| ((c.breakdown, c.group.clone()), h))
+                .collect()
+        })
+        .unwrap_or_default();
     for (t, h) in tables.iter_mut().zip(hidden) {
+        let share = t.values.iter().position(|v| *v == "share");
         for (c, hide) in t.cells.iter_mut().zip(h) {
             if hide {
+                // Statistics (a median over 3 persons, a share) go with their count.
                 c.count = None;
                 c.suppressed = true;
                 for v in &mut c.values {
                     *v = None;
                 }
+            } else if let Some(i) = share {
+                if hidden_total
+                    .get(&(c.breakdown, c.group.clone()))
+                    .copied()
+                    .unwrap_or(true)
+                {
+                    c.values[i] = None;
+                }
             }
         }
     }
-    // Statistics of small groups (e.g. a median over 3 persons) go with their count, and a
-    // share whose count is published is kept.
 }
 
 #[cfg(test)]
@@ -228,8 +307,20 @@ mod tests {
                 assert!(rest == 0 || rest >= k, "a recoverable remainder {rest}");
             }
         }
+        let unique = tables.iter().find(|t| t.name == "unique_persons").unwrap();
         for t in tables {
+            let share = t.values.iter().position(|v| *v == "share");
             for c in &t.cells {
+                if let Some(i) = share {
+                    if c.values[i].is_some() {
+                        let total = unique
+                            .cells
+                            .iter()
+                            .find(|u| u.breakdown == c.breakdown && u.group == c.group)
+                            .unwrap();
+                        assert!(total.count.is_some(), "a share reveals a suppressed total");
+                    }
+                }
                 assert_eq!(c.suppressed, c.count.is_none());
                 if let Some(n) = c.count {
                     assert!(n == 0 || n >= k, "{} published {n}", t.name);
@@ -247,6 +338,42 @@ mod tests {
             let mut t = compute(&world(n), &Settings::default());
             suppress(&mut t, 11);
             check(&t, 11);
+        }
+    }
+
+    /// 30 persons at alpha only, 5 at both, 30 at beta only: publishing beta (35) and beta
+    /// alone (30) would give "both" (5) away.
+    #[test]
+    fn combinations_are_protected_against_agency_totals() {
+        let mut log = EventLog::default();
+        let a = log.agency("alpha", "other");
+        let b = log.agency("beta", "other");
+        let ev = |person, agency| Event {
+            person,
+            agency,
+            stage: Some(0),
+            age_band: 2,
+            ..Event::default()
+        };
+        for p in 0..30 {
+            log.events.push(ev(p, a));
+            log.events.push(ev(100 + p, b));
+        }
+        for p in 200..205 {
+            log.events.push(ev(p, a));
+            log.events.push(ev(p, b));
+        }
+        let mut t = compute(&log, &Settings::default());
+        suppress(&mut t, 11);
+        check(&t, 11);
+        let per_agency = t.iter().find(|t| t.name == "persons_per_agency").unwrap();
+        let combos = t.iter().find(|t| t.name == "agency_combinations").unwrap();
+        let beta = per_agency.all(&["beta", "other"]);
+        let beta_only = combos.all(&["beta"]);
+        let both = combos.all(&["alpha+beta"]);
+        assert_eq!(both, None);
+        if let (Some(x), Some(y)) = (beta, beta_only) {
+            panic!("beta {x} and beta alone {y} are both published");
         }
     }
 
