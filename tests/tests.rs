@@ -4,6 +4,7 @@ mod util;
 
 mod cli_errors;
 mod encode_fixtures;
+mod febrl;
 mod golden;
 mod keygen;
 mod link;

@@ -50,6 +50,10 @@ pub struct LinkArgs {
     /// LSH: distinct MinHashes per CLK shared by the bands (0: bands × rows, none shared).
     #[arg(long, value_name = "NUM", default_value_t = LshParams::default().pool)]
     lsh_pool: usize,
+    /// Deduplicated sources (e.g. two registries): each record links to at most one record of
+    /// every other agency and none of its own, best pairs first; no clustering.
+    #[arg(long)]
+    one_to_one: bool,
     /// Worker threads (0: one per core).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
@@ -103,6 +107,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             _ if lsh != LshParams::default() => Blocking::Lsh(lsh),
             _ => Blocking::Auto,
         },
+        one_to_one: args.one_to_one,
         threads: args.threads,
     })?;
     eprintln!(

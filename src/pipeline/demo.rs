@@ -111,6 +111,7 @@ pub fn run(
         orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
         orphan_margin: DEFAULT_ORPHAN_MARGIN,
         blocking: link::Blocking::Auto,
+        one_to_one: false,
         threads: 0,
     })?;
     progress("computing the aggregates and the report");

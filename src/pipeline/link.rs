@@ -89,6 +89,10 @@ pub struct LinkJob {
     pub orphan_margin: f64,
     /// Candidate generation.
     pub blocking: Blocking,
+    /// Deduplicated sources: each record links to at most one record of every other agency
+    /// and to none of its own, pairs accepted greedily best first ([`one_to_one`]); no
+    /// clustering, no lone-record attachment.
+    pub one_to_one: bool,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -330,9 +334,19 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         }
         best
     };
-    let labels = cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score);
+    let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let labels = if job.one_to_one {
+        one_to_one(keys.len(), &edges, &agency_of)
+    } else {
+        cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score)
+    };
     let t_orphans = Instant::now();
-    let (labels, orphans_attached) = match job.orphan_overlap {
+    let orphan_overlap = if job.one_to_one {
+        None
+    } else {
+        job.orphan_overlap
+    };
+    let (labels, orphans_attached) = match orphan_overlap {
         Some(min_overlap) => pool.install(|| {
             let rows = Rows {
                 matrix: &matrix,
@@ -483,6 +497,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         "containment": job.containment,
         "orphan_overlap": job.orphan_overlap,
         "orphan_margin": job.orphan_margin,
+        "one_to_one": job.one_to_one,
         "rows": summary.rows,
         "records": summary.records,
         "clks": summary.clks,
@@ -516,6 +531,40 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         + "\n";
     crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
     Ok(summary)
+}
+
+/// Greedy one-to-one matching, as anonlink's solver does for deduplicated sources: pairs in
+/// order of score (best first, ties by node ids) are accepted when neither record is already
+/// linked to a record of the other's agency and the two are of different agencies. Persons are
+/// the connected components of the accepted pairs. Returns a label per node: the smallest
+/// node id of its person.
+pub fn one_to_one(n: usize, edges: &[Edge], agency_of: &[&str]) -> Vec<u32> {
+    let mut order: Vec<&Edge> = edges.iter().collect();
+    order.sort_by(|x, y| {
+        y.score
+            .total_cmp(&x.score)
+            .then((x.a, x.b).cmp(&(y.a, y.b)))
+    });
+    let mut taken: FxHashSet<(u32, &str)> = FxHashSet::default();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    fn find(p: &mut [u32], mut x: u32) -> u32 {
+        while p[x as usize] != x {
+            p[x as usize] = p[p[x as usize] as usize];
+            x = p[x as usize];
+        }
+        x
+    }
+    for e in order {
+        let (aa, ab) = (agency_of[e.a as usize], agency_of[e.b as usize]);
+        if aa == ab || taken.contains(&(e.a, ab)) || taken.contains(&(e.b, aa)) {
+            continue;
+        }
+        taken.insert((e.a, ab));
+        taken.insert((e.b, aa));
+        let (x, y) = (find(&mut parent, e.a), find(&mut parent, e.b));
+        parent[x.max(y) as usize] = x.min(y);
+    }
+    (0..n as u32).map(|i| find(&mut parent, i)).collect()
 }
 
 /// The compared CLK rows: the popcount-sorted matrix, each row's record (`owner`) and
@@ -702,4 +751,20 @@ pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_to_one_takes_the_best_partner_per_agency() {
+        // 0 (agency a) matches 1 (b) at 0.9 and 2 (b) at 0.8; 2 also matches 3 (a) at 0.7;
+        // 4 and 5 share agency a and are never linked.
+        let e = |a, b, score| Edge { a, b, score };
+        let edges = [e(0, 2, 0.8), e(0, 1, 0.9), e(2, 3, 0.7), e(4, 5, 0.99)];
+        let agency = ["a", "b", "b", "a", "a", "a"];
+        let labels = one_to_one(6, &edges, &agency);
+        assert_eq!(labels, vec![0, 0, 2, 2, 4, 5]);
+    }
 }

