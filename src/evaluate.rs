@@ -203,18 +203,7 @@ pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     let local = read_local_maps(maps)?;
     let mut labelled = Vec::with_capacity(entities.len());
     for ((agency, key), person) in &entities {
-        let id = local.get(&(agency.clone(), key.clone())).ok_or_else(|| {
-            Error::input(
-                maps,
-                format!("no local map holds a record key of agency {agency}"),
-            )
-        })?;
-        let t = truth.get(&(agency.clone(), id.clone())).ok_or_else(|| {
-            Error::input(
-                truth_dir,
-                format!("a record of agency {agency} is missing from the truth"),
-            )
-        })?;
+        let t = &true_person(&truth, &local, truth_dir, maps, agency, key)?;
         let predicted = person.trim_start_matches("P-").parse().unwrap_or(u64::MAX);
         labelled.push(Labelled {
             agency: agency.clone(),
@@ -225,6 +214,35 @@ pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     labelled
         .sort_by(|a, b| (a.truth, a.predicted, &a.agency).cmp(&(b.truth, b.predicted, &b.agency)));
     Ok(score(&labelled))
+}
+
+/// The true person of a record: its key through the local maps to the agency's id, the id
+/// through the truth.
+fn true_person(
+    truth: &HashMap<(String, String), u64>,
+    local: &HashMap<(String, String), String>,
+    truth_dir: &Path,
+    maps: &Path,
+    agency: &str,
+    key: &str,
+) -> Result<u64> {
+    let id = local
+        .get(&(agency.to_string(), key.to_string()))
+        .ok_or_else(|| {
+            Error::input(
+                maps,
+                format!("no local map holds a record key of agency {agency}"),
+            )
+        })?;
+    truth
+        .get(&(agency.to_string(), id.clone()))
+        .copied()
+        .ok_or_else(|| {
+            Error::input(
+                truth_dir,
+                format!("a record of agency {agency} is missing from the truth"),
+            )
+        })
 }
 
 /// Reads every local map in `maps` (`*.parquet`): `(agency, record_key) -> local id`.
@@ -294,18 +312,7 @@ pub fn score_aggregates(
     let ev = crate::io::events::read(run)?;
     let mut true_log = ev.log.clone();
     for (e, (agency, key)) in true_log.events.iter_mut().zip(&ev.records) {
-        let id = local.get(&(agency.clone(), key.clone())).ok_or_else(|| {
-            Error::input(
-                maps,
-                format!("no local map holds a record key of agency {agency}"),
-            )
-        })?;
-        let t = truth.get(&(agency.clone(), id.clone())).ok_or_else(|| {
-            Error::input(
-                truth_dir,
-                format!("a record of agency {agency} is missing from the truth"),
-            )
-        })?;
+        let t = &true_person(&truth, &local, truth_dir, maps, agency, key)?;
         e.person = *t as u32;
     }
     let settings = crate::analytics::Settings {
