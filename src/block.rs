@@ -109,6 +109,13 @@ pub struct Lsh {
 impl Lsh {
     /// Computes every row's band keys and sorts each band's table (in parallel).
     pub fn new(matrix: &ClkMatrix, params: LshParams) -> Lsh {
+        if matrix.is_empty() {
+            return Lsh {
+                params,
+                keys: Vec::new(),
+                tables: vec![Vec::new(); params.bands],
+            };
+        }
         let bits = matrix.row(0).len() * 64;
         let n_hash = if params.pool == 0 {
             params.bands * params.rows

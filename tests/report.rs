@@ -228,3 +228,25 @@ fn aggregates_are_close_to_the_truth() {
         .unwrap();
     assert!(!unique.within_goal(), "{unique:?}");
 }
+
+/// An export with a header and no rows still links (either way of finding candidates) and
+/// reports, without a panic.
+#[test]
+fn empty_input_links_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let header = std::fs::read_to_string(fixture("encoder/dcf.csv")).unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, format!("{}\n", header.lines().next().unwrap())).unwrap();
+    let enc = dir.path().join("empty.parquet");
+    let o = encode(&fixture("encoder/dcf.toml"), &key, &empty, &enc, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for blocking in ["lsh", "all-pairs"] {
+        let run = dir.path().join(blocking);
+        let o = link(&run, std::slice::from_ref(&enc), &["--blocking", blocking]);
+        assert!(o.status.success(), "{blocking}: {}", stderr(&o));
+        let o = report(&run, &[]);
+        assert!(o.status.success(), "{blocking}: {}", stderr(&o));
+        assert!(run.join("report.html").exists());
+    }
+}
