@@ -61,17 +61,7 @@ fn febrl4_links_at_f1_0_999() {
     args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
     let o = crosswalk(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = crosswalk(&[
-        "evaluate",
-        "--truth",
-        truth.to_str().unwrap(),
-        "--run",
-        run.to_str().unwrap(),
-        "--maps",
-        dir.path().join("maps").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8(o.stdout).unwrap();
+    let out = evaluate_run(&truth, &run, &dir.path().join("maps"));
     let f = all_pairs_prf(&out);
     assert!(f[2] >= 0.999, "Febrl4 F1 {} below 0.999\n{out}", f[2]);
 }

@@ -54,17 +54,7 @@ fn links_the_world_above_the_floor_deterministically() {
     let r1 = dir.path().join("run1");
     let o = link(&r1, &inputs, &["-j", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = crosswalk(&[
-        "evaluate",
-        "--truth",
-        fixture("world/truth").to_str().unwrap(),
-        "--run",
-        r1.to_str().unwrap(),
-        "--maps",
-        dir.path().join("maps").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = String::from_utf8(o.stdout).unwrap();
+    let out = evaluate_run(&fixture("world/truth"), &r1, &dir.path().join("maps"));
     let f = all_pairs_prf(&out);
     assert!(f[2] >= 0.97, "pairwise F1 {} below the floor\n{out}", f[2]);
     assert!(f[0] >= 0.97, "precision {}", f[0]);
@@ -87,12 +77,7 @@ fn links_the_world_above_the_floor_deterministically() {
     reversed.reverse();
     let o = link(&r2, &reversed, &["-j", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["entities.parquet", "events.parquet"] {
-        assert!(
-            std::fs::read(r1.join(f)).unwrap() == std::fs::read(r2.join(f)).unwrap(),
-            "{f} differs between runs"
-        );
-    }
+    assert_same_runs(&r1, &r2);
     let diag = std::fs::read_to_string(r1.join("diagnostics.json")).unwrap();
     assert!(diag.contains("\"persons\""), "{diag}");
 }
@@ -143,23 +128,10 @@ fn lsh_blocking_keeps_quality_and_determinism() {
     reversed.reverse();
     let o = link(&r2, &reversed, &["--blocking", "lsh", "-j", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    for f in ["entities.parquet", "events.parquet"] {
-        assert!(
-            std::fs::read(r1.join(f)).unwrap() == std::fs::read(r2.join(f)).unwrap(),
-            "{f} differs between LSH runs"
-        );
-    }
+    assert_same_runs(&r1, &r2);
     let diag = std::fs::read_to_string(r1.join("diagnostics.json")).unwrap();
     assert!(diag.contains("minhash-lsh"), "{diag}");
-    let o = crosswalk(&[
-        "evaluate",
-        "--truth",
-        fixture("world/truth").to_str().unwrap(),
-        "--run",
-        r1.to_str().unwrap(),
-        "--maps",
-        dir.path().join("maps").to_str().unwrap(),
-    ]);
-    let f = all_pairs_prf(&String::from_utf8(o.stdout).unwrap());
+    let out = evaluate_run(&fixture("world/truth"), &r1, &dir.path().join("maps"));
+    let f = all_pairs_prf(&out);
     assert!(f[2] >= 0.96, "F1 {} with LSH", f[2]);
 }

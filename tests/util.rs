@@ -120,3 +120,29 @@ pub fn all_pairs_prf(evaluate_stdout: &str) -> [f64; 3] {
         .collect();
     [f[0], f[1], f[2]]
 }
+
+/// Runs `crosswalk evaluate --truth TRUTH --run RUN --maps MAPS`, asserts success and returns
+/// stdout.
+pub fn evaluate_run(truth: &Path, run: &Path, maps: &Path) -> String {
+    let o = crosswalk(&[
+        "evaluate",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--run",
+        run.to_str().unwrap(),
+        "--maps",
+        maps.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Asserts that two run directories hold byte-identical entities and events files.
+pub fn assert_same_runs(r1: &Path, r2: &Path) {
+    for f in ["entities.parquet", "events.parquet"] {
+        assert!(
+            std::fs::read(r1.join(f)).unwrap() == std::fs::read(r2.join(f)).unwrap(),
+            "{f} differs between runs"
+        );
+    }
+}
