@@ -104,60 +104,86 @@ pub struct Lsh {
     keys: Vec<u32>,
     /// Per band: `(key, row)` sorted.
     tables: Vec<Vec<(u32, u32)>>,
+    /// Bit set over `(band, key)` of every row, for [`Lsh::probe`] (empty until
+    /// [`Lsh::with_probe_filter`]).
+    filter: Vec<u64>,
 }
 
-impl Lsh {
-    /// Computes every row's band keys and sorts each band's table (in parallel).
-    pub fn new(matrix: &ClkMatrix, params: LshParams) -> Lsh {
-        if matrix.is_empty() {
-            return Lsh {
-                params,
-                keys: Vec::new(),
-                tables: vec![Vec::new(); params.bands],
-            };
-        }
-        let bits = matrix.row(0).len() * 64;
+/// Bit of `(band, key)` in a probe filter of `2^shift` bits.
+fn filter_bit(band: usize, key: u32, shift: u32) -> usize {
+    let h = ((band as u64) << 32 | key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - shift)) as usize
+}
+
+/// Bit positions set in at most `max_bit_share_permille` ‰ of the CLKs of `matrix` (every
+/// position when the matrix is empty): the positions MinHashes look at ([`LshParams`]).
+pub fn informative_positions(matrix: &ClkMatrix, max_bit_share_permille: u32) -> Vec<u16> {
+    if matrix.is_empty() {
+        return Vec::new();
+    }
+    let bits = matrix.row(0).len() * 64;
+    // How many CLKs set each bit position.
+    let freq: Vec<u64> = (0..matrix.len())
+        .into_par_iter()
+        .fold(
+            || vec![0u64; bits],
+            |mut acc, r| {
+                for (w, &word) in matrix.row(r).iter().enumerate() {
+                    let mut x = word;
+                    while x != 0 {
+                        acc[w * 64 + x.trailing_zeros() as usize] += 1;
+                        x &= x - 1;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0u64; bits],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let cap = matrix.len() as u64 * max_bit_share_permille as u64 / 1000;
+    (0..bits)
+        .filter(|&p| freq[p] <= cap)
+        .map(|p| p as u16)
+        .collect()
+}
+
+/// The band-key function: public permutations of the informative bit positions and the
+/// MinHashes each band combines, fixed by [`LshParams`] and the informative positions. Two
+/// CLK sets hashed by the same `MinHasher` can be matched against each other (the monthly
+/// registry freezes one at its first run, [`crate::registry`]).
+#[derive(Debug, Clone)]
+pub struct MinHasher {
+    params: LshParams,
+    /// Informative positions.
+    width: usize,
+    /// One permutation of the informative positions per MinHash, back to back.
+    perms: Vec<u16>,
+    /// `rows` MinHash indices per band.
+    members: Vec<usize>,
+    n_hash: usize,
+}
+
+impl MinHasher {
+    /// The permutations and band members for `params` over `informative` positions.
+    pub fn new(params: LshParams, informative: &[u16]) -> MinHasher {
         let n_hash = if params.pool == 0 {
             params.bands * params.rows
         } else {
             params.pool.max(params.rows)
         };
-        // How many CLKs set each bit position.
-        let freq: Vec<u64> = (0..matrix.len())
-            .into_par_iter()
-            .fold(
-                || vec![0u64; bits],
-                |mut acc, r| {
-                    for (w, &word) in matrix.row(r).iter().enumerate() {
-                        let mut x = word;
-                        while x != 0 {
-                            acc[w * 64 + x.trailing_zeros() as usize] += 1;
-                            x &= x - 1;
-                        }
-                    }
-                    acc
-                },
-            )
-            .reduce(
-                || vec![0u64; bits],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                    a
-                },
-            );
-        let cap = matrix.len() as u64 * params.max_bit_share_permille as u64 / 1000;
-        let informative: Vec<u16> = (0..bits as u16)
-            .filter(|&p| freq[p as usize] <= cap)
-            .collect();
-        // One random permutation of the informative positions per MinHash (Fisher-Yates),
-        // stored back to back.
+        // One random permutation of the informative positions per MinHash (Fisher-Yates).
         let mut state = params.seed;
         let width = informative.len();
         let mut perms: Vec<u16> = Vec::with_capacity(n_hash * width);
         for _ in 0..n_hash {
-            let mut p = informative.clone();
+            let mut p = informative.to_vec();
             for i in (1..p.len()).rev() {
                 let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
                 p.swap(i, j);
@@ -181,13 +207,32 @@ impl Lsh {
                 chosen
             })
             .collect();
+        MinHasher {
+            params,
+            width,
+            perms,
+            members,
+            n_hash,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> LshParams {
+        self.params
+    }
+
+    /// Band keys of every row of `matrix`, row-major: `keys[row * bands + band]` (in
+    /// parallel). A row with no informative bit gets keys of its own, derived from its index.
+    pub fn keys(&self, matrix: &ClkMatrix) -> Vec<u32> {
+        let params = self.params;
+        let (width, n_hash) = (self.width, self.n_hash);
         let mut keys = vec![0u32; matrix.len() * params.bands];
         keys.par_chunks_mut(params.bands).enumerate().for_each_init(
             || vec![0u16; n_hash],
             |mins, (r, out)| {
                 let row = matrix.row(r);
                 for (k, min) in mins.iter_mut().enumerate() {
-                    let perm = &perms[k * width..][..width];
+                    let perm = &self.perms[k * width..][..width];
                     // The first position of the permutation that this CLK sets.
                     *min = width as u16;
                     for (idx, &p) in perm.iter().enumerate() {
@@ -200,7 +245,7 @@ impl Lsh {
                 for (b, key) in out.iter_mut().enumerate() {
                     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ b as u64;
                     let mut empty = true;
-                    for &k in &members[b * params.rows..(b + 1) * params.rows] {
+                    for &k in &self.members[b * params.rows..(b + 1) * params.rows] {
                         empty &= mins[k] as usize == width;
                         h = (h ^ mins[k] as u64).wrapping_mul(0x0000_0100_0000_01B3);
                     }
@@ -213,10 +258,29 @@ impl Lsh {
                 }
             },
         );
+        keys
+    }
+}
+
+impl Lsh {
+    /// Computes every row's band keys and sorts each band's table (in parallel); bit positions
+    /// set in more than [`LshParams::max_bit_share_permille`] of `matrix` are ignored.
+    pub fn new(matrix: &ClkMatrix, params: LshParams) -> Lsh {
+        if matrix.is_empty() {
+            return Lsh::from_keys(params, Vec::new());
+        }
+        let informative = informative_positions(matrix, params.max_bit_share_permille);
+        Lsh::from_keys(params, MinHasher::new(params, &informative).keys(matrix))
+    }
+
+    /// The tables for band keys computed already (`keys[row * bands + band]`, as
+    /// [`MinHasher::keys`] returns them).
+    pub fn from_keys(params: LshParams, keys: Vec<u32>) -> Lsh {
+        let n = keys.len() / params.bands.max(1);
         let tables: Vec<Vec<(u32, u32)>> = (0..params.bands)
             .into_par_iter()
             .map(|b| {
-                let mut t: Vec<(u32, u32)> = (0..matrix.len())
+                let mut t: Vec<(u32, u32)> = (0..n)
                     .map(|r| (keys[r * params.bands + b], r as u32))
                     .collect();
                 t.sort_unstable();
@@ -227,6 +291,43 @@ impl Lsh {
             params,
             keys,
             tables,
+            filter: Vec::new(),
+        }
+    }
+
+    /// Adds a bit set over every `(band, key)` (about 16 bits per entry) so that
+    /// [`Lsh::probe`] skips the table lookup for almost every key that has no bucket here.
+    pub fn with_probe_filter(mut self) -> Lsh {
+        let entries = self.keys.len().max(1) as u64 * 16;
+        let shift = (64 - entries.leading_zeros()).clamp(12, 34);
+        let mut filter = vec![0u64; 1usize << (shift - 6)];
+        for (i, &k) in self.keys.iter().enumerate() {
+            let bit = filter_bit(i % self.params.bands, k, shift);
+            filter[bit >> 6] |= 1 << (bit & 63);
+        }
+        self.filter = filter;
+        self
+    }
+
+    /// Calls `f(row, band)` for every row of these tables that shares a bucket with a CLK whose
+    /// band keys (hashed by the same [`MinHasher`]) are `keys`, once per row: at the first band
+    /// they collide in. For matching new CLKs against old ones without rebuilding tables.
+    pub fn probe(&self, keys: &[u32], f: &mut dyn FnMut(u32, usize)) {
+        let shift = (self.filter.len() * 64).max(1).trailing_zeros();
+        for (band, &k) in keys.iter().enumerate().take(self.params.bands) {
+            if !self.filter.is_empty() {
+                let bit = filter_bit(band, k, shift);
+                if self.filter[bit >> 6] & (1 << (bit & 63)) == 0 {
+                    continue;
+                }
+            }
+            let t = &self.tables[band];
+            let start = t.partition_point(|e| e.0 < k);
+            for &(_, row) in t[start..].iter().take_while(|e| e.0 == k) {
+                if !(0..band).any(|b| self.key(row, b) == keys[b]) {
+                    f(row, band);
+                }
+            }
         }
     }
 
@@ -415,6 +516,38 @@ mod tests {
         assert_eq!(again, pairs);
         assert!(calls as usize >= pairs.len());
         assert_eq!(lsh.stats().0 as usize, pairs.len());
+    }
+
+    #[test]
+    fn probing_old_tables_finds_the_cross_pairs_of_one_big_table() {
+        let mut bytes = random_clks(300, 11);
+        for r in 0..40 {
+            // Rows 300..340 are near copies of rows 0..40.
+            let mut near = bytes[r * 128..(r + 1) * 128].to_vec();
+            near[r] ^= 0x11;
+            bytes.extend(near);
+        }
+        let all = ClkMatrix::from_bytes(1024, &bytes).unwrap();
+        let params = LshParams::default();
+        let hasher = MinHasher::new(params, &informative_positions(&all, 500));
+        let keys = hasher.keys(&all);
+        let whole = Lsh::from_keys(params, keys.clone());
+        let mut expected = Vec::new();
+        whole.for_each_candidate(&mut |i, j| {
+            if i < 250 && j >= 250 {
+                expected.push((i, j));
+            }
+        });
+        expected.sort_unstable();
+        let old = Lsh::from_keys(params, keys[..250 * params.bands].to_vec()).with_probe_filter();
+        let mut found = Vec::new();
+        for j in 250..340u32 {
+            let k = &keys[j as usize * params.bands..][..params.bands];
+            old.probe(k, &mut |i, _| found.push((i, j)));
+        }
+        found.sort_unstable();
+        assert_eq!(found, expected);
+        assert!((0..40).all(|r| found.contains(&(r, 300 + r))));
     }
 
     #[test]

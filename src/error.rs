@@ -72,6 +72,14 @@ pub enum ErrorKind {
         /// What is wrong.
         message: String,
     },
+    /// Another run holds the registry's lock.
+    #[error("{path}: {message}")]
+    Busy {
+        /// The registry directory.
+        path: PathBuf,
+        /// Who holds it and what to do.
+        message: String,
+    },
     /// Writing a Parquet file failed.
     #[error("{path}: writing Parquet failed: {message}")]
     Parquet {
@@ -94,13 +102,15 @@ impl Error {
     }
 
     /// The process exit code the `crosswalk` binary uses for this error (docs/cli.md):
-    /// 1 I/O or Parquet failure, 3 configuration or key problem, 4 bad input data.
+    /// 1 I/O or Parquet failure, 3 configuration or key problem, 4 bad input data, 5 the
+    /// registry is in use by another run.
     /// (2 is reserved for command-line usage errors, reported by the argument parser.)
     pub fn exit_code(&self) -> i32 {
         match *self.0 {
             ErrorKind::Io { .. } | ErrorKind::Parquet { .. } => 1,
             ErrorKind::Config { .. } | ErrorKind::Key { .. } => 3,
             ErrorKind::Input { .. } | ErrorKind::Encoding { .. } => 4,
+            ErrorKind::Busy { .. } => 5,
         }
     }
 
@@ -140,6 +150,14 @@ impl Error {
     pub fn encoding(file: impl Into<PathBuf>, message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Encoding {
             file: file.into(),
+            message: message.into(),
+        })
+    }
+
+    /// The registry at `path` is locked by another run.
+    pub fn busy(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Busy {
+            path: path.into(),
             message: message.into(),
         })
     }

@@ -59,6 +59,7 @@ pub mod io;
 pub mod keys;
 pub mod normalize;
 pub mod pipeline;
+pub mod registry;
 pub mod report;
 pub mod schema;
 pub mod source;

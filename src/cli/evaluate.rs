@@ -26,6 +26,7 @@ pub struct EvaluateArgs {
 
 pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
     if let (Some(run), Some(maps)) = (&args.run, &args.maps) {
+        let run = &crosswalk::registry::as_run(run)?;
         let s = evaluate::score_run(&args.truth, run, maps)?;
         super::stdout_line(&render(&format!("linkage run {}", run.display()), &s))?;
         if run.join("events.parquet").exists() {

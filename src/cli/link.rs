@@ -8,13 +8,31 @@ use crosswalk::pipeline::link::{
     self, Blocking, LinkJob, DEFAULT_COHESION, DEFAULT_CONTAINMENT, DEFAULT_ORPHAN_MARGIN,
     DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
 };
+use crosswalk::registry::update::{self, UpdateJob};
+use crosswalk::registry::Settings;
 
 /// Flags of `link`.
 #[derive(Debug, Args)]
 pub struct LinkArgs {
-    /// Run directory for entities.parquet and diagnostics.json.
+    /// Run directory for entities.parquet, events.parquet and diagnostics.json.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "registry",
+        conflicts_with = "registry"
+    )]
+    out: Option<PathBuf>,
+    /// Monthly registry: add the inputs to it (files it has already are skipped), keep person
+    /// ids stable and record merges and splits (docs/registry.md).
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    registry: Option<PathBuf>,
+    /// Registry: label of this run, e.g. the month (default: today's date).
+    #[arg(long, value_name = "TEXT", requires = "registry")]
+    label: Option<String>,
+    /// Registry: withdraw a batch (its id from registry.json, at least 8 digits, or the file
+    /// that was added); persons are recomputed without it. Repeatable.
+    #[arg(long, value_name = "ID|FILE", requires = "registry")]
+    withdraw: Vec<String>,
     /// Dice threshold for a pair of records to count as the same person.
     #[arg(long, value_name = "NUM", default_value_t = DEFAULT_THRESHOLD)]
     threshold: f64,
@@ -58,11 +76,16 @@ pub struct LinkArgs {
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
     /// Encodings files from `crosswalk encode`.
-    #[arg(value_name = "ENC.parquet", required = true)]
+    #[arg(value_name = "ENC.parquet", required_unless_present = "withdraw")]
     inputs: Vec<PathBuf>,
 }
 
 pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.registry.clone())
+        .unwrap_or_default();
     let unit = [
         args.threshold,
         args.cohesion,
@@ -72,13 +95,13 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     ];
     if unit.iter().any(|x| !(0.0..=1.0).contains(x)) {
         return Err(crosswalk::Error::config(
-            &args.out,
+            &out,
             "--threshold, --cohesion, --containment, --orphan-overlap and --orphan-margin must lie between 0 and 1",
         ));
     }
     if args.lsh_bands == 0 || args.lsh_rows == 0 || args.lsh_bands * args.lsh_rows > 4096 {
         return Err(crosswalk::Error::config(
-            &args.out,
+            &out,
             "--lsh-bands and --lsh-rows must be positive, with at most 4096 MinHashes in all",
         ));
     }
@@ -89,17 +112,66 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         max_bit_share_permille: (args.lsh_max_bit_share.clamp(0.0, 1.0) * 1000.0).round() as u32,
         ..LshParams::default()
     };
+    let containment = if args.containment > 0.0 {
+        args.containment
+    } else {
+        f64::INFINITY
+    };
+    let orphan_overlap = (args.orphan_overlap > 0.0).then_some(args.orphan_overlap);
+    if let Some(registry) = &args.registry {
+        if args.one_to_one || args.blocking == "all-pairs" {
+            return Err(crosswalk::Error::config(
+                registry,
+                "--one-to-one and --blocking all-pairs do not apply to a registry (it always uses LSH blocking and clustering)",
+            ));
+        }
+        let label = args
+            .label
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
+        let s = update::run(&UpdateJob {
+            registry: registry.clone(),
+            inputs: args.inputs.clone(),
+            withdraw: args.withdraw.clone(),
+            label,
+            settings: Settings {
+                threshold: args.threshold,
+                cohesion: args.cohesion,
+                containment,
+                orphan_overlap,
+                orphan_margin: args.orphan_margin,
+            },
+            lsh,
+            threads: args.threads,
+        })?;
+        for p in &s.skipped {
+            eprintln!(
+                "crosswalk link: {} is in the registry already; skipped",
+                p.display()
+            );
+        }
+        if !s.changed {
+            eprintln!(
+                "crosswalk link: nothing to add or withdraw; the registry stays at generation {}",
+                s.generation
+            );
+        } else {
+            let h = &s.history;
+            eprintln!(
+                "crosswalk link: generation {} ({}): {} records ({} new), {} persons ({} new ids, {} merged, {} split, {} retired, {} re-clustered); {} new CLKs against {} old, {} candidate pairs; {:.2}s read, {:.2}s compare, {:.2}s cluster, {:.2}s write",
+                s.generation, h.label, h.records, h.new_records, h.persons, h.new_persons, h.merged, h.split, h.retired,
+                h.persons_reclustered, s.new_clks, s.old_clks, s.candidates, s.seconds[0], s.seconds[1], s.seconds[2], s.seconds[3]
+            );
+        }
+        return super::stdout_line(&s.dir.display().to_string());
+    }
     let s = link::run(&LinkJob {
         inputs: args.inputs.clone(),
-        out: args.out.clone(),
+        out: out.clone(),
         threshold: args.threshold,
         cohesion: args.cohesion,
-        containment: if args.containment > 0.0 {
-            args.containment
-        } else {
-            f64::INFINITY
-        },
-        orphan_overlap: (args.orphan_overlap > 0.0).then_some(args.orphan_overlap),
+        containment,
+        orphan_overlap,
         orphan_margin: args.orphan_margin,
         blocking: match args.blocking.as_str() {
             "all-pairs" => Blocking::AllPairs,
@@ -115,5 +187,5 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         s.records, s.rows, s.clks, s.persons, s.orphans_attached, s.candidates, s.pairs, args.threshold, s.platform,
         s.seconds[0], s.seconds[1], s.seconds[2]
     );
-    super::stdout_line(&args.out.join("entities.parquet").display().to_string())
+    super::stdout_line(&out.join("entities.parquet").display().to_string())
 }

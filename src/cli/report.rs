@@ -38,8 +38,9 @@ pub fn report(args: &ReportArgs) -> crosswalk::Result<()> {
             "--min-cell must be at least 2 (published tables are always suppressed); for unsuppressed figures add --internal-unsuppressed",
         ));
     }
+    let run = crosswalk::registry::as_run(&args.run)?;
     let s = report::run(&ReportJob {
-        run: args.run.clone(),
+        run: run.clone(),
         settings: Settings {
             as_of: args.as_of,
             window_days: args.window_days,
@@ -53,7 +54,7 @@ pub fn report(args: &ReportArgs) -> crosswalk::Result<()> {
         s.events,
         s.as_of.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
         s.published.len(),
-        args.run.join("aggregates").display(),
+        run.join("aggregates").display(),
         s.suppressed_cells,
         args.min_cell,
         if args.internal_unsuppressed {

@@ -121,7 +121,9 @@ pub struct LinkSummary {
     pub seconds: [f64; 4],
 }
 
-fn check_same(
+/// Checks that the encodings file at `path` was made with the same linkage schema, key and CLK
+/// length as the one at `first_path`; the error names `path` and what differs.
+pub fn check_same(
     first: &encodings::FileMeta,
     first_path: &Path,
     other: &encodings::FileMeta,
@@ -370,86 +372,22 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     // 5. Write.
     let t3 = Instant::now();
     std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, e))?;
-    let path = job.out.join("entities.parquet");
-    let schema = Arc::new(Schema::new(vec![
-        ArrowField::new("agency", DataType::Utf8, false),
-        ArrowField::new("record_key", DataType::Utf8, false),
-        ArrowField::new("person_id", DataType::Utf8, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|k| k.0.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                keys.iter().map(|k| k.1.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                labels.iter().map(|l| format!("P-{:06}", number[l])),
-            )),
-        ],
-    )
-    .map_err(|e| Error::parquet(&path, e))?;
-    let mut w = ArrowWriter::try_new(AtomicFile::create(&path)?, schema, None)
-        .map_err(|e| Error::parquet(&path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(&path, e))?;
-    w.into_inner()
-        .map_err(|e| Error::parquet(&path, e))?
-        .commit()?;
-
-    // The run's events with their persons: the analytics' input (no CLKs).
     let ids: Vec<String> = labels
         .iter()
         .map(|l| format!("P-{:06}", number[l]))
         .collect();
-    let mut event_rows = Vec::with_capacity(summary_rows(&files));
-    for f in &files {
-        for i in 0..f.len() {
-            let node = node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())];
-            event_rows.push(events::EventRow {
-                person_id: &ids[node as usize],
-                agency: &f.meta.agency,
-                agency_type: &f.meta.agency_type,
-                record_key: &f.record_key[i],
-                stage: f.stage[i].as_deref(),
-                service_type: f.service_type[i].as_deref(),
-                event_date: f.event_date[i],
-                end_date: f.end_date[i],
-                age_band: &f.age_band[i],
-                sex: &f.sex[i],
-                trafficking_type: &f.trafficking_type[i],
-            });
-        }
-    }
-    // Input file order must not matter: rows sorted by every column.
-    event_rows.sort_by(|a, b| {
-        (
-            a.agency,
-            a.record_key,
-            a.event_date,
-            a.stage,
-            a.service_type,
-            a.end_date,
-        )
-            .cmp(&(
-                b.agency,
-                b.record_key,
-                b.event_date,
-                b.stage,
-                b.service_type,
-                b.end_date,
-            ))
-            .then_with(|| {
-                (a.age_band, a.sex, a.trafficking_type).cmp(&(
-                    b.age_band,
-                    b.sex,
-                    b.trafficking_type,
-                ))
-            })
-    });
-    events::write(&job.out.join("events.parquet"), &event_rows)?;
-    drop(event_rows);
+    write_entities(
+        &job.out.join("entities.parquet"),
+        keys.iter()
+            .zip(&ids)
+            .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
+    )?;
+    // The run's events with their persons: the analytics' input (no CLKs).
+    write_events(&job.out.join("events.parquet"), &files, &|agency, key| {
+        node_of
+            .get(&(agency, key))
+            .map(|&n| ids[n as usize].as_str())
+    })?;
 
     let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
     let mut members: HashMap<u32, usize> = HashMap::new();
@@ -531,6 +469,100 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         + "\n";
     crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
     Ok(summary)
+}
+
+/// Writes `entities.parquet` (`agency`, `record_key`, `person_id`) atomically, rows in the
+/// order given.
+pub fn write_entities<'a>(
+    path: &Path,
+    rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Result<()> {
+    let (mut agency, mut key, mut person) = (Vec::new(), Vec::new(), Vec::new());
+    for (a, k, p) in rows {
+        agency.push(a);
+        key.push(k);
+        person.push(p);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        ArrowField::new("agency", DataType::Utf8, false),
+        ArrowField::new("record_key", DataType::Utf8, false),
+        ArrowField::new("person_id", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(agency)),
+            Arc::new(StringArray::from(key)),
+            Arc::new(StringArray::from(person)),
+        ],
+    )
+    .map_err(|e| Error::parquet(path, e))?;
+    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema, None)
+        .map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::parquet(path, e))?
+        .commit()
+}
+
+/// Writes `events.parquet` (every row of `files` with its person, no CLKs) atomically, rows
+/// sorted by every column so that input order does not matter. `person_of(agency,
+/// record_key)` gives each row's person id; a row without one is an error.
+pub fn write_events<'p>(
+    path: &Path,
+    files: &[encodings::Encodings],
+    person_of: &dyn Fn(&str, &str) -> Option<&'p str>,
+) -> Result<()> {
+    let mut event_rows = Vec::with_capacity(summary_rows(files));
+    for f in files {
+        for i in 0..f.len() {
+            let person_id = person_of(&f.meta.agency, &f.record_key[i]).ok_or_else(|| {
+                Error::encoding(
+                    path,
+                    format!("row {} of an encodings file has no person", i + 1),
+                )
+            })?;
+            event_rows.push(events::EventRow {
+                person_id,
+                agency: &f.meta.agency,
+                agency_type: &f.meta.agency_type,
+                record_key: &f.record_key[i],
+                stage: f.stage[i].as_deref(),
+                service_type: f.service_type[i].as_deref(),
+                event_date: f.event_date[i],
+                end_date: f.end_date[i],
+                age_band: &f.age_band[i],
+                sex: &f.sex[i],
+                trafficking_type: &f.trafficking_type[i],
+            });
+        }
+    }
+    event_rows.sort_by(|a, b| {
+        (
+            a.agency,
+            a.record_key,
+            a.event_date,
+            a.stage,
+            a.service_type,
+            a.end_date,
+        )
+            .cmp(&(
+                b.agency,
+                b.record_key,
+                b.event_date,
+                b.stage,
+                b.service_type,
+                b.end_date,
+            ))
+            .then_with(|| {
+                (a.age_band, a.sex, a.trafficking_type).cmp(&(
+                    b.age_band,
+                    b.sex,
+                    b.trafficking_type,
+                ))
+            })
+    });
+    events::write(path, &event_rows)
 }
 
 /// Greedy one-to-one matching, as anonlink's solver does for deduplicated sources: pairs in
@@ -725,13 +757,22 @@ fn summary_rows(files: &[encodings::Encodings]) -> usize {
 
 /// Reads `entities.parquet` of a run: `(agency, record_key) -> person_id`.
 pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
+    Ok(entity_rows(run)?
+        .into_iter()
+        .map(|(a, k, p)| ((a, k), p))
+        .collect())
+}
+
+/// Reads `entities.parquet` of a run (or registry generation) as `(agency, record_key,
+/// person_id)` rows in file order.
+pub fn entity_rows(run: &Path) -> Result<Vec<(String, String, String)>> {
     use arrow_array::Array;
     let path = run.join("entities.parquet");
     let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| Error::parquet(&path, e))?;
-    let mut out = HashMap::new();
+    let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(&path, e))?;
         let col = |i: usize| {
@@ -744,10 +785,11 @@ pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
         };
         let (a, k, p) = (col(0)?, col(1)?, col(2)?);
         for i in 0..a.len() {
-            out.insert(
-                (a.value(i).to_string(), k.value(i).to_string()),
+            out.push((
+                a.value(i).to_string(),
+                k.value(i).to_string(),
                 p.value(i).to_string(),
-            );
+            ));
         }
     }
     Ok(out)

@@ -1,0 +1,452 @@
+//! The monthly registry: every encodings batch linked so far, the current persons with stable
+//! ids, and a changelog, updated crash-safely one generation at a time (issue #6).
+//!
+//! ```text
+//! REG/
+//!   LOCK                        held (flock) for the whole run; a dead process frees it
+//!   CURRENT                     "gen-000003": the current generation, replaced atomically
+//!   batches/<id>.parquet        verbatim copy of an added encodings file (id: BLAKE3 of its bytes)
+//!   batches/<id>.index          its records, distinct CLKs and frozen LSH band keys
+//!   generations/gen-000003/     one immutable directory per successful run:
+//!     registry.json             batches, frozen settings and LSH, next id, per-run history
+//!     entities.parquet          agency, record_key, person_id (sorted by agency, record_key)
+//!     evidence.bin              record pairs that count as evidence, with Dice and overlap
+//!     changelog.parquet         every merge, split and retirement so far
+//!     diagnostics.json          counts and timings of the run that made it
+//! ```
+//!
+//! **Crash safety.** A run writes new batch files (content-addressed, so never over anything
+//! in use), builds the next generation in a staging directory, renames it into
+//! `generations/`, and only then replaces `CURRENT` (temporary file, fsync, rename, directory
+//! fsync). Until that last rename the registry's state, which is what `CURRENT` names, is
+//! untouched; a killed run leaves at most unreferenced files, which the next run removes
+//! under the lock before it starts ([`Registry::open`]).
+//!
+//! **Stable ids** ([`update`]): new records are compared with the old ones and with each other
+//! only, and only persons the new evidence touches are re-clustered. Ids pass to the
+//! re-clustered persons by record overlap, the oldest id surviving a merge (docs/registry.md).
+
+pub mod ids;
+pub mod index;
+pub mod update;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::LshParams;
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+
+/// Format tag of `registry.json`.
+pub const FORMAT: &str = "crosswalk-registry/1";
+
+/// Environment variable naming a point at which a registry run pauses for two minutes
+/// (`batches`, `generation` or `current`): the crash tests kill the process there. Not for
+/// production use.
+pub const PAUSE_ENV: &str = "CROSSWALK_REGISTRY_PAUSE";
+
+/// Linkage settings, frozen when the registry is created (changing them would change persons
+/// that no new evidence touched).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Dice threshold.
+    pub threshold: f64,
+    /// Cluster cohesion.
+    pub cohesion: f64,
+    /// Containment (above 1: off).
+    pub containment: f64,
+    /// Lone-record overlap (`None`: off).
+    pub orphan_overlap: Option<f64>,
+    /// Lone-record margin.
+    pub orphan_margin: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        use crate::pipeline::link::*;
+        Settings {
+            threshold: DEFAULT_THRESHOLD,
+            cohesion: DEFAULT_COHESION,
+            containment: DEFAULT_CONTAINMENT,
+            orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
+            orphan_margin: DEFAULT_ORPHAN_MARGIN,
+        }
+    }
+}
+
+/// The frozen band-key function: [`LshParams`] and the informative bit positions found at the
+/// registry's first run (hex bitmap, bit `p` of byte `p / 8` set for an informative position).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenLsh {
+    /// Bands.
+    pub bands: usize,
+    /// MinHashes per band.
+    pub rows: usize,
+    /// Permutation seed.
+    pub seed: u64,
+    /// MinHash pool.
+    pub pool: usize,
+    /// Frequent-bit cap used at the first run (per mille).
+    pub max_bit_share_permille: u32,
+    /// Informative positions, as a hex bitmap.
+    pub informative: String,
+}
+
+impl FrozenLsh {
+    /// Freezes `params` with the `informative` positions of a `bits`-bit CLK.
+    pub fn new(params: LshParams, informative: &[u16], bits: usize) -> FrozenLsh {
+        let mut map = vec![0u8; bits.div_ceil(8)];
+        for &p in informative {
+            map[p as usize / 8] |= 1 << (p % 8);
+        }
+        FrozenLsh {
+            bands: params.bands,
+            rows: params.rows,
+            seed: params.seed,
+            pool: params.pool,
+            max_bit_share_permille: params.max_bit_share_permille,
+            informative: map.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> LshParams {
+        LshParams {
+            bands: self.bands,
+            rows: self.rows,
+            seed: self.seed,
+            pool: self.pool,
+            max_bit_share_permille: self.max_bit_share_permille,
+        }
+    }
+
+    /// The informative positions (`None` if the bitmap is damaged).
+    pub fn positions(&self) -> Option<Vec<u16>> {
+        let bytes: Option<Vec<u8>> = (0..self.informative.len() / 2)
+            .map(|i| u8::from_str_radix(self.informative.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        let bytes = bytes?;
+        Some(
+            (0..bytes.len() * 8)
+                .filter(|&p| bytes[p / 8] & (1 << (p % 8)) != 0)
+                .map(|p| p as u16)
+                .collect(),
+        )
+    }
+}
+
+/// One encodings file in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// BLAKE3 of the file's bytes (32 hex digits).
+    pub id: String,
+    /// The file name it was added from (no directory).
+    pub source_name: String,
+    /// Agency.
+    pub agency: String,
+    /// Rows.
+    pub rows: u64,
+    /// Distinct records.
+    pub records: u64,
+    /// Generation that added it.
+    pub added_generation: u32,
+    /// Label of that generation.
+    pub added_label: String,
+}
+
+/// What one generation did: the per-month view of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HistoryEntry {
+    /// Generation number.
+    pub generation: u32,
+    /// Its label (e.g. the month, `2026-03`).
+    pub label: String,
+    /// Batches added.
+    pub batches_added: Vec<String>,
+    /// Batches withdrawn.
+    pub batches_withdrawn: Vec<String>,
+    /// Records in the registry after the run.
+    pub records: u64,
+    /// Persons after the run (cumulative).
+    pub persons: u64,
+    /// Records new to the registry in this run.
+    pub new_records: u64,
+    /// Persons whose id was first issued in this run.
+    pub new_persons: u64,
+    /// Ids retired by merges.
+    pub merged: u64,
+    /// Ids issued to parts split off an existing person.
+    pub split: u64,
+    /// Ids retired because all their records were withdrawn.
+    pub retired: u64,
+    /// Existing persons re-clustered (touched by new evidence or a withdrawal).
+    pub persons_reclustered: u64,
+}
+
+/// `registry.json`: the state of one generation (everything but its tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: String,
+    /// Generation number (1, 2, ...).
+    pub generation: u32,
+    /// Label of the run that made it.
+    pub label: String,
+    /// Linkage-schema fingerprint every batch carries.
+    pub schema_fingerprint: String,
+    /// Key check value every batch carries.
+    pub kcv: String,
+    /// CLK length.
+    pub clk_bits: usize,
+    /// Frozen linkage settings.
+    pub settings: Settings,
+    /// Frozen band-key function.
+    pub lsh: FrozenLsh,
+    /// Number of the next person id to issue.
+    pub next_person: u32,
+    /// Batches, in the order they were added.
+    pub batches: Vec<Batch>,
+    /// One entry per generation so far.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Name of generation `g`'s directory.
+pub fn generation_name(g: u32) -> String {
+    format!("gen-{g:06}")
+}
+
+/// A person id's text form.
+pub fn person_id(n: u32) -> String {
+    format!("P-{n:06}")
+}
+
+/// An open registry: its directory, held locked for the life of this value.
+#[derive(Debug)]
+pub struct Registry {
+    dir: PathBuf,
+    /// The lock file; the lock is released when it is closed (or the process dies).
+    _lock: File,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry at `dir` and takes its lock, or fails with
+    /// [`crate::ErrorKind::Busy`] if another run holds it. Then removes what a killed run may
+    /// have left: staging directories, generations newer than `CURRENT`, temporary files and
+    /// batch files no generation up to `CURRENT` refers to.
+    pub fn open(dir: &Path) -> Result<Registry> {
+        for sub in ["batches", "generations"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io(dir.join(sub), e))?;
+        }
+        let path = dir.join("LOCK");
+        let mut lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(Error::busy(
+                    dir,
+                    format!(
+                        "the registry is in use by another crosswalk run{}; wait for it to finish \
+                         and run again (a run that died has released it already)",
+                        if holder.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (process {holder})")
+                        }
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        lock.set_len(0).map_err(|e| Error::io(&path, e))?;
+        writeln!(lock, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+        let reg = Registry {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        };
+        reg.clean()?;
+        Ok(reg)
+    }
+
+    /// The registry directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current generation number (0: empty registry).
+    pub fn current(&self) -> Result<u32> {
+        current_generation(&self.dir)
+    }
+
+    /// The directory of generation `g`.
+    pub fn generation_dir(&self, g: u32) -> PathBuf {
+        self.dir.join("generations").join(generation_name(g))
+    }
+
+    /// Path of a batch file (`ext`: `parquet` or `index`).
+    pub fn batch_path(&self, id: &str, ext: &str) -> PathBuf {
+        self.dir.join("batches").join(format!("{id}.{ext}"))
+    }
+
+    fn clean(&self) -> Result<()> {
+        let current = self.current()?;
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        let gens = self.dir.join("generations");
+        for entry in std::fs::read_dir(&gens).map_err(|e| Error::io(&gens, e))? {
+            let entry = entry.map_err(|e| Error::io(&gens, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let number = name
+                .strip_prefix("gen-")
+                .and_then(|n| n.parse::<u32>().ok());
+            match number {
+                Some(g) if g <= current => {
+                    let m = read_manifest(&entry.path())?;
+                    keep.extend(m.batches.into_iter().map(|b| b.id));
+                }
+                _ => remove_any(&entry.path())?,
+            }
+        }
+        let batches = self.dir.join("batches");
+        for entry in std::fs::read_dir(&batches).map_err(|e| Error::io(&batches, e))? {
+            let entry = entry.map_err(|e| Error::io(&batches, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let id = name.split('.').next().unwrap_or_default();
+            if !keep.contains(id) {
+                remove_any(&entry.path())?;
+            }
+        }
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".crosswalk-")
+            {
+                remove_any(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes generation `g`, fully written in `staging`, the current one: renames it into
+    /// `generations/`, then replaces `CURRENT`. Directories are fsynced so that the new state
+    /// survives a power cut as well as a killed process.
+    pub fn commit(&self, staging: &Path, g: u32) -> Result<()> {
+        let dest = self.generation_dir(g);
+        std::fs::rename(staging, &dest).map_err(|e| Error::io(&dest, e))?;
+        sync_dir(&self.dir.join("generations"))?;
+        pause("generation");
+        write_atomic(
+            &self.dir.join("CURRENT"),
+            format!("{}\n", generation_name(g)).as_bytes(),
+        )?;
+        sync_dir(&self.dir)?;
+        pause("current");
+        Ok(())
+    }
+}
+
+/// The current generation of the registry at `dir` (0 when it has none).
+pub fn current_generation(dir: &Path) -> Result<u32> {
+    let path = dir.join("CURRENT");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => s
+            .trim()
+            .strip_prefix("gen-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Error::encoding(
+                    &path,
+                    "damaged: expected a generation name such as gen-000001",
+                )
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// The current generation's directory of the registry at `dir`, if it has one.
+pub fn current_dir(dir: &Path) -> Result<Option<PathBuf>> {
+    let g = current_generation(dir)?;
+    Ok((g > 0).then(|| dir.join("generations").join(generation_name(g))))
+}
+
+/// Reads `registry.json` of a generation directory.
+pub fn read_manifest(gen_dir: &Path) -> Result<Manifest> {
+    let path = gen_dir.join("registry.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let m: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::encoding(&path, format!("not a crosswalk registry manifest ({e})")))?;
+    if m.format != FORMAT {
+        return Err(Error::encoding(
+            &path,
+            format!("registry format {} is not {FORMAT}", m.format),
+        ));
+    }
+    Ok(m)
+}
+
+fn remove_any(path: &Path) -> Result<()> {
+    let r = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    r.map_err(|e| Error::io(path, e))
+}
+
+/// fsync of a directory (its entries: renames and new files).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Test hook: pauses for two minutes when [`PAUSE_ENV`] names `point`.
+pub fn pause(point: &str) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == point) {
+        eprintln!("crosswalk: paused at {point} ({PAUSE_ENV})");
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+}
+
+/// The directory `crosswalk report` and `crosswalk evaluate` should read for `dir`: `dir`
+/// itself for a run directory; for a registry, its current generation, where the events of
+/// every batch with their persons are first written to `events.parquet` (once; atomically)
+/// if they are not there yet.
+pub fn as_run(dir: &Path) -> Result<PathBuf> {
+    if !dir.join("CURRENT").exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let gen_dir = current_dir(dir)?
+        .ok_or_else(|| Error::config(dir, "the registry has no generation yet"))?;
+    let events = gen_dir.join("events.parquet");
+    if events.exists() {
+        return Ok(gen_dir);
+    }
+    let manifest = read_manifest(&gen_dir)?;
+    let files: Vec<crate::io::encodings::Encodings> = manifest
+        .batches
+        .iter()
+        .map(|b| crate::io::encodings::read(&dir.join("batches").join(format!("{}.parquet", b.id))))
+        .collect::<Result<_>>()?;
+    let persons: std::collections::HashMap<(String, String), String> =
+        crate::pipeline::link::read_entities(&gen_dir)?;
+    crate::pipeline::link::write_events(&events, &files, &|a, k| {
+        persons
+            .get(&(a.to_string(), k.to_string()))
+            .map(|p| p.as_str())
+    })?;
+    Ok(gen_dir)
+}

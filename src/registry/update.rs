@@ -1,0 +1,999 @@
+//! One registry run: add this month's batches (and withdraw retracted ones), link what is new
+//! against what is there, and commit the next generation.
+//!
+//! The cost is meant to follow the new records, not the registry (docs/registry.md):
+//! - new batches are indexed once (records, distinct CLKs, band keys with the registry's
+//!   frozen [`MinHasher`]); old batches' indexes are read, never recomputed;
+//! - candidate pairs are new × new (LSH tables of the new CLKs) and old × new (each old CLK's
+//!   band keys probed in the new CLKs' tables, behind a bit-set filter); old × old pairs are
+//!   never formed again: their evidence is carried over from the previous generation;
+//! - only the persons that new evidence (or a withdrawal) touches are re-clustered, with the
+//!   new records; every other person keeps its records and id untouched.
+//!
+//! A record that a new batch brings again (the same client id in April's export) or that loses
+//! rows to a withdrawal is treated as new: its old evidence is dropped and it is compared
+//! afresh with all its remaining CLKs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow_schema::{DataType, Field as ArrowField, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::ids::{self, Change};
+use super::index::BatchIndex;
+use super::{
+    person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
+};
+use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
+use crate::cluster::{cluster_scored, Edge};
+use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
+use crate::error::{Error, Result};
+use crate::io::{encodings, write_atomic, AtomicFile};
+use crate::pipeline::link::{check_same, entity_rows, write_entities, MIN_DICE};
+
+/// A registry run.
+#[derive(Debug, Clone)]
+pub struct UpdateJob {
+    /// Registry directory (created if missing).
+    pub registry: PathBuf,
+    /// Encodings files to add (files already in the registry are skipped).
+    pub inputs: Vec<PathBuf>,
+    /// Batches to withdraw: a batch id (or a unique prefix of at least 8 digits) or the path
+    /// of the file that was added.
+    pub withdraw: Vec<String>,
+    /// Label of this run, e.g. the month (`2026-03`).
+    pub label: String,
+    /// Linkage settings; must equal the registry's once it exists.
+    pub settings: Settings,
+    /// LSH parameters for a new registry.
+    pub lsh: LshParams,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+/// What a registry run did.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateSummary {
+    /// The current generation after the run.
+    pub generation: u32,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Whether a new generation was made (false: nothing to add or withdraw).
+    pub changed: bool,
+    /// Inputs skipped because the registry has them already.
+    pub skipped: Vec<PathBuf>,
+    /// This run's history entry (the previous one when nothing changed).
+    pub history: HistoryEntry,
+    /// CLKs compared afresh (new and touched records).
+    pub new_clks: usize,
+    /// Old CLKs probed against them.
+    pub old_clks: usize,
+    /// Candidate pairs offered to the kernel.
+    pub candidates: u64,
+    /// Seconds: reading and indexing, comparing, clustering and ids, writing.
+    pub seconds: [f64; 4],
+}
+
+/// A record pair that counts as evidence: nodes `a < b`, best Dice and best overlap
+/// coefficient over their CLK pairs with Dice ≥ [`MIN_DICE`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// One record.
+    pub a: u32,
+    /// The other.
+    pub b: u32,
+    /// Best Dice.
+    pub dice: f32,
+    /// Best overlap coefficient.
+    pub overlap: f32,
+}
+
+const EVIDENCE_MAGIC: &[u8; 8] = b"CWEVD001";
+
+fn write_evidence(path: &Path, ev: &[Evidence]) -> Result<()> {
+    let mut out = Vec::with_capacity(16 + ev.len() * 16 + 32);
+    out.extend_from_slice(EVIDENCE_MAGIC);
+    out.extend_from_slice(&(ev.len() as u64).to_le_bytes());
+    for e in ev {
+        out.extend_from_slice(&e.a.to_le_bytes());
+        out.extend_from_slice(&e.b.to_le_bytes());
+        out.extend_from_slice(&e.dice.to_le_bytes());
+        out.extend_from_slice(&e.overlap.to_le_bytes());
+    }
+    let digest = blake3::hash(&out);
+    out.extend_from_slice(digest.as_bytes());
+    write_atomic(path, &out)
+}
+
+fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let damaged = || Error::encoding(path, "damaged registry evidence file");
+    if bytes.len() < 48 || &bytes[..8] != EVIDENCE_MAGIC {
+        return Err(damaged());
+    }
+    let (body, digest) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(body).as_bytes() != digest {
+        return Err(damaged());
+    }
+    let n = u64::from_le_bytes(body[8..16].try_into().map_err(|_| damaged())?) as usize;
+    if body.len() != 16 + n * 16 {
+        return Err(damaged());
+    }
+    let w = |c: &[u8]| [c[0], c[1], c[2], c[3]];
+    Ok(body[16..]
+        .chunks_exact(16)
+        .map(|c| Evidence {
+            a: u32::from_le_bytes(w(&c[0..4])),
+            b: u32::from_le_bytes(w(&c[4..8])),
+            dice: f32::from_le_bytes(w(&c[8..12])),
+            overlap: f32::from_le_bytes(w(&c[12..16])),
+        })
+        .collect())
+}
+
+/// A changelog row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LogRow {
+    generation: u32,
+    label: String,
+    change: String,
+    person_id: String,
+    other_id: Option<String>,
+    records: u64,
+    reason: String,
+}
+
+fn changelog_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        ArrowField::new("generation", DataType::UInt32, false),
+        ArrowField::new("label", DataType::Utf8, false),
+        ArrowField::new("change", DataType::Utf8, false),
+        ArrowField::new("person_id", DataType::Utf8, false),
+        ArrowField::new("other_id", DataType::Utf8, true),
+        ArrowField::new("records", DataType::UInt64, false),
+        ArrowField::new("reason", DataType::Utf8, false),
+    ]))
+}
+
+fn write_changelog(path: &Path, rows: &[LogRow]) -> Result<()> {
+    let schema = changelog_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|r| r.generation),
+            )),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.label))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| &r.change),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| &r.person_id),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.other_id.as_deref()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                rows.iter().map(|r| r.records),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| &r.reason),
+            )),
+        ],
+    )
+    .map_err(|e| Error::parquet(path, e))?;
+    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema, None)
+        .map_err(|e| Error::parquet(path, e))?;
+    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::parquet(path, e))?
+        .commit()
+}
+
+fn read_changelog(path: &Path) -> Result<Vec<LogRow>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::parquet(path, e))?;
+    let wrong = || Error::encoding(path, "not a crosswalk registry changelog");
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let s = |i: usize| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(wrong)
+        };
+        let g = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt32Array>()
+            .ok_or_else(wrong)?;
+        let r = batch
+            .column(5)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(wrong)?;
+        let (label, change, person, other, reason) = (s(1)?, s(2)?, s(3)?, s(4)?, s(6)?);
+        for i in 0..batch.num_rows() {
+            out.push(LogRow {
+                generation: g.value(i),
+                label: label.value(i).to_string(),
+                change: change.value(i).to_string(),
+                person_id: person.value(i).to_string(),
+                other_id: (!other.is_null(i)).then(|| other.value(i).to_string()),
+                records: r.value(i),
+                reason: reason.value(i).to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The previous generation, as needed by the next.
+struct Previous {
+    manifest: Manifest,
+    /// `(agency, record_key)` sorted, with each record's person number.
+    records: Vec<(String, String, u32)>,
+    evidence: Vec<Evidence>,
+    changelog: Vec<LogRow>,
+}
+
+fn load_previous(gen_dir: &Path) -> Result<Previous> {
+    let manifest = read_manifest(gen_dir)?;
+    let path = gen_dir.join("entities.parquet");
+    let records = entity_rows(gen_dir)?
+        .into_iter()
+        .map(|(a, k, p)| {
+            let n = p
+                .strip_prefix("P-")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| Error::encoding(&path, "a person id is not of the form P-000123"))?;
+            Ok((a, k, n))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Previous {
+        manifest,
+        records,
+        evidence: read_evidence(&gen_dir.join("evidence.bin"))?,
+        changelog: read_changelog(&gen_dir.join("changelog.parquet"))?,
+    })
+}
+
+fn file_id(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
+/// Runs one registry update (see the module docs).
+pub fn run(job: &UpdateJob) -> Result<UpdateSummary> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .build()
+        .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
+    pool.install(|| run_locked(job))
+}
+
+/// A new batch: its id, source path, file bytes and contents.
+struct NewBatch {
+    id: String,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    enc: encodings::Encodings,
+}
+
+fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
+    let t0 = Instant::now();
+    let reg = Registry::open(&job.registry)?;
+    let g = reg.current()?;
+    let prev = if g > 0 {
+        Some(load_previous(&reg.generation_dir(g))?)
+    } else {
+        None
+    };
+    let reg_path = job.registry.as_path();
+    if let Some(p) = &prev {
+        if p.manifest.settings != job.settings {
+            return Err(Error::config(
+                reg_path,
+                format!(
+                    "this registry links with {:?}; its settings are fixed when it is created \
+                     (drop the link flags, or start a new registry to change them)",
+                    p.manifest.settings
+                ),
+            ));
+        }
+    }
+    // 1. New batches: read, identify by content, check against the registry (or each other).
+    let mut known: BTreeSet<String> = prev
+        .iter()
+        .flat_map(|p| p.manifest.batches.iter().map(|b| b.id.clone()))
+        .collect();
+    let mut skipped = Vec::new();
+    let mut fresh: Vec<(String, PathBuf, Vec<u8>)> = Vec::new();
+    for path in &job.inputs {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let id = file_id(&bytes);
+        if known.insert(id.clone()) {
+            fresh.push((id, path.clone(), bytes));
+        } else {
+            skipped.push(path.clone());
+        }
+    }
+    let new: Vec<NewBatch> = fresh
+        .into_par_iter()
+        .map(|(id, path, bytes)| {
+            let enc = encodings::read(&path)?;
+            Ok(NewBatch {
+                id,
+                path,
+                bytes,
+                enc,
+            })
+        })
+        .collect::<Result<_>>()?;
+    if let Some(p) = &prev {
+        let m = &p.manifest;
+        let reference = encodings::FileMeta {
+            schema_fingerprint: m.schema_fingerprint.clone(),
+            kcv: m.kcv.clone(),
+            clk_bits: m.clk_bits,
+            ..Default::default()
+        };
+        for b in &new {
+            check_same(&reference, reg_path, &b.enc.meta, &b.path)?;
+        }
+    } else if let Some(first) = new.first() {
+        for b in &new[1..] {
+            check_same(&first.enc.meta, &first.path, &b.enc.meta, &b.path)?;
+        }
+    }
+    // 2. Withdrawals.
+    let mut withdrawn: BTreeSet<String> = BTreeSet::new();
+    for w in &job.withdraw {
+        let batches = prev
+            .as_ref()
+            .map(|p| &p.manifest.batches[..])
+            .unwrap_or(&[]);
+        let wanted = match std::fs::read(w) {
+            Ok(bytes) => file_id(&bytes),
+            Err(_) => w.to_ascii_lowercase(),
+        };
+        let hits: Vec<&Batch> = batches
+            .iter()
+            .filter(|b| wanted.len() >= 8 && b.id.starts_with(&wanted))
+            .collect();
+        match hits.as_slice() {
+            [b] => {
+                withdrawn.insert(b.id.clone());
+            }
+            [] => {
+                return Err(Error::config(
+                    reg_path,
+                    format!("--withdraw {w}: no such batch in the registry (give a batch id from registry.json, at least 8 digits, or the file that was added)"),
+                ))
+            }
+            _ => {
+                return Err(Error::config(
+                    reg_path,
+                    format!("--withdraw {w}: matches several batches; give more digits"),
+                ))
+            }
+        }
+    }
+    if new.is_empty() && withdrawn.is_empty() {
+        let history = prev
+            .as_ref()
+            .and_then(|p| p.manifest.history.last().cloned())
+            .unwrap_or_default();
+        return Ok(UpdateSummary {
+            generation: g,
+            dir: if g > 0 {
+                reg.generation_dir(g)
+            } else {
+                job.registry.clone()
+            },
+            changed: false,
+            skipped,
+            history,
+            ..Default::default()
+        });
+    }
+    let generation = g + 1;
+    let bits = match (&prev, new.first()) {
+        (Some(p), _) => p.manifest.clk_bits,
+        (None, Some(b)) => b.enc.meta.clk_bits,
+        (None, None) => unreachable!("nothing to add to an empty registry was handled above"),
+    };
+    let width = bits / 8;
+    // 3. The frozen band-key function.
+    let frozen = match &prev {
+        Some(p) => p.manifest.lsh.clone(),
+        None => {
+            let mut bytes: Vec<u8> = Vec::new();
+            for b in &new {
+                for c in b.enc.clks.chunks_exact(width) {
+                    if c.iter().any(|&x| x != 0) {
+                        bytes.extend_from_slice(c);
+                    }
+                }
+            }
+            let m = ClkMatrix::from_bytes(bits, &bytes).ok_or_else(|| {
+                Error::encoding(&new[0].path, "CLK length is not a multiple of 64 bits")
+            })?;
+            FrozenLsh::new(
+                job.lsh,
+                &informative_positions(&m, job.lsh.max_bit_share_permille),
+                bits,
+            )
+        }
+    };
+    let params = frozen.params();
+    let positions = frozen.positions().ok_or_else(|| {
+        Error::encoding(
+            reg.generation_dir(g).join("registry.json"),
+            "damaged LSH bitmap",
+        )
+    })?;
+    let hasher = MinHasher::new(params, &positions);
+    // 4. Indexes: new batches computed, kept ones read.
+    let kept: Vec<Batch> = prev
+        .iter()
+        .flat_map(|p| p.manifest.batches.iter())
+        .filter(|b| !withdrawn.contains(&b.id))
+        .cloned()
+        .collect();
+    let new_idx: Vec<BatchIndex> = new
+        .par_iter()
+        .map(|b| BatchIndex::build(&b.enc, &hasher))
+        .collect();
+    let kept_idx: Vec<BatchIndex> = kept
+        .par_iter()
+        .map(|b| BatchIndex::read(&reg.batch_path(&b.id, "index")))
+        .collect::<Result<_>>()?;
+    let withdrawn_idx: Vec<(String, BatchIndex)> = prev
+        .iter()
+        .flat_map(|p| p.manifest.batches.iter())
+        .filter(|b| withdrawn.contains(&b.id))
+        .map(|b| {
+            Ok((
+                b.agency.clone(),
+                BatchIndex::read(&reg.batch_path(&b.id, "index"))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    for idx in kept_idx.iter().chain(&new_idx) {
+        if idx.width != width || idx.bands != params.bands {
+            return Err(Error::encoding(
+                reg_path,
+                "a batch index does not match the registry's CLK length or bands",
+            ));
+        }
+    }
+    // Batches as (agency, index), kept first then new.
+    let all: Vec<(&str, &BatchIndex)> = kept
+        .iter()
+        .map(|b| b.agency.as_str())
+        .zip(&kept_idx)
+        .chain(new.iter().map(|b| b.enc.meta.agency.as_str()).zip(&new_idx))
+        .collect();
+    let n_kept = kept.len();
+    // 5. Records: every (agency, record_key), sorted; which are new or touched (compared
+    //    afresh: `fresh`), which old records map where.
+    let mut keys: Vec<(&str, &str)> = all
+        .iter()
+        .flat_map(|(a, idx)| idx.records.iter().map(move |k| (*a, k.as_str())))
+        .collect();
+    keys.par_sort_unstable();
+    keys.dedup();
+    let node_of =
+        |a: &str, k: &str| -> Option<u32> { keys.binary_search(&(a, k)).ok().map(|n| n as u32) };
+    let n = keys.len();
+    let mut fresh = vec![false; n];
+    for (a, idx) in &all[n_kept..] {
+        for k in &idx.records {
+            if let Some(x) = node_of(a, k) {
+                fresh[x as usize] = true;
+            }
+        }
+    }
+    for (a, idx) in &withdrawn_idx {
+        for k in &idx.records {
+            if let Some(x) = node_of(a, k) {
+                fresh[x as usize] = true;
+            }
+        }
+    }
+    // Previous person of each node (None: new record), and previous node -> node.
+    let empty = Vec::new();
+    let prev_records = prev.as_ref().map(|p| &p.records).unwrap_or(&empty);
+    let prev_node: Vec<Option<u32>> = prev_records
+        .par_iter()
+        .map(|(a, k, _)| node_of(a, k))
+        .collect();
+    let mut old_person: Vec<Option<u32>> = vec![None; n];
+    let mut affected: BTreeSet<u32> = BTreeSet::new();
+    for ((_, _, p), x) in prev_records.iter().zip(&prev_node) {
+        match x {
+            Some(x) => {
+                old_person[*x as usize] = Some(*p);
+                if fresh[*x as usize] {
+                    affected.insert(*p);
+                }
+            }
+            None => {
+                affected.insert(*p);
+            }
+        }
+    }
+    let new_records = (0..n)
+        .filter(|&x| fresh[x] && old_person[x].is_none())
+        .count() as u64;
+    // 6. CLK rows: fresh records' (all their CLKs, deduplicated) and old ones'.
+    let mut seen: FxHashSet<(u32, &[u8])> = FxHashSet::default();
+    let mut y_owner: Vec<u32> = Vec::new();
+    let mut y_bytes: Vec<u8> = Vec::new();
+    let mut y_keys: Vec<u32> = Vec::new();
+    // Old rows: (node, batch, row).
+    let mut old_rows: Vec<(u32, u32, u32)> = Vec::new();
+    for (bi, (a, idx)) in all.iter().enumerate() {
+        for r in 0..idx.rows() {
+            let x = node_of(a, &idx.records[idx.row_record[r] as usize]).unwrap_or_default();
+            if !seen.insert((x, idx.clk(r))) {
+                continue;
+            }
+            if fresh[x as usize] {
+                y_owner.push(x);
+                y_bytes.extend_from_slice(idx.clk(r));
+                y_keys.extend_from_slice(idx.band_keys(r));
+            } else {
+                old_rows.push((x, bi as u32, r as u32));
+            }
+        }
+    }
+    drop(seen);
+    let y = ClkMatrix::from_bytes(bits, &y_bytes)
+        .ok_or_else(|| Error::encoding(reg_path, "CLK length is not a multiple of 64 bits"))?;
+    let t_read = t0.elapsed().as_secs_f64();
+
+    // 7. Evidence: fresh × fresh and old × fresh.
+    let t1 = Instant::now();
+    let platform = Platform::detect();
+    let s = job.settings;
+    let keep_overlap = s
+        .containment
+        .min(
+            s.orphan_overlap
+                .map_or(f64::INFINITY, |o| o - s.orphan_margin),
+        )
+        .max(0.0);
+    let judge = |inter: u32, pa: u32, pb: u32| -> Option<(f32, f32)> {
+        let dice = 2.0 * inter as f64 / (pa + pb).max(1) as f64;
+        let overlap = inter as f64 / pa.min(pb).max(1) as f64;
+        (dice >= s.threshold || (dice >= MIN_DICE && overlap >= keep_overlap))
+            .then_some((dice as f32, overlap as f32))
+    };
+    let t_min = Threshold::new(MIN_DICE);
+    let ylsh = Lsh::from_keys(params, y_keys).with_probe_filter();
+    let (mut found, mut candidates) = ylsh.map_candidates(&|i, j| {
+        let (a, b) = (y_owner[i as usize], y_owner[j as usize]);
+        if a == b {
+            return None;
+        }
+        let inter = y.passes(platform, i as usize, j as usize, t_min)?;
+        let (d, o) = judge(inter, y.popcount(i as usize), y.popcount(j as usize))?;
+        Some(Evidence {
+            a: a.min(b),
+            b: a.max(b),
+            dice: d,
+            overlap: o,
+        })
+    });
+    let words = width / 8;
+    let cross: Vec<(Vec<Evidence>, u64)> = old_rows
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut out = Vec::new();
+            let mut count = 0u64;
+            let mut row = vec![0u64; words];
+            for &(x, bi, r) in chunk {
+                let idx = all[bi as usize].1;
+                for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
+                    *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                }
+                let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
+                ylsh.probe(idx.band_keys(r as usize), &mut |j, _| {
+                    count += 1;
+                    let pj = y.popcount(j as usize);
+                    if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
+                        return;
+                    }
+                    let inter = intersection(platform, &row, y.row(j as usize));
+                    if let Some((d, o)) = judge(inter, pop, pj) {
+                        let b = y_owner[j as usize];
+                        out.push(Evidence {
+                            a: x.min(b),
+                            b: x.max(b),
+                            dice: d,
+                            overlap: o,
+                        });
+                    }
+                });
+            }
+            (out, count)
+        })
+        .collect();
+    for (ev, c) in cross {
+        found.extend(ev);
+        candidates += c;
+    }
+    // Old evidence between records that are neither fresh nor gone, renumbered.
+    for e in prev.iter().flat_map(|p| &p.evidence) {
+        let (Some(Some(a)), Some(Some(b))) =
+            (prev_node.get(e.a as usize), prev_node.get(e.b as usize))
+        else {
+            continue;
+        };
+        if fresh[*a as usize] || fresh[*b as usize] {
+            continue;
+        }
+        found.push(Evidence {
+            a: *a.min(b),
+            b: *a.max(b),
+            ..*e
+        });
+    }
+    // One entry per record pair: best Dice, best overlap.
+    found.par_sort_unstable_by(|p, q| (p.a, p.b).cmp(&(q.a, q.b)));
+    let mut evidence: Vec<Evidence> = Vec::with_capacity(found.len());
+    for e in found {
+        match evidence.last_mut() {
+            Some(l) if (l.a, l.b) == (e.a, e.b) => {
+                l.dice = l.dice.max(e.dice);
+                l.overlap = l.overlap.max(e.overlap);
+            }
+            _ => evidence.push(e),
+        }
+    }
+    // Persons the new evidence touches.
+    for e in &evidence {
+        for (x, other) in [(e.a, e.b), (e.b, e.a)] {
+            if fresh[other as usize] {
+                if let Some(p) = old_person[x as usize] {
+                    affected.insert(p);
+                }
+            }
+        }
+    }
+    let t_compare = t1.elapsed().as_secs_f64();
+
+    // 8. Re-cluster the fresh records with the affected persons' records.
+    let t2 = Instant::now();
+    let sub: Vec<u32> = (0..n as u32)
+        .filter(|&x| {
+            fresh[x as usize] || old_person[x as usize].is_some_and(|p| affected.contains(&p))
+        })
+        .collect();
+    let local_of: FxHashMap<u32, u32> = sub
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (x, i as u32))
+        .collect();
+    // CLKs of the sub-graph: fresh rows, then old rows of affected persons.
+    let mut s_bytes = y_bytes;
+    let mut s_owner: Vec<u32> = y_owner.iter().map(|x| local_of[x]).collect();
+    for &(x, bi, r) in &old_rows {
+        if let Some(&l) = local_of.get(&x) {
+            s_bytes.extend_from_slice(all[bi as usize].1.clk(r as usize));
+            s_owner.push(l);
+        }
+    }
+    let sm = ClkMatrix::from_bytes(bits, &s_bytes)
+        .ok_or_else(|| Error::encoding(reg_path, "CLK length is not a multiple of 64 bits"))?;
+    drop(s_bytes);
+    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); sub.len()];
+    for (r, &o) in s_owner.iter().enumerate() {
+        rows_of[o as usize].push(r as u32);
+    }
+    let edges: Vec<Edge> = evidence
+        .iter()
+        .filter(|e| e.dice as f64 >= s.threshold)
+        .filter_map(|e| {
+            Some(Edge {
+                a: *local_of.get(&e.a)?,
+                b: *local_of.get(&e.b)?,
+                score: e.dice as f64,
+            })
+        })
+        .collect();
+    let score = |p: u32, q: u32| -> f64 {
+        let mut best = 0.0f64;
+        for &i in &rows_of[p as usize] {
+            for &j in &rows_of[q as usize] {
+                let (i, j) = (i as usize, j as usize);
+                let inter = sm.intersection(platform, i, j) as f64;
+                let (a, b) = (sm.popcount(i) as f64, sm.popcount(j) as f64);
+                let dice = 2.0 * inter / (a + b).max(1.0);
+                let overlap = inter / a.min(b).max(1.0);
+                if dice >= s.threshold || (overlap >= s.containment && dice >= MIN_DICE) {
+                    best = best.max(dice);
+                }
+            }
+        }
+        best
+    };
+    let labels = cluster_scored(sub.len(), &edges, s.cohesion * s.threshold, &score);
+    // Lone records join the one cluster (in the sub-graph or outside it) whose records contain
+    // most of their bits, decided on the clustering as it was (no chaining).
+    let mut size: FxHashMap<u32, usize> = FxHashMap::default();
+    for &l in &labels {
+        *size.entry(l).or_default() += 1;
+    }
+    let mut partners: FxHashMap<u32, Vec<(u32, f32)>> = FxHashMap::default();
+    if s.orphan_overlap.is_some() {
+        for e in &evidence {
+            if e.dice as f64 >= MIN_DICE {
+                for (x, other) in [(e.a, e.b), (e.b, e.a)] {
+                    if let Some(&l) = local_of.get(&x) {
+                        if size[&labels[l as usize]] == 1 {
+                            partners.entry(l).or_default().push((other, e.overlap));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Target of a lone record: a local cluster label, or an outside person (high bit set).
+    const OUTSIDE: u64 = 1 << 32;
+    let mut attach: BTreeMap<u32, u64> = BTreeMap::new();
+    if let Some(min_overlap) = s.orphan_overlap {
+        for (&l, list) in &partners {
+            let mut best: BTreeMap<u64, f32> = BTreeMap::new();
+            for &(other, o) in list {
+                let target = match local_of.get(&other) {
+                    Some(&q) => labels[q as usize] as u64,
+                    None => match old_person[other as usize] {
+                        Some(p) => OUTSIDE | p as u64,
+                        None => continue,
+                    },
+                };
+                let e = best.entry(target).or_insert(0.0);
+                *e = e.max(o);
+            }
+            let mut ranked: Vec<(u64, f32)> = best.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            if let [(t, o), rest @ ..] = ranked.as_slice() {
+                let o = *o as f64;
+                if o >= min_overlap
+                    && rest
+                        .first()
+                        .is_none_or(|r| r.1 as f64 <= o - s.orphan_margin)
+                {
+                    attach.insert(l, *t);
+                }
+            }
+        }
+    }
+    // Clusters of the sub-graph after attachments, in order of their smallest record.
+    let mut cluster_of_label: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    let mut outside: Vec<(u32, u32)> = Vec::new();
+    for (l, &lab) in labels.iter().enumerate() {
+        let l = l as u32;
+        let target = match attach.get(&l) {
+            Some(&t) if t & OUTSIDE != 0 => {
+                outside.push((l, (t & 0xFFFF_FFFF) as u32));
+                continue;
+            }
+            Some(&t) => t as u32,
+            None => lab,
+        };
+        let next = cluster_of_label.len();
+        let c = *cluster_of_label.entry(target).or_insert(next);
+        if c == members.len() {
+            members.push(Vec::new());
+        }
+        members[c].push(l);
+    }
+    // Order clusters by their smallest local node (= smallest record).
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by_key(|&c| members[c].iter().min().copied());
+    let members: Vec<Vec<u32>> = order
+        .into_iter()
+        .map(|c| std::mem::take(&mut members[c]))
+        .collect();
+    let old_of: Vec<Vec<u32>> = members
+        .iter()
+        .map(|m| {
+            m.iter()
+                .filter_map(|&l| old_person[sub[l as usize] as usize])
+                .collect()
+        })
+        .collect();
+    let mut next = prev.as_ref().map_or(1, |p| p.manifest.next_person);
+    let assigned = ids::assign(&old_of, &affected, &mut next);
+    let mut person: Vec<u32> = old_person.iter().map(|p| p.unwrap_or(0)).collect();
+    for (m, &id) in members.iter().zip(&assigned.ids) {
+        for &l in m {
+            person[sub[l as usize] as usize] = id;
+        }
+    }
+    let mut entries = assigned.entries.clone();
+    // Old records attached to a person outside the sub-graph: their old person was split (or,
+    // with no record left in the sub-graph, merged into that person rather than retired).
+    let in_clusters: BTreeSet<u32> = old_of.iter().flatten().copied().collect();
+    for &(l, p) in &outside {
+        let x = sub[l as usize];
+        if let Some(o) = old_person[x as usize].filter(|&o| o != p) {
+            let change = if in_clusters.contains(&o) {
+                Change::Split
+            } else {
+                entries.retain(|e| !(e.change == Change::Retire && e.person == o));
+                Change::Merge
+            };
+            entries.push(ids::Entry {
+                change,
+                person: o,
+                other: Some(p),
+                records: 1,
+            });
+        }
+        person[x as usize] = p;
+    }
+    entries.sort();
+    let t_cluster = t2.elapsed().as_secs_f64();
+
+    // 9. Write the next generation in a staging directory, then commit.
+    let t3 = Instant::now();
+    for (b, idx) in new.iter().zip(&new_idx) {
+        write_atomic(&reg.batch_path(&b.id, "parquet"), &b.bytes)?;
+        idx.write(&reg.batch_path(&b.id, "index"))?;
+    }
+    super::sync_dir(&job.registry.join("batches"))?;
+    super::pause("batches");
+    let staging = job.registry.join("generations").join(format!(
+        ".staging-{}-{}",
+        super::generation_name(generation),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let ids_text: Vec<String> = person.iter().map(|&p| person_id(p)).collect();
+    write_entities(
+        &staging.join("entities.parquet"),
+        keys.iter()
+            .zip(&ids_text)
+            .map(|(k, p)| (k.0, k.1, p.as_str())),
+    )?;
+    write_evidence(&staging.join("evidence.bin"), &evidence)?;
+    let reason = match (new.is_empty(), withdrawn.is_empty()) {
+        (false, true) => "re-clustered with new records",
+        (true, false) => "re-clustered after a withdrawal",
+        _ => "re-clustered with new records and after a withdrawal",
+    };
+    let mut log = prev
+        .as_ref()
+        .map(|p| p.changelog.clone())
+        .unwrap_or_default();
+    for e in &entries {
+        log.push(LogRow {
+            generation,
+            label: job.label.clone(),
+            change: e.change.name().to_string(),
+            person_id: person_id(e.person),
+            other_id: e.other.map(person_id),
+            records: e.records,
+            reason: match e.change {
+                Change::Retire => "no records left: batch withdrawn".to_string(),
+                _ => reason.to_string(),
+            },
+        });
+    }
+    write_changelog(&staging.join("changelog.parquet"), &log)?;
+    let count = |c: Change| entries.iter().filter(|e| e.change == c).count() as u64;
+    let persons: BTreeSet<u32> = person.iter().copied().collect();
+    let history = HistoryEntry {
+        generation,
+        label: job.label.clone(),
+        batches_added: new.iter().map(|b| b.id.clone()).collect(),
+        batches_withdrawn: withdrawn.iter().cloned().collect(),
+        records: n as u64,
+        persons: persons.len() as u64,
+        new_records,
+        new_persons: assigned.new_persons,
+        merged: count(Change::Merge),
+        split: count(Change::Split),
+        retired: count(Change::Retire),
+        persons_reclustered: affected.len() as u64,
+    };
+    let mut batches = kept;
+    for (b, idx) in new.iter().zip(&new_idx) {
+        batches.push(Batch {
+            id: b.id.clone(),
+            source_name: b
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            agency: b.enc.meta.agency.clone(),
+            rows: b.enc.len() as u64,
+            records: idx.records.len() as u64,
+            added_generation: generation,
+            added_label: job.label.clone(),
+        });
+    }
+    let meta = new.first().map(|b| &b.enc.meta);
+    let manifest = Manifest {
+        format: FORMAT.to_string(),
+        generation,
+        label: job.label.clone(),
+        schema_fingerprint: prev.as_ref().map_or_else(
+            || {
+                meta.map(|m| m.schema_fingerprint.clone())
+                    .unwrap_or_default()
+            },
+            |p| p.manifest.schema_fingerprint.clone(),
+        ),
+        kcv: prev.as_ref().map_or_else(
+            || meta.map(|m| m.kcv.clone()).unwrap_or_default(),
+            |p| p.manifest.kcv.clone(),
+        ),
+        clk_bits: bits,
+        settings: s,
+        lsh: frozen,
+        next_person: next,
+        batches,
+        history: prev
+            .as_ref()
+            .map(|p| p.manifest.history.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain([history.clone()])
+            .collect(),
+    };
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::io(&staging, std::io::Error::other(e.to_string())))?
+        + "\n";
+    write_atomic(&staging.join("registry.json"), text.as_bytes())?;
+    let t_write = t3.elapsed().as_secs_f64();
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let diag = serde_json::json!({
+        "generation": generation,
+        "new_clks": y.len(),
+        "old_clks": old_rows.len(),
+        "candidate_pairs": candidates,
+        "evidence_pairs": evidence.len(),
+        "records_reclustered": sub.len(),
+        "kernel": platform.name(),
+        "seconds": {
+            "read_and_index": round3(t_read),
+            "compare": round3(t_compare),
+            "cluster_and_ids": round3(t_cluster),
+            "write": round3(t_write),
+        },
+    });
+    let diag = serde_json::to_string_pretty(&diag)
+        .map_err(|e| Error::io(&staging, std::io::Error::other(e.to_string())))?
+        + "\n";
+    write_atomic(&staging.join("diagnostics.json"), diag.as_bytes())?;
+    super::sync_dir(&staging)?;
+    reg.commit(&staging, generation)?;
+    Ok(UpdateSummary {
+        generation,
+        dir: reg.generation_dir(generation),
+        changed: true,
+        skipped,
+        history,
+        new_clks: y.len(),
+        old_clks: old_rows.len(),
+        candidates,
+        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
+    })
+}
