@@ -216,6 +216,83 @@ pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     Ok(score(&labelled))
 }
 
+/// The true person of every record of a linkage run (or registry generation) directory.
+pub fn true_persons(
+    truth_dir: &Path,
+    run: &Path,
+    maps: &Path,
+) -> Result<HashMap<(String, String), u64>> {
+    let truth = read_truth(truth_dir)?;
+    let local = read_local_maps(maps)?;
+    crate::pipeline::link::entity_rows(run)?
+        .into_iter()
+        .map(|(agency, key, _)| {
+            let t = true_person(&truth, &local, truth_dir, maps, &agency, &key)?;
+            Ok(((agency, key), t))
+        })
+        .collect()
+}
+
+/// How stable person ids were from one registry generation to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdStability {
+    /// Ids of the earlier generation.
+    pub ids: u64,
+    /// Ids whose records all carry the same id in the later generation.
+    pub kept: u64,
+    /// Ids merged wholesale into another id, where the truth says both were one person.
+    pub true_merges: u64,
+}
+
+impl IdStability {
+    /// `kept / (ids − true_merges)`: the share of ids kept, true merges excused.
+    pub fn share(&self) -> f64 {
+        ratio(self.kept, self.ids - self.true_merges)
+    }
+}
+
+/// Compares two generations' `(agency, record_key) -> person_id` maps: an id is *kept* when
+/// every record it had still carries it; a *true merge* is an id whose records all moved to one
+/// other id whose earlier records are, by `truth`, the same person as its own.
+pub fn id_stability(
+    before: &HashMap<(String, String), String>,
+    after: &HashMap<(String, String), String>,
+    truth: &HashMap<(String, String), u64>,
+) -> IdStability {
+    let mut records_of: HashMap<&str, Vec<&(String, String)>> = HashMap::new();
+    for (k, p) in before {
+        records_of.entry(p.as_str()).or_default().push(k);
+    }
+    // True persons of each later id's records that existed before.
+    let mut truth_of_after: HashMap<&str, std::collections::BTreeSet<u64>> = HashMap::new();
+    for (k, p) in after {
+        if before.contains_key(k) {
+            if let Some(&t) = truth.get(k) {
+                truth_of_after.entry(p.as_str()).or_default().insert(t);
+            }
+        }
+    }
+    let mut out = IdStability {
+        ids: records_of.len() as u64,
+        ..Default::default()
+    };
+    for (id, records) in &records_of {
+        let now: std::collections::BTreeSet<Option<&String>> =
+            records.iter().map(|k| after.get(*k)).collect();
+        if now.len() == 1 && now.contains(&Some(&id.to_string())) {
+            out.kept += 1;
+        } else if let [Some(other)] = now.iter().copied().collect::<Vec<_>>().as_slice() {
+            if truth_of_after
+                .get(other.as_str())
+                .is_some_and(|t| t.len() == 1)
+            {
+                out.true_merges += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The true person of a record: its key through the local maps to the agency's id, the id
 /// through the truth.
 fn true_person(

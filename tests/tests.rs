@@ -11,5 +11,6 @@ mod link;
 mod parquet_input;
 mod privacy;
 mod props;
+mod registry;
 mod report;
 mod synth;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use crosswalk::analytics::Settings;
 use crosswalk::evaluate::{self, AggregateCheck, Scores};
+use crosswalk::pipeline::link;
 
 /// Flags of `evaluate`.
 #[derive(Debug, Args)]
@@ -26,9 +27,30 @@ pub struct EvaluateArgs {
 
 pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
     if let (Some(run), Some(maps)) = (&args.run, &args.maps) {
-        let run = &crosswalk::registry::as_run(run)?;
+        let registry = run;
+        let run = &crosswalk::registry::as_run(registry)?;
         let s = evaluate::score_run(&args.truth, run, maps)?;
         super::stdout_line(&render(&format!("linkage run {}", run.display()), &s))?;
+        let generations = crosswalk::registry::current_generation(registry)?;
+        for g in 1..generations {
+            let dir = |g| {
+                registry
+                    .join("generations")
+                    .join(crosswalk::registry::generation_name(g))
+            };
+            let before = link::read_entities(&dir(g))?;
+            let after = link::read_entities(&dir(g + 1))?;
+            let truth = evaluate::true_persons(&args.truth, &dir(g + 1), maps)?;
+            let st = evaluate::id_stability(&before, &after, &truth);
+            super::stdout_line(&format!(
+                "id stability, generation {g} -> {}: {} of {} ids kept all their records, {} true merges excused: {:.4}",
+                g + 1,
+                st.kept,
+                st.ids,
+                st.true_merges,
+                st.share()
+            ))?;
+        }
         if run.join("events.parquet").exists() {
             let checks = evaluate::score_aggregates(&args.truth, run, maps, &Settings::default())?;
             super::stdout_line(&render_aggregates(&checks))?;

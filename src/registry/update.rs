@@ -138,16 +138,23 @@ fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
         .collect())
 }
 
-/// A changelog row.
+/// A row of `changelog.parquet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct LogRow {
-    generation: u32,
-    label: String,
-    change: String,
-    person_id: String,
-    other_id: Option<String>,
-    records: u64,
-    reason: String,
+pub struct ChangelogRow {
+    /// Generation that made the change.
+    pub generation: u32,
+    /// Its label.
+    pub label: String,
+    /// `merge`, `split` or `retire` ([`Change`]).
+    pub change: String,
+    /// The id the change happened to.
+    pub person_id: String,
+    /// The surviving id (merge) or the id that received records (split).
+    pub other_id: Option<String>,
+    /// Records of `person_id` involved (0 for a retirement).
+    pub records: u64,
+    /// Why.
+    pub reason: String,
 }
 
 fn changelog_schema() -> Arc<Schema> {
@@ -162,7 +169,7 @@ fn changelog_schema() -> Arc<Schema> {
     ]))
 }
 
-fn write_changelog(path: &Path, rows: &[LogRow]) -> Result<()> {
+fn write_changelog(path: &Path, rows: &[ChangelogRow]) -> Result<()> {
     let schema = changelog_schema();
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -197,7 +204,8 @@ fn write_changelog(path: &Path, rows: &[LogRow]) -> Result<()> {
         .commit()
 }
 
-fn read_changelog(path: &Path) -> Result<Vec<LogRow>> {
+/// Reads `changelog.parquet` (every change up to that generation).
+pub fn read_changelog(path: &Path) -> Result<Vec<ChangelogRow>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
@@ -225,7 +233,7 @@ fn read_changelog(path: &Path) -> Result<Vec<LogRow>> {
             .ok_or_else(wrong)?;
         let (label, change, person, other, reason) = (s(1)?, s(2)?, s(3)?, s(4)?, s(6)?);
         for i in 0..batch.num_rows() {
-            out.push(LogRow {
+            out.push(ChangelogRow {
                 generation: g.value(i),
                 label: label.value(i).to_string(),
                 change: change.value(i).to_string(),
@@ -245,7 +253,7 @@ struct Previous {
     /// `(agency, record_key)` sorted, with each record's person number.
     records: Vec<(String, String, u32)>,
     evidence: Vec<Evidence>,
-    changelog: Vec<LogRow>,
+    changelog: Vec<ChangelogRow>,
 }
 
 fn load_previous(gen_dir: &Path) -> Result<Previous> {
@@ -883,7 +891,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .map(|p| p.changelog.clone())
         .unwrap_or_default();
     for e in &entries {
-        log.push(LogRow {
+        log.push(ChangelogRow {
             generation,
             label: job.label.clone(),
             change: e.change.name().to_string(),

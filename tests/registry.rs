@@ -1,0 +1,440 @@
+//! The monthly registry (issue #6): a three-month scenario on the committed world, stable ids,
+//! changelog, idempotence, withdrawal, refusals, determinism, a lock, and runs killed with
+//! SIGKILL at every commit step.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crosswalk::evaluate;
+use crosswalk::pipeline::link::entity_rows;
+use crosswalk::registry::{self, update::read_changelog};
+
+use crate::util::{all_pairs_prf, crosswalk, evaluate_run, fixture, key_file, stderr};
+
+const AGENCIES: [&str; 9] = [
+    "cac",
+    "case_mgmt",
+    "dcf",
+    "housing",
+    "housing_b",
+    "legal",
+    "mental_health",
+    "police",
+    "rhtrt",
+];
+
+/// The committed world's exports split into three "months" (each agency's rows in three
+/// consecutive parts, header repeated) and encoded: `enc/m{1,2,3}_{agency}.parquet`, local
+/// maps in `maps/`.
+fn monthly_world(dir: &Path) -> Vec<Vec<PathBuf>> {
+    let key = key_file(dir);
+    for sub in ["csv", "enc", "maps"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let mut months = vec![Vec::new(); 3];
+    for a in AGENCIES {
+        let bytes = std::fs::read(fixture(&format!("world/exports/{a}.csv"))).unwrap();
+        let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+        let (header, rows) = lines.split_first().unwrap();
+        for (m, month) in months.iter_mut().enumerate() {
+            let part = &rows[m * rows.len() / 3..(m + 1) * rows.len() / 3];
+            let csv = dir.join(format!("csv/m{}_{a}.csv", m + 1));
+            let mut out = header.to_vec();
+            for r in part {
+                out.extend_from_slice(r);
+            }
+            std::fs::write(&csv, out).unwrap();
+            let enc = dir.join(format!("enc/m{}_{a}.parquet", m + 1));
+            let o = crosswalk(&[
+                "encode",
+                "--schema",
+                fixture("world/schema.toml").to_str().unwrap(),
+                "--source",
+                fixture(&format!("world/mappings/{a}.toml"))
+                    .to_str()
+                    .unwrap(),
+                "--key-file",
+                key.to_str().unwrap(),
+                "--input",
+                csv.to_str().unwrap(),
+                "--out",
+                enc.to_str().unwrap(),
+                "--map-out",
+                dir.join(format!("maps/m{}_{a}.parquet", m + 1))
+                    .to_str()
+                    .unwrap(),
+                "--reference-date",
+                "2026-11-22",
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            month.push(enc);
+        }
+    }
+    months
+}
+
+fn link_registry(
+    reg: &Path,
+    label: &str,
+    files: &[PathBuf],
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "link",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--label",
+        label,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    crosswalk(&args)
+}
+
+/// `(agency, record_key) -> person_id` of generation `g`.
+fn persons(reg: &Path, g: u32) -> BTreeMap<(String, String), String> {
+    let dir = reg.join("generations").join(registry::generation_name(g));
+    entity_rows(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(a, k, p)| ((a, k), p))
+        .collect()
+}
+
+/// Every file of the registry's state (what `CURRENT` names), path -> bytes.
+fn state(reg: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let current = std::fs::read_to_string(reg.join("CURRENT")).unwrap();
+    out.insert("CURRENT".to_string(), current.clone().into_bytes());
+    let gen_dir = reg.join("generations").join(current.trim());
+    for e in std::fs::read_dir(&gen_dir).unwrap() {
+        let e = e.unwrap();
+        out.insert(
+            format!("gen/{}", e.file_name().to_string_lossy()),
+            std::fs::read(e.path()).unwrap(),
+        );
+    }
+    let m = registry::read_manifest(&gen_dir).unwrap();
+    for b in m.batches {
+        for ext in ["parquet", "index"] {
+            let p = reg.join("batches").join(format!("{}.{ext}", b.id));
+            out.insert(format!("batches/{}.{ext}", b.id), std::fs::read(p).unwrap());
+        }
+    }
+    out
+}
+
+/// Every file name under the registry but the lock.
+fn all_files(reg: &Path) -> BTreeSet<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if !p.ends_with("LOCK") {
+                out.insert(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(reg, reg, &mut out);
+    out
+}
+
+#[test]
+fn three_months_keep_ids_log_changes_and_link_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    let reg = dir.path().join("reg");
+    for (m, files) in months.iter().enumerate() {
+        let o = link_registry(&reg, &format!("2026-0{}", m + 1), files, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("generation {}", m + 1)));
+    }
+    // Every id of month m that no changelog entry of month m + 1 names still holds all its
+    // records; and at least 99% of month m's ids keep all their records, true merges excused.
+    let log = read_changelog(
+        &reg.join("generations")
+            .join(registry::generation_name(3))
+            .join("changelog.parquet"),
+    )
+    .unwrap();
+    for g in 1..3u32 {
+        let (before, after) = (persons(&reg, g), persons(&reg, g + 1));
+        let named: BTreeSet<&str> = log
+            .iter()
+            .filter(|r| r.generation == g + 1)
+            .map(|r| r.person_id.as_str())
+            .collect();
+        let ids: BTreeSet<&String> = before.values().collect();
+        for id in &ids {
+            let same = before
+                .iter()
+                .filter(|(_, p)| p == id)
+                .all(|(k, _)| after.get(k) == Some(*id));
+            assert!(
+                same || named.contains(id.as_str()),
+                "{id} changed without a changelog entry"
+            );
+        }
+        let gen_dir = reg
+            .join("generations")
+            .join(registry::generation_name(g + 1));
+        let truth =
+            evaluate::true_persons(&fixture("world/truth"), &gen_dir, &dir.path().join("maps"))
+                .unwrap();
+        let hash = |m: &BTreeMap<(String, String), String>| m.clone().into_iter().collect();
+        let st = evaluate::id_stability(&hash(&before), &hash(&after), &truth);
+        assert_eq!(st.ids as usize, ids.len());
+        assert!(st.share() >= 0.99, "month {g} -> {}: {st:?}", g + 1);
+    }
+    // Per-month history adds up.
+    let m = registry::read_manifest(&reg.join("generations").join(registry::generation_name(3)))
+        .unwrap();
+    assert_eq!(m.history.len(), 3);
+    let issued: u64 = m.history.iter().map(|h| h.new_persons).sum();
+    assert_eq!(issued + 1, m.next_person as u64);
+    let last = m.history.last().unwrap();
+    assert_eq!(
+        last.persons,
+        persons(&reg, 3).values().collect::<BTreeSet<_>>().len() as u64
+    );
+    assert_eq!(m.batches.len(), 27);
+    // Quality of the incremental result against the truth.
+    let out = evaluate_run(&fixture("world/truth"), &reg, &dir.path().join("maps"));
+    let [p, r, f1] = all_pairs_prf(&out);
+    assert!(f1 >= 0.97, "F1 {f1} (precision {p}, recall {r})");
+    // Re-adding a month changes nothing at all.
+    let before = all_files(&reg);
+    let snapshot = state(&reg);
+    let o = link_registry(&reg, "again", &months[0], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to add"));
+    assert_eq!(state(&reg), snapshot);
+    // (evaluate wrote events.parquet into the generation; nothing else appeared)
+    assert_eq!(all_files(&reg), before);
+    // The report reads the registry.
+    let o = crosswalk(&["report", reg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn withdrawal_recomputes_persons_without_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    let reg = dir.path().join("reg");
+    let all: Vec<PathBuf> = months.concat();
+    assert!(link_registry(&reg, "all", &all, &[]).status.success());
+    let before = persons(&reg, 1);
+    let gone = &months[1][7]; // police, month 2
+    let o = link_registry(
+        &reg,
+        "retract",
+        &[],
+        &["--withdraw", gone.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = persons(&reg, 2);
+    // The batch's records that no other batch has are gone; everyone else is still there.
+    let batch_keys: BTreeSet<String> =
+        crate::util::read_map(&dir.path().join("maps/m2_police.parquet"))
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect();
+    let other_keys: BTreeSet<String> = ["m1_police", "m3_police"]
+        .iter()
+        .flat_map(|m| crate::util::read_map(&dir.path().join(format!("maps/{m}.parquet"))))
+        .map(|(_, k)| k)
+        .collect();
+    let removed: Vec<_> = before
+        .keys()
+        .filter(|(a, k)| a == "police" && batch_keys.contains(k) && !other_keys.contains(k))
+        .collect();
+    assert!(!removed.is_empty());
+    for k in before.keys() {
+        assert_eq!(after.contains_key(k), !removed.contains(&k), "{k:?}");
+    }
+    let m = registry::read_manifest(&reg.join("generations").join(registry::generation_name(2)))
+        .unwrap();
+    assert_eq!(m.batches.len(), 26);
+    assert_eq!(m.history[1].batches_withdrawn.len(), 1);
+    // Persons that had none of the withdrawn records keep their ids.
+    let touched: BTreeSet<&String> = removed.iter().map(|k| &before[*k]).collect();
+    let untouched = before
+        .iter()
+        .filter(|(_, p)| !touched.contains(p))
+        .filter(|(k, p)| after.get(*k) == Some(*p))
+        .count();
+    let total = before.iter().filter(|(_, p)| !touched.contains(p)).count();
+    assert!(
+        untouched as f64 >= 0.99 * total as f64,
+        "{untouched} of {total}"
+    );
+    // Withdrawing what is not there is refused, naming the problem.
+    let o = link_registry(&reg, "x", &[], &["--withdraw", "0123456789abcdef"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("no such batch"), "{}", stderr(&o));
+}
+
+#[test]
+fn foreign_encodings_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    let reg = dir.path().join("reg");
+    assert!(link_registry(&reg, "m1", &months[0], &[]).status.success());
+    // Another key: a different KCV.
+    let other_key = dir.path().join("other.key");
+    let o = crosswalk(&["keygen", "--out", other_key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let odd = dir.path().join("odd.parquet");
+    let o = crosswalk(&[
+        "encode",
+        "--schema",
+        fixture("world/schema.toml").to_str().unwrap(),
+        "--source",
+        fixture("world/mappings/police.toml").to_str().unwrap(),
+        "--key-file",
+        other_key.to_str().unwrap(),
+        "--input",
+        dir.path().join("csv/m2_police.csv").to_str().unwrap(),
+        "--out",
+        odd.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = all_files(&reg);
+    let snapshot = state(&reg);
+    let mut files = months[1].clone();
+    files.push(odd.clone());
+    let o = link_registry(&reg, "m2", &files, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("odd.parquet") && stderr(&o).contains("key check value"));
+    assert_eq!(state(&reg), snapshot);
+    assert_eq!(all_files(&reg), before);
+    // Settings are fixed at creation.
+    let o = link_registry(&reg, "m2", &months[1], &["--threshold", "0.7"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(state(&reg), snapshot);
+}
+
+#[test]
+fn same_history_same_bytes_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    let mut states = Vec::new();
+    for j in ["1", "2"] {
+        let reg = dir.path().join(format!("reg{j}"));
+        for (m, files) in months.iter().enumerate() {
+            let o = link_registry(&reg, &format!("m{m}"), files, &["-j", j]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let mut s = state(&reg);
+        s.remove("gen/diagnostics.json"); // timings
+        states.push(s);
+    }
+    assert!(
+        states[0] == states[1],
+        "registries differ between -j 1 and -j 2"
+    );
+}
+
+/// Starts a registry run that pauses at `point`; returns the child once it has paused.
+fn paused_run(reg: &Path, files: &[PathBuf], point: &str) -> std::process::Child {
+    let mut args = vec![
+        "link".to_string(),
+        "--registry".into(),
+        reg.display().to_string(),
+        "--label".into(),
+        "m2".into(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crosswalk"))
+        .args(&args)
+        .env(registry::PAUSE_ENV, point)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("paused at") => break,
+            Some(_) => continue,
+            None => panic!("the run ended without pausing at {point}"),
+        }
+    }
+    child
+}
+
+#[test]
+fn a_killed_run_leaves_the_registry_as_it_was_and_the_next_run_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    // Reference: month 1 then month 2, uninterrupted.
+    let clean = dir.path().join("clean");
+    assert!(link_registry(&clean, "m1", &months[0], &[])
+        .status
+        .success());
+    assert!(link_registry(&clean, "m2", &months[1], &[])
+        .status
+        .success());
+    let mut expected = state(&clean);
+    expected.remove("gen/diagnostics.json");
+    for point in ["batches", "generation"] {
+        let reg = dir.path().join(format!("reg-{point}"));
+        assert!(link_registry(&reg, "m1", &months[0], &[]).status.success());
+        let before = state(&reg);
+        let files_before = all_files(&reg);
+        let mut child = paused_run(&reg, &months[1], point);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert_eq!(state(&reg), before, "killed at {point}: the state changed");
+        // The next run cleans up what the dead one left and does the work.
+        let o = link_registry(&reg, "m2", &months[1], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut after = state(&reg);
+        after.remove("gen/diagnostics.json");
+        assert!(
+            after == expected,
+            "killed at {point}: the rerun differs from a clean run"
+        );
+        assert!(all_files(&reg).is_superset(&files_before));
+        assert_eq!(
+            all_files(&reg).len(),
+            all_files(&clean).len(),
+            "stray files after {point}"
+        );
+    }
+    // Killed after CURRENT was replaced: the run is complete.
+    let reg = dir.path().join("reg-current");
+    assert!(link_registry(&reg, "m1", &months[0], &[]).status.success());
+    let mut child = paused_run(&reg, &months[1], "current");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut after = state(&reg);
+    after.remove("gen/diagnostics.json");
+    assert!(after == expected);
+}
+
+#[test]
+fn a_second_run_is_refused_while_one_holds_the_registry_and_a_dead_one_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world(dir.path());
+    let reg = dir.path().join("reg");
+    assert!(link_registry(&reg, "m1", &months[0], &[]).status.success());
+    let mut holder = paused_run(&reg, &months[1], "batches");
+    let o = link_registry(&reg, "m2", &months[1], &[]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in use by another crosswalk run"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains(&holder.id().to_string()));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let o = link_registry(&reg, "m2", &months[1], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
