@@ -169,6 +169,8 @@ pub enum Breakdown {
     MinorAdult,
     /// By month of first contact (`group` = `YYYY-MM` or `unknown`).
     FirstContactMonth,
+    /// By registry run (`group` = the run's label; only the `registry_months` table).
+    RegistryRun,
 }
 
 impl Breakdown {
@@ -178,6 +180,7 @@ impl Breakdown {
             Breakdown::All => "all",
             Breakdown::MinorAdult => "minor_adult",
             Breakdown::FirstContactMonth => "first_contact_month",
+            Breakdown::RegistryRun => "registry_run",
         }
     }
 }

@@ -57,7 +57,10 @@ pub fn run(job: &ReportJob) -> Result<ReportSummary> {
         as_of,
         ..job.settings
     };
-    let internal = analytics::compute(&ev.log, &settings);
+    let mut internal = analytics::compute(&ev.log, &settings);
+    if job.run.join("registry.json").exists() {
+        internal.push(registry_months(&crate::registry::read_manifest(&job.run)?));
+    }
     let mut published = internal.clone();
     suppress(&mut published, job.min_cell);
     let meta = vec![
@@ -124,4 +127,33 @@ fn write_tables(
         aggregates::write(&dir.join(format!("{}.parquet", t.name)), t, view, meta)?;
     }
     Ok(())
+}
+
+/// The registry's per-month view: person ids first issued by each registry run (`new_persons`
+/// per `registry_run` group, in run order) and in all runs (the `all` row). The running sum of
+/// the published rows is the cumulative count; the `all` row is the ids issued so far, which
+/// exceeds the current persons by the ids retired in merges and withdrawals.
+pub fn registry_months(m: &crate::registry::Manifest) -> Table {
+    use crate::analytics::{Additivity, Breakdown, Cell};
+    let cell = |breakdown, group: &str, n: u64| Cell {
+        breakdown,
+        group: group.to_string(),
+        dims: Vec::new(),
+        count: Some(n),
+        values: Vec::new(),
+        suppressed: false,
+    };
+    let total = m.history.iter().map(|h| h.new_persons).sum();
+    let mut cells = vec![cell(Breakdown::All, "all", total)];
+    for h in &m.history {
+        cells.push(cell(Breakdown::RegistryRun, &h.label, h.new_persons));
+    }
+    Table {
+        name: "registry_months",
+        dims: Vec::new(),
+        count_name: "new_persons",
+        values: Vec::new(),
+        additivity: Additivity::Groups,
+        cells,
+    }
 }

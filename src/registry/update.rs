@@ -576,18 +576,10 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let t1 = Instant::now();
     let platform = Platform::detect();
     let s = job.settings;
-    let keep_overlap = s
-        .containment
-        .min(
-            s.orphan_overlap
-                .map_or(f64::INFINITY, |o| o - s.orphan_margin),
-        )
-        .max(0.0);
     let judge = |inter: u32, pa: u32, pb: u32| -> Option<(f32, f32)> {
         let dice = 2.0 * inter as f64 / (pa + pb).max(1) as f64;
         let overlap = inter as f64 / pa.min(pb).max(1) as f64;
-        (dice >= s.threshold || (dice >= MIN_DICE && overlap >= keep_overlap))
-            .then_some((dice as f32, overlap as f32))
+        (dice >= MIN_DICE).then_some((dice as f32, overlap as f32))
     };
     let t_min = Threshold::new(MIN_DICE);
     let ylsh = Lsh::from_keys(params, y_keys).with_probe_filter();
@@ -643,36 +635,23 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         found.extend(ev);
         candidates += c;
     }
-    // Old evidence between records that are neither fresh nor gone, renumbered.
-    for e in prev.iter().flat_map(|p| &p.evidence) {
-        let (Some(Some(a)), Some(Some(b))) =
-            (prev_node.get(e.a as usize), prev_node.get(e.b as usize))
-        else {
-            continue;
-        };
-        if fresh[*a as usize] || fresh[*b as usize] {
-            continue;
-        }
-        found.push(Evidence {
-            a: *a.min(b),
-            b: *a.max(b),
-            ..*e
-        });
-    }
-    // One entry per record pair: best Dice, best overlap.
+    // One entry per fresh record pair: best Dice, best overlap.
     found.par_sort_unstable_by(|p, q| (p.a, p.b).cmp(&(q.a, q.b)));
-    let mut evidence: Vec<Evidence> = Vec::with_capacity(found.len());
+    let mut fresh_ev: Vec<Evidence> = Vec::with_capacity(found.len());
     for e in found {
-        match evidence.last_mut() {
+        match fresh_ev.last_mut() {
             Some(l) if (l.a, l.b) == (e.a, e.b) => {
                 l.dice = l.dice.max(e.dice);
                 l.overlap = l.overlap.max(e.overlap);
             }
-            _ => evidence.push(e),
+            _ => fresh_ev.push(e),
         }
     }
-    // Persons the new evidence touches.
-    for e in &evidence {
+    // A pair is kept for later runs when it is an edge (Dice at least the threshold) or a
+    // containment pair; weaker pairs of fresh records serve this run's lone records only.
+    let strong = |e: &Evidence| e.dice as f64 >= s.threshold || e.overlap as f64 >= s.containment;
+    // Persons the new evidence touches: an edge or containment pair with a fresh record.
+    for e in fresh_ev.iter().filter(|e| strong(e)) {
         for (x, other) in [(e.a, e.b), (e.b, e.a)] {
             if fresh[other as usize] {
                 if let Some(p) = old_person[x as usize] {
@@ -681,6 +660,25 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             }
         }
     }
+    // Old evidence between records that are neither fresh nor gone, renumbered: node numbers
+    // keep their order, so the list stays sorted and merges with the fresh pairs (disjoint:
+    // every fresh pair has a fresh record).
+    let old_ev = prev.iter().flat_map(|p| &p.evidence).filter_map(|e| {
+        let a = (*prev_node.get(e.a as usize)?)?;
+        let b = (*prev_node.get(e.b as usize)?)?;
+        (!fresh[a as usize] && !fresh[b as usize]).then_some(Evidence { a, b, ..*e })
+    });
+    let mut evidence: Vec<Evidence> =
+        Vec::with_capacity(fresh_ev.len() + prev.as_ref().map_or(0, |p| p.evidence.len()));
+    let mut fresh_iter = fresh_ev.into_iter().peekable();
+    for e in old_ev {
+        while let Some(f) = fresh_iter.next_if(|f| (f.a, f.b) < (e.a, e.b)) {
+            evidence.push(f);
+        }
+        evidence.push(e);
+    }
+    evidence.extend(fresh_iter);
+    debug_assert!(evidence.is_sorted_by_key(|e| (e.a, e.b)));
     let t_compare = t1.elapsed().as_secs_f64();
 
     // 8. Re-cluster the fresh records with the affected persons' records.
@@ -880,7 +878,8 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             .zip(&ids_text)
             .map(|(k, p)| (k.0, k.1, p.as_str())),
     )?;
-    write_evidence(&staging.join("evidence.bin"), &evidence)?;
+    let stored: Vec<Evidence> = evidence.iter().copied().filter(|e| strong(e)).collect();
+    write_evidence(&staging.join("evidence.bin"), &stored)?;
     let reason = match (new.is_empty(), withdrawn.is_empty()) {
         (false, true) => "re-clustered with new records",
         (true, false) => "re-clustered after a withdrawal",
@@ -977,7 +976,8 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         "new_clks": y.len(),
         "old_clks": old_rows.len(),
         "candidate_pairs": candidates,
-        "evidence_pairs": evidence.len(),
+        "evidence_pairs_this_run": evidence.len(),
+        "evidence_pairs_kept": stored.len(),
         "records_reclustered": sub.len(),
         "kernel": platform.name(),
         "seconds": {
