@@ -105,8 +105,18 @@ pub struct Lsh {
     /// Per band: `(key, row)` sorted.
     tables: Vec<Vec<(u32, u32)>>,
     /// Bit set over `(band, key)` of every row, for [`Lsh::probe`] (empty until
-    /// [`Lsh::with_probe_filter`]).
+    /// [`Lsh::with_probe_index`]).
     filter: Vec<u64>,
+    /// `(band << 32 | key)` → the bucket's range in `tables[band]` (empty until
+    /// [`Lsh::with_probe_index`]).
+    buckets: rustc_hash::FxHashMap<u64, (u32, u32)>,
+}
+
+/// Per-thread state of [`Lsh::probe`]: which rows the current call has reported.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeScratch {
+    seen: Vec<u32>,
+    stamp: u32,
 }
 
 /// Bit of `(band, key)` in a probe filter of `2^shift` bits.
@@ -292,12 +302,14 @@ impl Lsh {
             keys,
             tables,
             filter: Vec::new(),
+            buckets: Default::default(),
         }
     }
 
-    /// Adds a bit set over every `(band, key)` (about 16 bits per entry) so that
-    /// [`Lsh::probe`] skips the table lookup for almost every key that has no bucket here.
-    pub fn with_probe_filter(mut self) -> Lsh {
+    /// Prepares [`Lsh::probe`]: a hash index of every bucket, and in front of it a bit set over
+    /// every `(band, key)` (about 16 bits per entry) that answers "no bucket here" for almost
+    /// every key without touching the index.
+    pub fn with_probe_index(mut self) -> Lsh {
         let entries = self.keys.len().max(1) as u64 * 16;
         let shift = (64 - entries.leading_zeros()).clamp(12, 34);
         let mut filter = vec![0u64; 1usize << (shift - 6)];
@@ -306,29 +318,73 @@ impl Lsh {
             filter[bit >> 6] |= 1 << (bit & 63);
         }
         self.filter = filter;
+        let mut buckets = rustc_hash::FxHashMap::default();
+        buckets.reserve(self.keys.len());
+        for (band, t) in self.tables.iter().enumerate() {
+            let mut start = 0;
+            for run in t.chunk_by(|a, b| a.0 == b.0) {
+                let end = start + run.len();
+                buckets.insert(
+                    (band as u64) << 32 | run[0].0 as u64,
+                    (start as u32, end as u32),
+                );
+                start = end;
+            }
+        }
+        self.buckets = buckets;
         self
     }
 
-    /// Calls `f(row, band)` for every row of these tables that shares a bucket with a CLK whose
-    /// band keys (hashed by the same [`MinHasher`]) are `keys`, once per row: at the first band
-    /// they collide in. For matching new CLKs against old ones without rebuilding tables.
-    pub fn probe(&self, keys: &[u32], f: &mut dyn FnMut(u32, usize)) {
+    /// Every row of these tables that shares a bucket, in any band, with a CLK whose band keys
+    /// (hashed by the same [`MinHasher`]) are `keys`: appended to `out`, each once, in the
+    /// order found. For matching new CLKs against old ones without rebuilding tables; fastest
+    /// after [`Lsh::with_probe_index`]. `scratch` carries state between calls of one thread
+    /// (start with `ProbeScratch::default()`).
+    pub fn probe(&self, keys: &[u32], scratch: &mut ProbeScratch, out: &mut Vec<u32>) {
+        if scratch.seen.len() != self.len() {
+            scratch.seen = vec![0; self.len()];
+            scratch.stamp = 0;
+        }
+        scratch.stamp = scratch.stamp.wrapping_add(1);
+        if scratch.stamp == 0 {
+            scratch.seen.fill(0);
+            scratch.stamp = 1;
+        }
+        let stamp = scratch.stamp;
         let shift = (self.filter.len() * 64).max(1).trailing_zeros();
         for (band, &k) in keys.iter().enumerate().take(self.params.bands) {
-            if !self.filter.is_empty() {
+            let t = &self.tables[band];
+            let range = if self.filter.is_empty() {
+                let start = t.partition_point(|e| e.0 < k);
+                start..start + t[start..].iter().take_while(|e| e.0 == k).count()
+            } else {
                 let bit = filter_bit(band, k, shift);
                 if self.filter[bit >> 6] & (1 << (bit & 63)) == 0 {
                     continue;
                 }
-            }
-            let t = &self.tables[band];
-            let start = t.partition_point(|e| e.0 < k);
-            for &(_, row) in t[start..].iter().take_while(|e| e.0 == k) {
-                if !(0..band).any(|b| self.key(row, b) == keys[b]) {
-                    f(row, band);
+                match self.buckets.get(&((band as u64) << 32 | k as u64)) {
+                    Some(&(a, b)) => a as usize..b as usize,
+                    None => continue,
+                }
+            };
+            for &(_, row) in &t[range] {
+                let s = &mut scratch.seen[row as usize];
+                if *s != stamp {
+                    *s = stamp;
+                    out.push(row);
                 }
             }
         }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.keys.len() / self.params.bands.max(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The parameters.
@@ -539,11 +595,19 @@ mod tests {
             }
         });
         expected.sort_unstable();
-        let old = Lsh::from_keys(params, keys[..250 * params.bands].to_vec()).with_probe_filter();
+        let old = Lsh::from_keys(params, keys[..250 * params.bands].to_vec());
+        let indexed = old.clone().with_probe_index();
         let mut found = Vec::new();
+        let mut scratch = ProbeScratch::default();
         for j in 250..340u32 {
             let k = &keys[j as usize * params.bands..][..params.bands];
-            old.probe(k, &mut |i, _| found.push((i, j)));
+            let (mut plain, mut fast) = (Vec::new(), vec![7]);
+            old.probe(k, &mut ProbeScratch::default(), &mut plain);
+            indexed.probe(k, &mut scratch, &mut fast);
+            plain.sort_unstable();
+            fast[1..].sort_unstable();
+            assert_eq!(&fast[1..], &plain[..]);
+            found.extend(plain.into_iter().map(|i| (i, j)));
         }
         found.sort_unstable();
         assert_eq!(found, expected);

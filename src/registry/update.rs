@@ -31,7 +31,7 @@ use super::index::BatchIndex;
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
-use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
+use crate::block::{informative_positions, Lsh, LshParams, MinHasher, ProbeScratch};
 use crate::cluster::{cluster_scored, Edge};
 use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
@@ -582,7 +582,8 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         (dice >= MIN_DICE).then_some((dice as f32, overlap as f32))
     };
     let t_min = Threshold::new(MIN_DICE);
-    let ylsh = Lsh::from_keys(params, y_keys).with_probe_filter();
+    let ylsh = Lsh::from_keys(params, y_keys).with_probe_index();
+    let mut laps = vec![("index", t1.elapsed().as_secs_f64())];
     let (mut found, mut candidates) = ylsh.map_candidates(&|i, j| {
         let (a, b) = (y_owner[i as usize], y_owner[j as usize]);
         if a == b {
@@ -598,23 +599,28 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         })
     });
     let words = width / 8;
+    laps.push(("fresh_pairs", t1.elapsed().as_secs_f64()));
     let cross: Vec<(Vec<Evidence>, u64)> = old_rows
         .par_chunks(4096)
         .map(|chunk| {
             let mut out = Vec::new();
             let mut count = 0u64;
             let mut row = vec![0u64; words];
+            let mut partners = Vec::new();
+            let mut scratch = ProbeScratch::default();
             for &(x, bi, r) in chunk {
                 let idx = all[bi as usize].1;
                 for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
                     *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
                 }
                 let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
-                ylsh.probe(idx.band_keys(r as usize), &mut |j, _| {
+                partners.clear();
+                ylsh.probe(idx.band_keys(r as usize), &mut scratch, &mut partners);
+                for &j in &partners {
                     count += 1;
                     let pj = y.popcount(j as usize);
                     if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
-                        return;
+                        continue;
                     }
                     let inter = intersection(platform, &row, y.row(j as usize));
                     if let Some((d, o)) = judge(inter, pop, pj) {
@@ -626,7 +632,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                             overlap: o,
                         });
                     }
-                });
+                }
             }
             (out, count)
         })
@@ -635,6 +641,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         found.extend(ev);
         candidates += c;
     }
+    laps.push(("old_pairs", t1.elapsed().as_secs_f64()));
     // One entry per fresh record pair: best Dice, best overlap.
     found.par_sort_unstable_by(|p, q| (p.a, p.b).cmp(&(q.a, q.b)));
     let mut fresh_ev: Vec<Evidence> = Vec::with_capacity(found.len());
@@ -660,6 +667,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             }
         }
     }
+    laps.push(("sort", t1.elapsed().as_secs_f64()));
     // Old evidence between records that are neither fresh nor gone, renumbered: node numbers
     // keep their order, so the list stays sorted and merges with the fresh pairs (disjoint:
     // every fresh pair has a fresh record).
@@ -983,6 +991,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         "seconds": {
             "read_and_index": round3(t_read),
             "compare": round3(t_compare),
+            "compare_laps": laps.iter().map(|(k, v)| (k.to_string(), round3(*v).into())).collect::<serde_json::Map<String, serde_json::Value>>(),
             "cluster_and_ids": round3(t_cluster),
             "write": round3(t_write),
         },
