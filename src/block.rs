@@ -104,25 +104,55 @@ pub struct Lsh {
     keys: Vec<u32>,
     /// Per band: `(key, row)` sorted.
     tables: Vec<Vec<(u32, u32)>>,
-    /// Bit set over `(band, key)` of every row, for [`Lsh::probe`] (empty until
+    /// Per band, an open-addressing index of its buckets for [`Lsh::probe_many`] (empty until
     /// [`Lsh::with_probe_index`]).
-    filter: Vec<u64>,
-    /// `(band << 32 | key)` → the bucket's range in `tables[band]` (empty until
-    /// [`Lsh::with_probe_index`]).
-    buckets: rustc_hash::FxHashMap<u64, (u32, u32)>,
+    index: Vec<BandIndex>,
 }
 
-/// Per-thread state of [`Lsh::probe`]: which rows the current call has reported.
+/// One band's buckets by key: linear probing over `slots` (a power of two, at most half
+/// full); a slot is `(key, start, end)` of the bucket's range in the band's table, `end == 0`
+/// marking an empty slot.
 #[derive(Debug, Clone, Default)]
-pub struct ProbeScratch {
-    seen: Vec<u32>,
-    stamp: u32,
+struct BandIndex {
+    slots: Vec<(u32, u32, u32)>,
 }
 
-/// Bit of `(band, key)` in a probe filter of `2^shift` bits.
-fn filter_bit(band: usize, key: u32, shift: u32) -> usize {
-    let h = ((band as u64) << 32 | key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> (64 - shift)) as usize
+impl BandIndex {
+    fn build(table: &[(u32, u32)]) -> BandIndex {
+        let runs = table.chunk_by(|a, b| a.0 == b.0).count();
+        let size = (runs * 2).next_power_of_two().max(16);
+        let mut slots = vec![(0u32, 0u32, 0u32); size];
+        let mut start = 0;
+        for run in table.chunk_by(|a, b| a.0 == b.0) {
+            let end = start + run.len();
+            let mut i = slot_of(run[0].0, size);
+            while slots[i].2 != 0 {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = (run[0].0, start as u32, end as u32);
+            start = end;
+        }
+        BandIndex { slots }
+    }
+
+    fn get(&self, key: u32) -> Option<(u32, u32)> {
+        let size = self.slots.len();
+        let mut i = slot_of(key, size);
+        loop {
+            let (k, a, b) = self.slots[i];
+            if b == 0 {
+                return None;
+            }
+            if k == key {
+                return Some((a, b));
+            }
+            i = (i + 1) & (size - 1);
+        }
+    }
+}
+
+fn slot_of(key: u32, size: usize) -> usize {
+    ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & (size - 1)
 }
 
 /// Bit positions set in at most `max_bit_share_permille` ‰ of the CLKs of `matrix` (every
@@ -301,79 +331,80 @@ impl Lsh {
             params,
             keys,
             tables,
-            filter: Vec::new(),
-            buckets: Default::default(),
+            index: Vec::new(),
         }
     }
 
-    /// Prepares [`Lsh::probe`]: a hash index of every bucket, and in front of it a bit set over
-    /// every `(band, key)` (about 16 bits per entry) that answers "no bucket here" for almost
-    /// every key without touching the index.
+    /// Prepares [`Lsh::probe_many`]: a small hash index of every band's buckets (about 24
+    /// bytes per bucket), so that a lookup touches one band's index, not the whole table.
     pub fn with_probe_index(mut self) -> Lsh {
-        let entries = self.keys.len().max(1) as u64 * 16;
-        let shift = (64 - entries.leading_zeros()).clamp(12, 34);
-        let mut filter = vec![0u64; 1usize << (shift - 6)];
-        for (i, &k) in self.keys.iter().enumerate() {
-            let bit = filter_bit(i % self.params.bands, k, shift);
-            filter[bit >> 6] |= 1 << (bit & 63);
-        }
-        self.filter = filter;
-        let mut buckets = rustc_hash::FxHashMap::default();
-        buckets.reserve(self.keys.len());
-        for (band, t) in self.tables.iter().enumerate() {
-            let mut start = 0;
-            for run in t.chunk_by(|a, b| a.0 == b.0) {
-                let end = start + run.len();
-                buckets.insert(
-                    (band as u64) << 32 | run[0].0 as u64,
-                    (start as u32, end as u32),
-                );
-                start = end;
-            }
-        }
-        self.buckets = buckets;
+        self.index = self
+            .tables
+            .par_iter()
+            .map(|t| BandIndex::build(t))
+            .collect();
         self
     }
 
     /// Every row of these tables that shares a bucket, in any band, with a CLK whose band keys
-    /// (hashed by the same [`MinHasher`]) are `keys`: appended to `out`, each once, in the
-    /// order found. For matching new CLKs against old ones without rebuilding tables; fastest
-    /// after [`Lsh::with_probe_index`]. `scratch` carries state between calls of one thread
-    /// (start with `ProbeScratch::default()`).
-    pub fn probe(&self, keys: &[u32], scratch: &mut ProbeScratch, out: &mut Vec<u32>) {
-        if scratch.seen.len() != self.len() {
-            scratch.seen = vec![0; self.len()];
-            scratch.stamp = 0;
-        }
-        scratch.stamp = scratch.stamp.wrapping_add(1);
-        if scratch.stamp == 0 {
-            scratch.seen.fill(0);
-            scratch.stamp = 1;
-        }
-        let stamp = scratch.stamp;
-        let shift = (self.filter.len() * 64).max(1).trailing_zeros();
-        for (band, &k) in keys.iter().enumerate().take(self.params.bands) {
+    /// (hashed by the same [`MinHasher`]) are `keys`: appended to `out`, sorted, each once. For
+    /// matching new CLKs against old ones without rebuilding tables.
+    pub fn probe(&self, keys: &[u32], out: &mut Vec<u32>) {
+        let mut pairs = Vec::new();
+        self.probe_many(keys, &mut pairs);
+        out.extend(pairs.into_iter().map(|(_, r)| r));
+    }
+
+    /// [`Lsh::probe`] for a chunk of CLKs at once: `keys` holds their band keys back to back
+    /// (`bands` each); every `(i, row)` where CLK `i` of the chunk shares a bucket with `row` is
+    /// appended to `out`, sorted, each pair once. Band by band over the chunk, so that the
+    /// lookups of one band stay in that band's index (cache-resident) instead of jumping across
+    /// all of them. Fastest after [`Lsh::with_probe_index`].
+    pub fn probe_many(&self, keys: &[u32], out: &mut Vec<(u32, u32)>) {
+        let bands = self.params.bands;
+        let n = keys.len() / bands.max(1);
+        let mut hits: Vec<(u32, u32)> = Vec::new();
+        for band in 0..bands {
             let t = &self.tables[band];
-            let range = if self.filter.is_empty() {
-                let start = t.partition_point(|e| e.0 < k);
-                start..start + t[start..].iter().take_while(|e| e.0 == k).count()
-            } else {
-                let bit = filter_bit(band, k, shift);
-                if self.filter[bit >> 6] & (1 << (bit & 63)) == 0 {
-                    continue;
-                }
-                match self.buckets.get(&((band as u64) << 32 | k as u64)) {
-                    Some(&(a, b)) => a as usize..b as usize,
-                    None => continue,
-                }
-            };
-            for &(_, row) in &t[range] {
-                let s = &mut scratch.seen[row as usize];
-                if *s != stamp {
-                    *s = stamp;
-                    out.push(row);
+            for i in 0..n {
+                let k = keys[i * bands + band];
+                let range = match self.index.get(band) {
+                    Some(ix) => match ix.get(k) {
+                        Some((a, b)) => a as usize..b as usize,
+                        None => continue,
+                    },
+                    None => {
+                        let start = t.partition_point(|e| e.0 < k);
+                        start..start + t[start..].iter().take_while(|e| e.0 == k).count()
+                    }
+                };
+                hits.extend(t[range].iter().map(|e| (i as u32, e.1)));
+            }
+        }
+        // Group by CLK (a counting sort), then keep each row once per CLK (stamps), sorted.
+        let mut start = vec![0usize; n + 1];
+        for &(i, _) in &hits {
+            start[i as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut grouped = vec![0u32; hits.len()];
+        let mut fill = start.clone();
+        for &(i, r) in &hits {
+            grouped[fill[i as usize]] = r;
+            fill[i as usize] += 1;
+        }
+        let mut seen = vec![u32::MAX; self.len()];
+        for i in 0..n {
+            let from = out.len();
+            for &r in &grouped[start[i]..start[i + 1]] {
+                if seen[r as usize] != i as u32 {
+                    seen[r as usize] = i as u32;
+                    out.push((i as u32, r));
                 }
             }
+            out[from..].sort_unstable();
         }
     }
 
@@ -598,19 +629,22 @@ mod tests {
         let old = Lsh::from_keys(params, keys[..250 * params.bands].to_vec());
         let indexed = old.clone().with_probe_index();
         let mut found = Vec::new();
-        let mut scratch = ProbeScratch::default();
         for j in 250..340u32 {
             let k = &keys[j as usize * params.bands..][..params.bands];
             let (mut plain, mut fast) = (Vec::new(), vec![7]);
-            old.probe(k, &mut ProbeScratch::default(), &mut plain);
-            indexed.probe(k, &mut scratch, &mut fast);
-            plain.sort_unstable();
-            fast[1..].sort_unstable();
+            old.probe(k, &mut plain);
+            indexed.probe(k, &mut fast);
             assert_eq!(&fast[1..], &plain[..]);
             found.extend(plain.into_iter().map(|i| (i, j)));
         }
         found.sort_unstable();
         assert_eq!(found, expected);
+        // All at once.
+        let mut many = Vec::new();
+        indexed.probe_many(&keys[250 * params.bands..], &mut many);
+        let mut many: Vec<(u32, u32)> = many.into_iter().map(|(i, r)| (r, i + 250)).collect();
+        many.sort_unstable();
+        assert_eq!(many, expected);
         assert!((0..40).all(|r| found.contains(&(r, 300 + r))));
     }
 

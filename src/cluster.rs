@@ -212,6 +212,84 @@ pub fn cluster_scored(
     roots.iter().map(|&r| smallest[r as usize]).collect()
 }
 
+/// [`cluster_scored`] on each connected component of the edge graph separately, the
+/// components in parallel (rayon). The labels are the same: a merge only ever joins two
+/// clusters linked by an edge, so no merge, and no average, involves two components, and the
+/// order in which components are processed cannot matter.
+pub fn cluster_scored_par(
+    n: usize,
+    edges: &[Edge],
+    min_average: f64,
+    score: &(dyn Fn(u32, u32) -> f64 + Sync),
+) -> Vec<u32> {
+    use rayon::prelude::*;
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    fn find(p: &mut [u32], mut x: u32) -> u32 {
+        while p[x as usize] != x {
+            p[x as usize] = p[p[x as usize] as usize];
+            x = p[x as usize];
+        }
+        x
+    }
+    for e in edges {
+        if e.a != e.b {
+            let (x, y) = (find(&mut parent, e.a), find(&mut parent, e.b));
+            parent[x.max(y) as usize] = x.min(y);
+        }
+    }
+    let root: Vec<u32> = (0..n as u32).map(|x| find(&mut parent, x)).collect();
+    // Components with an edge: their nodes in ascending order, and their edges.
+    let mut slot: HashMap<u32, usize> = HashMap::default();
+    let mut nodes: Vec<Vec<u32>> = Vec::new();
+    let mut comp_edges: Vec<Vec<Edge>> = Vec::new();
+    for e in edges {
+        if e.a == e.b {
+            continue;
+        }
+        let r = root[e.a as usize];
+        let next = slot.len();
+        let c = *slot.entry(r).or_insert(next);
+        if c == comp_edges.len() {
+            comp_edges.push(Vec::new());
+            nodes.push(Vec::new());
+        }
+        comp_edges[c].push(*e);
+    }
+    for x in 0..n as u32 {
+        if let Some(&c) = slot.get(&root[x as usize]) {
+            nodes[c].push(x);
+        }
+    }
+    let results: Vec<Vec<(u32, u32)>> = nodes
+        .par_iter()
+        .zip(comp_edges.par_iter())
+        .map(|(members, es)| {
+            let local = |x: u32| members.binary_search(&x).unwrap_or_default() as u32;
+            let local_edges: Vec<Edge> = es
+                .iter()
+                .map(|e| Edge {
+                    a: local(e.a),
+                    b: local(e.b),
+                    score: e.score,
+                })
+                .collect();
+            let labels = cluster_scored(members.len(), &local_edges, min_average, &|p, q| {
+                score(members[p as usize], members[q as usize])
+            });
+            members
+                .iter()
+                .zip(labels)
+                .map(|(&x, l)| (x, members[l as usize]))
+                .collect()
+        })
+        .collect();
+    let mut labels: Vec<u32> = (0..n as u32).collect();
+    for (x, l) in results.into_iter().flatten() {
+        labels[x as usize] = l;
+    }
+    labels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +325,31 @@ mod tests {
         let labels = cluster(10, &edges, 0.4);
         assert!(labels[..4].iter().all(|&l| l == 0), "{labels:?}");
         assert!(labels[6..].iter().all(|&l| l == 6), "{labels:?}");
+    }
+
+    #[test]
+    fn components_in_parallel_give_the_same_labels() {
+        // Seeded random sparse graphs with scores; a score function that also scores
+        // non-edges (like the link job's containment pairs).
+        let mut state = 0x1234_5678u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        for round in 0..20 {
+            let n = 50 + round * 7;
+            let mut edges = Vec::new();
+            for _ in 0..n {
+                let (a, b) = (next() % n, next() % n);
+                edges.push(e(a, b, 0.8 + (next() % 200) as f64 / 1000.0));
+            }
+            let score = |x: u32, y: u32| ((x * 31 + y * 31) % 7) as f64 / 10.0;
+            let serial = cluster_scored(n as usize, &edges, 0.4, &score);
+            let parallel = cluster_scored_par(n as usize, &edges, 0.4, &score);
+            assert_eq!(serial, parallel, "round {round}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
 use crate::block::{Lsh, LshParams};
-use crate::cluster::{cluster_scored, Edge};
+use crate::cluster::{cluster_scored_par, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, events, AtomicFile};
@@ -340,7 +340,9 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let labels = if job.one_to_one {
         one_to_one(keys.len(), &edges, &agency_of)
     } else {
-        cluster_scored(keys.len(), &edges, job.cohesion * job.threshold, &score)
+        pool.install(|| {
+            cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
+        })
     };
     let t_orphans = Instant::now();
     let orphan_overlap = if job.one_to_one {

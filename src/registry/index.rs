@@ -1,7 +1,7 @@
 //! `batches/<id>.index`: what linkage needs of one batch, computed once when it is added, so
 //! that later runs read neither its Parquet nor recompute its band keys.
 //!
-//! Little-endian binary: `CWIDX001`, then `u32` CLK width in bytes, `u32` bands, `u32`
+//! Read through a memory map (CLKs and keys are never copied). Little-endian binary: `CWIDX001`, then `u32` CLK width in bytes, `u32` bands, `u32`
 //! records, `u32` rows; each record key (`u32` length + UTF-8); each row's record (`u32`); the
 //! rows' CLKs (width bytes each); their band keys (`bands` × `u32` each); and a BLAKE3 digest of
 //! everything before it, checked on reading.
@@ -17,8 +17,27 @@ use crate::io::{encodings::Encodings, write_atomic};
 
 const MAGIC: &[u8; 8] = b"CWIDX001";
 
-/// One batch's records, distinct CLKs (main and alias, per record) and band keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The bytes of an index: built in memory, or a read-only map of the file.
+#[derive(Debug)]
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// One batch's records, distinct CLKs (main and alias, per record) and band keys. CLKs and
+/// band keys stay in the file's bytes (memory-mapped when read), so reading a registry's
+/// indexes costs no copy of them.
+#[derive(Debug)]
 pub struct BatchIndex {
     /// CLK width in bytes.
     pub width: usize,
@@ -28,10 +47,15 @@ pub struct BatchIndex {
     pub records: Vec<String>,
     /// Each row's record (index into `records`).
     pub row_record: Vec<u32>,
-    /// Rows' CLK bytes, concatenated.
-    pub clks: Vec<u8>,
-    /// Rows' band keys, `bands` per row.
-    pub keys: Vec<u32>,
+    bytes: Bytes,
+    clk_off: usize,
+    keys_off: usize,
+}
+
+impl PartialEq for BatchIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes[..] == other.bytes[..]
+    }
 }
 
 impl BatchIndex {
@@ -61,14 +85,46 @@ impl BatchIndex {
             Some(m) => hasher.keys(&m),
             None => Vec::new(),
         };
-        BatchIndex {
+        let records: Vec<String> = records.into_iter().map(str::to_string).collect();
+        BatchIndex::from_parts(
             width,
-            bands: hasher.params().bands,
-            records: records.into_iter().map(str::to_string).collect(),
-            row_record,
-            clks,
-            keys,
+            hasher.params().bands,
+            &records,
+            &row_record,
+            &clks,
+            &keys,
+        )
+    }
+
+    /// An index of the given contents (for tests and [`BatchIndex::build`]).
+    pub fn from_parts(
+        width: usize,
+        bands: usize,
+        records: &[String],
+        row_record: &[u32],
+        clks: &[u8],
+        keys: &[u32],
+    ) -> BatchIndex {
+        let mut out = Vec::with_capacity(56 + clks.len() + 4 * (keys.len() + row_record.len()));
+        out.extend_from_slice(MAGIC);
+        for n in [width, bands, records.len(), row_record.len()] {
+            out.extend_from_slice(&(n as u32).to_le_bytes());
         }
+        for r in records {
+            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            out.extend_from_slice(r.as_bytes());
+        }
+        for &r in row_record {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(clks);
+        for &k in keys {
+            out.extend_from_slice(&k.to_le_bytes());
+        }
+        let digest = blake3::hash(&out);
+        out.extend_from_slice(digest.as_bytes());
+        BatchIndex::parse(Bytes::Owned(out))
+            .unwrap_or_else(|| unreachable!("an index just serialised parses"))
     }
 
     /// Number of CLK rows.
@@ -78,62 +134,51 @@ impl BatchIndex {
 
     /// CLK bytes of row `i`.
     pub fn clk(&self, i: usize) -> &[u8] {
-        &self.clks[i * self.width..(i + 1) * self.width]
+        &self.bytes[self.clk_off + i * self.width..][..self.width]
     }
 
-    /// Band keys of row `i`.
-    pub fn band_keys(&self, i: usize) -> &[u32] {
-        &self.keys[i * self.bands..(i + 1) * self.bands]
+    /// Appends the band keys of row `i` to `out`.
+    pub fn band_keys_into(&self, i: usize, out: &mut Vec<u32>) {
+        let b = &self.bytes[self.keys_off + i * self.bands * 4..][..self.bands * 4];
+        out.extend(
+            b.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
     }
 
     /// Writes the index atomically.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let mut out = Vec::with_capacity(
-            24 + self.clks.len() + 4 * (self.keys.len() + self.row_record.len()),
-        );
-        out.extend_from_slice(MAGIC);
-        for n in [
-            self.width,
-            self.bands,
-            self.records.len(),
-            self.row_record.len(),
-        ] {
-            out.extend_from_slice(&(n as u32).to_le_bytes());
-        }
-        for r in &self.records {
-            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            out.extend_from_slice(r.as_bytes());
-        }
-        for &r in &self.row_record {
-            out.extend_from_slice(&r.to_le_bytes());
-        }
-        out.extend_from_slice(&self.clks);
-        for &k in &self.keys {
-            out.extend_from_slice(&k.to_le_bytes());
-        }
-        let digest = blake3::hash(&out);
-        out.extend_from_slice(digest.as_bytes());
-        write_atomic(path, &out)
+        write_atomic(path, &self.bytes)
     }
 
-    /// Reads an index written by [`BatchIndex::write`], checking its digest.
+    /// Reads (maps) an index written by [`BatchIndex::write`], checking its digest.
     pub fn read(path: &Path) -> Result<BatchIndex> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let damaged = || {
-            Error::encoding(path, "damaged registry batch index (remove the registry generation or restore it from backup)")
-        };
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: registry batch files are written once (temporary file + rename) and never
+        // modified afterwards, only removed under the registry lock by a later run; the map is
+        // read-only.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        BatchIndex::parse(Bytes::Mapped(map)).ok_or_else(|| {
+            Error::encoding(
+                path,
+                "damaged registry batch index (restore the registry from backup)",
+            )
+        })
+    }
+
+    fn parse(bytes: Bytes) -> Option<BatchIndex> {
         if bytes.len() < 24 + 32 || &bytes[..8] != MAGIC {
-            return Err(damaged());
+            return None;
         }
         let (body, digest) = bytes.split_at(bytes.len() - 32);
         if blake3::hash(body).as_bytes() != digest {
-            return Err(damaged());
+            return None;
         }
         let mut pos = 8;
-        let u32_at = |pos: &mut usize| -> Result<u32> {
-            let b = body.get(*pos..*pos + 4).ok_or_else(damaged)?;
+        let u32_at = |pos: &mut usize| -> Option<u32> {
+            let b = body.get(*pos..*pos + 4)?;
             *pos += 4;
-            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
         let width = u32_at(&mut pos)? as usize;
         let bands = u32_at(&mut pos)? as usize;
@@ -142,38 +187,31 @@ impl BatchIndex {
         let mut records = Vec::with_capacity(n_records);
         for _ in 0..n_records {
             let len = u32_at(&mut pos)? as usize;
-            let s = body.get(pos..pos + len).ok_or_else(damaged)?;
-            records.push(String::from_utf8(s.to_vec()).map_err(|_| damaged())?);
+            let s = body.get(pos..pos + len)?;
+            records.push(String::from_utf8(s.to_vec()).ok()?);
             pos += len;
         }
         let mut row_record = Vec::with_capacity(n_rows);
         for _ in 0..n_rows {
             let r = u32_at(&mut pos)?;
             if r as usize >= n_records {
-                return Err(damaged());
+                return None;
             }
             row_record.push(r);
         }
-        let clks = body
-            .get(pos..pos + n_rows * width)
-            .ok_or_else(damaged)?
-            .to_vec();
-        pos += n_rows * width;
-        let key_bytes = body.get(pos..).ok_or_else(damaged)?;
-        if key_bytes.len() != n_rows * bands * 4 {
-            return Err(damaged());
+        let clk_off = pos;
+        let keys_off = clk_off + n_rows * width;
+        if body.len() != keys_off + n_rows * bands * 4 {
+            return None;
         }
-        let keys = key_bytes
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(BatchIndex {
+        Some(BatchIndex {
             width,
             bands,
             records,
             row_record,
-            clks,
-            keys,
+            clk_off,
+            keys_off,
+            bytes,
         })
     }
 }
@@ -184,14 +222,19 @@ mod tests {
 
     #[test]
     fn round_trip_and_damage_detected() {
-        let idx = BatchIndex {
-            width: 8,
-            bands: 2,
-            records: vec!["a".into(), "bé".into()],
-            row_record: vec![0, 1, 1],
-            clks: (0..24).collect(),
-            keys: vec![1, 2, 3, 4, 5, 6],
-        };
+        let clks: Vec<u8> = (0..24).collect();
+        let idx = BatchIndex::from_parts(
+            8,
+            2,
+            &["a".into(), "bé".into()],
+            &[0, 1, 1],
+            &clks,
+            &[1, 2, 3, 4, 5, 6],
+        );
+        assert_eq!(idx.clk(2), &clks[16..24]);
+        let mut k = Vec::new();
+        idx.band_keys_into(1, &mut k);
+        assert_eq!(k, vec![3, 4]);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.index");
         idx.write(&p).unwrap();

@@ -31,8 +31,8 @@ use super::index::BatchIndex;
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
-use crate::block::{informative_positions, Lsh, LshParams, MinHasher, ProbeScratch};
-use crate::cluster::{cluster_scored, Edge};
+use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
+use crate::cluster::{cluster_scored_par, Edge};
 use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic, AtomicFile};
@@ -561,7 +561,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             if fresh[x as usize] {
                 y_owner.push(x);
                 y_bytes.extend_from_slice(idx.clk(r));
-                y_keys.extend_from_slice(idx.band_keys(r));
+                idx.band_keys_into(r, &mut y_keys);
             } else {
                 old_rows.push((x, bi as u32, r as u32));
             }
@@ -604,20 +604,24 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .par_chunks(4096)
         .map(|chunk| {
             let mut out = Vec::new();
-            let mut count = 0u64;
             let mut row = vec![0u64; words];
+            let mut chunk_keys = Vec::with_capacity(chunk.len() * params.bands);
+            for &(_, bi, r) in chunk {
+                all[bi as usize]
+                    .1
+                    .band_keys_into(r as usize, &mut chunk_keys);
+            }
             let mut partners = Vec::new();
-            let mut scratch = ProbeScratch::default();
-            for &(x, bi, r) in chunk {
+            ylsh.probe_many(&chunk_keys, &mut partners);
+            let count = partners.len() as u64;
+            for run in partners.chunk_by(|p, q| p.0 == q.0) {
+                let (x, bi, r) = chunk[run[0].0 as usize];
                 let idx = all[bi as usize].1;
                 for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
                     *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
                 }
                 let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
-                partners.clear();
-                ylsh.probe(idx.band_keys(r as usize), &mut scratch, &mut partners);
-                for &j in &partners {
-                    count += 1;
+                for &(_, j) in run {
                     let pj = y.popcount(j as usize);
                     if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
                         continue;
@@ -696,16 +700,17 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             fresh[x as usize] || old_person[x as usize].is_some_and(|p| affected.contains(&p))
         })
         .collect();
-    let local_of: FxHashMap<u32, u32> = sub
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (x, i as u32))
-        .collect();
+    // Node -> its index in the sub-graph (u32::MAX: outside).
+    let mut local = vec![u32::MAX; n];
+    for (i, &x) in sub.iter().enumerate() {
+        local[x as usize] = i as u32;
+    }
+    let local_of = |x: u32| Some(local[x as usize]).filter(|&l| l != u32::MAX);
     // CLKs of the sub-graph: fresh rows, then old rows of affected persons.
     let mut s_bytes = y_bytes;
-    let mut s_owner: Vec<u32> = y_owner.iter().map(|x| local_of[x]).collect();
+    let mut s_owner: Vec<u32> = y_owner.iter().map(|&x| local[x as usize]).collect();
     for &(x, bi, r) in &old_rows {
-        if let Some(&l) = local_of.get(&x) {
+        if let Some(l) = local_of(x) {
             s_bytes.extend_from_slice(all[bi as usize].1.clk(r as usize));
             s_owner.push(l);
         }
@@ -722,8 +727,8 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .filter(|e| e.dice as f64 >= s.threshold)
         .filter_map(|e| {
             Some(Edge {
-                a: *local_of.get(&e.a)?,
-                b: *local_of.get(&e.b)?,
+                a: local_of(e.a)?,
+                b: local_of(e.b)?,
                 score: e.dice as f64,
             })
         })
@@ -744,7 +749,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         }
         best
     };
-    let labels = cluster_scored(sub.len(), &edges, s.cohesion * s.threshold, &score);
+    let labels = cluster_scored_par(sub.len(), &edges, s.cohesion * s.threshold, &score);
     // Lone records join the one cluster (in the sub-graph or outside it) whose records contain
     // most of their bits, decided on the clustering as it was (no chaining).
     let mut size: FxHashMap<u32, usize> = FxHashMap::default();
@@ -756,7 +761,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         for e in &evidence {
             if e.dice as f64 >= MIN_DICE {
                 for (x, other) in [(e.a, e.b), (e.b, e.a)] {
-                    if let Some(&l) = local_of.get(&x) {
+                    if let Some(l) = local_of(x) {
                         if size[&labels[l as usize]] == 1 {
                             partners.entry(l).or_default().push((other, e.overlap));
                         }
@@ -772,8 +777,8 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         for (&l, list) in &partners {
             let mut best: BTreeMap<u64, f32> = BTreeMap::new();
             for &(other, o) in list {
-                let target = match local_of.get(&other) {
-                    Some(&q) => labels[q as usize] as u64,
+                let target = match local_of(other) {
+                    Some(q) => labels[q as usize] as u64,
                     None => match old_person[other as usize] {
                         Some(p) => OUTSIDE | p as u64,
                         None => continue,
