@@ -58,6 +58,12 @@ impl SecretKey {
         SecretKey(bytes)
     }
 
+    /// The raw key bytes, for the clkhash-compatible encoder, which uses the secret itself as
+    /// HKDF input ([`crate::clkhash`]). Never print or log them.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// 256 bits from the operating system's cryptographic random number generator.
     pub fn generate() -> Result<SecretKey> {
         let mut bytes = [0u8; 32];

@@ -50,6 +50,7 @@
 pub mod analytics;
 pub mod block;
 pub mod clk;
+pub mod clkhash;
 pub mod cluster;
 pub mod compare;
 pub mod encode;

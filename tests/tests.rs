@@ -3,6 +3,7 @@
 mod util;
 
 mod cli_errors;
+mod clkhash;
 mod encode_fixtures;
 mod febrl;
 mod golden;

@@ -11,12 +11,14 @@ use crosswalk::source::SourceMapping;
 /// Flags of `encode`.
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// The linkage schema (TOML), identical for every agency. Omit for the built-in default.
+    /// The linkage schema (TOML), identical for every agency. Omit for the built-in default. A
+    /// clkhash linkage schema (.json, versions 1-3) switches to clkhash-compatible encoding:
+    /// the input's header names the schema's fields, and OUT is clkhash JSON (or CSV).
     #[arg(long, value_name = "FILE")]
     schema: Option<PathBuf>,
-    /// This export's source mapping (TOML).
-    #[arg(long, value_name = "FILE")]
-    source: PathBuf,
+    /// This export's source mapping (TOML); not used with a clkhash schema.
+    #[arg(long, value_name = "FILE", required_unless_present = "schema")]
+    source: Option<PathBuf>,
     /// The secret key file (from `crosswalk keygen`; mode 0600).
     #[arg(long, value_name = "FILE")]
     key_file: PathBuf,
@@ -51,7 +53,15 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
         };
         Ok(EncodeJob {
             schema,
-            mapping: SourceMapping::from_file(&a.source)?,
+            mapping: match &a.source {
+                Some(p) => SourceMapping::from_file(p)?,
+                None => {
+                    return Err(crosswalk::Error::config(
+                        &a.out,
+                        "--source is required (a source mapping) unless --schema is a clkhash schema (.json)",
+                    ))
+                }
+            },
             key: SecretKey::read(&a.key_file)?,
             input: a.input.clone(),
             out: a.out.clone(),
@@ -68,6 +78,35 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
 }
 
 pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
+    if let Some(schema) = args.schema.as_ref().filter(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    }) {
+        let parsed = crosswalk::clkhash::ClkhashSchema::from_file(schema)?;
+        for note in &parsed.notes {
+            eprintln!("crosswalk: {}: {note}", schema.display());
+        }
+        let key = SecretKey::read(&args.key_file)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build()
+            .map_err(|e| {
+                crosswalk::Error::io("<thread pool>", std::io::Error::other(e.to_string()))
+            })?;
+        let s = pool.install(|| {
+            crosswalk::clkhash::encode_file(parsed, key.expose_bytes(), &args.input, &args.out)
+        })?;
+        eprintln!(
+            "crosswalk: encoded {} records with clkhash schema {} in {:.2}s ({:.0} records/s); wrote {} (key check value {})",
+            s.records,
+            schema.display(),
+            s.encode_seconds,
+            s.records as f64 / s.encode_seconds.max(1e-9),
+            args.out.display(),
+            key.check_value()
+        );
+        return Ok(());
+    }
     let job = EncodeJob::try_from(args)?;
     let bar = super::progress_bar("encoding");
     let result = encode::run(&job, &mut |n| bar.set_position(n));
