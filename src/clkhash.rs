@@ -917,6 +917,46 @@ pub fn clks_to_json(clks: &[Vec<u8>]) -> String {
     serde_json::json!({ "clks": list }).to_string()
 }
 
+/// Reads CLKs in clkhash's JSON format, or (for a `.csv` name) a CSV whose `clk` column (or
+/// only column) holds base64 CLKs.
+pub fn read_clks(path: &Path) -> Result<Vec<Vec<u8>>> {
+    if !path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        return clks_from_json(path);
+    }
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| Error::encoding(path, format!("cannot read CSV ({})", csv_position(&e))))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::encoding(path, csv_position(&e)))?
+        .clone();
+    let col = headers
+        .iter()
+        .position(|h| h.trim() == "clk")
+        .or((headers.len() == 1).then_some(0))
+        .ok_or_else(|| Error::encoding(path, "expected a clk column of base64 CLKs"))?;
+    reader
+        .records()
+        .enumerate()
+        .map(|(i, r)| {
+            let r = r.map_err(|e| {
+                Error::encoding(path, format!("row {}: {}", i + 1, csv_position(&e)))
+            })?;
+            r.get(col)
+                .and_then(|s| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .ok()
+                })
+                .ok_or_else(|| {
+                    Error::encoding(path, format!("row {}: the CLK is not base64", i + 1))
+                })
+        })
+        .collect()
+}
+
 /// Reads clkhash's JSON output (`{"clks": [base64, ...]}`).
 pub fn clks_from_json(path: &Path) -> Result<Vec<Vec<u8>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -1040,6 +1080,37 @@ pub fn encode_file(
         records: clks.len(),
         encode_seconds,
     })
+}
+
+/// Writes the CLKs of a crosswalk encodings file (main CLKs, rows in file order) in clkhash's
+/// JSON format, or CSV for a `.csv` name; returns how many. Atomic.
+pub fn export_clks(input: &Path, out: &Path) -> Result<usize> {
+    let enc = crate::io::encodings::read(input)?;
+    let width = enc.meta.clk_bits / 8;
+    let clks: Vec<Vec<u8>> = enc
+        .clks
+        .chunks_exact(width.max(1))
+        .map(<[u8]>::to_vec)
+        .collect();
+    crate::io::write_atomic(out, clks_text(&clks, out).as_bytes())?;
+    Ok(clks.len())
+}
+
+/// CLKs as clkhash JSON, or as CSV with a `clk` column when `out` ends in `.csv`.
+fn clks_text(clks: &[Vec<u8>], out: &Path) -> String {
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        let mut s = String::from("clk\n");
+        for c in clks {
+            s.push_str(&base64::engine::general_purpose::STANDARD.encode(c));
+            s.push('\n');
+        }
+        s
+    } else {
+        clks_to_json(clks) + "\n"
+    }
 }
 
 /// A CSV error's position, without any field content.

@@ -86,3 +86,63 @@ fn the_cli_writes_clkhash_json_that_matches() {
         assert!(got == want, "{name}: the CLI's CLKs differ from clkhash's");
     }
 }
+
+#[test]
+fn link_reads_clkhash_json_and_csv_and_clks_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::util::key_file(dir.path());
+    // The febrl_v3 records encoded by crosswalk as clkhash CSV; linked with clkhash's own JSON.
+    let csv_out = dir.path().join("copy.csv");
+    let o = crosswalk(&[
+        "encode",
+        "--schema",
+        fixture("clkhash/schemas/febrl_v3.json").to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "--input",
+        fixture("clkhash/febrl_v3.csv").to_str().unwrap(),
+        "--out",
+        csv_out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.path().join("run");
+    let golden = fixture("clkhash/febrl_v3.clks.json");
+    let o = crosswalk(&[
+        "link",
+        "--out",
+        run.to_str().unwrap(),
+        "--one-to-one",
+        golden.to_str().unwrap(),
+        csv_out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entities = crosswalk::pipeline::link::entity_rows(&run).unwrap();
+    assert_eq!(entities.len(), 600);
+    let mut by_person: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (agency, _, p) in entities {
+        by_person.entry(p).or_default().push(agency);
+    }
+    assert_eq!(by_person.len(), 300, "every record pairs with its copy");
+    assert!(by_person.values().all(|a| a.len() == 2 && a[0] != a[1]));
+    // crosswalk's own encodings out in clkhash JSON, and refused next to clkhash files.
+    let (o, enc) = crate::util::encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json = dir.path().join("dcf.json");
+    let o = crosswalk(&[
+        "clks",
+        "--out",
+        json.to_str().unwrap(),
+        enc.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let parquet = crosswalk::io::encodings::read(&enc).unwrap();
+    assert_eq!(clks_from_json(&json).unwrap().concat(), parquet.clks);
+    let o = crosswalk(&[
+        "link",
+        "--out",
+        dir.path().join("mixed").to_str().unwrap(),
+        enc.to_str().unwrap(),
+        golden.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+}

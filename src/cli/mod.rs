@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own file
 //! and only turns flags into a library configuration, runs it and prints the summary.
 
+mod clks;
 mod demo;
 mod encode;
 mod evaluate;
@@ -41,6 +42,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Score linkage quality against a synthetic world's ground truth.
     Evaluate(evaluate::EvaluateArgs),
+    /// Write the CLKs of encodings files in clkhash's JSON or CSV format (for anonlink).
+    Clks(clks::ClksArgs),
 }
 
 /// Runs the parsed command.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Link(a) => link::link(&a),
         Command::Report(a) => report::report(&a),
         Command::Evaluate(a) => evaluate::evaluate(&a),
+        Command::Clks(a) => clks::clks(&a),
     }
 }
 

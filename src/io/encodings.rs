@@ -332,8 +332,19 @@ fn strings(a: &StringArray) -> impl Iterator<Item = Option<String>> + '_ {
     (0..a.len()).map(move |i| (!a.is_null(i)).then(|| a.value(i).to_string()))
 }
 
-/// Reads an encodings file written by [`EncodingWriter`], checking its format tag.
+/// Schema fingerprint given to CLKs read in clkhash's formats (they carry none).
+pub const CLKHASH_FINGERPRINT: &str = "clkhash";
+
+/// Reads an encodings file written by [`EncodingWriter`], checking its format tag; or, for a
+/// name ending in `.json` or `.csv`, CLKs in clkhash's formats ([`read_clkhash`]).
 pub fn read(path: &Path) -> Result<Encodings> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if ext == "json" || ext == "csv" {
+        return read_clkhash(path);
+    }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::encoding(path, format!("not a readable Parquet file ({e})")))?;
@@ -431,6 +442,59 @@ pub fn read(path: &Path) -> Result<Encodings> {
         }
     }
     Ok(out)
+}
+
+/// Reads CLKs in clkhash's formats (JSON `{"clks": [base64, ...]}`, or CSV with a base64
+/// `clk` column) as encodings: the agency is the file's stem, record keys are the row numbers
+/// from 0 (clkhash's entity ids), event facts are unknown. Such files carry no schema
+/// fingerprint or key check value: they link with each other (fingerprint
+/// [`CLKHASH_FINGERPRINT`]), never with crosswalk's own encodings.
+pub fn read_clkhash(path: &Path) -> Result<Encodings> {
+    let clks = crate::clkhash::read_clks(path)?;
+    let bytes = clks.first().map_or(0, |c| c.len());
+    if clks.iter().any(|c| c.len() != bytes) {
+        return Err(Error::encoding(
+            path,
+            "CLKs of different lengths in one file",
+        ));
+    }
+    if bytes == 0 || !bytes.is_multiple_of(8) {
+        return Err(Error::encoding(
+            path,
+            format!(
+                "CLKs of {} bits: crosswalk links CLKs whose length is a multiple of 64 bits",
+                bytes * 8
+            ),
+        ));
+    }
+    let n = clks.len();
+    let agency = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().trim_end_matches(".clks").to_string())
+        .unwrap_or_default();
+    Ok(Encodings {
+        meta: FileMeta {
+            version: "clkhash".to_string(),
+            schema_fingerprint: CLKHASH_FINGERPRINT.to_string(),
+            kcv: "unknown".to_string(),
+            clk_bits: bytes * 8,
+            agency,
+            agency_type: "other".to_string(),
+            rows: n as u64,
+            rejected_rows: 0,
+        },
+        record_key: (0..n).map(|i| i.to_string()).collect(),
+        clks: clks.concat(),
+        alias_clks: vec![Vec::new(); n],
+        stage: vec![None; n],
+        service_type: vec![None; n],
+        event_date: vec![None; n],
+        end_date: vec![None; n],
+        unit: vec![None; n],
+        age_band: vec!["unknown".to_string(); n],
+        sex: vec!["unknown".to_string(); n],
+        trafficking_type: vec!["unknown".to_string(); n],
+    })
 }
 
 /// Reads a local map: `(agency, [(local_id, record_key)])`.
