@@ -44,6 +44,92 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+/// A Python text encoding, as clkhash applies it to every token (`str.encode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// `utf-8` (the default).
+    Utf8,
+    /// `ascii`.
+    Ascii,
+    /// `latin-1` (ISO 8859-1).
+    Latin1,
+    /// `utf-16`: a byte-order mark (little-endian, as on the machines clkhash runs on) before
+    /// every token.
+    Utf16,
+    /// `utf-16-le`.
+    Utf16Le,
+    /// `utf-16-be`.
+    Utf16Be,
+    /// `utf-32`: a byte-order mark (little-endian) before every token.
+    Utf32,
+    /// `utf-32-le`.
+    Utf32Le,
+    /// `utf-32-be`.
+    Utf32Be,
+}
+
+impl TextEncoding {
+    /// The encoding for a Python codec name (lower case, `_` read as `-`).
+    pub fn from_python_name(name: &str) -> Option<TextEncoding> {
+        Some(match name {
+            "utf-8" | "utf8" | "u8" => TextEncoding::Utf8,
+            "ascii" | "us-ascii" => TextEncoding::Ascii,
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" => TextEncoding::Latin1,
+            "utf-16" | "utf16" => TextEncoding::Utf16,
+            "utf-16-le" | "utf-16le" => TextEncoding::Utf16Le,
+            "utf-16-be" | "utf-16be" => TextEncoding::Utf16Be,
+            "utf-32" | "utf32" => TextEncoding::Utf32,
+            "utf-32-le" | "utf-32le" => TextEncoding::Utf32Le,
+            "utf-32-be" | "utf-32be" => TextEncoding::Utf32Be,
+            _ => return None,
+        })
+    }
+
+    /// Whether every character of `s` can be encoded.
+    pub fn can_encode(self, s: &str) -> bool {
+        match self {
+            TextEncoding::Ascii => s.is_ascii(),
+            TextEncoding::Latin1 => s.chars().all(|c| (c as u32) < 256),
+            _ => true,
+        }
+    }
+
+    /// `s` encoded (callers check [`TextEncoding::can_encode`] first).
+    pub fn encode(self, s: &str) -> std::borrow::Cow<'_, [u8]> {
+        let utf16 = |bom: bool, le: bool| {
+            let mut out = Vec::with_capacity(2 + 2 * s.len());
+            if bom {
+                out.extend_from_slice(&[0xFF, 0xFE]);
+            }
+            for u in s.encode_utf16() {
+                out.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+            }
+            out
+        };
+        let utf32 = |bom: bool, le: bool| {
+            let mut out = Vec::with_capacity(4 + 4 * s.len());
+            if bom {
+                out.extend_from_slice(&[0xFF, 0xFE, 0, 0]);
+            }
+            for c in s.chars() {
+                let u = c as u32;
+                out.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
+            }
+            out
+        };
+        std::borrow::Cow::Owned(match self {
+            TextEncoding::Utf8 | TextEncoding::Ascii => return s.as_bytes().into(),
+            TextEncoding::Latin1 => s.chars().map(|c| c as u32 as u8).collect(),
+            TextEncoding::Utf16 => utf16(true, true),
+            TextEncoding::Utf16Le => utf16(false, true),
+            TextEncoding::Utf16Be => utf16(false, false),
+            TextEncoding::Utf32 => utf32(true, true),
+            TextEncoding::Utf32Le => utf32(false, true),
+            TextEncoding::Utf32Be => utf32(false, false),
+        })
+    }
+}
+
 /// How a field's value is hashed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HashType {
@@ -143,8 +229,8 @@ pub struct Hashing {
     pub hash: HashType,
     /// `missingValue`: sentinel and replacement.
     pub missing: Option<(String, String)>,
-    /// Text encoding of tokens (`utf-8` or `ascii`).
-    pub ascii: bool,
+    /// Text encoding of tokens.
+    pub encoding: TextEncoding,
 }
 
 /// One column of a clkhash schema.
@@ -538,11 +624,9 @@ fn parse_field(f: &Value, i: usize, path: &Path) -> Result<FieldSpec> {
         .unwrap_or("utf-8")
         .to_ascii_lowercase()
         .replace('_', "-");
-    let ascii = match encoding.as_str() {
-        "utf-8" | "utf8" => false,
-        "ascii" | "us-ascii" => true,
-        _ => return Err(err("only utf-8 and ascii encodings are supported")),
-    };
+    let encoding = TextEncoding::from_python_name(&encoding).ok_or_else(|| {
+        err("encoding must be one of utf-8, ascii, latin-1, utf-16(-le/-be), utf-32(-le/-be)")
+    })?;
     Ok(FieldSpec {
         identifier,
         format: Some(format),
@@ -551,7 +635,7 @@ fn parse_field(f: &Value, i: usize, path: &Path) -> Result<FieldSpec> {
             strategy,
             hash,
             missing,
-            ascii,
+            encoding,
         }),
     })
 }
@@ -620,7 +704,7 @@ pub fn format_value(field: &FieldSpec, value: &str) -> std::result::Result<Strin
             return Ok(with.clone());
         }
     }
-    if h.ascii && !value.is_ascii() {
+    if !h.encoding.can_encode(value) {
         return Err(Invalid::Encoding);
     }
     match format {
@@ -878,7 +962,8 @@ impl ClkhashEncoder {
             let ks = h.strategy.ks(tokens.len());
             for (t, &k) in tokens.iter().zip(&ks) {
                 idx.clear();
-                indices(&h.hash, &self.keys[i], t.as_bytes(), k, hash_l, &mut idx);
+                let bytes = h.encoding.encode(t);
+                indices(&h.hash, &self.keys[i], &bytes, k, hash_l, &mut idx);
                 for &p in &idx {
                     words[p >> 6] |= 1 << (63 - (p & 63));
                 }
