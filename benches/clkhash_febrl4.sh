@@ -4,7 +4,9 @@
 # anonlink (its greedy solver) at several thresholds, F1 against the record ids.
 # Usage: benches/clkhash_febrl4.sh FEBRL4_DIR [PYTHON]
 #   FEBRL4_DIR holds dataset4a.csv and dataset4b.csv (fixtures/febrl/get_febrl4.sh fetches them);
-#   PYTHON has clkhash==0.18.3 and anonlink installed (default /tmp/clkvenv/bin/python).
+#   PYTHON has clkhash==0.18.3, anonlink and pyarrow installed (default /tmp/clkvenv/bin/python).
+#   THRESHOLDS (default "0.7 0.75 0.8 0.85 0.9 0.95"); below ~0.7 these dense CLKs make most
+#   pairs candidates and linking slow.
 set -euo pipefail
 data=${1:?usage: benches/clkhash_febrl4.sh FEBRL4_DIR [PYTHON]}
 py=${2:-/tmp/clkvenv/bin/python}
@@ -39,7 +41,7 @@ for p in a b; do
 done
 echo "| threshold | crosswalk --one-to-one: precision / recall / F1 | anonlink greedy solver: precision / recall / F1 |"
 echo "|---|---|---|"
-for t in 0.5 0.6 0.7 0.75 0.8 0.85 0.9; do
+for t in ${THRESHOLDS:-0.7 0.75 0.8 0.85 0.9 0.95}; do
   $bin link --out "$dir/run" --one-to-one --threshold "$t" "$dir/a.json" "$dir/b.json" 2>/dev/null >/dev/null
   "$py" - "$dir" "$t" <<'PY'
 import sys, json, csv, base64
@@ -49,7 +51,6 @@ from bitarray import bitarray
 d, t = sys.argv[1], float(sys.argv[2])
 ids = {p: [r[0] for r in list(csv.reader(open(f"{d}/{p}.csv")))[1:]] for p in "ab"}
 person = lambda rid: rid.split("-")[1]
-truth = {(i, j) for i, a in enumerate(ids["a"]) for j in [None]}  # placeholder
 pos_b = {person(r): j for j, r in enumerate(ids["b"])}
 true_pairs = {(i, pos_b[person(r)]) for i, r in enumerate(ids["a"]) if person(r) in pos_b}
 def prf(found):

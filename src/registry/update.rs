@@ -328,6 +328,17 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let mut skipped = Vec::new();
     let mut fresh: Vec<(String, PathBuf, Vec<u8>)> = Vec::new();
     for path in &job.inputs {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("csv"))
+        {
+            return Err(Error::config(
+                path,
+                "a registry takes crosswalk encodings (Parquet from `crosswalk encode`); CLKs in \
+                 clkhash's formats carry no schema fingerprint or key check value to hold a \
+                 registry to",
+            ));
+        }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let id = file_id(&bytes);
         if known.insert(id.clone()) {
