@@ -212,6 +212,15 @@ pub fn cluster_scored(
     roots.iter().map(|&r| smallest[r as usize]).collect()
 }
 
+/// Union-find: the root of `x` in the forest `parent`, halving paths on the way.
+pub fn find_root(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        parent[x as usize] = parent[parent[x as usize] as usize];
+        x = parent[x as usize];
+    }
+    x
+}
+
 /// [`cluster_scored`] on each connected component of the edge graph separately, the
 /// components in parallel (rayon). The labels are the same: a merge only ever joins two
 /// clusters linked by an edge, so no merge, and no average, involves two components, and the
@@ -224,20 +233,13 @@ pub fn cluster_scored_par(
 ) -> Vec<u32> {
     use rayon::prelude::*;
     let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn find(p: &mut [u32], mut x: u32) -> u32 {
-        while p[x as usize] != x {
-            p[x as usize] = p[p[x as usize] as usize];
-            x = p[x as usize];
-        }
-        x
-    }
     for e in edges {
         if e.a != e.b {
-            let (x, y) = (find(&mut parent, e.a), find(&mut parent, e.b));
+            let (x, y) = (find_root(&mut parent, e.a), find_root(&mut parent, e.b));
             parent[x.max(y) as usize] = x.min(y);
         }
     }
-    let root: Vec<u32> = (0..n as u32).map(|x| find(&mut parent, x)).collect();
+    let root: Vec<u32> = (0..n as u32).map(|x| find_root(&mut parent, x)).collect();
     // Components with an edge: their nodes in ascending order, and their edges.
     let mut slot: HashMap<u32, usize> = HashMap::default();
     let mut nodes: Vec<Vec<u32>> = Vec::new();

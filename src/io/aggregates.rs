@@ -10,10 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
 
-use super::AtomicFile;
 use crate::analytics::Table;
 use crate::error::{Error, Result};
 
@@ -94,8 +91,6 @@ pub fn write(path: &Path, table: &Table, view: View, settings: &[(&str, String)]
     let schema = Arc::new(Schema::new(fields));
     let batch =
         RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::parquet(path, e))?;
-    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema, None)
-        .map_err(|e| Error::parquet(path, e))?;
     let mut meta = vec![
         ("crosswalk.format", FORMAT.to_string()),
         ("crosswalk.table", table.name.to_string()),
@@ -103,11 +98,5 @@ pub fn write(path: &Path, table: &Table, view: View, settings: &[(&str, String)]
         ("crosswalk.version", env!("CARGO_PKG_VERSION").to_string()),
     ];
     meta.extend(settings.iter().cloned());
-    for (k, v) in meta {
-        w.append_key_value_metadata(KeyValue::new(k.to_string(), v));
-    }
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    w.into_inner()
-        .map_err(|e| Error::parquet(path, e))?
-        .commit()
+    super::write_parquet(path, &batch, &meta)
 }

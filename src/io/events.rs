@@ -14,10 +14,7 @@ use arrow_array::{Array, ArrayRef, Date32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
 use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
 
-use super::AtomicFile;
 use crate::analytics::{self, Event, EventLog};
 use crate::error::{Error, Result};
 
@@ -99,13 +96,7 @@ pub fn write(path: &Path, rows: &[EventRow<'_>]) -> Result<()> {
         strs(rows, |r| Some(r.trafficking_type)),
     ];
     let batch = RecordBatch::try_new(schema(), columns).map_err(bad)?;
-    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema(), None)
-        .map_err(|e| Error::parquet(path, e))?;
-    w.append_key_value_metadata(KeyValue::new("crosswalk.format".into(), FORMAT.to_string()));
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    w.into_inner()
-        .map_err(|e| Error::parquet(path, e))?
-        .commit()
+    super::write_parquet(path, &batch, &[("crosswalk.format", FORMAT.to_string())])
 }
 
 /// The events of a run, as read: the analytics' [`EventLog`] plus each event's record.

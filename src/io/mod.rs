@@ -126,6 +126,28 @@ impl ExportSource {
     }
 }
 
+/// Writes one record batch as a Parquet file, atomically, with `metadata` as the file's
+/// key-value metadata.
+pub fn write_parquet(
+    path: &Path,
+    batch: &arrow_array::RecordBatch,
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(AtomicFile::create(path)?, batch.schema(), None)
+            .map_err(|e| Error::parquet(path, e))?;
+    for (k, v) in metadata {
+        w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+            k.to_string(),
+            v.clone(),
+        ));
+    }
+    w.write(batch).map_err(|e| Error::parquet(path, e))?;
+    w.into_inner()
+        .map_err(|e| Error::parquet(path, e))?
+        .commit()
+}
+
 /// Writes `bytes` to `dest` atomically.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(dest)?;

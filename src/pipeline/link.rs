@@ -26,14 +26,13 @@ use std::time::Instant;
 
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
-use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
 use crate::block::{Lsh, LshParams};
-use crate::cluster::{cluster_scored_par, Edge};
+use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
-use crate::io::{encodings, events, AtomicFile};
+use crate::io::{encodings, events};
 
 /// Two records (by node id) and their Dice score.
 type ScoredPair = (u32, u32, f64);
@@ -321,20 +320,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         rows_of[o as usize].push(r as u32);
     }
     let score = |x: u32, y: u32| -> f64 {
-        let mut best = 0.0f64;
-        for &p in &rows_of[x as usize] {
-            for &q in &rows_of[y as usize] {
-                let (p, q) = (p as usize, q as usize);
-                let inter = matrix.intersection(platform, p, q) as f64;
-                let (a, b) = (pops[p] as f64, pops[q] as f64);
-                let dice = 2.0 * inter / (a + b).max(1.0);
-                let overlap = inter / a.min(b).max(1.0);
-                if dice >= job.threshold || (overlap >= job.containment && dice >= MIN_DICE) {
-                    best = best.max(dice);
-                }
-            }
-        }
-        best
+        record_score(
+            &matrix,
+            platform,
+            &rows_of[x as usize],
+            &rows_of[y as usize],
+            job.threshold,
+            job.containment,
+        )
     };
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let labels = if job.one_to_one {
@@ -499,12 +492,7 @@ pub fn write_entities<'a>(
         ],
     )
     .map_err(|e| Error::parquet(path, e))?;
-    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema, None)
-        .map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    w.into_inner()
-        .map_err(|e| Error::parquet(path, e))?
-        .commit()
+    crate::io::write_parquet(path, &batch, &[])
 }
 
 /// Writes `events.parquet` (every row of `files` with its person, no CLKs) atomically, rows
@@ -567,6 +555,34 @@ pub fn write_events<'p>(
     events::write(path, &event_rows)
 }
 
+/// The evidence two records give each other: the best Dice over pairs of their CLKs (rows of
+/// `matrix`) that reaches `threshold`, or that reaches [`MIN_DICE`] with the smaller CLK having
+/// at least `containment` of its bits in the other; 0 when no pair does. Cluster averages count
+/// record pairs at this score ([`crate::cluster::cluster_scored`]).
+pub fn record_score(
+    matrix: &ClkMatrix,
+    platform: Platform,
+    rows_x: &[u32],
+    rows_y: &[u32],
+    threshold: f64,
+    containment: f64,
+) -> f64 {
+    let mut best = 0.0f64;
+    for &p in rows_x {
+        for &q in rows_y {
+            let (p, q) = (p as usize, q as usize);
+            let inter = matrix.intersection(platform, p, q) as f64;
+            let (a, b) = (matrix.popcount(p) as f64, matrix.popcount(q) as f64);
+            let dice = 2.0 * inter / (a + b).max(1.0);
+            let overlap = inter / a.min(b).max(1.0);
+            if dice >= threshold || (overlap >= containment && dice >= MIN_DICE) {
+                best = best.max(dice);
+            }
+        }
+    }
+    best
+}
+
 /// Greedy one-to-one matching, as anonlink's solver does for deduplicated sources: pairs in
 /// order of score (best first, ties by node ids) are accepted when neither record is already
 /// linked to a record of the other's agency and the two are of different agencies. Persons are
@@ -581,13 +597,6 @@ pub fn one_to_one(n: usize, edges: &[Edge], agency_of: &[&str]) -> Vec<u32> {
     });
     let mut taken: FxHashSet<(u32, &str)> = FxHashSet::default();
     let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn find(p: &mut [u32], mut x: u32) -> u32 {
-        while p[x as usize] != x {
-            p[x as usize] = p[p[x as usize] as usize];
-            x = p[x as usize];
-        }
-        x
-    }
     for e in order {
         let (aa, ab) = (agency_of[e.a as usize], agency_of[e.b as usize]);
         if aa == ab || taken.contains(&(e.a, ab)) || taken.contains(&(e.b, aa)) {
@@ -595,10 +604,10 @@ pub fn one_to_one(n: usize, edges: &[Edge], agency_of: &[&str]) -> Vec<u32> {
         }
         taken.insert((e.a, ab));
         taken.insert((e.b, aa));
-        let (x, y) = (find(&mut parent, e.a), find(&mut parent, e.b));
+        let (x, y) = (find_root(&mut parent, e.a), find_root(&mut parent, e.b));
         parent[x.max(y) as usize] = x.min(y);
     }
-    (0..n as u32).map(|i| find(&mut parent, i)).collect()
+    (0..n as u32).map(|i| find_root(&mut parent, i)).collect()
 }
 
 /// The compared CLK rows: the popcount-sorted matrix, each row's record (`owner`) and
@@ -728,27 +737,20 @@ pub fn attach_orphans(
     // Union of each orphan with its chosen cluster; labels become the smallest node id.
     let n = labels.len();
     let mut parent: Vec<u32> = (0..n as u32).collect();
-    fn find(p: &mut [u32], mut x: u32) -> u32 {
-        while p[x as usize] != x {
-            p[x as usize] = p[p[x as usize] as usize];
-            x = p[x as usize];
-        }
-        x
-    }
     for (i, &l) in labels.iter().enumerate() {
-        let (a, b) = (find(&mut parent, i as u32), find(&mut parent, l));
+        let (a, b) = (find_root(&mut parent, i as u32), find_root(&mut parent, l));
         parent[a.max(b) as usize] = a.min(b);
     }
     let mut attached = 0;
     for (me, target) in pick {
         if let Some(l) = target {
-            let (a, b) = (find(&mut parent, me), find(&mut parent, l));
+            let (a, b) = (find_root(&mut parent, me), find_root(&mut parent, l));
             parent[a.max(b) as usize] = a.min(b);
             attached += 1;
         }
     }
     (
-        (0..n as u32).map(|i| find(&mut parent, i)).collect(),
+        (0..n as u32).map(|i| find_root(&mut parent, i)).collect(),
         attached,
     )
 }

@@ -22,7 +22,6 @@ use std::time::Instant;
 use arrow_array::{Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -35,8 +34,8 @@ use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
 use crate::cluster::{cluster_scored_par, Edge};
 use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
-use crate::io::{encodings, write_atomic, AtomicFile};
-use crate::pipeline::link::{check_same, entity_rows, write_entities, MIN_DICE};
+use crate::io::{encodings, write_atomic};
+use crate::pipeline::link::{check_same, entity_rows, record_score, write_entities, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]
@@ -196,12 +195,7 @@ fn write_changelog(path: &Path, rows: &[ChangelogRow]) -> Result<()> {
         ],
     )
     .map_err(|e| Error::parquet(path, e))?;
-    let mut w = ArrowWriter::try_new(AtomicFile::create(path)?, schema, None)
-        .map_err(|e| Error::parquet(path, e))?;
-    w.write(&batch).map_err(|e| Error::parquet(path, e))?;
-    w.into_inner()
-        .map_err(|e| Error::parquet(path, e))?
-        .commit()
+    crate::io::write_parquet(path, &batch, &[])
 }
 
 /// Reads `changelog.parquet` (every change up to that generation).
@@ -745,20 +739,14 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         })
         .collect();
     let score = |p: u32, q: u32| -> f64 {
-        let mut best = 0.0f64;
-        for &i in &rows_of[p as usize] {
-            for &j in &rows_of[q as usize] {
-                let (i, j) = (i as usize, j as usize);
-                let inter = sm.intersection(platform, i, j) as f64;
-                let (a, b) = (sm.popcount(i) as f64, sm.popcount(j) as f64);
-                let dice = 2.0 * inter / (a + b).max(1.0);
-                let overlap = inter / a.min(b).max(1.0);
-                if dice >= s.threshold || (overlap >= s.containment && dice >= MIN_DICE) {
-                    best = best.max(dice);
-                }
-            }
-        }
-        best
+        record_score(
+            &sm,
+            platform,
+            &rows_of[p as usize],
+            &rows_of[q as usize],
+            s.threshold,
+            s.containment,
+        )
     };
     let labels = cluster_scored_par(sub.len(), &edges, s.cohesion * s.threshold, &score);
     // Lone records join the one cluster (in the sub-graph or outside it) whose records contain
