@@ -955,17 +955,45 @@ impl ClkhashEncoder {
         // (bitarray's) bytes.
         let mut words = vec![0u64; hash_l.div_ceil(64)];
         let mut idx = Vec::new();
+        let (mut chars, mut buf) = (Vec::<char>::new(), String::new());
         for (i, (field, value)) in self.schema.fields.iter().zip(record).enumerate() {
             let Some(h) = &field.hashing else { continue };
             let formatted = format_value(field, value).map_err(|e| (i, e))?;
-            let tokens = tokenize(&h.comparison, &formatted);
-            let ks = h.strategy.ks(tokens.len());
-            for (t, &k) in tokens.iter().zip(&ks) {
+            let mut hash = |t: &str, k: usize| {
                 idx.clear();
                 let bytes = h.encoding.encode(t);
                 indices(&h.hash, &self.keys[i], &bytes, k, hash_l, &mut idx);
                 for &p in &idx {
                     words[p >> 6] |= 1 << (63 - (p & 63));
+                }
+            };
+            match &h.comparison {
+                // n-grams built in one reused buffer (the same tokens as [`tokenize`]).
+                Comparison::Ngram { n, positional } if !formatted.is_empty() => {
+                    chars.clear();
+                    chars.extend(std::iter::repeat_n(' ', n - 1));
+                    chars.extend(formatted.chars());
+                    chars.extend(std::iter::repeat_n(' ', n - 1));
+                    if chars.len() < *n {
+                        continue;
+                    }
+                    let ks = h.strategy.ks(chars.len() - n + 1);
+                    for (t, &k) in ks.iter().enumerate() {
+                        buf.clear();
+                        if *positional {
+                            use std::fmt::Write;
+                            let _ = write!(buf, "{} ", t + 1);
+                        }
+                        buf.extend(&chars[t..t + n]);
+                        hash(&buf, k);
+                    }
+                }
+                c => {
+                    let tokens = tokenize(c, &formatted);
+                    let ks = h.strategy.ks(tokens.len());
+                    for (t, &k) in tokens.iter().zip(&ks) {
+                        hash(t, k);
+                    }
                 }
             }
         }
