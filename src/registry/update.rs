@@ -5,7 +5,7 @@
 //! - new batches are indexed once (records, distinct CLKs, band keys with the registry's
 //!   frozen [`MinHasher`]); old batches' indexes are read, never recomputed;
 //! - candidate pairs are new × new (LSH tables of the new CLKs) and old × new (each old CLK's
-//!   band keys probed in the new CLKs' tables, behind a bit-set filter); old × old pairs are
+//!   band keys probed band by band in the new CLKs' per-band bucket indexes); old × old pairs are
 //!   never formed again: their evidence is carried over from the previous generation;
 //! - only the persons that new evidence (or a withdrawal) touches are re-clustered, with the
 //!   new records; every other person keeps its records and id untouched.
@@ -289,7 +289,10 @@ struct NewBatch {
     id: String,
     path: PathBuf,
     bytes: Vec<u8>,
+    /// The file read; its columns are dropped once it is indexed (only `meta` stays).
     enc: encodings::Encodings,
+    /// Its rows.
+    rows: usize,
 }
 
 fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
@@ -345,11 +348,13 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .into_par_iter()
         .map(|(id, path, bytes)| {
             let enc = encodings::read(&path)?;
+            let rows = enc.len();
             Ok(NewBatch {
                 id,
                 path,
                 bytes,
                 enc,
+                rows,
             })
         })
         .collect::<Result<_>>()?;
@@ -468,6 +473,16 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .par_iter()
         .map(|b| BatchIndex::build(&b.enc, &hasher))
         .collect();
+    // The rows' columns are not needed any more (events are read from the batch copies when a
+    // report asks for them): free them before the comparisons.
+    let mut new = new;
+    for b in &mut new {
+        b.enc = encodings::Encodings {
+            meta: std::mem::take(&mut b.enc.meta),
+            ..Default::default()
+        };
+    }
+    let new = new;
     let kept_idx: Vec<BatchIndex> = kept
         .par_iter()
         .map(|b| BatchIndex::read(&reg.batch_path(&b.id, "index")))
@@ -653,16 +668,22 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     laps.push(("old_pairs", t1.elapsed().as_secs_f64()));
     // One entry per fresh record pair: best Dice, best overlap.
     found.par_sort_unstable_by(|p, q| (p.a, p.b).cmp(&(q.a, q.b)));
-    let mut fresh_ev: Vec<Evidence> = Vec::with_capacity(found.len());
-    for e in found {
-        match fresh_ev.last_mut() {
-            Some(l) if (l.a, l.b) == (e.a, e.b) => {
-                l.dice = l.dice.max(e.dice);
-                l.overlap = l.overlap.max(e.overlap);
-            }
-            _ => fresh_ev.push(e),
+    // (in place: at a first run of a million records this list holds tens of millions)
+    let mut w = 0;
+    for r in 0..found.len() {
+        let e = found[r];
+        if w > 0 && (found[w - 1].a, found[w - 1].b) == (e.a, e.b) {
+            let l = &mut found[w - 1];
+            l.dice = l.dice.max(e.dice);
+            l.overlap = l.overlap.max(e.overlap);
+        } else {
+            found[w] = e;
+            w += 1;
         }
     }
+    found.truncate(w);
+    found.shrink_to_fit();
+    let fresh_ev = found;
     // A pair is kept for later runs when it is an edge (Dice at least the threshold) or a
     // containment pair; weaker pairs of fresh records serve this run's lone records only.
     let strong = |e: &Evidence| e.dice as f64 >= s.threshold || e.overlap as f64 >= s.containment;
@@ -685,16 +706,21 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         let b = (*prev_node.get(e.b as usize)?)?;
         (!fresh[a as usize] && !fresh[b as usize]).then_some(Evidence { a, b, ..*e })
     });
-    let mut evidence: Vec<Evidence> =
-        Vec::with_capacity(fresh_ev.len() + prev.as_ref().map_or(0, |p| p.evidence.len()));
-    let mut fresh_iter = fresh_ev.into_iter().peekable();
-    for e in old_ev {
-        while let Some(f) = fresh_iter.next_if(|f| (f.a, f.b) < (e.a, e.b)) {
-            evidence.push(f);
+    let evidence: Vec<Evidence> = if prev.as_ref().is_none_or(|p| p.evidence.is_empty()) {
+        fresh_ev
+    } else {
+        let mut evidence =
+            Vec::with_capacity(fresh_ev.len() + prev.as_ref().map_or(0, |p| p.evidence.len()));
+        let mut fresh_iter = fresh_ev.into_iter().peekable();
+        for e in old_ev {
+            while let Some(f) = fresh_iter.next_if(|f| (f.a, f.b) < (e.a, e.b)) {
+                evidence.push(f);
+            }
+            evidence.push(e);
         }
-        evidence.push(e);
-    }
-    evidence.extend(fresh_iter);
+        evidence.extend(fresh_iter);
+        evidence
+    };
     debug_assert!(evidence.is_sorted_by_key(|e| (e.a, e.b)));
     let t_compare = t1.elapsed().as_secs_f64();
 
@@ -942,7 +968,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             agency: b.enc.meta.agency.clone(),
-            rows: b.enc.len() as u64,
+            rows: b.rows as u64,
             records: idx.records.len() as u64,
             added_generation: generation,
             added_label: job.label.clone(),
