@@ -109,6 +109,15 @@ pub struct Lsh {
     index: Vec<BandIndex>,
 }
 
+/// Buffers of [`Lsh::probe_many_with`], kept between calls of one thread.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeScratch {
+    hits: Vec<(u32, u32)>,
+    grouped: Vec<u32>,
+    start: Vec<usize>,
+    seen: Vec<u32>,
+}
+
 /// One band's buckets by key: linear probing over `slots` (a power of two, at most half
 /// full); a slot is `(key, start, end)` of the bucket's range in the band's table, `end == 0`
 /// marking an empty slot.
@@ -361,9 +370,27 @@ impl Lsh {
     /// lookups of one band stay in that band's index (cache-resident) instead of jumping across
     /// all of them. Fastest after [`Lsh::with_probe_index`].
     pub fn probe_many(&self, keys: &[u32], out: &mut Vec<(u32, u32)>) {
+        self.probe_many_with(keys, &mut ProbeScratch::default(), out);
+    }
+
+    /// [`Lsh::probe_many`] with buffers kept between calls (one [`ProbeScratch`] per thread):
+    /// a chunk's hits can run to millions, and fresh allocations that large cost more in page
+    /// faults than the probing.
+    pub fn probe_many_with(
+        &self,
+        keys: &[u32],
+        scratch: &mut ProbeScratch,
+        out: &mut Vec<(u32, u32)>,
+    ) {
         let bands = self.params.bands;
         let n = keys.len() / bands.max(1);
-        let mut hits: Vec<(u32, u32)> = Vec::new();
+        let ProbeScratch {
+            hits,
+            grouped,
+            start,
+            seen,
+        } = scratch;
+        hits.clear();
         for band in 0..bands {
             let t = &self.tables[band];
             for i in 0..n {
@@ -382,20 +409,23 @@ impl Lsh {
             }
         }
         // Group by CLK (a counting sort), then keep each row once per CLK (stamps), sorted.
-        let mut start = vec![0usize; n + 1];
-        for &(i, _) in &hits {
+        start.clear();
+        start.resize(n + 1, 0);
+        for &(i, _) in hits.iter() {
             start[i as usize + 1] += 1;
         }
         for i in 0..n {
             start[i + 1] += start[i];
         }
-        let mut grouped = vec![0u32; hits.len()];
+        grouped.clear();
+        grouped.resize(hits.len(), 0);
         let mut fill = start.clone();
-        for &(i, r) in &hits {
+        for &(i, r) in hits.iter() {
             grouped[fill[i as usize]] = r;
             fill[i as usize] += 1;
         }
-        let mut seen = vec![u32::MAX; self.len()];
+        seen.clear();
+        seen.resize(self.len(), u32::MAX);
         for i in 0..n {
             let from = out.len();
             for &r in &grouped[start[i]..start[i + 1]] {
@@ -645,6 +675,14 @@ mod tests {
         let mut many: Vec<(u32, u32)> = many.into_iter().map(|(i, r)| (r, i + 250)).collect();
         many.sort_unstable();
         assert_eq!(many, expected);
+        // Scratch reused across chunks gives what fresh scratch gives.
+        let mut scratch = ProbeScratch::default();
+        for chunk in keys[250 * params.bands..].chunks(17 * params.bands) {
+            let (mut reused, mut fresh) = (Vec::new(), Vec::new());
+            indexed.probe_many_with(chunk, &mut scratch, &mut reused);
+            indexed.probe_many(chunk, &mut fresh);
+            assert_eq!(reused, fresh);
+        }
         assert!((0..40).all(|r| found.contains(&(r, 300 + r))));
     }
 

@@ -30,7 +30,7 @@ use super::index::BatchIndex;
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
-use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
+use crate::block::{informative_positions, Lsh, LshParams, MinHasher, ProbeScratch};
 use crate::cluster::{cluster_scored_par, Edge};
 use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
@@ -622,44 +622,45 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     laps.push(("fresh_pairs", t1.elapsed().as_secs_f64()));
     let cross: Vec<(Vec<Evidence>, u64)> = old_rows
         .par_chunks(4096)
-        .map(|chunk| {
-            let mut out = Vec::new();
-            let mut row = vec![0u64; words];
-            let mut chunk_keys = Vec::with_capacity(chunk.len() * params.bands);
-            for &(_, bi, r) in chunk {
-                all[bi as usize]
-                    .1
-                    .band_keys_into(r as usize, &mut chunk_keys);
-            }
-            let mut partners = Vec::new();
-            ylsh.probe_many(&chunk_keys, &mut partners);
-            let count = partners.len() as u64;
-            for run in partners.chunk_by(|p, q| p.0 == q.0) {
-                let (x, bi, r) = chunk[run[0].0 as usize];
-                let idx = all[bi as usize].1;
-                for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
-                    *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        .map_init(
+            || (ProbeScratch::default(), Vec::new(), Vec::new()),
+            |(scratch, chunk_keys, partners), chunk| {
+                let mut out = Vec::new();
+                let mut row = vec![0u64; words];
+                chunk_keys.clear();
+                for &(_, bi, r) in chunk {
+                    all[bi as usize].1.band_keys_into(r as usize, chunk_keys);
                 }
-                let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
-                for &(_, j) in run {
-                    let pj = y.popcount(j as usize);
-                    if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
-                        continue;
+                partners.clear();
+                ylsh.probe_many_with(chunk_keys, scratch, partners);
+                let count = partners.len() as u64;
+                for run in partners.chunk_by(|p, q| p.0 == q.0) {
+                    let (x, bi, r) = chunk[run[0].0 as usize];
+                    let idx = all[bi as usize].1;
+                    for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
+                        *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
                     }
-                    let inter = intersection(platform, &row, y.row(j as usize));
-                    if let Some((d, o)) = judge(inter, pop, pj) {
-                        let b = y_owner[j as usize];
-                        out.push(Evidence {
-                            a: x.min(b),
-                            b: x.max(b),
-                            dice: d,
-                            overlap: o,
-                        });
+                    let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
+                    for &(_, j) in run {
+                        let pj = y.popcount(j as usize);
+                        if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
+                            continue;
+                        }
+                        let inter = intersection(platform, &row, y.row(j as usize));
+                        if let Some((d, o)) = judge(inter, pop, pj) {
+                            let b = y_owner[j as usize];
+                            out.push(Evidence {
+                                a: x.min(b),
+                                b: x.max(b),
+                                dice: d,
+                                overlap: o,
+                            });
+                        }
                     }
                 }
-            }
-            (out, count)
-        })
+                (out, count)
+            },
+        )
         .collect();
     for (ev, c) in cross {
         found.extend(ev);
