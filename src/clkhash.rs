@@ -746,6 +746,29 @@ pub fn format_value(field: &FieldSpec, value: &str) -> std::result::Result<Strin
     }
 }
 
+/// Puts `word` padded with `n − 1` spaces on both sides into `chars` (code points); returns
+/// the number of its n-grams (0 for an empty word).
+fn ngram_chars(word: &str, n: usize, chars: &mut Vec<char>) -> usize {
+    chars.clear();
+    if word.is_empty() {
+        return 0;
+    }
+    chars.extend(std::iter::repeat_n(' ', n - 1));
+    chars.extend(word.chars());
+    chars.extend(std::iter::repeat_n(' ', n - 1));
+    (chars.len() + 1).saturating_sub(n)
+}
+
+/// Writes n-gram `i` of padded `chars` into `buf`, as `"{i+1} {gram}"` when positional.
+fn ngram_at(chars: &[char], n: usize, positional: bool, i: usize, buf: &mut String) {
+    buf.clear();
+    if positional {
+        use std::fmt::Write;
+        let _ = write!(buf, "{} ", i + 1);
+    }
+    buf.extend(&chars[i..i + n]);
+}
+
 /// Tokens of a formatted value.
 pub fn tokenize(c: &Comparison, word: &str) -> Vec<String> {
     if word.is_empty() {
@@ -754,19 +777,12 @@ pub fn tokenize(c: &Comparison, word: &str) -> Vec<String> {
     match c {
         Comparison::Exact => vec![word.to_string()],
         Comparison::Ngram { n, positional } => {
-            let pad = " ".repeat(n - 1);
-            let chars: Vec<char> = format!("{pad}{word}{pad}").chars().collect();
-            if chars.len() < *n {
-                return Vec::new();
-            }
-            (0..=chars.len() - n)
+            let mut chars = Vec::new();
+            (0..ngram_chars(word, *n, &mut chars))
                 .map(|i| {
-                    let g: String = chars[i..i + n].iter().collect();
-                    if *positional {
-                        format!("{} {g}", i + 1)
-                    } else {
-                        g
-                    }
+                    let mut g = String::new();
+                    ngram_at(&chars, *n, *positional, i, &mut g);
+                    g
                 })
                 .collect()
         }
@@ -969,22 +985,10 @@ impl ClkhashEncoder {
             };
             match &h.comparison {
                 // n-grams built in one reused buffer (the same tokens as [`tokenize`]).
-                Comparison::Ngram { n, positional } if !formatted.is_empty() => {
-                    chars.clear();
-                    chars.extend(std::iter::repeat_n(' ', n - 1));
-                    chars.extend(formatted.chars());
-                    chars.extend(std::iter::repeat_n(' ', n - 1));
-                    if chars.len() < *n {
-                        continue;
-                    }
-                    let ks = h.strategy.ks(chars.len() - n + 1);
+                Comparison::Ngram { n, positional } => {
+                    let ks = h.strategy.ks(ngram_chars(&formatted, *n, &mut chars));
                     for (t, &k) in ks.iter().enumerate() {
-                        buf.clear();
-                        if *positional {
-                            use std::fmt::Write;
-                            let _ = write!(buf, "{} ", t + 1);
-                        }
-                        buf.extend(&chars[t..t + n]);
+                        ngram_at(&chars, *n, *positional, t, &mut buf);
                         hash(&buf, k);
                     }
                 }

@@ -216,19 +216,20 @@ pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     Ok(score(&labelled))
 }
 
-/// The true person of every record of a linkage run (or registry generation) directory.
-pub fn true_persons(
+/// The true person of each of `records` (`(agency, record_key)`), through the agencies' local
+/// maps (every `*.parquet` in `maps`) and the truth; truth and maps are read once.
+pub fn true_persons<'a>(
     truth_dir: &Path,
-    run: &Path,
     maps: &Path,
+    records: impl IntoIterator<Item = &'a (String, String)>,
 ) -> Result<HashMap<(String, String), u64>> {
     let truth = read_truth(truth_dir)?;
     let local = read_local_maps(maps)?;
-    crate::pipeline::link::entity_rows(run)?
+    records
         .into_iter()
-        .map(|(agency, key, _)| {
-            let t = true_person(&truth, &local, truth_dir, maps, &agency, &key)?;
-            Ok(((agency, key), t))
+        .map(|(agency, key)| {
+            let t = true_person(&truth, &local, truth_dir, maps, agency, key)?;
+            Ok(((agency.clone(), key.clone()), t))
         })
         .collect()
 }

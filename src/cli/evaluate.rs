@@ -32,16 +32,22 @@ pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
         let s = evaluate::score_run(&args.truth, run, maps)?;
         super::stdout_line(&render(&format!("linkage run {}", run.display()), &s))?;
         let generations = crosswalk::registry::current_generation(registry)?;
+        // Every generation's entities read once; the truth of all their records joined once.
+        let entities = (1..=generations)
+            .map(|g| {
+                link::read_entities(
+                    &registry
+                        .join("generations")
+                        .join(crosswalk::registry::generation_name(g)),
+                )
+            })
+            .collect::<crosswalk::Result<Vec<_>>>()?;
+        let records: std::collections::BTreeSet<&(String, String)> =
+            entities.iter().flat_map(|e| e.keys()).collect();
+        let truth = evaluate::true_persons(&args.truth, maps, records)?;
         for g in 1..generations {
-            let dir = |g| {
-                registry
-                    .join("generations")
-                    .join(crosswalk::registry::generation_name(g))
-            };
-            let before = link::read_entities(&dir(g))?;
-            let after = link::read_entities(&dir(g + 1))?;
-            let truth = evaluate::true_persons(&args.truth, &dir(g + 1), maps)?;
-            let st = evaluate::id_stability(&before, &after, &truth);
+            let (before, after) = (&entities[g as usize - 1], &entities[g as usize]);
+            let st = evaluate::id_stability(before, after, &truth);
             super::stdout_line(&format!(
                 "id stability, generation {g} -> {}: {} of {} ids kept all their records, {} true merges excused: {:.4}",
                 g + 1,
