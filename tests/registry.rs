@@ -188,6 +188,8 @@ fn three_months_keep_ids_log_changes_and_link_well() {
         let hash = |m: &BTreeMap<(String, String), String>| m.clone().into_iter().collect();
         let st = evaluate::id_stability(&hash(&before), &hash(&after), &truth);
         assert_eq!(st.ids as usize, ids.len());
+        // (printed for docs/registry.md: `cargo test --release registry -- --nocapture`)
+        eprintln!("id stability, month {g} -> {}: {st:?}", g + 1);
         assert!(st.share() >= 0.99, "month {g} -> {}: {st:?}", g + 1);
     }
     // Per-month history adds up.
@@ -205,6 +207,7 @@ fn three_months_keep_ids_log_changes_and_link_well() {
     // Quality of the incremental result against the truth.
     let out = evaluate_run(&fixture("world/truth"), &reg, &dir.path().join("maps"));
     let [p, r, f1] = all_pairs_prf(&out);
+    eprintln!("after three months: F1 {f1} (precision {p}, recall {r})");
     assert!(f1 >= 0.97, "F1 {f1} (precision {p}, recall {r})");
     // Re-adding a month changes nothing at all.
     let before = all_files(&reg);

@@ -134,6 +134,19 @@ pub fn intersection_naive(a: &[u64], b: &[u64]) -> u32 {
     n
 }
 
+/// Asks the CPU to start loading the cache line at `p` (a hint: it never faults and changes
+/// no result; a no-op off x86-64).
+#[inline(always)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// `|A∩B|` on `platform`. Slices have equal lengths; the SIMD paths need a multiple of 8 (AVX-512)
 /// or 4 (AVX2) words and fall back to `Popcnt` otherwise.
 #[inline]
@@ -331,6 +344,17 @@ impl ClkMatrix {
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.pop.is_empty()
+    }
+
+    /// Asks the CPU to start loading row `i` into cache (a hint: no effect on results). For
+    /// loops that visit rows in an order the hardware prefetcher cannot guess.
+    #[inline]
+    pub fn prefetch_row(&self, i: usize) {
+        if let Some(r) = self.data.get(i * self.words..(i + 1) * self.words) {
+            for line in r.chunks(8) {
+                prefetch(line.as_ptr());
+            }
+        }
     }
 
     /// Row `i` as words.

@@ -31,7 +31,7 @@ use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
 use crate::block::{informative_positions, Lsh, LshParams, MinHasher, ProbeScratch};
-use crate::cluster::{cluster_scored_par, Edge};
+use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic};
@@ -565,17 +565,35 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let new_records = (0..n)
         .filter(|&x| fresh[x] && old_person[x].is_none())
         .count() as u64;
-    // 6. CLK rows: fresh records' (all their CLKs, deduplicated) and old ones'.
+    // 6. CLK rows: fresh records' (all their CLKs, deduplicated) and old ones'. Each batch's
+    //    index holds a record's CLKs once already; only a record found in several batches
+    //    needs its CLKs deduplicated across them.
+    let rec_node: Vec<Vec<u32>> = all
+        .par_iter()
+        .map(|(a, idx)| {
+            idx.records
+                .iter()
+                .map(|k| node_of(a, k).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let mut batches_of = vec![0u8; n];
+    for nodes in &rec_node {
+        for &x in nodes {
+            batches_of[x as usize] = batches_of[x as usize].saturating_add(1);
+        }
+    }
     let mut seen: FxHashSet<(u32, &[u8])> = FxHashSet::default();
     let mut y_owner: Vec<u32> = Vec::new();
     let mut y_bytes: Vec<u8> = Vec::new();
     let mut y_keys: Vec<u32> = Vec::new();
     // Old rows: (node, batch, row).
-    let mut old_rows: Vec<(u32, u32, u32)> = Vec::new();
-    for (bi, (a, idx)) in all.iter().enumerate() {
+    let mut old_rows: Vec<(u32, u32, u32)> =
+        Vec::with_capacity(all[..n_kept].iter().map(|(_, idx)| idx.rows()).sum());
+    for (bi, (_, idx)) in all.iter().enumerate() {
         for r in 0..idx.rows() {
-            let x = node_of(a, &idx.records[idx.row_record[r] as usize]).unwrap_or_default();
-            if !seen.insert((x, idx.clk(r))) {
+            let x = rec_node[bi][idx.row_record[r] as usize];
+            if batches_of[x as usize] > 1 && !seen.insert((x, idx.clk(r))) {
                 continue;
             }
             if fresh[x as usize] {
@@ -634,6 +652,13 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                 partners.clear();
                 ylsh.probe_many_with(chunk_keys, scratch, partners);
                 let count = partners.len() as u64;
+                // New CLKs are visited in no order the hardware can guess: each is asked for
+                // a few pairs ahead.
+                const AHEAD: usize = 8;
+                for &(_, j) in partners.iter().take(AHEAD) {
+                    y.prefetch_row(j as usize);
+                }
+                let mut k = 0;
                 for run in partners.chunk_by(|p, q| p.0 == q.0) {
                     let (x, bi, r) = chunk[run[0].0 as usize];
                     let idx = all[bi as usize].1;
@@ -642,6 +667,10 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                     }
                     let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
                     for &(_, j) in run {
+                        if let Some(&(_, ahead)) = partners.get(k + AHEAD) {
+                            y.prefetch_row(ahead as usize);
+                        }
+                        k += 1;
                         let pj = y.popcount(j as usize);
                         if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
                             continue;
@@ -662,6 +691,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             },
         )
         .collect();
+    found.reserve(cross.iter().map(|c| c.0.len()).sum());
     for (ev, c) in cross {
         found.extend(ev);
         candidates += c;
@@ -754,13 +784,36 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     for (r, &o) in s_owner.iter().enumerate() {
         rows_of[o as usize].push(r as u32);
     }
+    // Groups re-clustered together: each old person's records as one unit, units joined only
+    // by new evidence (an edge with a fresh record). Two old persons that no new record links
+    // were kept apart by the previous run and are not re-examined together, so an edge
+    // between them is left out: without this, chains of such edges join a third of the
+    // sub-graph into one component that average linkage has to work through serially.
+    let mut group: Vec<u32> = (0..sub.len() as u32).collect();
+    let mut first_of: FxHashMap<u32, u32> = FxHashMap::default();
+    for (l, &x) in sub.iter().enumerate() {
+        if let Some(p) = old_person[x as usize] {
+            let f = *first_of.entry(p).or_insert(l as u32);
+            let (a, b) = (find_root(&mut group, f), find_root(&mut group, l as u32));
+            group[a.max(b) as usize] = a.min(b);
+        }
+    }
+    for e in &evidence {
+        if e.dice as f64 >= s.threshold && (fresh[e.a as usize] || fresh[e.b as usize]) {
+            if let (Some(a), Some(b)) = (local_of(e.a), local_of(e.b)) {
+                let (a, b) = (find_root(&mut group, a), find_root(&mut group, b));
+                group[a.max(b) as usize] = a.min(b);
+            }
+        }
+    }
     let edges: Vec<Edge> = evidence
         .iter()
         .filter(|e| e.dice as f64 >= s.threshold)
         .filter_map(|e| {
-            Some(Edge {
-                a: local_of(e.a)?,
-                b: local_of(e.b)?,
+            let (a, b) = (local_of(e.a)?, local_of(e.b)?);
+            (find_root(&mut group, a) == find_root(&mut group, b)).then_some(Edge {
+                a,
+                b,
                 score: e.dice as f64,
             })
         })
@@ -778,22 +831,33 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let labels = cluster_scored_par(sub.len(), &edges, s.cohesion * s.threshold, &score);
     // Lone records join the one cluster (in the sub-graph or outside it) whose records contain
     // most of their bits, decided on the clustering as it was (no chaining).
-    let mut size: FxHashMap<u32, usize> = FxHashMap::default();
+    // (labels are local node numbers, so sizes fit a vector)
+    let mut size = vec![0u32; sub.len()];
     for &l in &labels {
-        *size.entry(l).or_default() += 1;
+        size[l as usize] += 1;
     }
-    let mut partners: FxHashMap<u32, Vec<(u32, f32)>> = FxHashMap::default();
+    // Lone records by node, so that the scan of all evidence below costs one lookup per end.
+    let mut lone = vec![false; n];
+    for (l, &x) in sub.iter().enumerate() {
+        lone[x as usize] = size[labels[l] as usize] == 1;
+    }
+    let mut partners: BTreeMap<u32, Vec<(u32, f32)>> = BTreeMap::new();
     if s.orphan_overlap.is_some() {
-        for e in &evidence {
-            if e.dice as f64 >= MIN_DICE {
-                for (x, other) in [(e.a, e.b), (e.b, e.a)] {
-                    if let Some(l) = local_of(x) {
-                        if size[&labels[l as usize]] == 1 {
-                            partners.entry(l).or_default().push((other, e.overlap));
-                        }
-                    }
-                }
-            }
+        let found: Vec<(u32, u32, f32)> = evidence
+            .par_chunks(1 << 16)
+            .flat_map_iter(|chunk| {
+                chunk
+                    .iter()
+                    .filter(|e| e.dice as f64 >= MIN_DICE)
+                    .flat_map(|e| [(e.a, e.b, e.overlap), (e.b, e.a, e.overlap)])
+                    .filter(|&(x, _, _)| lone[x as usize])
+            })
+            .collect();
+        for (x, other, o) in found {
+            partners
+                .entry(local[x as usize])
+                .or_default()
+                .push((other, o));
         }
     }
     // Target of a lone record: a local cluster label, or an outside person (high bit set).
