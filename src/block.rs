@@ -549,6 +549,11 @@ impl Lsh {
         (results.into_iter().flat_map(|r| r.0).collect(), count)
     }
 
+    /// The table of `band`: `(key, row)` for every row, sorted.
+    pub fn table(&self, band: usize) -> &[(u32, u32)] {
+        &self.tables[band]
+    }
+
     /// Every row sharing a bucket with `row` in any band (sorted, each once, `row` excluded).
     pub fn partners(&self, row: u32, out: &mut Vec<u32>) {
         for band in 0..self.params.bands {

@@ -1,10 +1,16 @@
 //! `batches/<id>.index`: what linkage needs of one batch, computed once when it is added, so
 //! that later runs read neither its Parquet nor recompute its band keys.
 //!
-//! Read through a memory map (CLKs and keys are never copied). Little-endian binary: `CWIDX001`, then `u32` CLK width in bytes, `u32` bands, `u32`
-//! records, `u32` rows; each record key (`u32` length + UTF-8); each row's record (`u32`); the
-//! rows' CLKs (width bytes each); their band keys (`bands` × `u32` each); and a BLAKE3 digest of
+//! Read through a memory map (CLKs and keys are never copied). Little-endian binary:
+//! `CWIDX002`, then `u32` CLK width in bytes, `u32` bands, `u32` records, `u32` rows; each
+//! record key (`u32` length + UTF-8); each row's record (`u32`); the rows' CLKs (width bytes
+//! each); then per band, its **band table**: the rows' keys of that band sorted (`rows` ×
+//! `u32`) followed by the matching rows (`rows` × `u32`, ties by row); and a BLAKE3 digest of
 //! everything before it, checked on reading.
+//!
+//! Band tables sorted once, when the batch is added, let a later run find the old rows that
+//! share a band key with this month's CLKs by a merge join per band that reads each old key
+//! once, in order, instead of looking up every old row's keys one by one.
 
 use std::path::Path;
 
@@ -15,7 +21,7 @@ use crate::compare::ClkMatrix;
 use crate::error::{Error, Result};
 use crate::io::{encodings::Encodings, write_atomic};
 
-const MAGIC: &[u8; 8] = b"CWIDX001";
+const MAGIC: &[u8; 8] = b"CWIDX002";
 
 /// The bytes of an index: built in memory, or a read-only map of the file.
 #[derive(Debug)]
@@ -34,8 +40,8 @@ impl std::ops::Deref for Bytes {
     }
 }
 
-/// One batch's records, distinct CLKs (main and alias, per record) and band keys. CLKs and
-/// band keys stay in the file's bytes (memory-mapped when read), so reading a registry's
+/// One batch's records, distinct CLKs (main and alias, per record) and band tables. CLKs and
+/// band tables stay in the file's bytes (memory-mapped when read), so reading a registry's
 /// indexes costs no copy of them.
 #[derive(Debug)]
 pub struct BatchIndex {
@@ -47,9 +53,12 @@ pub struct BatchIndex {
     pub records: Vec<String>,
     /// Each row's record (index into `records`).
     pub row_record: Vec<u32>,
+    /// Row-major band keys (`keys[row * bands + band]`) of an index built in this process (not
+    /// stored: a read index has its band tables only).
+    row_keys: Option<Vec<u32>>,
     bytes: Bytes,
     clk_off: usize,
-    keys_off: usize,
+    tables_off: usize,
 }
 
 impl PartialEq for BatchIndex {
@@ -86,17 +95,20 @@ impl BatchIndex {
             None => Vec::new(),
         };
         let records: Vec<String> = records.into_iter().map(str::to_string).collect();
-        BatchIndex::from_parts(
+        let mut idx = BatchIndex::from_parts(
             width,
             hasher.params().bands,
             &records,
             &row_record,
             &clks,
             &keys,
-        )
+        );
+        idx.row_keys = Some(keys);
+        idx
     }
 
-    /// An index of the given contents (for tests and [`BatchIndex::build`]).
+    /// An index of the given contents (for tests and [`BatchIndex::build`]); `keys` are the
+    /// rows' band keys, row-major.
     pub fn from_parts(
         width: usize,
         bands: usize,
@@ -118,8 +130,18 @@ impl BatchIndex {
             out.extend_from_slice(&r.to_le_bytes());
         }
         out.extend_from_slice(clks);
-        for &k in keys {
-            out.extend_from_slice(&k.to_le_bytes());
+        let rows = row_record.len();
+        let mut table: Vec<(u32, u32)> = Vec::with_capacity(rows);
+        for band in 0..bands {
+            table.clear();
+            table.extend((0..rows).map(|r| (keys[r * bands + band], r as u32)));
+            table.sort_unstable();
+            for &(k, _) in &table {
+                out.extend_from_slice(&k.to_le_bytes());
+            }
+            for &(_, r) in &table {
+                out.extend_from_slice(&r.to_le_bytes());
+            }
         }
         let digest = blake3::hash(&out);
         out.extend_from_slice(digest.as_bytes());
@@ -137,13 +159,19 @@ impl BatchIndex {
         &self.bytes[self.clk_off + i * self.width..][..self.width]
     }
 
-    /// Appends the band keys of row `i` to `out`.
-    pub fn band_keys_into(&self, i: usize, out: &mut Vec<u32>) {
-        let b = &self.bytes[self.keys_off + i * self.bands * 4..][..self.bands * 4];
-        out.extend(
-            b.chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
+    /// Row-major band keys of every row, when this index was built in this process.
+    pub fn row_keys(&self) -> Option<&[u32]> {
+        self.row_keys.as_deref()
+    }
+
+    /// The band table of `band`: its keys sorted, and the row of each key.
+    pub fn band_table(&self, band: usize) -> BandTable<'_> {
+        let n = self.rows();
+        let at = self.tables_off + band * n * 8;
+        BandTable {
+            keys: &self.bytes[at..at + n * 4],
+            rows: &self.bytes[at + n * 4..at + n * 8],
+        }
     }
 
     /// Writes the index atomically.
@@ -200,25 +228,116 @@ impl BatchIndex {
             row_record.push(r);
         }
         let clk_off = pos;
-        let keys_off = clk_off + n_rows * width;
-        if body.len() != keys_off + n_rows * bands * 4 {
+        let tables_off = clk_off + n_rows * width;
+        if body.len() != tables_off + n_rows * bands * 8 {
             return None;
         }
-        Some(BatchIndex {
+        let idx = BatchIndex {
             width,
             bands,
             records,
             row_record,
+            row_keys: None,
             clk_off,
-            keys_off,
+            tables_off,
             bytes,
-        })
+        };
+        // (Rows in band tables are not checked here, which would read every table: their
+        // users look them up with `get`.)
+        Some(idx)
+    }
+}
+
+/// One band's table of a [`BatchIndex`]: keys in ascending order, each with its row.
+#[derive(Debug, Clone, Copy)]
+pub struct BandTable<'a> {
+    keys: &'a [u8],
+    rows: &'a [u8],
+}
+
+impl BandTable<'_> {
+    /// Number of entries (the batch's rows).
+    pub fn len(&self) -> usize {
+        self.keys.len() / 4
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Key of entry `i`.
+    #[inline]
+    pub fn key(&self, i: usize) -> u32 {
+        let c = &self.keys[i * 4..i * 4 + 4];
+        u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+    }
+
+    /// Row of entry `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> usize {
+        let c = &self.rows[i * 4..i * 4 + 4];
+        u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize
+    }
+
+    /// The first entry at or after `from` whose key is at least `key` (galloping: cheap when
+    /// it is near `from`, logarithmic when far), or `len()`.
+    pub fn seek(&self, from: usize, key: u32) -> usize {
+        let n = self.len();
+        if from >= n || self.key(from) >= key {
+            return from.min(n);
+        }
+        // key(lo) < key; hi == n or key(hi) >= key once the loop ends.
+        let (mut lo, mut hi, mut step) = (from, from + 1, 1);
+        while hi < n && self.key(hi) < key {
+            lo = hi;
+            step *= 2;
+            hi = from + step;
+        }
+        let mut hi = hi.min(n);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < key {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seek_finds_what_a_binary_search_finds() {
+        let mut state = 7u64;
+        for n in [0usize, 1, 2, 5, 64, 1000] {
+            let mut keys: Vec<u32> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (state >> 58) as u32 // many repeats
+                })
+                .collect();
+            keys.sort_unstable();
+            let bytes: Vec<u8> = keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+            let rows = vec![0u8; bytes.len()];
+            let t = BandTable {
+                keys: &bytes,
+                rows: &rows,
+            };
+            for from in (0..=n).step_by(7) {
+                for key in 0..66 {
+                    let want = from + keys[from..].partition_point(|&k| k < key);
+                    assert_eq!(t.seek(from, key), want, "n {n} from {from} key {key}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_damage_detected() {
@@ -232,9 +351,16 @@ mod tests {
             &[1, 2, 3, 4, 5, 6],
         );
         assert_eq!(idx.clk(2), &clks[16..24]);
-        let mut k = Vec::new();
-        idx.band_keys_into(1, &mut k);
-        assert_eq!(k, vec![3, 4]);
+        // band 0 keys of rows 0, 1, 2: 1, 3, 5 → sorted with their rows; band 1: 2, 4, 6
+        let t = idx.band_table(1);
+        assert_eq!(
+            (t.len(), t.key(0), t.row(0), t.key(2), t.row(2)),
+            (3, 2, 0, 6, 2)
+        );
+        assert_eq!(
+            (t.seek(0, 4), t.seek(0, 5), t.seek(1, 7), t.seek(0, 0)),
+            (1, 2, 3, 0)
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.index");
         idx.write(&p).unwrap();

@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
 /// Format tag of `registry.json`.
-pub const FORMAT: &str = "crosswalk-registry/1";
+pub const FORMAT: &str = "crosswalk-registry/2";
 
 /// Environment variable naming a point at which a registry run pauses for two minutes
 /// (`batches`, `generation` or `current`): the crash tests kill the process there. Not for

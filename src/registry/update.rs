@@ -30,9 +30,9 @@ use super::index::BatchIndex;
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
-use crate::block::{informative_positions, Lsh, LshParams, MinHasher, ProbeScratch};
+use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
 use crate::cluster::{cluster_scored_par, find_root, Edge};
-use crate::compare::{intersection, ClkMatrix, Platform, Threshold};
+use crate::compare::{intersection, prefetch, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic};
 use crate::pipeline::link::{check_same, entity_rows, record_score, write_entities, MIN_DICE};
@@ -273,6 +273,19 @@ fn load_previous(gen_dir: &Path) -> Result<Previous> {
 
 fn file_id(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
+/// The first entry of `table` (sorted by key) at or after `from` whose key is at least `key`
+/// (galloping, as [`super::index::BandTable::seek`]), or `table.len()`.
+fn gallop(table: &[(u32, u32)], from: usize, key: u32) -> usize {
+    let mut step = 1;
+    let mut lo = from;
+    while lo + step < table.len() && table[lo + step].0 < key {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step + 1).min(table.len());
+    lo + table[lo..hi].partition_point(|e| e.0 < key)
 }
 
 /// Runs one registry update (see the module docs).
@@ -586,10 +599,15 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let mut seen: FxHashSet<(u32, &[u8])> = FxHashSet::default();
     let mut y_owner: Vec<u32> = Vec::new();
     let mut y_bytes: Vec<u8> = Vec::new();
-    let mut y_keys: Vec<u32> = Vec::new();
-    // Old rows: (node, batch, row).
+    // Where each fresh row comes from: (batch, row).
+    let mut y_src: Vec<(u32, u32)> = Vec::new();
+    // Old rows: (node, batch, row); and per batch, which rows are old rows (probed below).
     let mut old_rows: Vec<(u32, u32, u32)> =
         Vec::with_capacity(all[..n_kept].iter().map(|(_, idx)| idx.rows()).sum());
+    let mut old_pos: Vec<Vec<u32>> = all
+        .iter()
+        .map(|(_, idx)| vec![u32::MAX; idx.rows()])
+        .collect();
     for (bi, (_, idx)) in all.iter().enumerate() {
         for r in 0..idx.rows() {
             let x = rec_node[bi][idx.row_record[r] as usize];
@@ -599,8 +617,9 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             if fresh[x as usize] {
                 y_owner.push(x);
                 y_bytes.extend_from_slice(idx.clk(r));
-                idx.band_keys_into(r, &mut y_keys);
+                y_src.push((bi as u32, r as u32));
             } else {
+                old_pos[bi][r] = old_rows.len() as u32;
                 old_rows.push((x, bi as u32, r as u32));
             }
         }
@@ -608,6 +627,31 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     drop(seen);
     let y = ClkMatrix::from_bytes(bits, &y_bytes)
         .ok_or_else(|| Error::encoding(reg_path, "CLK length is not a multiple of 64 bits"))?;
+    // The fresh rows' band keys: kept from this run's new indexes, recomputed for the (few)
+    // fresh records of old batches, whose indexes hold band tables only.
+    let bands = params.bands;
+    let mut y_keys: Vec<u32> = vec![0; y_src.len() * bands];
+    let mut recompute: Vec<usize> = Vec::new();
+    for (i, &(bi, r)) in y_src.iter().enumerate() {
+        match all[bi as usize].1.row_keys() {
+            Some(k) => y_keys[i * bands..(i + 1) * bands]
+                .copy_from_slice(&k[r as usize * bands..(r as usize + 1) * bands]),
+            None => recompute.push(i),
+        }
+    }
+    if !recompute.is_empty() {
+        let mut bytes = Vec::with_capacity(recompute.len() * width);
+        for &i in &recompute {
+            bytes.extend_from_slice(&y_bytes[i * width..(i + 1) * width]);
+        }
+        if let Some(m) = ClkMatrix::from_bytes(bits, &bytes) {
+            let keys = hasher.keys(&m);
+            for (k, &i) in recompute.iter().enumerate() {
+                y_keys[i * bands..(i + 1) * bands]
+                    .copy_from_slice(&keys[k * bands..(k + 1) * bands]);
+            }
+        }
+    }
     let t_read = t0.elapsed().as_secs_f64();
 
     // 7. Evidence: fresh × fresh and old × fresh.
@@ -636,60 +680,89 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             overlap: o,
         })
     });
-    let words = width / 8;
     laps.push(("fresh_pairs", t1.elapsed().as_secs_f64()));
-    let cross: Vec<(Vec<Evidence>, u64)> = old_rows
-        .par_chunks(4096)
-        .map_init(
-            || (ProbeScratch::default(), Vec::new(), Vec::new()),
-            |(scratch, chunk_keys, partners), chunk| {
-                let mut out = Vec::new();
-                let mut row = vec![0u64; words];
-                chunk_keys.clear();
-                for &(_, bi, r) in chunk {
-                    all[bi as usize].1.band_keys_into(r as usize, chunk_keys);
-                }
-                partners.clear();
-                ylsh.probe_many_with(chunk_keys, scratch, partners);
-                let count = partners.len() as u64;
-                // New CLKs are visited in no order the hardware can guess: each is asked for
-                // a few pairs ahead.
-                const AHEAD: usize = 8;
-                for &(_, j) in partners.iter().take(AHEAD) {
-                    y.prefetch_row(j as usize);
-                }
-                let mut k = 0;
-                for run in partners.chunk_by(|p, q| p.0 == q.0) {
-                    let (x, bi, r) = chunk[run[0].0 as usize];
-                    let idx = all[bi as usize].1;
-                    for (w, c) in row.iter_mut().zip(idx.clk(r as usize).chunks_exact(8)) {
-                        *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-                    }
-                    let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
-                    for &(_, j) in run {
-                        if let Some(&(_, ahead)) = partners.get(k + AHEAD) {
-                            y.prefetch_row(ahead as usize);
+    // Old × fresh, band by band: a merge join of each old batch's band table (sorted when the
+    // batch was added) with the fresh CLKs' table of that band, so every old key is read once,
+    // in order. A pair that collides in several bands is scored in each (identical scores);
+    // the deduplication below keeps one entry per record pair.
+    // The old CLKs copied out of the mapped indexes once (in anonymous memory the scoring's
+    // random reads cost fewer page-table walks than across hundreds of MB of mapped files).
+    let mut old_bytes = vec![0u8; old_rows.len() * width];
+    old_bytes
+        .par_chunks_mut(width)
+        .zip(old_rows.par_iter())
+        .for_each(|(dst, &(_, bi, r))| dst.copy_from_slice(all[bi as usize].1.clk(r as usize)));
+    let old_m = ClkMatrix::from_bytes(bits, &old_bytes)
+        .ok_or_else(|| Error::encoding(reg_path, "CLK length is not a multiple of 64 bits"))?;
+    drop(old_bytes);
+    let with_old: Vec<usize> = (0..all.len())
+        .filter(|&bi| old_pos[bi].iter().any(|&p| p != u32::MAX))
+        .collect();
+    let cross: Vec<(Vec<Evidence>, u64)> = (0..bands)
+        .into_par_iter()
+        .map_init(Vec::new, |pairs: &mut Vec<(u32, u32)>, band| {
+            let ft = ylsh.table(band);
+            pairs.clear();
+            for &bi in &with_old {
+                let t = all[bi].1.band_table(band);
+                let pos = &old_pos[bi];
+                let (mut p, mut q) = (0, 0);
+                while p < t.len() && q < ft.len() {
+                    let (ko, kf) = (t.key(p), ft[q].0);
+                    if ko < kf {
+                        p = t.seek(p, kf);
+                    } else if kf < ko {
+                        q = gallop(ft, q, ko);
+                    } else {
+                        let mut p_end = p + 1;
+                        while p_end < t.len() && t.key(p_end) == ko {
+                            p_end += 1;
                         }
-                        k += 1;
-                        let pj = y.popcount(j as usize);
-                        if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
-                            continue;
+                        let q_end = q + ft[q..].iter().take_while(|e| e.0 == ko).count();
+                        for i in p..p_end {
+                            if let Some(&o) = pos.get(t.row(i)).filter(|&&o| o != u32::MAX) {
+                                pairs.extend(ft[q..q_end].iter().map(|e| (o, e.1)));
+                            }
                         }
-                        let inter = intersection(platform, &row, y.row(j as usize));
-                        if let Some((d, o)) = judge(inter, pop, pj) {
-                            let b = y_owner[j as usize];
-                            out.push(Evidence {
-                                a: x.min(b),
-                                b: x.max(b),
-                                dice: d,
-                                overlap: o,
-                            });
-                        }
+                        (p, q) = (p_end, q_end);
                     }
                 }
-                (out, count)
-            },
-        )
+            }
+            // Old and fresh CLKs are both visited in no order the hardware can guess: each
+            // is asked for a few pairs ahead.
+            const AHEAD: usize = 8;
+            let ask = |&(o, j): &(u32, u32)| {
+                old_m.prefetch_row(o as usize);
+                y.prefetch_row(j as usize);
+                prefetch(old_rows.as_ptr().wrapping_add(o as usize));
+            };
+            pairs.iter().take(AHEAD).for_each(ask);
+            let mut out = Vec::new();
+            for (k, &(o, j)) in pairs.iter().enumerate() {
+                if let Some(ahead) = pairs.get(k + AHEAD) {
+                    ask(ahead);
+                }
+                // (the old popcount from the row just fetched: the popcount array is one more
+                // random read)
+                let row = old_m.row(o as usize);
+                let pop: u32 = row.iter().map(|w| w.count_ones()).sum();
+                let pj = y.popcount(j as usize);
+                if 2 * pop.min(pj) < (MIN_DICE * (pop + pj) as f64) as u32 {
+                    continue;
+                }
+                let inter = intersection(platform, row, y.row(j as usize));
+                if let Some((d, o2)) = judge(inter, pop, pj) {
+                    let (x, b) = (old_rows[o as usize].0, y_owner[j as usize]);
+                    out.push(Evidence {
+                        a: x.min(b),
+                        b: x.max(b),
+                        dice: d,
+                        overlap: o2,
+                    });
+                }
+            }
+            (out, pairs.len() as u64)
+        })
         .collect();
     found.reserve(cross.iter().map(|c| c.0.len()).sum());
     for (ev, c) in cross {
@@ -1108,4 +1181,33 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         candidates,
         seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gallop_finds_what_a_binary_search_finds() {
+        let mut state = 3u64;
+        for n in [0usize, 1, 3, 17, 500] {
+            let mut t: Vec<(u32, u32)> = (0..n as u32)
+                .map(|i| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 58) as u32, i)
+                })
+                .collect();
+            t.sort_unstable();
+            for from in 0..=n {
+                for key in 0..66 {
+                    let want = from + t[from..].partition_point(|e| e.0 < key);
+                    assert_eq!(
+                        super::gallop(&t, from, key),
+                        want,
+                        "n {n} from {from} key {key}"
+                    );
+                }
+            }
+        }
+    }
 }
