@@ -4,11 +4,13 @@
 //! The cost is meant to follow the new records, not the registry (docs/registry.md):
 //! - new batches are indexed once (records, distinct CLKs, band keys with the registry's
 //!   frozen [`MinHasher`]); old batches' indexes are read, never recomputed;
-//! - candidate pairs are new × new (LSH tables of the new CLKs) and old × new (each old CLK's
-//!   band keys probed band by band in the new CLKs' per-band bucket indexes); old × old pairs are
-//!   never formed again: their evidence is carried over from the previous generation;
+//! - candidate pairs are new × new (LSH tables of the new CLKs) and old × new (per band, a
+//!   merge join of each old batch's sorted band table with the new CLKs' table); old × old
+//!   pairs are never formed again: their evidence is carried over from the previous
+//!   generation;
 //! - only the persons that new evidence (or a withdrawal) touches are re-clustered, with the
-//!   new records; every other person keeps its records and id untouched.
+//!   new records, and two old persons only together when new evidence joins them; every other
+//!   person keeps its records and id untouched.
 //!
 //! A record that a new batch brings again (the same client id in April's export) or that loses
 //! rows to a withdrawal is treated as new: its old evidence is dropped and it is compared
