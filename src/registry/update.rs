@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::ids::{self, Change};
-use super::index::BatchIndex;
+use super::index::{BandTable, BatchIndex};
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
@@ -288,6 +288,32 @@ fn gallop(table: &[(u32, u32)], from: usize, key: u32) -> usize {
     }
     let hi = (lo + step + 1).min(table.len());
     lo + table[lo..hi].partition_point(|e| e.0 < key)
+}
+
+/// Merge join of an old batch's band table with the fresh CLKs' table of the same band (both
+/// sorted by key): `emit(old row, fresh entries with its key)` for every old entry whose key
+/// some fresh entry has. Each side skips ahead by galloping, so a small side costs little
+/// however big the other.
+fn join_band(t: BandTable<'_>, ft: &[(u32, u32)], mut emit: impl FnMut(usize, &[(u32, u32)])) {
+    let (mut p, mut q) = (0, 0);
+    while p < t.len() && q < ft.len() {
+        let (ko, kf) = (t.key(p), ft[q].0);
+        if ko < kf {
+            p = t.seek(p, kf);
+        } else if kf < ko {
+            q = gallop(ft, q, ko);
+        } else {
+            let mut p_end = p + 1;
+            while p_end < t.len() && t.key(p_end) == ko {
+                p_end += 1;
+            }
+            let q_end = q + ft[q..].iter().take_while(|e| e.0 == ko).count();
+            for i in p..p_end {
+                emit(t.row(i), &ft[q..q_end]);
+            }
+            (p, q) = (p_end, q_end);
+        }
+    }
 }
 
 /// Runs one registry update (see the module docs).
@@ -708,27 +734,11 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             for &bi in &with_old {
                 let t = all[bi].1.band_table(band);
                 let pos = &old_pos[bi];
-                let (mut p, mut q) = (0, 0);
-                while p < t.len() && q < ft.len() {
-                    let (ko, kf) = (t.key(p), ft[q].0);
-                    if ko < kf {
-                        p = t.seek(p, kf);
-                    } else if kf < ko {
-                        q = gallop(ft, q, ko);
-                    } else {
-                        let mut p_end = p + 1;
-                        while p_end < t.len() && t.key(p_end) == ko {
-                            p_end += 1;
-                        }
-                        let q_end = q + ft[q..].iter().take_while(|e| e.0 == ko).count();
-                        for i in p..p_end {
-                            if let Some(&o) = pos.get(t.row(i)).filter(|&&o| o != u32::MAX) {
-                                pairs.extend(ft[q..q_end].iter().map(|e| (o, e.1)));
-                            }
-                        }
-                        (p, q) = (p_end, q_end);
+                join_band(t, ft, |row, fresh| {
+                    if let Some(&o) = pos.get(row).filter(|&&o| o != u32::MAX) {
+                        pairs.extend(fresh.iter().map(|e| (o, e.1)));
                     }
-                }
+                });
             }
             // Old and fresh CLKs are both visited in no order the hardware can guess: each
             // is asked for a few pairs ahead.
@@ -1187,6 +1197,55 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::index::BatchIndex;
+
+    #[test]
+    fn the_band_join_finds_every_pair_of_equal_keys_once() {
+        let mut state = 11u64;
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % m) as u32
+        };
+        for (n_old, n_fresh, key_space) in [
+            (0, 5, 4),
+            (5, 0, 4),
+            (200, 30, 50),
+            (30, 200, 50),
+            (300, 300, 8),
+            (1000, 3, 5000),
+        ] {
+            let old_keys: Vec<u32> = (0..n_old).map(|_| next(key_space)).collect();
+            let idx = BatchIndex::from_parts(
+                8,
+                1,
+                &["r".to_string()],
+                &vec![0; n_old],
+                &vec![0u8; n_old * 8],
+                &old_keys,
+            );
+            let mut fresh: Vec<(u32, u32)> =
+                (0..n_fresh as u32).map(|r| (next(key_space), r)).collect();
+            fresh.sort_unstable();
+            let mut got = Vec::new();
+            super::join_band(idx.band_table(0), &fresh, |row, f| {
+                got.extend(f.iter().map(|e| (row, e.1)));
+            });
+            got.sort_unstable();
+            let mut want = Vec::new();
+            for (row, &k) in old_keys.iter().enumerate() {
+                for &(kf, r) in &fresh {
+                    if kf == k {
+                        want.push((row, r));
+                    }
+                }
+            }
+            want.sort_unstable();
+            assert_eq!(got, want, "{n_old} old, {n_fresh} fresh, {key_space} keys");
+        }
+    }
+
     #[test]
     fn gallop_finds_what_a_binary_search_finds() {
         let mut state = 3u64;
