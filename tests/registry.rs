@@ -319,6 +319,21 @@ fn foreign_encodings_are_refused_before_anything_is_written() {
     let o = link_registry(&reg, "m2", &months[1], &["--threshold", "0.7"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(state(&reg), snapshot);
+    // A registry of another format (format 1 held row-major band keys) is refused, and the
+    // message says what to do.
+    let manifest = reg
+        .join("generations")
+        .join(registry::generation_name(1))
+        .join("registry.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let old = text.replace(registry::FORMAT, "crosswalk-registry/1");
+    assert_ne!(old, text);
+    std::fs::write(&manifest, &old).unwrap();
+    let o = link_registry(&reg, "m2", &months[1], &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("crosswalk-registry/1") && stderr(&o).contains("new registry"));
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), old);
+    assert_eq!(all_files(&reg), before);
 }
 
 #[test]

@@ -391,7 +391,11 @@ pub fn read_manifest(gen_dir: &Path) -> Result<Manifest> {
     if m.format != FORMAT {
         return Err(Error::encoding(
             &path,
-            format!("registry format {} is not {FORMAT}", m.format),
+            format!(
+                "registry format {} is not {FORMAT}, the only one this crosswalk reads (link the \
+                 files under the registry's batches/ into a new registry)",
+                m.format
+            ),
         ));
     }
     Ok(m)
