@@ -5,7 +5,8 @@
 # -> evaluate (quality and id stability).
 # Usage: benches/registry_scale.sh PERSONS   (e.g. 290000 for ~1.05M records; run from the
 # repository root; needs ~1 GB of disk per 100k persons in a temporary directory, removed
-# afterwards unless KEEP=1). Env: NEW_SHARE (default 0.048: ~50k of ~1.05M rows), THREADS.
+# afterwards unless KEEP=1). Env: NEW_SHARE (default 0.048: ~50k of ~1.05M rows), THREADS,
+# MONTH_REPEAT (default 0: how many more times to time the month, for the spread).
 set -euo pipefail
 bin=target/release/crosswalk
 [ -x "$bin" ] || cargo build --release --quiet
@@ -36,5 +37,15 @@ read -r wall2 rss2 < "$dir/time2"
 echo "past:  ${wall1}s wall, peak RSS $((rss1 / 1024)) MB"; grep -v "^Command" "$dir/log1" || true
 echo "month: ${wall2}s wall, peak RSS $((rss2 / 1024)) MB"; grep -v "^Command" "$dir/log2" || true
 cat "$dir/reg/generations/gen-000002/diagnostics.json"
+# MONTH_REPEAT=N: the month again N times, each on a fresh copy of the registry as it was
+# before it (generation 1 current; the next run cleans up what the copy has of generation 2).
+for i in $(seq 1 "${MONTH_REPEAT:-0}"); do
+  rm -rf "$dir/again" && cp -r "$dir/reg" "$dir/again" && rm -rf "$dir/again/generations/gen-000002"
+  printf 'gen-000001\n' > "$dir/again/CURRENT"
+  /usr/bin/time -f "%e %M" -o "$dir/time3" $bin link --registry "$dir/again" --label month -j "${THREADS:-0}" "$dir"/enc/month_*.parquet 2>/dev/null >/dev/null
+  read -r wall3 rss3 < "$dir/time3"
+  echo "month again ($i): ${wall3}s wall, peak RSS $((rss3 / 1024)) MB; $(tr -d ' \n' < "$dir/again/generations/gen-000002/diagnostics.json" | grep -o '"seconds":{.*}')"
+done
+rm -rf "$dir/again"
 $bin evaluate --truth "$dir/world/truth" --run "$dir/reg" --maps "$dir/maps" 2>/dev/null | grep -E "records|^all|stability" || true
 [ -n "${KEEP:-}" ] && echo "kept $dir" >&2 || rm -rf "$dir"
