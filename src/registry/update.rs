@@ -776,6 +776,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             (out, pairs.len() as u64)
         })
         .collect();
+    drop((old_m, old_pos));
     found.reserve(cross.iter().map(|c| c.0.len()).sum());
     for (ev, c) in cross {
         found.extend(ev);
