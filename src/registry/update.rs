@@ -37,7 +37,7 @@ use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{intersection, prefetch, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic};
-use crate::pipeline::link::{check_same, entity_rows, record_score, write_entities, MIN_DICE};
+use crate::pipeline::link::{check_same, record_score, write_entities, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]
@@ -246,8 +246,11 @@ pub fn read_changelog(path: &Path) -> Result<Vec<ChangelogRow>> {
 /// The previous generation, as needed by the next.
 struct Previous {
     manifest: Manifest,
-    /// `(agency, record_key)` sorted, with each record's person number.
-    records: Vec<(String, String, u32)>,
+    /// The agencies of `records`.
+    agencies: Vec<String>,
+    /// `(agency, record_key)` sorted, with each record's person number; the agency as an
+    /// index into `agencies` (a million records name a handful of agencies).
+    records: Vec<(u16, String, u32)>,
     evidence: Vec<Evidence>,
     changelog: Vec<ChangelogRow>,
 }
@@ -255,18 +258,46 @@ struct Previous {
 fn load_previous(gen_dir: &Path) -> Result<Previous> {
     let manifest = read_manifest(gen_dir)?;
     let path = gen_dir.join("entities.parquet");
-    let records = entity_rows(gen_dir)?
-        .into_iter()
-        .map(|(a, k, p)| {
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::parquet(&path, e))?;
+    let mut agencies: Vec<String> = Vec::new();
+    let mut records = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::parquet(&path, e))?;
+        let col = |i: usize| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::encoding(&path, "not a crosswalk entities file"))
+        };
+        let (a, k, p) = (col(0)?, col(1)?, col(2)?);
+        records.reserve(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let agency = a.value(i);
+            // (rows are sorted by agency: the last one is almost always the one)
+            let ai = match agencies.iter().rposition(|x| x == agency) {
+                Some(ai) => ai,
+                None => {
+                    agencies.push(agency.to_string());
+                    agencies.len() - 1
+                }
+            };
             let n = p
+                .value(i)
                 .strip_prefix("P-")
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| Error::encoding(&path, "a person id is not of the form P-000123"))?;
-            Ok((a, k, n))
-        })
-        .collect::<Result<Vec<_>>>()?;
+            let ai = u16::try_from(ai)
+                .map_err(|_| Error::encoding(&path, "more than 65,535 agencies"))?;
+            records.push((ai, k.value(i).to_string(), n));
+        }
+    }
     Ok(Previous {
         manifest,
+        agencies,
         records,
         evidence: read_evidence(&gen_dir.join("evidence.bin"))?,
         changelog: read_changelog(&gen_dir.join("changelog.parquet"))?,
@@ -582,11 +613,12 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         }
     }
     // Previous person of each node (None: new record), and previous node -> node.
-    let empty = Vec::new();
+    let (empty, no_agencies) = (Vec::new(), Vec::new());
     let prev_records = prev.as_ref().map(|p| &p.records).unwrap_or(&empty);
+    let prev_agencies = prev.as_ref().map(|p| &p.agencies).unwrap_or(&no_agencies);
     let prev_node: Vec<Option<u32>> = prev_records
         .par_iter()
-        .map(|(a, k, _)| node_of(a, k))
+        .map(|(a, k, _)| node_of(&prev_agencies[*a as usize], k))
         .collect();
     let mut old_person: Vec<Option<u32>> = vec![None; n];
     let mut affected: BTreeSet<u32> = BTreeSet::new();
