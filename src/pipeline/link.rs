@@ -767,6 +767,20 @@ pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
         .collect())
 }
 
+/// Column `i` of a batch of `entities.parquet` (`agency`, `record_key`, `person_id`: all text).
+pub(crate) fn entities_column<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    i: usize,
+    path: &Path,
+) -> Result<&'a StringArray> {
+    use arrow_array::Array;
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| Error::encoding(path, "not a crosswalk entities file"))
+}
+
 /// Reads `entities.parquet` of a run (or registry generation) as `(agency, record_key,
 /// person_id)` rows in file order.
 pub fn entity_rows(run: &Path) -> Result<Vec<(String, String, String)>> {
@@ -779,14 +793,7 @@ pub fn entity_rows(run: &Path) -> Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(&path, e))?;
-        let col = |i: usize| {
-            batch
-                .column(i)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .ok_or_else(|| Error::encoding(&path, "not a crosswalk entities file"))
-        };
+        let col = |i| entities_column(&batch, i, &path);
         let (a, k, p) = (col(0)?, col(1)?, col(2)?);
         for i in 0..a.len() {
             out.push((

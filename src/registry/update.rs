@@ -37,7 +37,7 @@ use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{intersection, prefetch, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic};
-use crate::pipeline::link::{check_same, record_score, write_entities, MIN_DICE};
+use crate::pipeline::link::{check_same, entities_column, record_score, write_entities, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]
@@ -266,13 +266,7 @@ fn load_previous(gen_dir: &Path) -> Result<Previous> {
     let mut records = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(&path, e))?;
-        let col = |i: usize| {
-            batch
-                .column(i)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::encoding(&path, "not a crosswalk entities file"))
-        };
+        let col = |i| entities_column(&batch, i, &path);
         let (a, k, p) = (col(0)?, col(1)?, col(2)?);
         records.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
