@@ -315,20 +315,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     // Cluster averages count a record pair at its score (the best over the two records' CLKs)
     // when it reaches the threshold, or when the smaller CLK is contained in the other (a
     // sparse record against a full one); other pairs count 0.
-    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); keys.len()];
-    for (r, &o) in owner.iter().enumerate() {
-        rows_of[o as usize].push(r as u32);
-    }
-    let score = |x: u32, y: u32| -> f64 {
-        record_score(
-            &matrix,
-            platform,
-            &rows_of[x as usize],
-            &rows_of[y as usize],
-            job.threshold,
-            job.containment,
-        )
-    };
+    let score = record_scorer(
+        &matrix,
+        platform,
+        &owner,
+        keys.len(),
+        job.threshold,
+        job.containment,
+    );
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let labels = if job.one_to_one {
         one_to_one(keys.len(), &edges, &agency_of)
@@ -553,6 +547,33 @@ pub fn write_events<'p>(
             })
     });
     events::write(path, &event_rows)
+}
+
+/// [`record_score`] between records `x` and `y` as a function, for
+/// [`crate::cluster::cluster_scored`]: `owner[r]` is the record (of `records`) of CLK row `r` of
+/// `matrix`.
+pub fn record_scorer<'a>(
+    matrix: &'a ClkMatrix,
+    platform: Platform,
+    owner: &[u32],
+    records: usize,
+    threshold: f64,
+    containment: f64,
+) -> impl Fn(u32, u32) -> f64 + Sync + 'a {
+    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); records];
+    for (r, &o) in owner.iter().enumerate() {
+        rows_of[o as usize].push(r as u32);
+    }
+    move |x, y| {
+        record_score(
+            matrix,
+            platform,
+            &rows_of[x as usize],
+            &rows_of[y as usize],
+            threshold,
+            containment,
+        )
+    }
 }
 
 /// The evidence two records give each other: the best Dice over pairs of their CLKs (rows of

@@ -283,28 +283,34 @@ impl BandTable<'_> {
     /// The first entry at or after `from` whose key is at least `key` (galloping: cheap when
     /// it is near `from`, logarithmic when far), or `len()`.
     pub fn seek(&self, from: usize, key: u32) -> usize {
-        let n = self.len();
-        if from >= n || self.key(from) >= key {
-            return from.min(n);
-        }
-        // key(lo) < key; hi == n or key(hi) >= key once the loop ends.
-        let (mut lo, mut hi, mut step) = (from, from + 1, 1);
-        while hi < n && self.key(hi) < key {
-            lo = hi;
-            step *= 2;
-            hi = from + step;
-        }
-        let mut hi = hi.min(n);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if self.key(mid) < key {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        hi
+        gallop_by(self.len(), from, key, |i| self.key(i))
     }
+}
+
+/// Galloping search over `n` keys in ascending order, read through `key_at`: the first index
+/// at or after `from` whose key is at least `key`, or `n`. Cheap when it is near `from`,
+/// logarithmic when far (the merge joins of the registry skip ahead with it).
+pub(crate) fn gallop_by(n: usize, from: usize, key: u32, key_at: impl Fn(usize) -> u32) -> usize {
+    if from >= n || key_at(from) >= key {
+        return from.min(n);
+    }
+    // key_at(lo) < key; hi == n or key_at(hi) >= key once the loop ends.
+    let (mut lo, mut hi, mut step) = (from, from + 1, 1);
+    while hi < n && key_at(hi) < key {
+        lo = hi;
+        step *= 2;
+        hi = from + step;
+    }
+    let mut hi = hi.min(n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if key_at(mid) < key {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
 }
 
 #[cfg(test)]

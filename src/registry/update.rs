@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::ids::{self, Change};
-use super::index::{BandTable, BatchIndex};
+use super::index::{gallop_by, BandTable, BatchIndex};
 use super::{
     person_id, read_manifest, Batch, FrozenLsh, HistoryEntry, Manifest, Registry, Settings, FORMAT,
 };
@@ -37,7 +37,7 @@ use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{intersection, prefetch, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::{encodings, write_atomic};
-use crate::pipeline::link::{check_same, entities_column, record_score, write_entities, MIN_DICE};
+use crate::pipeline::link::{check_same, entities_column, record_scorer, write_entities, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]
@@ -305,14 +305,7 @@ fn file_id(bytes: &[u8]) -> String {
 /// The first entry of `table` (sorted by key) at or after `from` whose key is at least `key`
 /// (galloping, as [`super::index::BandTable::seek`]), or `table.len()`.
 fn gallop(table: &[(u32, u32)], from: usize, key: u32) -> usize {
-    let mut step = 1;
-    let mut lo = from;
-    while lo + step < table.len() && table[lo + step].0 < key {
-        lo += step;
-        step *= 2;
-    }
-    let hi = (lo + step + 1).min(table.len());
-    lo + table[lo..hi].partition_point(|e| e.0 < key)
+    gallop_by(table.len(), from, key, |i| table[i].0)
 }
 
 /// Merge join of an old batch's band table with the fresh CLKs' table of the same band (both
@@ -892,10 +885,6 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     let sm = ClkMatrix::from_bytes(bits, &s_bytes)
         .ok_or_else(|| Error::encoding(reg_path, "CLK length is not a multiple of 64 bits"))?;
     drop(s_bytes);
-    let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); sub.len()];
-    for (r, &o) in s_owner.iter().enumerate() {
-        rows_of[o as usize].push(r as u32);
-    }
     // Groups re-clustered together: each old person's records as one unit, units joined only
     // by new evidence (an edge with a fresh record). Two old persons that no new record links
     // were kept apart by the previous run and are not re-examined together, so an edge
@@ -930,16 +919,14 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             })
         })
         .collect();
-    let score = |p: u32, q: u32| -> f64 {
-        record_score(
-            &sm,
-            platform,
-            &rows_of[p as usize],
-            &rows_of[q as usize],
-            s.threshold,
-            s.containment,
-        )
-    };
+    let score = record_scorer(
+        &sm,
+        platform,
+        &s_owner,
+        sub.len(),
+        s.threshold,
+        s.containment,
+    );
     let labels = cluster_scored_par(sub.len(), &edges, s.cohesion * s.threshold, &score);
     // Lone records join the one cluster (in the sub-graph or outside it) whose records contain
     // most of their bits, decided on the clustering as it was (no chaining).
