@@ -2,9 +2,15 @@
 //!
 //! - `compare/full/*`: every pair's intersection fully computed (no pruning), 1024-bit CLKs of
 //!   random bits at 30% density (the density of crosswalk's default schema, docs/encoding.md);
-//! - `compare/pruned_t0.8/*`: `ClkMatrix::passes` at threshold 0.8 on the real encodings of the
+//! - `compare/full_batch/*`: the batch kernel (`ClkMatrix::matches_in`) on the same CLKs at a
+//!   threshold where every pair is fully computed and none passes (checked before timing);
+//! - `compare/pruned_t0.8/*`: the batch kernel at threshold 0.8 on the real encodings of the
 //!   committed synthetic world (fixtures/world, 1,074 records: realistic popcounts, true pairs
-//!   and twins), counting every pair offered, skipped or not.
+//!   and twins), rows in popcount order as the linkage job sorts them, counting every pair
+//!   offered, skipped or not (effective comparisons).
+//!
+//! - `compare/full_batch_2threads` and `compare/pruned_t0.8_2threads`: the same batch work
+//!   spread over two rayon threads (rows of one side split between them), for the scaling.
 //!
 //! Run: `cargo bench --bench compare`. Figures in docs/linkage.md.
 
@@ -57,7 +63,10 @@ fn world_matrix() -> ClkMatrix {
         run(&job, &mut |_| {}).unwrap();
         bytes.extend(crosswalk::io::encodings::read(&out).unwrap().clks);
     }
-    ClkMatrix::from_bytes(1024, &bytes).unwrap()
+    // Rows in popcount order, as the linkage job sorts them before comparing.
+    let mut rows: Vec<&[u8]> = bytes.chunks_exact(128).collect();
+    rows.sort_by_key(|r| (r.iter().map(|b| b.count_ones()).sum::<u32>(), r.to_vec()));
+    ClkMatrix::from_bytes(1024, &rows.concat()).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -82,8 +91,12 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    // The batch form the linkage job uses: threshold 0 keeps every pair, so every intersection
-    // is fully computed (pruning cannot skip anything).
+    // The batch form the linkage job uses, at a threshold that no pair of these random CLKs
+    // reaches (their Dice is ~0.3) but that none can be pruned at either (the popcount and
+    // half-way bounds are ~1.0 and ~0.65): every intersection is fully computed and no pair is
+    // output. Checked before timing.
+    let full_t = Threshold::new(0.5);
+    assert_fully_computed(&m, full_t);
     let mut g = c.benchmark_group("compare/full_batch");
     g.throughput(Throughput::Elements((n * n) as u64));
     g.sample_size(10);
@@ -94,13 +107,26 @@ fn bench(c: &mut Criterion) {
                 let mut total = 0u64;
                 for i in 0..n {
                     out.clear();
-                    m.matches_in(p, i, 0..n, Threshold::new(0.0), &mut out);
+                    m.matches_in(p, i, 0..n, full_t, &mut out);
                     total += out.len() as u64;
                 }
                 black_box(total)
             })
         });
     }
+    g.finish();
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let p = Platform::detect();
+    let mut g = c.benchmark_group("compare/full_batch_2threads");
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    g.bench_function(p.name(), |b| {
+        b.iter(|| pool.install(|| black_box(batch_par(&m, p, full_t))))
+    });
     g.finish();
 
     let w = world_matrix();
@@ -124,6 +150,54 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    let p = Platform::detect();
+    let mut g = c.benchmark_group("compare/pruned_t0.8_2threads");
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    g.bench_function(p.name(), |b| {
+        b.iter(|| pool.install(|| black_box(batch_par(&w, p, t))))
+    });
+    g.finish();
+}
+
+/// Panics unless every pair of `m` passes both pruning bounds at `t` and none reaches `t`.
+fn assert_fully_computed(m: &ClkMatrix, t: Threshold) {
+    let half = m.row(0).len() / 2;
+    let pop = |r: &[u64]| r.iter().map(|w| w.count_ones()).sum::<u32>();
+    for i in 0..m.len() {
+        for j in 0..m.len() {
+            let (a, b) = (m.row(i), m.row(j));
+            let total = m.popcount(i) + m.popcount(j);
+            let first = intersection(Platform::Portable, &a[..half], &b[..half]);
+            let bound = first + pop(&a[half..]).min(pop(&b[half..]));
+            assert!(t.accepts(m.popcount(i).min(m.popcount(j)), total));
+            assert!(
+                t.accepts(bound, total),
+                "pair ({i},{j}) would stop half-way"
+            );
+            assert!(!t.accepts(m.intersection(Platform::Portable, i, j), total) || i == j);
+        }
+    }
+}
+
+/// Every row against every row through the batch kernel, rows spread over the current rayon
+/// pool with one result buffer per task; the number of pairs found.
+fn batch_par(m: &ClkMatrix, p: Platform, t: Threshold) -> u64 {
+    use rayon::prelude::*;
+    let n = m.len();
+    (0..n)
+        .into_par_iter()
+        .with_min_len(16)
+        .map_init(
+            || Vec::with_capacity(n),
+            |out, i| {
+                out.clear();
+                m.matches_in(p, i, 0..n, t, out);
+                out.len() as u64
+            },
+        )
+        .sum()
 }
 
 criterion_group!(benches, bench);

@@ -7,7 +7,7 @@
 //!
 //! | platform | how | when |
 //! |---|---|---|
-//! | `Avx512` | `VPOPCNTQ` on two 512-bit registers per 1024-bit CLK | AVX-512F + VPOPCNTDQ, CLK a multiple of 512 bits |
+//! | `Avx512` | pairwise: `VPOPCNTQ` on two 512-bit registers per 1024-bit CLK; batch ([`ClkMatrix::matches_in`]): eight rows transposed into one register per word, the other row's word broadcast, eight intersections per pass and no horizontal sum | AVX-512F + VPOPCNTDQ, CLK a multiple of 512 bits (batch: 512, 1024 or 2048 bits) |
 //! | `Avx2` | nibble lookup with `VPSHUFB`, byte sums with `VPSADBW` | AVX2, CLK a multiple of 256 bits |
 //! | `Popcnt` | the scalar `POPCNT` instruction per word | POPCNT |
 //! | `Portable` | `u64::count_ones` as compiled for the baseline target | always |
@@ -255,6 +255,95 @@ mod x86 {
         _mm512_reduce_add_epi64(acc) as u32
     }
 
+    /// `accepts` for eight lanes at once: `2·inter·2¹⁶ ≥ t₁₆·total` and `total > 0`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn accepts_x8(inter: __m512i, total: __m512i, t16: __m512i) -> __mmask8 {
+        let lhs = _mm512_slli_epi64::<17>(inter);
+        // t₁₆ ≤ 2¹⁶ and totals fit 32 bits: the low-half multiply is exact.
+        let rhs = _mm512_mul_epu32(total, t16);
+        _mm512_cmpge_epu64_mask(lhs, rhs) & _mm512_cmpneq_epu64_mask(total, _mm512_setzero_si512())
+    }
+
+    /// Row `i` against rows `js` through the transposed tiles: per block of eight rows, the
+    /// popcount bound, then the first `W/2` words, the bound again, then the rest, each step
+    /// for all eight lanes at once; a block is left as soon as no lane can still pass.
+    /// Results are pushed in ascending `j`, exactly as `row_avx512` pushes them.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) unsafe fn tiles_avx512<const W: usize>(
+        m: &super::ClkMatrix,
+        tiles: &super::Tiles,
+        i: usize,
+        js: std::ops::Range<usize>,
+        t: super::Threshold,
+        out: &mut Vec<(u32, u32)>,
+    ) {
+        debug_assert_eq!(m.words, W);
+        if js.start >= js.end {
+            return;
+        }
+        let a = m.row(i).as_ptr();
+        let pi = _mm512_set1_epi64(m.pop[i] as i64);
+        let ri = _mm512_set1_epi64((m.pop[i] - m.pop_half[i]) as i64);
+        let t16 = _mm512_set1_epi64(t.t16 as i64);
+        let (first, last) = (js.start / 8, (js.end - 1) / 8);
+        let data = tiles.data.as_ptr();
+        let mut lanes = [0u64; 8];
+        for b in first..=last {
+            let mut range: u8 = 0xff;
+            if b == first {
+                range &= 0xffu8 << (js.start % 8);
+            }
+            if b == last {
+                range &= 0xffu8 >> (7 - (js.end - 1) % 8);
+            }
+            // SAFETY: b < blocks, and `pop`/`rest` hold 8 lanes per block.
+            let pj = _mm512_loadu_si512(tiles.pop.as_ptr().add(b * 8) as *const __m512i);
+            let total = _mm512_add_epi64(pi, pj);
+            let m0 = range & accepts_x8(_mm512_min_epu64(pi, pj), total, t16);
+            if m0 == 0 {
+                continue;
+            }
+            // SAFETY: block b spans W × 8 words of `data`.
+            let tile = data.add(b * W * 8);
+            // Row i's word is broadcast from memory (an embedded-broadcast operand of the AND):
+            // holding all W broadcasts in registers makes the compiler spill them.
+            let word = |k: usize| {
+                let v = _mm512_loadu_si512(tile.add(k * 8) as *const __m512i);
+                _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_set1_epi64(*a.add(k) as i64)))
+            };
+            // Two accumulators halve the dependency chain of the adds.
+            let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for k in (0..W / 2).step_by(2) {
+                s0 = _mm512_add_epi64(s0, word(k));
+                s1 = _mm512_add_epi64(s1, word(k + 1));
+            }
+            let half = _mm512_add_epi64(s0, s1);
+            let rj = _mm512_loadu_si512(tiles.rest.as_ptr().add(b * 8) as *const __m512i);
+            let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
+            let m1 = m0 & accepts_x8(bound, total, t16);
+            if m1 == 0 {
+                continue;
+            }
+            let (mut s0, mut s1) = (half, _mm512_setzero_si512());
+            for k in (W / 2..W).step_by(2) {
+                s0 = _mm512_add_epi64(s0, word(k));
+                s1 = _mm512_add_epi64(s1, word(k + 1));
+            }
+            let inter = _mm512_add_epi64(s0, s1);
+            let mut hit = m1 & accepts_x8(inter, total, t16);
+            if hit == 0 {
+                continue;
+            }
+            _mm512_storeu_si512(lanes.as_mut_ptr() as *mut __m512i, inter);
+            while hit != 0 {
+                let l = hit.trailing_zeros() as usize;
+                out.push(((b * 8 + l) as u32, lanes[l] as u32));
+                hit &= hit - 1;
+            }
+        }
+    }
+
     /// One row against a range of rows, the whole loop compiled for one instruction set so that
     /// the intersection inlines (a per-pair dispatch costs more than the popcounts).
     macro_rules! row_kernel {
@@ -306,6 +395,41 @@ pub struct ClkMatrix {
     data: Vec<u64>,
     pop: Vec<u32>,
     pop_half: Vec<u32>,
+    /// The rows transposed for the AVX-512 batch kernel, built on its first use (so a matrix
+    /// that is only probed pair by pair never pays for the copy).
+    tiles: std::sync::OnceLock<Tiles>,
+}
+
+/// Rows transposed in blocks of eight: word `w` of rows `8b..8b+8` is one 512-bit vector
+/// (lane `l` = row `8b+l`), so one register holds the same word of eight CLKs. The last block
+/// is padded with empty rows, which the kernel masks off.
+#[derive(Debug, Clone, Default)]
+struct Tiles {
+    /// `blocks × words × 8` words.
+    data: Vec<u64>,
+    /// Popcount of each row, 8 lanes per block.
+    pop: Vec<u64>,
+    /// Popcount of the second half of each row, 8 lanes per block.
+    rest: Vec<u64>,
+}
+
+impl Tiles {
+    fn new(m: &ClkMatrix) -> Tiles {
+        let (n, w) = (m.len(), m.words);
+        let blocks = n.div_ceil(8);
+        let mut data = vec![0u64; blocks * w * 8];
+        let mut pop = vec![0u64; blocks * 8];
+        let mut rest = vec![0u64; blocks * 8];
+        for r in 0..n {
+            let (b, l) = (r / 8, r % 8);
+            for (k, &x) in m.row(r).iter().enumerate() {
+                data[b * w * 8 + k * 8 + l] = x;
+            }
+            pop[r] = m.pop[r] as u64;
+            rest[r] = (m.pop[r] - m.pop_half[r]) as u64;
+        }
+        Tiles { data, pop, rest }
+    }
 }
 
 impl ClkMatrix {
@@ -333,6 +457,7 @@ impl ClkMatrix {
             data,
             pop,
             pop_half,
+            tiles: std::sync::OnceLock::new(),
         })
     }
 
@@ -383,7 +508,10 @@ impl ClkMatrix {
     }
 
     /// Every `j` in `js` whose Dice with row `i` reaches `t`, as `(j, |A∩B|)` pushed onto `out`
-    /// in order: the batch form of [`ClkMatrix::passes`], with the platform dispatched once.
+    /// in order: the batch form of [`ClkMatrix::passes`], with the platform dispatched once
+    /// (rows of `js` past the end are ignored). On `Avx512` with 512-, 1024- or 2048-bit CLKs,
+    /// the first call transposes the matrix into blocks of eight rows (one more copy of it) for
+    /// the tiled kernel; the pairs found are the same on every platform.
     pub fn matches_in(
         &self,
         platform: Platform,
@@ -393,8 +521,22 @@ impl ClkMatrix {
         out: &mut Vec<(u32, u32)>,
     ) {
         let half = self.words / 2;
+        // Rows past the end are not there to match.
+        let js = js.start.min(self.len())..js.end.min(self.len());
         #[cfg(target_arch = "x86_64")]
         match platform {
+            // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F and VPOPCNTDQ; the
+            // kernel reads tiles built for this matrix and clamps `js` to its rows.
+            Platform::Avx512 if matches!(self.words, 8 | 16 | 32) => {
+                let tiles = self.tiles.get_or_init(|| Tiles::new(self));
+                return unsafe {
+                    match self.words {
+                        8 => x86::tiles_avx512::<8>(self, tiles, i, js, t, out),
+                        16 => x86::tiles_avx512::<16>(self, tiles, i, js, t, out),
+                        _ => x86::tiles_avx512::<32>(self, tiles, i, js, t, out),
+                    }
+                };
+            }
             // SAFETY: each platform is only chosen when the CPU has its features; the SIMD
             // paths need half a row to be a whole number of vectors.
             Platform::Avx512 if half.is_multiple_of(8) => {
@@ -530,6 +672,50 @@ mod tests {
                     .filter_map(|j| m.passes(Platform::Portable, i, j, t).map(|x| (j as u32, x)))
                     .collect();
                 assert_eq!(got, want, "{} row {i}", p.name());
+            }
+        }
+    }
+
+    /// The batch kernels (the transposed AVX-512 one included) against the pairwise oracle on
+    /// every CLK length they specialise and one they do not, on ranges that start and end
+    /// inside a block of eight, on matrices whose row count is not a multiple of eight.
+    #[test]
+    fn batch_kernels_equal_pairwise_on_any_range_and_length() {
+        for (words_per_row, n) in [(8usize, 37usize), (16, 61), (32, 29), (12, 23)] {
+            let mut bytes = Vec::new();
+            for i in 0..n as u64 {
+                let w = words(i % 9, words_per_row, 0.25 + 0.05 * (i % 4) as f64);
+                let flip = words(i + 900, words_per_row, 0.03 * (i % 6) as f64);
+                for (x, f) in w.iter().zip(flip) {
+                    bytes.extend_from_slice(&(x ^ f).to_le_bytes());
+                }
+            }
+            let m = ClkMatrix::from_bytes(words_per_row * 64, &bytes).unwrap();
+            for t in [0.0, 0.5, 0.8, 0.95, 1.0] {
+                let t = Threshold::new(t);
+                for p in Platform::available() {
+                    for i in 0..n {
+                        for (lo, hi) in
+                            [(0, n), (i + 1, n), (3, 11), (5, 6), (9, 9), (n - 2, n + 5)]
+                        {
+                            let mut got = Vec::new();
+                            m.matches_in(p, i, lo..hi, t, &mut got);
+                            let want: Vec<(u32, u32)> = (lo..hi.min(n))
+                                .filter_map(|j| {
+                                    let exact = m.intersection(Platform::Portable, i, j);
+                                    let total = m.popcount(i) + m.popcount(j);
+                                    t.accepts(exact, total).then_some((j as u32, exact))
+                                })
+                                .collect();
+                            assert_eq!(
+                                got,
+                                want,
+                                "{} words {words_per_row} row {i} range {lo}..{hi}",
+                                p.name()
+                            );
+                        }
+                    }
+                }
             }
         }
     }
