@@ -9,8 +9,11 @@
 //!   and twins), rows in popcount order as the linkage job sorts them, counting every pair
 //!   offered, skipped or not (effective comparisons).
 //!
-//! - `compare/full_batch_2threads` and `compare/pruned_t0.8_2threads`: the same batch work
-//!   spread over two rayon threads (rows of one side split between them), for the scaling.
+//! - `compare/full_block/*` and `compare/pruned_t0.8_block/*`: the same pairs through the
+//!   block kernel (`ClkMatrix::matches_block`, eight rows against all rows per call), the form
+//!   the linkage job's all-pairs comparison uses;
+//! - `compare/full_block_2threads` and `compare/pruned_t0.8_2threads`: the same batch work
+//!   spread over two rayon threads (blocks of rows split between them), for the scaling.
 //!
 //! Run: `cargo bench --bench compare`. Figures in docs/linkage.md.
 
@@ -116,18 +119,7 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    let p = Platform::detect();
-    let mut g = c.benchmark_group("compare/full_batch_2threads");
-    g.throughput(Throughput::Elements((n * n) as u64));
-    g.sample_size(10);
-    g.bench_function(p.name(), |b| {
-        b.iter(|| pool.install(|| black_box(batch_par(&m, p, full_t))))
-    });
-    g.finish();
+    block_groups(c, "full", &m, full_t);
 
     let w = world_matrix();
     let n = w.len();
@@ -151,12 +143,41 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    block_groups(c, "pruned_t0.8", &w, t);
+}
+
+/// `compare/{name}_block/*` on every platform, and `compare/{name}_block_2threads` on the
+/// detected one: every row against every row through `matches_block`.
+fn block_groups(c: &mut Criterion, name: &str, m: &ClkMatrix, t: Threshold) {
+    let n = m.len();
+    let mut g = c.benchmark_group(format!("compare/{name}_block"));
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    for p in Platform::available() {
+        g.bench_function(p.name(), |b| {
+            let mut out = Vec::with_capacity(n);
+            b.iter(|| {
+                let mut hits = 0u64;
+                for i0 in (0..n).step_by(8) {
+                    out.clear();
+                    m.matches_block(p, i0, &vec![0..n; 8], t, &mut out);
+                    hits += out.len() as u64;
+                }
+                black_box(hits)
+            })
+        });
+    }
+    g.finish();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let p = Platform::detect();
-    let mut g = c.benchmark_group("compare/pruned_t0.8_2threads");
+    let mut g = c.benchmark_group(format!("compare/{name}_block_2threads"));
     g.throughput(Throughput::Elements((n * n) as u64));
     g.sample_size(10);
     g.bench_function(p.name(), |b| {
-        b.iter(|| pool.install(|| black_box(batch_par(&w, p, t))))
+        b.iter(|| pool.install(|| black_box(block_par(m, p, t))))
     });
     g.finish();
 }
@@ -181,19 +202,18 @@ fn assert_fully_computed(m: &ClkMatrix, t: Threshold) {
     }
 }
 
-/// Every row against every row through the batch kernel, rows spread over the current rayon
-/// pool with one result buffer per task; the number of pairs found.
-fn batch_par(m: &ClkMatrix, p: Platform, t: Threshold) -> u64 {
+/// Every row against every row through the block kernel, blocks of eight rows spread over
+/// the current rayon pool with one result buffer per task; the number of pairs found.
+fn block_par(m: &ClkMatrix, p: Platform, t: Threshold) -> u64 {
     use rayon::prelude::*;
     let n = m.len();
-    (0..n)
+    (0..n.div_ceil(8))
         .into_par_iter()
-        .with_min_len(16)
         .map_init(
             || Vec::with_capacity(n),
-            |out, i| {
+            |out, b| {
                 out.clear();
-                m.matches_in(p, i, 0..n, t, out);
+                m.matches_block(p, b * 8, &vec![0..n; 8], t, out);
                 out.len() as u64
             },
         )

@@ -926,6 +926,23 @@ fn indices(h: &HashType, fk: &FieldKeys, token: &[u8], k: usize, l: usize, out: 
     }
 }
 
+/// Bit positions of tokens already hashed, for [`ClkhashEncoder::encode_with`]: per field, a
+/// map from (k, token bytes) to a span of one shared position list. One per thread; it holds
+/// keyed hash outputs of identifier fragments, so it lives in memory only and is never
+/// written anywhere.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    fields: Vec<rustc_hash::FxHashMap<Vec<u8>, (u32, u32)>>,
+    positions: Vec<u32>,
+    key: Vec<u8>,
+    fresh: Vec<usize>,
+}
+
+impl TokenCache {
+    /// At most this many cached positions (64 MiB) per cache.
+    const MAX_POSITIONS: usize = 16 << 20;
+}
+
 /// A clkhash encoder: a schema with its derived keys.
 #[derive(Debug, Clone)]
 pub struct ClkhashEncoder {
@@ -966,21 +983,63 @@ impl ClkhashEncoder {
     /// The CLK of one record (one value per schema field, in order), as clkhash's bytes; or
     /// the first invalid field (its index) and why.
     pub fn encode(&self, record: &[&str]) -> std::result::Result<Vec<u8>, (usize, Invalid)> {
+        self.encode_with(record, &mut TokenCache::default())
+    }
+
+    /// [`ClkhashEncoder::encode`] with a cache of the bit positions of tokens already hashed,
+    /// kept from record to record (one per thread): a token's positions depend only on its
+    /// field, its bytes and its `k`, and names, dates and postcodes are made of a few thousand
+    /// distinct n-grams, so most tokens skip their BLAKE2b or HMAC entirely. The bits are the
+    /// same with or without the cache (`tests/clkhash.rs`).
+    pub fn encode_with(
+        &self,
+        record: &[&str],
+        cache: &mut TokenCache,
+    ) -> std::result::Result<Vec<u8>, (usize, Invalid)> {
         let hash_l = self.schema.l << self.schema.xor_folds;
         // Bit p is bit 63 − p mod 64 of word p / 64, so that big-endian words are clkhash's
         // (bitarray's) bytes.
         let mut words = vec![0u64; hash_l.div_ceil(64)];
-        let mut idx = Vec::new();
         let (mut chars, mut buf) = (Vec::<char>::new(), String::new());
+        if cache.fields.len() < self.schema.fields.len() {
+            cache
+                .fields
+                .resize_with(self.schema.fields.len(), Default::default);
+        }
+        let TokenCache {
+            fields,
+            positions,
+            key,
+            fresh,
+        } = cache;
         for (i, (field, value)) in self.schema.fields.iter().zip(record).enumerate() {
             let Some(h) = &field.hashing else { continue };
             let formatted = format_value(field, value).map_err(|e| (i, e))?;
+            let seen = &mut fields[i];
             let mut hash = |t: &str, k: usize| {
-                idx.clear();
-                let bytes = h.encoding.encode(t);
-                indices(&h.hash, &self.keys[i], &bytes, k, hash_l, &mut idx);
-                for &p in &idx {
-                    words[p >> 6] |= 1 << (63 - (p & 63));
+                // The cache key: k (eight bytes), then the token as the schema encodes it.
+                key.clear();
+                key.extend_from_slice(&(k as u64).to_le_bytes());
+                key.extend_from_slice(&h.encoding.encode(t));
+                let (start, len) = match seen.get(key.as_slice()) {
+                    Some(&span) => span,
+                    None => {
+                        fresh.clear();
+                        indices(&h.hash, &self.keys[i], &key[8..], k, hash_l, fresh);
+                        let span = (positions.len() as u32, fresh.len() as u32);
+                        for &p in fresh.iter() {
+                            words[p >> 6] |= 1 << (63 - (p & 63));
+                        }
+                        // Bounded: past the cap, tokens are hashed every time.
+                        if positions.len() + fresh.len() <= TokenCache::MAX_POSITIONS {
+                            positions.extend(fresh.iter().map(|&p| p as u32));
+                            seen.insert(key.clone(), span);
+                        }
+                        return;
+                    }
+                };
+                for &p in &positions[start as usize..(start + len) as usize] {
+                    words[p as usize >> 6] |= 1 << (63 - (p & 63));
                 }
             };
             match &h.comparison {
@@ -1160,22 +1219,32 @@ pub fn encode_file(
     }
     let encoder = ClkhashEncoder::new(schema, secret);
     let t = std::time::Instant::now();
+    // One cache per worker, found by the worker's index, warm across the whole file.
+    let caches: Vec<std::sync::Mutex<TokenCache>> = (0..rayon::current_num_threads())
+        .map(|_| std::sync::Mutex::new(TokenCache::default()))
+        .collect();
     let clks: Vec<Vec<u8>> = rows
         .par_iter()
         .enumerate()
         .map(|(i, r)| {
             let values: Vec<&str> = r.iter().collect();
-            encoder.encode(&values).map_err(|(f, why)| {
-                Error::input(
-                    input,
-                    format!(
-                        "row {}: field {}: {}",
-                        i + 1,
-                        encoder.schema.fields[f].identifier,
-                        why.reason()
-                    ),
-                )
-            })
+            let worker = rayon::current_thread_index().unwrap_or(0) % caches.len();
+            let mut cache = caches[worker]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            encoder
+                .encode_with(&values, &mut cache)
+                .map_err(|(f, why)| {
+                    Error::input(
+                        input,
+                        format!(
+                            "row {}: field {}: {}",
+                            i + 1,
+                            encoder.schema.fields[f].identifier,
+                            why.reason()
+                        ),
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     let encode_seconds = t.elapsed().as_secs_f64();

@@ -344,6 +344,170 @@ mod x86 {
         }
     }
 
+    /// 1024-bit rows `i0..i0+lanes.len()` (at most eight: one lane each, held in 16 registers with
+    /// word `w` of all eight rows in register `w`) against every row `j` of the union of their
+    /// ranges, `j` streamed one row at a time and each of its words broadcast: eight pairs per
+    /// pass with 8 bytes loaded per pair-word, the popcount and half-way bounds per lane.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) unsafe fn block_avx512(
+        m: &super::ClkMatrix,
+        i0: usize,
+        lanes: &[std::ops::Range<usize>],
+        t: super::Threshold,
+        out: &mut Vec<(u32, u32, u32)>,
+    ) {
+        const W: usize = 16;
+        debug_assert!(lanes.len() <= 8 && m.words == W);
+        let mut words = [[0u64; 8]; W];
+        let (mut pop, mut rest, mut lo, mut hi) = ([0u64; 8], [0u64; 8], [0u64; 8], [0u64; 8]);
+        for (l, r) in lanes.iter().enumerate() {
+            let i = i0 + l;
+            for (w, &x) in m.row(i).iter().enumerate() {
+                words[w][l] = x;
+            }
+            pop[l] = m.pop[i] as u64;
+            rest[l] = (m.pop[i] - m.pop_half[i]) as u64;
+            (lo[l], hi[l]) = (r.start as u64, r.end as u64);
+        }
+        let (start, end) = match (
+            lanes
+                .iter()
+                .filter(|r| !r.is_empty())
+                .map(|r| r.start)
+                .min(),
+            lanes.iter().map(|r| r.end).max(),
+        ) {
+            (Some(s), Some(e)) => (s, e),
+            _ => return,
+        };
+        let lanes_in = Lanes {
+            words,
+            pop,
+            rest,
+            lo,
+            hi,
+        };
+        // Hits wait in a small local buffer and are pushed between scans: a call inside the
+        // scan (a `Vec` growing) would make the compiler keep the row registers on the stack.
+        let mut pending = Pending {
+            j: [0; PENDING],
+            mask: [0; PENDING],
+            inter: [[0; 8]; PENDING],
+        };
+        let mut j = start;
+        while j < end {
+            let found;
+            (j, found) = block_scan(m, &lanes_in, t, j, end, &mut pending);
+            for h in 0..found {
+                let mut hit = pending.mask[h];
+                while hit != 0 {
+                    let l = hit.trailing_zeros() as usize;
+                    out.push(((i0 + l) as u32, pending.j[h], pending.inter[h][l] as u32));
+                    hit &= hit - 1;
+                }
+            }
+        }
+    }
+
+    /// How many hits one [`block_scan`] holds before returning.
+    const PENDING: usize = 16;
+
+    /// The eight rows of a block, transposed (`words[w][lane]`), with their popcounts (total,
+    /// second half) and ranges.
+    struct Lanes {
+        words: [[u64; 8]; 16],
+        pop: [u64; 8],
+        rest: [u64; 8],
+        lo: [u64; 8],
+        hi: [u64; 8],
+    }
+
+    /// Hits of one scan: the row `j`, the lanes that match it, and every lane's intersection.
+    struct Pending {
+        j: [u32; PENDING],
+        mask: [u8; PENDING],
+        inter: [[u64; 8]; PENDING],
+    }
+
+    /// Scans rows `j..end` against the block until `PENDING` hits are held or `end` is reached;
+    /// returns where it stopped and how many hits it holds. No calls inside: the sixteen row
+    /// registers stay in registers.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    #[inline(never)]
+    unsafe fn block_scan(
+        m: &super::ClkMatrix,
+        lanes: &Lanes,
+        t: super::Threshold,
+        mut j: usize,
+        end: usize,
+        pending: &mut Pending,
+    ) -> (usize, usize) {
+        let load = |a: &[u64; 8]| _mm512_loadu_si512(a.as_ptr() as *const __m512i);
+        // Sixteen named registers, not an array: the compiler keeps an array of vectors on the
+        // stack and reloads it for every row, doubling the loads.
+        let [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15] =
+            lanes.words.map(|w| load(&w));
+        // popcount(a AND broadcast(b[k])): the broadcast is the AND's memory operand.
+        macro_rules! pw {
+            ($a:ident, $b:ident, $k:literal) => {
+                _mm512_popcnt_epi64(_mm512_and_si512($a, _mm512_set1_epi64(*$b.add($k) as i64)))
+            };
+        }
+        let (pi, ri) = (load(&lanes.pop), load(&lanes.rest));
+        let (lov, hiv) = (load(&lanes.lo), load(&lanes.hi));
+        let t16 = _mm512_set1_epi64(t.t16 as i64);
+        let (data, pops, halves) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_half.as_ptr());
+        let mut found = 0;
+        while j < end && found < PENDING {
+            let jj = j;
+            j += 1;
+            let jv = _mm512_set1_epi64(jj as i64);
+            let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
+            // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
+            let (pj_total, pj_half) = (*pops.add(jj), *halves.add(jj));
+            let pj = _mm512_set1_epi64(pj_total as i64);
+            let total = _mm512_add_epi64(pi, pj);
+            let m0 = live & accepts_x8(_mm512_min_epu64(pi, pj), total, t16);
+            if m0 == 0 {
+                continue;
+            }
+            let b = data.add(jj * 16);
+            // Two sums of four words each per half: short dependency chains.
+            let s0 = _mm512_add_epi64(
+                _mm512_add_epi64(pw!(a0, b, 0), pw!(a1, b, 1)),
+                _mm512_add_epi64(pw!(a2, b, 2), pw!(a3, b, 3)),
+            );
+            let s1 = _mm512_add_epi64(
+                _mm512_add_epi64(pw!(a4, b, 4), pw!(a5, b, 5)),
+                _mm512_add_epi64(pw!(a6, b, 6), pw!(a7, b, 7)),
+            );
+            let half = _mm512_add_epi64(s0, s1);
+            let rj = _mm512_set1_epi64((pj_total - pj_half) as i64);
+            let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
+            let m1 = m0 & accepts_x8(bound, total, t16);
+            if m1 == 0 {
+                continue;
+            }
+            let s2 = _mm512_add_epi64(
+                _mm512_add_epi64(pw!(a8, b, 8), pw!(a9, b, 9)),
+                _mm512_add_epi64(pw!(a10, b, 10), pw!(a11, b, 11)),
+            );
+            let s3 = _mm512_add_epi64(
+                _mm512_add_epi64(pw!(a12, b, 12), pw!(a13, b, 13)),
+                _mm512_add_epi64(pw!(a14, b, 14), pw!(a15, b, 15)),
+            );
+            let inter = _mm512_add_epi64(half, _mm512_add_epi64(s2, s3));
+            let hit = m1 & accepts_x8(inter, total, t16);
+            if hit != 0 {
+                pending.j[found] = jj as u32;
+                pending.mask[found] = hit;
+                _mm512_storeu_si512(pending.inter[found].as_mut_ptr() as *mut __m512i, inter);
+                found += 1;
+            }
+        }
+        (j, found)
+    }
+
     /// One row against a range of rows, the whole loop compiled for one instruction set so that
     /// the intersection inlines (a per-pair dispatch costs more than the popcounts).
     macro_rules! row_kernel {
@@ -558,6 +722,56 @@ impl ClkMatrix {
         }
     }
 
+    /// Rows `i0, i0+1, ...` (one per entry of `ranges`, at most eight) each against the rows
+    /// of its own range: every `(i, j, |A∩B|)` whose Dice reaches `t`, pushed onto `out`, in
+    /// an order that depends on the platform (the set does not). The many-rows form of
+    /// [`ClkMatrix::matches_in`], for all-pairs comparison: on `Avx512` with 1024-bit CLKs
+    /// (other lengths go row by row through `matches_in`) the eight rows stay in registers, transposed, while the other rows stream
+    /// past once, so each pass computes eight pairs from 8 bytes of memory per word. Ranges
+    /// are clamped to the matrix.
+    ///
+    /// ```
+    /// use crosswalk::compare::{ClkMatrix, Platform, Threshold};
+    ///
+    /// let row = |ones: usize| { let mut r = vec![0u8; 128]; r[..ones].fill(0xff); r };
+    /// let m = ClkMatrix::from_bytes(1024, &[row(40), row(36), row(38), row(4)].concat()).unwrap();
+    /// let mut out = Vec::new();
+    /// // Row 0 against rows 1..4, row 1 against rows 2..4.
+    /// m.matches_block(Platform::detect(), 0, &[1..4, 2..4], Threshold::new(0.9), &mut out);
+    /// out.sort();
+    /// assert_eq!(out, vec![(0, 1, 288), (0, 2, 304), (1, 2, 288)]);
+    /// ```
+    pub fn matches_block(
+        &self,
+        platform: Platform,
+        i0: usize,
+        ranges: &[std::ops::Range<usize>],
+        t: Threshold,
+        out: &mut Vec<(u32, u32, u32)>,
+    ) {
+        assert!(ranges.len() <= 8, "at most eight rows per block");
+        let n = self.len();
+        let ranges: Vec<std::ops::Range<usize>> = ranges
+            .iter()
+            .take(n.saturating_sub(i0))
+            .map(|r| r.start.min(n)..r.end.min(n))
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        if platform == Platform::Avx512 {
+            // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F and VPOPCNTDQ; rows
+            // i0..i0+ranges.len() and every range are inside the matrix (clamped above).
+            if self.words == 16 {
+                return unsafe { x86::block_avx512(self, i0, &ranges, t, out) };
+            }
+        }
+        let mut found = Vec::new();
+        for (l, r) in ranges.into_iter().enumerate() {
+            found.clear();
+            self.matches_in(platform, i0 + l, r, t, &mut found);
+            out.extend(found.iter().map(|&(j, x)| ((i0 + l) as u32, j, x)));
+        }
+    }
+
     /// `Some(|A∩B|)` when rows `i` and `j` reach `t`, with popcount-bound pruning and an early
     /// exit after the first half of the words. Never rejects a pair that reaches `t`.
     #[inline]
@@ -711,6 +925,61 @@ mod tests {
                                 got,
                                 want,
                                 "{} words {words_per_row} row {i} range {lo}..{hi}",
+                                p.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The block kernel against the pairwise oracle: blocks of one to eight rows, ranges that
+    /// differ per row (empty ones, ones past the end), several lengths and thresholds.
+    #[test]
+    fn block_kernel_equals_pairwise() {
+        for (words_per_row, n) in [(8usize, 37usize), (16, 61), (32, 29), (12, 23)] {
+            let mut bytes = Vec::new();
+            for i in 0..n as u64 {
+                let w = words(i % 7, words_per_row, 0.25 + 0.05 * (i % 4) as f64);
+                let flip = words(i + 700, words_per_row, 0.03 * (i % 6) as f64);
+                for (x, f) in w.iter().zip(flip) {
+                    bytes.extend_from_slice(&(x ^ f).to_le_bytes());
+                }
+            }
+            let m = ClkMatrix::from_bytes(words_per_row * 64, &bytes).unwrap();
+            for t in [0.0, 0.5, 0.8, 0.95] {
+                let t = Threshold::new(t);
+                for p in Platform::available() {
+                    for i0 in 0..n {
+                        for rows in [1usize, 3, 8] {
+                            let ranges: Vec<std::ops::Range<usize>> = (0..rows)
+                                .map(|l| match (i0 + l) % 4 {
+                                    0 => i0 + l + 1..n,
+                                    1 => 0..n + 3,
+                                    2 => (i0 + 5).min(n)..(i0 + 5).min(n),
+                                    _ => (i0 / 2)..(i0 + 9).min(n),
+                                })
+                                .collect();
+                            let mut got = Vec::new();
+                            m.matches_block(p, i0, &ranges, t, &mut got);
+                            got.sort_unstable();
+                            let mut want = Vec::new();
+                            for (l, r) in ranges.iter().enumerate().take(n - i0) {
+                                let i = i0 + l;
+                                for j in r.start.min(n)..r.end.min(n) {
+                                    let exact = m.intersection(Platform::Portable, i, j);
+                                    let total = m.popcount(i) + m.popcount(j);
+                                    if t.accepts(exact, total) {
+                                        want.push((i as u32, j as u32, exact));
+                                    }
+                                }
+                            }
+                            want.sort_unstable();
+                            assert_eq!(
+                                got,
+                                want,
+                                "{} words {words_per_row} block {i0}+{rows}",
                                 p.name()
                             );
                         }

@@ -278,20 +278,25 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             });
             vec![(count, found)]
         }
-        None => (0..n)
+        // Blocks of eight rows, each row against its partners j > i whose popcount can reach
+        // t (p_j ≤ p_i·(2−t)/t), through the block kernel.
+        None => (0..n.div_ceil(8))
             .into_par_iter()
-            .map(|i| {
-                // Partners j > i whose popcount can reach t: p_j ≤ p_i·(2−t)/t.
-                let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
-                let end = pops.partition_point(|&p| p <= max_pop).max(i + 1);
+            .map(|b| {
+                let ranges: Vec<std::ops::Range<usize>> = (b * 8..(b * 8 + 8).min(n))
+                    .map(|i| {
+                        let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
+                        i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
+                    })
+                    .collect();
                 let mut found = Vec::new();
-                matrix.matches_in(platform, i, i + 1..end, t, &mut found);
+                matrix.matches_block(platform, b * 8, &ranges, t, &mut found);
                 let out = found
                     .into_iter()
-                    .filter(|&(j, _)| owner[i] != owner[j as usize])
-                    .map(|(j, inter)| score_of(i, j, inter))
+                    .filter(|&(i, j, _)| owner[i as usize] != owner[j as usize])
+                    .map(|(i, j, inter)| score_of(i as usize, j, inter))
                     .collect();
-                ((end - i - 1) as u64, out)
+                (ranges.iter().map(|r| r.len() as u64).sum(), out)
             })
             .collect(),
     });
