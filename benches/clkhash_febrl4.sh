@@ -6,7 +6,9 @@
 #   FEBRL4_DIR holds dataset4a.csv and dataset4b.csv (fixtures/febrl/get_febrl4.sh fetches them);
 #   PYTHON has clkhash==0.18.3, anonlink and pyarrow installed (default /tmp/clkvenv/bin/python).
 #   THRESHOLDS (default "0.7 0.75 0.8 0.85 0.9 0.95"); below ~0.7 these dense CLKs make most
-#   pairs candidates and linking slow.
+#   pairs candidates and linking slow. REPEAT (default 5): clkhash encodes each file this many
+#   times, each in a fresh process, and crosswalk four times as many (its runs take ~30 ms, so
+#   one is mostly noise); the medians are compared.
 set -euo pipefail
 data=${1:?usage: benches/clkhash_febrl4.sh FEBRL4_DIR [PYTHON]}
 py=${2:-/tmp/clkvenv/bin/python}
@@ -17,24 +19,40 @@ install -m 600 fixtures/encoder/test.key "$dir/key"
 schema=fixtures/clkhash/schemas/febrl4.json
 # Febrl's CSVs put a space after every comma: strip it (clkhash would hash it).
 for p in a b; do sed 's/, /,/g' "$data/dataset4$p.csv" > "$dir/$p.csv"; done
-"$py" - "$dir" "$schema" <<'PY'
+# Each clkhash run in a fresh process, as each crosswalk run is: clkhash caches tokens and
+# values inside a process, and later runs in the same process would start warm.
+for p in a b; do
+  for _ in $(seq "${REPEAT:-5}"); do
+    "$py" - "$dir" "$schema" "$p" <<'PY'
 import json, sys, time
 from clkhash import clk
 from clkhash.schema import from_json_dict
 from clkhash.serialization import serialize_bitarray
-d, schema_path = sys.argv[1], sys.argv[2]
+d, schema_path, p = sys.argv[1], sys.argv[2], sys.argv[3]
 schema = from_json_dict(json.load(open(schema_path)))
 secret = bytes.fromhex(open("fixtures/encoder/test.key").read().strip())
-for p in "ab":
-    t = time.time()
-    with open(f"{d}/{p}.csv", newline="") as f:
-        clks = clk.generate_clk_from_csv(f, secret, schema, validate=True, header=True, progress_bar=False, max_workers=1)
-    dt = time.time() - t
-    print(f"clkhash 0.18.3, one process: {len(clks)} records of dataset4{p} in {dt:.2f}s ({len(clks)/dt:.0f}/s)")
-    json.dump({"clks": [serialize_bitarray(c) for c in clks]}, open(f"{d}/{p}.clkhash.json", "w"))
+t = time.time()
+with open(f"{d}/{p}.csv", newline="") as f:
+    clks = clk.generate_clk_from_csv(f, secret, schema, validate=True, header=True, progress_bar=False, max_workers=1)
+print(len(clks) / (time.time() - t))
+json.dump({"clks": [serialize_bitarray(c) for c in clks]}, open(f"{d}/{p}.clkhash.json", "w"))
 PY
+  done | sort -n > "$dir/$p.clkhash.rates"
+done
 for p in a b; do
-  $bin encode --schema "$schema" --key-file "$dir/key" --input "$dir/$p.csv" --out "$dir/$p.json" -j 1
+  for _ in $(seq $((4 * ${REPEAT:-5}))); do
+    $bin encode --schema "$schema" --key-file "$dir/key" --input "$dir/$p.csv" --out "$dir/$p.json" -j 1 2>&1 \
+      | grep -o '([0-9]* records/s)' | tr -d '(a-z/ )'
+  done | sort -n > "$dir/$p.rates"
+  python3 - "$dir" "$p" <<'PY'
+import sys
+d, p = sys.argv[1], sys.argv[2]
+r = [float(x) for x in open(f"{d}/{p}.rates")]
+q = [float(x) for x in open(f"{d}/{p}.clkhash.rates")]
+m, c = r[len(r) // 2], q[len(q) // 2]
+print(f"dataset4{p} (5,000 records), one core: clkhash 0.18.3 median {c:.0f} records/s ({q[0]:.0f}-{q[-1]:.0f}, {len(q)} runs); "
+      f"crosswalk median {m:.0f} records/s ({r[0]:.0f}-{r[-1]:.0f}, {len(r)} runs): {m / c:.1f}x")
+PY
   cmp <(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clks'])" "$dir/$p.json") \
       <(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clks'])" "$dir/$p.clkhash.json") \
     && echo "dataset4$p: crosswalk's CLKs are identical to clkhash's"

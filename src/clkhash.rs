@@ -926,21 +926,26 @@ fn indices(h: &HashType, fk: &FieldKeys, token: &[u8], k: usize, l: usize, out: 
     }
 }
 
-/// Bit positions of tokens already hashed, for [`ClkhashEncoder::encode_with`]: per field, a
-/// map from (k, token bytes) to a span of one shared position list. One per thread; it holds
-/// keyed hash outputs of identifier fragments, so it lives in memory only and is never
-/// written anywhere.
+/// What [`ClkhashEncoder::encode_with`] keeps from record to record (one per thread): the bits
+/// of every token already hashed (per field, a map from (k, token bytes) to its bits in one
+/// shared list: OR-ing a token's `l` bits as whole words is cheaper than setting its 15-30
+/// bits one by one). It holds keyed hash outputs of identifier fragments, so it lives in
+/// memory only and is never written anywhere. A cache filled by one encoder is emptied when
+/// another one uses it.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    fields: Vec<rustc_hash::FxHashMap<Vec<u8>, (u32, u32)>>,
-    positions: Vec<u32>,
+    owner: u64,
+    /// Per field: tokens whose key packs into 16 bytes (almost all n-grams), then the rest.
+    short: Vec<rustc_hash::FxHashMap<u128, u32>>,
+    fields: Vec<rustc_hash::FxHashMap<Vec<u8>, u32>>,
+    token_bits: Vec<u64>,
     key: Vec<u8>,
     fresh: Vec<usize>,
 }
 
 impl TokenCache {
-    /// At most this many cached positions (64 MiB) per cache.
-    const MAX_POSITIONS: usize = 16 << 20;
+    /// At most this many words of cached token bits (64 MiB) per cache.
+    const MAX_TOKEN_WORDS: usize = 8 << 20;
 }
 
 /// A clkhash encoder: a schema with its derived keys.
@@ -948,6 +953,8 @@ impl TokenCache {
 pub struct ClkhashEncoder {
     schema: ClkhashSchema,
     keys: Vec<FieldKeys>,
+    /// Names this encoder's keys for [`TokenCache`] (unique in the process; clones share it).
+    id: u64,
 }
 
 impl ClkhashEncoder {
@@ -972,7 +979,9 @@ impl ClkhashEncoder {
                 FieldKeys { keys, blake }
             })
             .collect();
-        ClkhashEncoder { schema, keys }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ClkhashEncoder { schema, keys, id }
     }
 
     /// The schema.
@@ -986,11 +995,10 @@ impl ClkhashEncoder {
         self.encode_with(record, &mut TokenCache::default())
     }
 
-    /// [`ClkhashEncoder::encode`] with a cache of the bit positions of tokens already hashed,
-    /// kept from record to record (one per thread): a token's positions depend only on its
-    /// field, its bytes and its `k`, and names, dates and postcodes are made of a few thousand
-    /// distinct n-grams, so most tokens skip their BLAKE2b or HMAC entirely. The bits are the
-    /// same with or without the cache (`tests/clkhash.rs`).
+    /// [`ClkhashEncoder::encode`] with a [`TokenCache`] kept from record to record (one per
+    /// thread): a token's positions depend only on its field, its bytes and its `k`, and
+    /// names, dates and postcodes are made of a few thousand distinct n-grams, so most tokens
+    /// skip their BLAKE2b or HMAC entirely. Every value is still validated. The bits are the same with or without the cache (`tests/clkhash.rs`).
     pub fn encode_with(
         &self,
         record: &[&str],
@@ -999,47 +1007,85 @@ impl ClkhashEncoder {
         let hash_l = self.schema.l << self.schema.xor_folds;
         // Bit p is bit 63 − p mod 64 of word p / 64, so that big-endian words are clkhash's
         // (bitarray's) bytes.
-        let mut words = vec![0u64; hash_l.div_ceil(64)];
+        let n_words = hash_l.div_ceil(64);
+        let mut words = vec![0u64; n_words];
         let (mut chars, mut buf) = (Vec::<char>::new(), String::new());
+        if cache.owner != self.id {
+            *cache = TokenCache {
+                owner: self.id,
+                ..TokenCache::default()
+            };
+        }
         if cache.fields.len() < self.schema.fields.len() {
             cache
                 .fields
                 .resize_with(self.schema.fields.len(), Default::default);
+            cache
+                .short
+                .resize_with(self.schema.fields.len(), Default::default);
         }
         let TokenCache {
+            short,
             fields,
-            positions,
+            token_bits,
             key,
             fresh,
+            ..
         } = cache;
         for (i, (field, value)) in self.schema.fields.iter().zip(record).enumerate() {
             let Some(h) = &field.hashing else { continue };
             let formatted = format_value(field, value).map_err(|e| (i, e))?;
-            let seen = &mut fields[i];
+            let (seen_short, seen) = (&mut short[i], &mut fields[i]);
             let mut hash = |t: &str, k: usize| {
-                // The cache key: k (eight bytes), then the token as the schema encodes it.
-                key.clear();
-                key.extend_from_slice(&(k as u64).to_le_bytes());
-                key.extend_from_slice(&h.encoding.encode(t));
-                let (start, len) = match seen.get(key.as_slice()) {
-                    Some(&span) => span,
+                let bytes = h.encoding.encode(t);
+                // Short keys (k < 2¹⁶, at most 13 token bytes: n-grams, digits) pack into one
+                // integer: [k: 2 bytes][length: 1][bytes], no allocation and no memcmp.
+                // Built by shifts, not through a byte array: a copy into memory read back as
+                // one wide integer stalls store forwarding.
+                let packed = (k < 1 << 16 && bytes.len() <= 13).then(|| {
+                    let head = k as u128 | (bytes.len() as u128) << 16;
+                    bytes
+                        .iter()
+                        .enumerate()
+                        .fold(head, |v, (i, &b)| v | (b as u128) << (24 + 8 * i))
+                });
+                let found = match packed {
+                    Some(p) => seen_short.get(&p).copied(),
                     None => {
-                        fresh.clear();
-                        indices(&h.hash, &self.keys[i], &key[8..], k, hash_l, fresh);
-                        let span = (positions.len() as u32, fresh.len() as u32);
-                        for &p in fresh.iter() {
-                            words[p >> 6] |= 1 << (63 - (p & 63));
-                        }
-                        // Bounded: past the cap, tokens are hashed every time.
-                        if positions.len() + fresh.len() <= TokenCache::MAX_POSITIONS {
-                            positions.extend(fresh.iter().map(|&p| p as u32));
-                            seen.insert(key.clone(), span);
-                        }
-                        return;
+                        // The long key: k (eight bytes), then the token bytes.
+                        key.clear();
+                        key.extend_from_slice(&(k as u64).to_le_bytes());
+                        key.extend_from_slice(&bytes);
+                        seen.get(key.as_slice()).copied()
                     }
                 };
-                for &p in &positions[start as usize..(start + len) as usize] {
-                    words[p as usize >> 6] |= 1 << (63 - (p & 63));
+                let at = match found {
+                    Some(at) => at as usize,
+                    None => {
+                        fresh.clear();
+                        indices(&h.hash, &self.keys[i], &bytes, k, hash_l, fresh);
+                        let at = token_bits.len();
+                        token_bits.resize(at + n_words, 0);
+                        for &p in fresh.iter() {
+                            token_bits[at + (p >> 6)] |= 1 << (63 - (p & 63));
+                        }
+                        // Bounded: past the cap, new tokens are hashed every time.
+                        if token_bits.len() > TokenCache::MAX_TOKEN_WORDS {
+                            for (w, t) in words.iter_mut().zip(&token_bits[at..]) {
+                                *w |= t;
+                            }
+                            token_bits.truncate(at);
+                            return;
+                        }
+                        match packed {
+                            Some(p) => seen_short.insert(p, at as u32),
+                            None => seen.insert(key.clone(), at as u32),
+                        };
+                        at
+                    }
+                };
+                for (w, t) in words.iter_mut().zip(&token_bits[at..at + n_words]) {
+                    *w |= t;
                 }
             };
             match &h.comparison {
