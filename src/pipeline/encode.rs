@@ -303,8 +303,12 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     let mut sink = std::thread::scope(|s| -> Result<Sink> {
         let (chunk_tx, chunk_rx) = std::sync::mpsc::sync_channel::<Result<Vec<RawRow>>>(4);
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(4);
+        // Written chunks go back to the reader, which parses the next rows into the same
+        // records: after the first few chunks the reader allocates nothing, and no row's memory
+        // is freed on another thread than the one that allocated it.
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Vec<RawRow>>(8);
         s.spawn(move || loop {
-            let mut chunk = Vec::new();
+            let mut chunk = recycle_rx.try_recv().unwrap_or_default();
             match source.read_chunk(&mut chunk, chunk_rows) {
                 Ok(0) => break,
                 Ok(_) => {
@@ -322,6 +326,8 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
             for (chunk, parts) in done_rx {
                 let chunk: Vec<RawRow> = chunk;
                 sink.consume(&chunk, parts)?;
+                // The reader may have finished; then the chunk is simply dropped.
+                let _ = recycle_tx.try_send(chunk);
             }
             Ok(sink)
         });
