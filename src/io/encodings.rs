@@ -130,7 +130,7 @@ fn from_days(d: i32) -> Option<NaiveDate> {
 fn properties(clk_columns: &[&str]) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(32 * 1024))
         .set_created_by(format!("crosswalk {}", env!("CARGO_PKG_VERSION")));
     for c in clk_columns {
         let path = ColumnPath::from(c.split('.').map(String::from).collect::<Vec<_>>());
@@ -181,7 +181,7 @@ impl EncodingWriter {
     }
 
     /// Appends rows (one record batch).
-    pub fn write(&mut self, rows: &[EncodedRow]) -> Result<()> {
+    pub fn write(&mut self, rows: &[&EncodedRow]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }

@@ -226,11 +226,11 @@ impl Sink<'_> {
             m.write(&map_rows)?;
         }
         drop(map_rows);
-        let written: Vec<EncodedRow> = parts
-            .into_iter()
+        let written: Vec<&EncodedRow> = parts
+            .iter()
             .flatten()
             .filter_map(|(_, o)| match o {
-                Outcome::Row(r) => Some(*r),
+                Outcome::Row(r) => Some(r.as_ref()),
                 Outcome::Rejected => None,
             })
             .collect();
