@@ -129,7 +129,7 @@ fn process(
     scratch: &mut Scratch,
 ) -> (Extracted, Outcome) {
     let cells: Vec<&[u8]> = raw.record.iter().collect();
-    let ex = extractor.extract(&cells);
+    let mut ex = extractor.extract(&cells);
     if ex.rejected {
         return (ex, Outcome::Rejected);
     }
@@ -149,6 +149,11 @@ fn process(
         alias_clks,
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
+    // The normalised identifiers are done with: freed here, on the thread that made them (a
+    // free on another thread is slower and keeps their memory from being reused at once), and
+    // no longer held while the row waits for the writer.
+    ex.ids = Default::default();
+    ex.aliases = Vec::new();
     (ex, Outcome::Row(Box::new(row)))
 }
 
