@@ -12,6 +12,9 @@
 //! - `compare/full_block/*` and `compare/pruned_t0.8_block/*`: the same pairs through the
 //!   block kernel (`ClkMatrix::matches_block`, eight rows against all rows per call), the form
 //!   the linkage job's all-pairs comparison uses;
+//! - `compare/link_all_pairs_t0.8/*`: the world's all-pairs comparison as `crosswalk link`
+//!   runs it (each row only against the popcount window that can reach 0.8), counting every
+//!   distinct pair, n(n-1)/2, as offered;
 //! - `compare/full_block_2threads` and `compare/pruned_t0.8_2threads`: the same batch work
 //!   spread over two rayon threads (blocks of rows split between them), for the scaling.
 //!
@@ -61,7 +64,7 @@ fn world_matrix() -> ClkMatrix {
             rejects: dir.path().join(format!("{stem}.rejects.csv")),
             threads: 1,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-            chunk_rows: 16 * 1024,
+            chunk_rows: crosswalk::pipeline::encode::DEFAULT_CHUNK_ROWS,
         };
         run(&job, &mut |_| {}).unwrap();
         bytes.extend(crosswalk::io::encodings::read(&out).unwrap().clks);
@@ -144,6 +147,36 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     block_groups(c, "pruned_t0.8", &w, t);
+
+    // The all-pairs comparison as the linkage job runs it: rows in popcount order, each row
+    // against the later rows whose popcount can reach t (a window found by binary search, so
+    // pairs outside it are skipped without being looked at), blocks of eight rows through the
+    // block kernel. Throughput counts every distinct pair, n(n-1)/2, skipped or compared.
+    let pops: Vec<u32> = (0..n).map(|i| w.popcount(i)).collect();
+    let tv = t.value();
+    let windows: Vec<std::ops::Range<usize>> = (0..n)
+        .map(|i| {
+            let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
+            i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
+        })
+        .collect();
+    let p = Platform::detect();
+    let mut g = c.benchmark_group("compare/link_all_pairs_t0.8");
+    g.throughput(Throughput::Elements((n * (n - 1) / 2) as u64));
+    g.sample_size(10);
+    g.bench_function(p.name(), |b| {
+        let mut out = Vec::with_capacity(n);
+        b.iter(|| {
+            let mut hits = 0u64;
+            for i0 in (0..n).step_by(8) {
+                out.clear();
+                w.matches_block(p, i0, &windows[i0..(i0 + 8).min(n)], t, &mut out);
+                hits += out.len() as u64;
+            }
+            black_box(hits)
+        })
+    });
+    g.finish();
 }
 
 /// `compare/{name}_block/*` on every platform, and `compare/{name}_block_2threads` on the

@@ -211,7 +211,7 @@ fn bench_pipeline(c: &mut Criterion) {
             rejects: dir.path().join("rejects.csv"),
             threads,
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-            chunk_rows: 16 * 1024,
+            chunk_rows: crosswalk::pipeline::encode::DEFAULT_CHUNK_ROWS,
         };
         g.bench_function(format!("csv_100k_rows_{threads}_threads"), |b| {
             b.iter(|| run(&job, &mut |_| {}).unwrap())

@@ -72,7 +72,7 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
                 .unwrap_or_else(|| EncodeJob::default_rejects_path(&a.out)),
             threads: a.threads,
             today: a.reference_date.unwrap_or_else(super::today),
-            chunk_rows: 16 * 1024,
+            chunk_rows: crosswalk::pipeline::encode::DEFAULT_CHUNK_ROWS,
         })
     }
 }

@@ -94,7 +94,7 @@ pub fn run(
             rejects: local.join(format!("{stem}.rejects.csv")),
             threads: 0,
             today,
-            chunk_rows: 16 * 1024,
+            chunk_rows: crate::pipeline::encode::DEFAULT_CHUNK_ROWS,
         };
         let s = encode::run(&job, &mut |_| {})?;
         encoded.push((agency.to_string(), s.rows_written));

@@ -24,6 +24,11 @@ use crate::keys::SecretKey;
 use crate::schema::LinkageSchema;
 use crate::source::{Extracted, Extractor, SourceMapping, UnknownCode, UnknownCodes};
 
+/// Rows per chunk of the encode pipeline: 8,192 used 4% less CPU than 16,384 (fewer rows in
+/// flight, so their memory is reused sooner instead of fresh pages being zeroed) and the same
+/// as 4,096 (interleaved runs on a 203k-row export, docs/encoding.md).
+pub const DEFAULT_CHUNK_ROWS: usize = 8 * 1024;
+
 /// Everything one encode run needs, validated.
 #[derive(Debug)]
 pub struct EncodeJob {
@@ -45,7 +50,7 @@ pub struct EncodeJob {
     pub threads: usize,
     /// Dates after this day are rejected as "in the future".
     pub today: NaiveDate,
-    /// Rows per chunk (memory bound); 16,384 is a good default.
+    /// Rows per chunk (memory bound); [`DEFAULT_CHUNK_ROWS`] unless there is a reason.
     pub chunk_rows: usize,
 }
 
