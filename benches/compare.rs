@@ -103,48 +103,14 @@ fn bench(c: &mut Criterion) {
     // output. Checked before timing.
     let full_t = Threshold::new(0.5);
     assert_fully_computed(&m, full_t);
-    let mut g = c.benchmark_group("compare/full_batch");
-    g.throughput(Throughput::Elements((n * n) as u64));
-    g.sample_size(10);
-    for p in Platform::available() {
-        g.bench_function(p.name(), |b| {
-            let mut out = Vec::with_capacity(n);
-            b.iter(|| {
-                let mut total = 0u64;
-                for i in 0..n {
-                    out.clear();
-                    m.matches_in(p, i, 0..n, full_t, &mut out);
-                    total += out.len() as u64;
-                }
-                black_box(total)
-            })
-        });
-    }
-    g.finish();
+    batch_group(c, "full_batch", &m, full_t);
 
     block_groups(c, "full", &m, full_t);
 
     let w = world_matrix();
     let n = w.len();
     let t = Threshold::new(0.8);
-    let mut g = c.benchmark_group("compare/pruned_t0.8");
-    g.throughput(Throughput::Elements((n * n) as u64));
-    g.sample_size(10);
-    for p in Platform::available() {
-        g.bench_function(p.name(), |b| {
-            let mut out = Vec::with_capacity(n);
-            b.iter(|| {
-                let mut hits = 0u64;
-                for i in 0..n {
-                    out.clear();
-                    w.matches_in(p, i, 0..n, t, &mut out);
-                    hits += out.len() as u64;
-                }
-                black_box(hits)
-            })
-        });
-    }
-    g.finish();
+    batch_group(c, "pruned_t0.8", &w, t);
 
     block_groups(c, "pruned_t0.8", &w, t);
 
@@ -165,16 +131,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements((n * (n - 1) / 2) as u64));
     g.sample_size(10);
     g.bench_function(p.name(), |b| {
-        let mut out = Vec::with_capacity(n);
-        b.iter(|| {
-            let mut hits = 0u64;
-            for i0 in (0..n).step_by(8) {
-                out.clear();
-                w.matches_block(p, i0, &windows[i0..(i0 + 8).min(n)], t, &mut out);
-                hits += out.len() as u64;
-            }
-            black_box(hits)
-        })
+        b.iter(|| black_box(blocks(&w, p, t, &windows)))
     });
     g.finish();
 }
@@ -186,18 +143,10 @@ fn block_groups(c: &mut Criterion, name: &str, m: &ClkMatrix, t: Threshold) {
     let mut g = c.benchmark_group(format!("compare/{name}_block"));
     g.throughput(Throughput::Elements((n * n) as u64));
     g.sample_size(10);
+    let everything = vec![0..n; n];
     for p in Platform::available() {
         g.bench_function(p.name(), |b| {
-            let mut out = Vec::with_capacity(n);
-            b.iter(|| {
-                let mut hits = 0u64;
-                for i0 in (0..n).step_by(8) {
-                    out.clear();
-                    m.matches_block(p, i0, &vec![0..n; 8], t, &mut out);
-                    hits += out.len() as u64;
-                }
-                black_box(hits)
-            })
+            b.iter(|| black_box(blocks(m, p, t, &everything)))
         });
     }
     g.finish();
@@ -213,6 +162,43 @@ fn block_groups(c: &mut Criterion, name: &str, m: &ClkMatrix, t: Threshold) {
         b.iter(|| pool.install(|| black_box(block_par(m, p, t))))
     });
     g.finish();
+}
+
+/// `compare/{name}/*` on every platform: every row against every row through `matches_in`.
+fn batch_group(c: &mut Criterion, name: &str, m: &ClkMatrix, t: Threshold) {
+    let n = m.len();
+    let mut g = c.benchmark_group(format!("compare/{name}"));
+    g.throughput(Throughput::Elements((n * n) as u64));
+    g.sample_size(10);
+    for p in Platform::available() {
+        g.bench_function(p.name(), |b| {
+            let mut out = Vec::with_capacity(n);
+            b.iter(|| {
+                let mut hits = 0u64;
+                for i in 0..n {
+                    out.clear();
+                    m.matches_in(p, i, 0..n, t, &mut out);
+                    hits += out.len() as u64;
+                }
+                black_box(hits)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Row `i` of `m` against the rows of `ranges[i]`, eight rows per `matches_block` call, on one
+/// thread; the number of pairs found.
+fn blocks(m: &ClkMatrix, p: Platform, t: Threshold, ranges: &[std::ops::Range<usize>]) -> u64 {
+    let n = m.len();
+    let mut out = Vec::with_capacity(n);
+    let mut hits = 0u64;
+    for i0 in (0..n).step_by(8) {
+        out.clear();
+        m.matches_block(p, i0, &ranges[i0..(i0 + 8).min(n)], t, &mut out);
+        hits += out.len() as u64;
+    }
+    hits
 }
 
 /// Panics unless every pair of `m` passes both pruning bounds at `t` and none reaches `t`.

@@ -890,21 +890,31 @@ mod tests {
         }
     }
 
+    /// Row lengths (in words) the kernels specialise (8, 16, 32) and one they do not (12), each
+    /// with a row count that is not a multiple of eight.
+    const SHAPES: [(usize, usize); 4] = [(8, 37), (16, 61), (32, 29), (12, 23)];
+
+    /// `n` rows of `words_per_row` words: `groups` distinct rows at 25–40% density, repeated
+    /// with 0–15% of their bits flipped, so that every threshold has pairs on both sides.
+    fn near_duplicates(words_per_row: usize, n: usize, groups: u64) -> ClkMatrix {
+        let mut bytes = Vec::new();
+        for i in 0..n as u64 {
+            let w = words(i % groups, words_per_row, 0.25 + 0.05 * (i % 4) as f64);
+            let flip = words(i + 100 * groups, words_per_row, 0.03 * (i % 6) as f64);
+            for (x, f) in w.iter().zip(flip) {
+                bytes.extend_from_slice(&(x ^ f).to_le_bytes());
+            }
+        }
+        ClkMatrix::from_bytes(words_per_row * 64, &bytes).unwrap()
+    }
+
     /// The batch kernels (the transposed AVX-512 one included) against the pairwise oracle on
     /// every CLK length they specialise and one they do not, on ranges that start and end
     /// inside a block of eight, on matrices whose row count is not a multiple of eight.
     #[test]
     fn batch_kernels_equal_pairwise_on_any_range_and_length() {
-        for (words_per_row, n) in [(8usize, 37usize), (16, 61), (32, 29), (12, 23)] {
-            let mut bytes = Vec::new();
-            for i in 0..n as u64 {
-                let w = words(i % 9, words_per_row, 0.25 + 0.05 * (i % 4) as f64);
-                let flip = words(i + 900, words_per_row, 0.03 * (i % 6) as f64);
-                for (x, f) in w.iter().zip(flip) {
-                    bytes.extend_from_slice(&(x ^ f).to_le_bytes());
-                }
-            }
-            let m = ClkMatrix::from_bytes(words_per_row * 64, &bytes).unwrap();
+        for (words_per_row, n) in SHAPES {
+            let m = near_duplicates(words_per_row, n, 9);
             for t in [0.0, 0.5, 0.8, 0.95, 1.0] {
                 let t = Threshold::new(t);
                 for p in Platform::available() {
@@ -938,16 +948,8 @@ mod tests {
     /// differ per row (empty ones, ones past the end), several lengths and thresholds.
     #[test]
     fn block_kernel_equals_pairwise() {
-        for (words_per_row, n) in [(8usize, 37usize), (16, 61), (32, 29), (12, 23)] {
-            let mut bytes = Vec::new();
-            for i in 0..n as u64 {
-                let w = words(i % 7, words_per_row, 0.25 + 0.05 * (i % 4) as f64);
-                let flip = words(i + 700, words_per_row, 0.03 * (i % 6) as f64);
-                for (x, f) in w.iter().zip(flip) {
-                    bytes.extend_from_slice(&(x ^ f).to_le_bytes());
-                }
-            }
-            let m = ClkMatrix::from_bytes(words_per_row * 64, &bytes).unwrap();
+        for (words_per_row, n) in SHAPES {
+            let m = near_duplicates(words_per_row, n, 7);
             for t in [0.0, 0.5, 0.8, 0.95] {
                 let t = Threshold::new(t);
                 for p in Platform::available() {
