@@ -941,11 +941,20 @@ pub struct TokenCache {
     token_bits: Vec<u64>,
     key: Vec<u8>,
     fresh: Vec<usize>,
+    /// Words of token bits kept at most; 0 for [`TokenCache::MAX_TOKEN_WORDS`].
+    limit: usize,
 }
 
 impl TokenCache {
     /// At most this many words of cached token bits (64 MiB) per cache.
     const MAX_TOKEN_WORDS: usize = 8 << 20;
+
+    fn limit(&self) -> usize {
+        match self.limit {
+            0 => Self::MAX_TOKEN_WORDS,
+            n => n,
+        }
+    }
 }
 
 /// A clkhash encoder: a schema with its derived keys.
@@ -1013,9 +1022,11 @@ impl ClkhashEncoder {
         if cache.owner != self.id {
             *cache = TokenCache {
                 owner: self.id,
+                limit: cache.limit,
                 ..TokenCache::default()
             };
         }
+        let limit = cache.limit();
         if cache.fields.len() < self.schema.fields.len() {
             cache
                 .fields
@@ -1070,7 +1081,7 @@ impl ClkhashEncoder {
                             token_bits[at + (p >> 6)] |= 1 << (63 - (p & 63));
                         }
                         // Bounded: past the cap, new tokens are hashed every time.
-                        if token_bits.len() > TokenCache::MAX_TOKEN_WORDS {
+                        if token_bits.len() > limit {
                             for (w, t) in words.iter_mut().zip(&token_bits[at..]) {
                                 *w |= t;
                             }
@@ -1356,6 +1367,37 @@ fn csv_position(e: &csv::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cache that fills up (a limit of a few tokens), one emptied by another encoder's use,
+    /// and no cache give the same bits.
+    #[test]
+    fn token_cache_changes_no_bit() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clkhash/schemas/febrl_v3.json");
+        let schema = ClkhashSchema::from_file(&path).unwrap();
+        let a = ClkhashEncoder::new(schema.clone(), b"one secret");
+        let b = ClkhashEncoder::new(schema, b"another secret");
+        let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clkhash/febrl_v3.csv");
+        let mut reader = csv::Reader::from_path(csv).unwrap();
+        let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        let mut small = TokenCache {
+            limit: 64,
+            ..TokenCache::default()
+        };
+        let mut shared = TokenCache::default();
+        for r in records.iter().take(100) {
+            let values: Vec<&str> = r.iter().collect();
+            let cold = a.encode(&values).unwrap();
+            assert_eq!(a.encode_with(&values, &mut small).unwrap(), cold);
+            assert!(small.token_bits.len() <= 64);
+            // The shared cache alternates between two encoders' keys.
+            assert_eq!(a.encode_with(&values, &mut shared).unwrap(), cold);
+            assert_eq!(
+                b.encode_with(&values, &mut shared).unwrap(),
+                b.encode(&values).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn tokenisers_follow_clkhash() {
