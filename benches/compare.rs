@@ -209,14 +209,14 @@ fn assert_fully_computed(m: &ClkMatrix, t: Threshold) {
         for j in 0..m.len() {
             let (a, b) = (m.row(i), m.row(j));
             let total = m.popcount(i) + m.popcount(j);
-            let first = intersection(Platform::Portable, &a[..half], &b[..half]);
+            let first = intersection(Platform::PORTABLE, &a[..half], &b[..half]);
             let bound = first + pop(&a[half..]).min(pop(&b[half..]));
             assert!(t.accepts(m.popcount(i).min(m.popcount(j)), total));
             assert!(
                 t.accepts(bound, total),
                 "pair ({i},{j}) would stop half-way"
             );
-            assert!(!t.accepts(m.intersection(Platform::Portable, i, j), total) || i == j);
+            assert!(!t.accepts(m.intersection(Platform::PORTABLE, i, j), total) || i == j);
         }
     }
 }

@@ -931,8 +931,8 @@ fn indices(h: &HashType, fk: &FieldKeys, token: &[u8], k: usize, l: usize, out: 
 /// shared list: OR-ing a token's `l` bits as whole words is cheaper than setting its 15-30
 /// bits one by one). It holds keyed hash outputs of identifier fragments, so it lives in
 /// memory only and is never written anywhere. A cache filled by one encoder is emptied when
-/// another one uses it.
-#[derive(Debug, Default)]
+/// another one uses it; its `Debug` form shows sizes, never the bits.
+#[derive(Default)]
 pub struct TokenCache {
     owner: u64,
     /// Per field: tokens whose key packs into 16 bytes (almost all n-grams), then the rest.
@@ -943,6 +943,17 @@ pub struct TokenCache {
     fresh: Vec<usize>,
     /// Words of token bits kept at most; 0 for [`TokenCache::MAX_TOKEN_WORDS`].
     limit: usize,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tokens: usize = self.short.iter().map(|m| m.len()).sum::<usize>()
+            + self.fields.iter().map(|m| m.len()).sum::<usize>();
+        f.debug_struct("TokenCache")
+            .field("tokens", &tokens)
+            .field("words", &self.token_bits.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenCache {
@@ -1390,6 +1401,7 @@ mod tests {
             let cold = a.encode(&values).unwrap();
             assert_eq!(a.encode_with(&values, &mut small).unwrap(), cold);
             assert!(small.token_bits.len() <= 64);
+            assert!(!format!("{small:?}").contains(&format!("{:?}", small.token_bits)));
             // The shared cache alternates between two encoders' keys.
             assert_eq!(a.encode_with(&values, &mut shared).unwrap(), cold);
             assert_eq!(

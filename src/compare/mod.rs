@@ -34,9 +34,15 @@
 //! assert!(m.passes(p, 0, 1, Threshold::new(0.95)).is_none());
 //! ```
 
-/// The instruction set used for popcounts, chosen once by [`Platform::detect`].
+/// The instruction set used for popcounts, chosen once by [`Platform::detect`]. Only
+/// [`Platform::detect`], [`Platform::available`] and [`Platform::PORTABLE`] make one, so a
+/// platform in hand is always one this CPU can run: the SIMD paths behind it are `unsafe` code
+/// that would be undefined behaviour on a CPU without their instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
+pub struct Platform(Kind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
     /// `u64::count_ones` for the baseline target (a software popcount on plain x86-64).
     Portable,
     /// The `POPCNT` instruction.
@@ -48,36 +54,40 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// `u64::count_ones` as compiled for the baseline target: runs everywhere (the oracle's
+    /// companion in tests).
+    pub const PORTABLE: Platform = Platform(Kind::Portable);
+
     /// The fastest platform this CPU supports.
     pub fn detect() -> Platform {
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
-                return Platform::Avx512;
+                return Platform(Kind::Avx512);
             }
             if is_x86_feature_detected!("avx2") {
-                return Platform::Avx2;
+                return Platform(Kind::Avx2);
             }
             if is_x86_feature_detected!("popcnt") {
-                return Platform::Popcnt;
+                return Platform(Kind::Popcnt);
             }
         }
-        Platform::Portable
+        Platform(Kind::Portable)
     }
 
     /// Every platform this CPU can run (for tests and benches).
     pub fn available() -> Vec<Platform> {
-        let mut v = vec![Platform::Portable];
+        let mut v = vec![Platform(Kind::Portable)];
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("popcnt") {
-                v.push(Platform::Popcnt);
+                v.push(Platform(Kind::Popcnt));
             }
             if is_x86_feature_detected!("avx2") {
-                v.push(Platform::Avx2);
+                v.push(Platform(Kind::Avx2));
             }
             if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
-                v.push(Platform::Avx512);
+                v.push(Platform(Kind::Avx512));
             }
         }
         v
@@ -86,10 +96,10 @@ impl Platform {
     /// The platform's name, for diagnostics.
     pub fn name(self) -> &'static str {
         match self {
-            Platform::Portable => "portable",
-            Platform::Popcnt => "popcnt",
-            Platform::Avx2 => "avx2",
-            Platform::Avx512 => "avx512-vpopcntdq",
+            Platform(Kind::Portable) => "portable",
+            Platform(Kind::Popcnt) => "popcnt",
+            Platform(Kind::Avx2) => "avx2",
+            Platform(Kind::Avx512) => "avx512-vpopcntdq",
         }
     }
 }
@@ -153,25 +163,25 @@ pub fn prefetch<T>(p: *const T) {
 pub fn intersection(platform: Platform, a: &[u64], b: &[u64]) -> u32 {
     debug_assert_eq!(a.len(), b.len());
     match platform {
-        Platform::Portable => a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum(),
+        Platform(Kind::Portable) => a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum(),
         #[cfg(target_arch = "x86_64")]
-        Platform::Popcnt => {
+        Platform(Kind::Popcnt) => {
             // SAFETY: `Popcnt` is only chosen (detect/available) when the CPU has POPCNT.
             unsafe { x86::intersection_popcnt(a, b) }
         }
         #[cfg(target_arch = "x86_64")]
-        Platform::Avx2 if a.len().is_multiple_of(4) => {
+        Platform(Kind::Avx2) if a.len().is_multiple_of(4) => {
             // SAFETY: `Avx2` is only chosen when the CPU has AVX2; the length is checked above.
             unsafe { x86::intersection_avx2(a, b) }
         }
         #[cfg(target_arch = "x86_64")]
-        Platform::Avx512 if a.len().is_multiple_of(8) => {
+        Platform(Kind::Avx512) if a.len().is_multiple_of(8) => {
             // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F and VPOPCNTDQ; the length
             // is checked above.
             unsafe { x86::intersection_avx512(a, b) }
         }
         #[cfg(target_arch = "x86_64")]
-        Platform::Avx2 | Platform::Avx512 => {
+        Platform(Kind::Avx2) | Platform(Kind::Avx512) => {
             // SAFETY: both imply POPCNT.
             unsafe { x86::intersection_popcnt(a, b) }
         }
@@ -691,7 +701,7 @@ impl ClkMatrix {
         match platform {
             // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F and VPOPCNTDQ; the
             // kernel reads tiles built for this matrix and clamps `js` to its rows.
-            Platform::Avx512 if matches!(self.words, 8 | 16 | 32) => {
+            Platform(Kind::Avx512) if matches!(self.words, 8 | 16 | 32) => {
                 let tiles = self.tiles.get_or_init(|| Tiles::new(self));
                 return unsafe {
                     match self.words {
@@ -703,20 +713,20 @@ impl ClkMatrix {
             }
             // SAFETY: each platform is only chosen when the CPU has its features; the SIMD
             // paths need half a row to be a whole number of vectors.
-            Platform::Avx512 if half.is_multiple_of(8) => {
+            Platform(Kind::Avx512) if half.is_multiple_of(8) => {
                 return unsafe { x86::row_avx512(self, i, js, t, out) }
             }
-            Platform::Avx2 if half.is_multiple_of(4) => {
+            Platform(Kind::Avx2) if half.is_multiple_of(4) => {
                 return unsafe { x86::row_avx2(self, i, js, t, out) }
             }
-            Platform::Popcnt | Platform::Avx2 | Platform::Avx512 => {
+            Platform(Kind::Popcnt) | Platform(Kind::Avx2) | Platform(Kind::Avx512) => {
                 return unsafe { x86::row_popcnt(self, i, js, t, out) }
             }
-            Platform::Portable => {}
+            Platform(Kind::Portable) => {}
         }
         let _ = half;
         for j in js {
-            if let Some(inter) = self.passes(Platform::Portable, i, j, t) {
+            if let Some(inter) = self.passes(Platform(Kind::Portable), i, j, t) {
                 out.push((j as u32, inter));
             }
         }
@@ -757,7 +767,7 @@ impl ClkMatrix {
             .map(|r| r.start.min(n)..r.end.min(n))
             .collect();
         #[cfg(target_arch = "x86_64")]
-        if platform == Platform::Avx512 {
+        if platform == Platform(Kind::Avx512) {
             // SAFETY: `Avx512` is only chosen when the CPU has AVX-512F and VPOPCNTDQ; rows
             // i0..i0+ranges.len() and every range are inside the matrix (clamped above).
             if self.words == 16 {
@@ -856,7 +866,7 @@ mod tests {
             for p in Platform::available() {
                 for i in 0..n {
                     for j in 0..n {
-                        let exact = m.intersection(Platform::Portable, i, j);
+                        let exact = m.intersection(Platform(Kind::Portable), i, j);
                         let total = m.popcount(i) + m.popcount(j);
                         let want = th.accepts(exact, total).then_some(exact);
                         assert_eq!(m.passes(p, i, j, th), want, "{} t {t} ({i},{j})", p.name());
@@ -883,7 +893,10 @@ mod tests {
                 let mut got = Vec::new();
                 m.matches_in(p, i, 0..m.len(), t, &mut got);
                 let want: Vec<(u32, u32)> = (0..m.len())
-                    .filter_map(|j| m.passes(Platform::Portable, i, j, t).map(|x| (j as u32, x)))
+                    .filter_map(|j| {
+                        m.passes(Platform(Kind::Portable), i, j, t)
+                            .map(|x| (j as u32, x))
+                    })
                     .collect();
                 assert_eq!(got, want, "{} row {i}", p.name());
             }
@@ -926,7 +939,7 @@ mod tests {
                             m.matches_in(p, i, lo..hi, t, &mut got);
                             let want: Vec<(u32, u32)> = (lo..hi.min(n))
                                 .filter_map(|j| {
-                                    let exact = m.intersection(Platform::Portable, i, j);
+                                    let exact = m.intersection(Platform(Kind::Portable), i, j);
                                     let total = m.popcount(i) + m.popcount(j);
                                     t.accepts(exact, total).then_some((j as u32, exact))
                                 })
@@ -970,7 +983,7 @@ mod tests {
                             for (l, r) in ranges.iter().enumerate().take(n - i0) {
                                 let i = i0 + l;
                                 for j in r.start.min(n)..r.end.min(n) {
-                                    let exact = m.intersection(Platform::Portable, i, j);
+                                    let exact = m.intersection(Platform(Kind::Portable), i, j);
                                     let total = m.popcount(i) + m.popcount(j);
                                     if t.accepts(exact, total) {
                                         want.push((i as u32, j as u32, exact));
