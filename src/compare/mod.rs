@@ -459,8 +459,17 @@ mod x86 {
             lanes.words.map(|w| load(&w));
         // popcount(a AND broadcast(b[k])): the broadcast is the AND's memory operand.
         macro_rules! pw {
-            ($a:ident, $b:ident, $k:literal) => {
+            ($a:ident, $b:ident, $k:expr) => {
                 _mm512_popcnt_epi64(_mm512_and_si512($a, _mm512_set1_epi64(*$b.add($k) as i64)))
+            };
+        }
+        // The sum over four consecutive words from `$k`, as two pairs: short dependency chains.
+        macro_rules! sum4 {
+            ($w:ident, $x:ident, $y:ident, $z:ident, $b:ident, $k:expr) => {
+                _mm512_add_epi64(
+                    _mm512_add_epi64(pw!($w, $b, $k), pw!($x, $b, $k + 1)),
+                    _mm512_add_epi64(pw!($y, $b, $k + 2), pw!($z, $b, $k + 3)),
+                )
             };
         }
         let (pi, ri) = (load(&lanes.pop), load(&lanes.rest));
@@ -482,31 +491,18 @@ mod x86 {
                 continue;
             }
             let b = data.add(jj * 16);
-            // Two sums of four words each per half: short dependency chains.
-            let s0 = _mm512_add_epi64(
-                _mm512_add_epi64(pw!(a0, b, 0), pw!(a1, b, 1)),
-                _mm512_add_epi64(pw!(a2, b, 2), pw!(a3, b, 3)),
-            );
-            let s1 = _mm512_add_epi64(
-                _mm512_add_epi64(pw!(a4, b, 4), pw!(a5, b, 5)),
-                _mm512_add_epi64(pw!(a6, b, 6), pw!(a7, b, 7)),
-            );
-            let half = _mm512_add_epi64(s0, s1);
+            let half = _mm512_add_epi64(sum4!(a0, a1, a2, a3, b, 0), sum4!(a4, a5, a6, a7, b, 4));
             let rj = _mm512_set1_epi64((pj_total - pj_half) as i64);
             let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
             let m1 = m0 & accepts_x8(bound, total, t16);
             if m1 == 0 {
                 continue;
             }
-            let s2 = _mm512_add_epi64(
-                _mm512_add_epi64(pw!(a8, b, 8), pw!(a9, b, 9)),
-                _mm512_add_epi64(pw!(a10, b, 10), pw!(a11, b, 11)),
+            let rest = _mm512_add_epi64(
+                sum4!(a8, a9, a10, a11, b, 8),
+                sum4!(a12, a13, a14, a15, b, 12),
             );
-            let s3 = _mm512_add_epi64(
-                _mm512_add_epi64(pw!(a12, b, 12), pw!(a13, b, 13)),
-                _mm512_add_epi64(pw!(a14, b, 14), pw!(a15, b, 15)),
-            );
-            let inter = _mm512_add_epi64(half, _mm512_add_epi64(s2, s3));
+            let inter = _mm512_add_epi64(half, rest);
             let hit = m1 & accepts_x8(inter, total, t16);
             if hit != 0 {
                 pending.j[found] = jj as u32;
