@@ -154,9 +154,8 @@ fn process(
         alias_clks,
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
-    // The normalised identifiers are done with: freed here, on the thread that made them (a
-    // free on another thread is slower and keeps their memory from being reused at once), and
-    // no longer held while the row waits for the writer.
+    // The normalised identifiers are done with: freed here, so they are not held while the
+    // row waits for the writer (measured: no change in speed either way).
     ex.ids = Default::default();
     ex.aliases = Vec::new();
     (ex, Outcome::Row(Box::new(row)))
