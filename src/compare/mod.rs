@@ -390,12 +390,34 @@ mod x86 {
             (Some(s), Some(e)) => (s, e),
             _ => return,
         };
+        // Where all eight lanes are live and pass the popcount bound, the scan skips both tests
+        // (the common case: sorted rows, partners beyond the block, within every lane's range).
+        let full = lanes.len() == 8 && lanes.iter().all(|r| !r.is_empty());
+        let all_live = if full {
+            let s = lanes.iter().map(|r| r.start).max().unwrap_or(0);
+            let e = lanes.iter().map(|r| r.end).min().unwrap_or(0);
+            s..e.max(s)
+        } else {
+            0..0
+        };
+        let mut all_pass = (1, 0);
+        if full && (0..8).all(|l| pop[l] > 0) {
+            let (mut plo, mut phi) = (0u32, u32::MAX);
+            for &p in &pop {
+                let r = popcount_interval(p as u32, t.t16);
+                (plo, phi) = (plo.max(*r.start()), phi.min(*r.end()));
+            }
+            all_pass = (plo, phi);
+        }
         let lanes_in = Lanes {
             words,
             pop,
             rest,
             lo,
             hi,
+            tpop: pop.map(|p| p * t.t16),
+            all_live,
+            all_pass,
         };
         // Hits wait in a small local buffer and are pushed between scans: a call inside the
         // scan (a `Vec` growing) would make the compiler keep the row registers on the stack.
@@ -430,6 +452,24 @@ mod x86 {
         rest: [u64; 8],
         lo: [u64; 8],
         hi: [u64; 8],
+        /// `t₁₆·pop` per lane: with `t₁₆·p_j` added, the right-hand side of every bound.
+        tpop: [u64; 8],
+        /// The rows `j` inside every lane's range (empty unless eight lanes)...
+        all_live: std::ops::Range<usize>,
+        /// ...and the popcounts `p_j` that pass every lane's popcount bound, lowest and highest
+        /// (none when the lowest is above the highest, as when a lane's popcount is 0): for
+        /// such `j` no per-lane range or popcount test is needed.
+        all_pass: (u32, u32),
+    }
+
+    /// The popcounts `p` that a row of popcount `pi > 0` accepts at `t₁₆` (the popcount bound
+    /// `accepts(min(pi, p), pi + p)`), as an interval: `p ≥ ⌈t₁₆·pi / (2¹⁷ − t₁₆)⌉` below `pi`,
+    /// `p ≤ ⌊pi·(2¹⁷ − t₁₆) / t₁₆⌋` above it.
+    pub(super) fn popcount_interval(pi: u32, t16: u64) -> std::ops::RangeInclusive<u32> {
+        let (pi, rest) = (pi as u64, (1u64 << 17) - t16);
+        let lo = (t16 * pi).div_ceil(rest);
+        let hi = (pi * rest).checked_div(t16).unwrap_or(u64::MAX);
+        lo.min(u32::MAX as u64) as u32..=hi.min(u32::MAX as u64) as u32
     }
 
     /// Hits of one scan: the row `j`, the lanes that match it, and every lane's intersection.
@@ -473,20 +513,35 @@ mod x86 {
             };
         }
         let (pi, ri) = (load(&lanes.pop), load(&lanes.rest));
-        let (lov, hiv) = (load(&lanes.lo), load(&lanes.hi));
+        let (lov, hiv, tpi) = (load(&lanes.lo), load(&lanes.hi), load(&lanes.tpop));
         let t16 = _mm512_set1_epi64(t.t16 as i64);
+        let zero = _mm512_setzero_si512();
         let (data, pops, halves) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_half.as_ptr());
+        let (live_lo, live_hi) = (lanes.all_live.start, lanes.all_live.end);
+        let (pass_lo, pass_hi) = lanes.all_pass;
         let mut found = 0;
         while j < end && found < PENDING {
             let jj = j;
             j += 1;
-            let jv = _mm512_set1_epi64(jj as i64);
-            let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
             // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
             let (pj_total, pj_half) = (*pops.add(jj), *halves.add(jj));
-            let pj = _mm512_set1_epi64(pj_total as i64);
-            let total = _mm512_add_epi64(pi, pj);
-            let m0 = live & accepts_x8(_mm512_min_epu64(pi, pj), total, t16);
+            // need = t₁₆·(p_i + p_j): a lane passes a bound b when b·2¹⁷ ≥ need.
+            let (need, m0) =
+                if jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi {
+                    let tj = _mm512_set1_epi64((t.t16 * pj_total as u64) as i64);
+                    (_mm512_add_epi64(tpi, tj), 0xff)
+                } else {
+                    let jv = _mm512_set1_epi64(jj as i64);
+                    let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
+                    let pj = _mm512_set1_epi64(pj_total as i64);
+                    let total = _mm512_add_epi64(pi, pj);
+                    let need = _mm512_mul_epu32(total, t16);
+                    let shared = _mm512_slli_epi64::<17>(_mm512_min_epu64(pi, pj));
+                    let m0 = live
+                        & _mm512_cmpge_epu64_mask(shared, need)
+                        & _mm512_cmpneq_epu64_mask(total, zero);
+                    (need, m0)
+                };
             if m0 == 0 {
                 continue;
             }
@@ -494,7 +549,7 @@ mod x86 {
             let half = _mm512_add_epi64(sum4!(a0, a1, a2, a3, b, 0), sum4!(a4, a5, a6, a7, b, 4));
             let rj = _mm512_set1_epi64((pj_total - pj_half) as i64);
             let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
-            let m1 = m0 & accepts_x8(bound, total, t16);
+            let m1 = m0 & _mm512_cmpge_epu64_mask(_mm512_slli_epi64::<17>(bound), need);
             if m1 == 0 {
                 continue;
             }
@@ -503,7 +558,7 @@ mod x86 {
                 sum4!(a12, a13, a14, a15, b, 12),
             );
             let inter = _mm512_add_epi64(half, rest);
-            let hit = m1 & accepts_x8(inter, total, t16);
+            let hit = m1 & _mm512_cmpge_epu64_mask(_mm512_slli_epi64::<17>(inter), need);
             if hit != 0 {
                 pending.j[found] = jj as u32;
                 pending.mask[found] = hit;
@@ -963,12 +1018,17 @@ mod tests {
                 let t = Threshold::new(t);
                 for p in Platform::available() {
                     for i0 in 0..n {
-                        for rows in [1usize, 3, 8] {
+                        // Mixed ranges (some empty) in blocks of 1, 3 and 8 rows; then eight
+                        // rows as the link job gives them (each row's later partners), and eight
+                        // rows against everything: the scan's all-lanes-live path.
+                        for (rows, shape) in [(1usize, 0), (3, 0), (8, 0), (8, 1), (8, 2)] {
                             let ranges: Vec<std::ops::Range<usize>> = (0..rows)
-                                .map(|l| match (i0 + l) % 4 {
-                                    0 => i0 + l + 1..n,
-                                    1 => 0..n + 3,
-                                    2 => (i0 + 5).min(n)..(i0 + 5).min(n),
+                                .map(|l| match (shape, (i0 + l) % 4) {
+                                    (1, _) => (i0 + l + 1).min(n)..n,
+                                    (2, _) => 0..n,
+                                    (_, 0) => i0 + l + 1..n,
+                                    (_, 1) => 0..n + 3,
+                                    (_, 2) => (i0 + 5).min(n)..(i0 + 5).min(n),
                                     _ => (i0 / 2)..(i0 + 9).min(n),
                                 })
                                 .collect();
@@ -995,6 +1055,27 @@ mod tests {
                             );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The block scan skips the per-lane popcount test for popcounts inside every lane's
+    /// interval: the interval must be exactly the popcounts the test accepts.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn popcount_interval_is_exactly_the_popcount_bound() {
+        for t in [0.0, 0.3, 0.5, 0.8, 0.95, 1.0] {
+            let t = Threshold::new(t);
+            for pi in 1..400u32 {
+                let r = x86::popcount_interval(pi, t.t16);
+                for p in 0..1500u32 {
+                    assert_eq!(
+                        r.contains(&p),
+                        t.accepts(pi.min(p), pi + p),
+                        "t {} pi {pi} p {p}",
+                        t.value()
+                    );
                 }
             }
         }
