@@ -415,7 +415,6 @@ mod x86 {
             rest,
             lo,
             hi,
-            tpop: pop.map(|p| p * t.t16),
             all_live,
             all_pass,
         };
@@ -452,8 +451,6 @@ mod x86 {
         rest: [u64; 8],
         lo: [u64; 8],
         hi: [u64; 8],
-        /// `t₁₆·pop` per lane: with `t₁₆·p_j` added, the right-hand side of every bound.
-        tpop: [u64; 8],
         /// The rows `j` inside every lane's range (empty unless eight lanes)...
         all_live: std::ops::Range<usize>,
         /// ...and the popcounts `p_j` that pass every lane's popcount bound, lowest and highest
@@ -513,10 +510,10 @@ mod x86 {
             };
         }
         let (pi, ri) = (load(&lanes.pop), load(&lanes.rest));
-        let (lov, hiv, tpi) = (load(&lanes.lo), load(&lanes.hi), load(&lanes.tpop));
+        let (lov, hiv) = (load(&lanes.lo), load(&lanes.hi));
         let t16 = _mm512_set1_epi64(t.t16 as i64);
         let zero = _mm512_setzero_si512();
-        let (data, pops, halves) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_half.as_ptr());
+        let (data, pops, wide) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_wide.as_ptr());
         let (live_lo, live_hi) = (lanes.all_live.start, lanes.all_live.end);
         let (pass_lo, pass_hi) = lanes.all_pass;
         let mut found = 0;
@@ -524,12 +521,13 @@ mod x86 {
             let jj = j;
             j += 1;
             // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
-            let (pj_total, pj_half) = (*pops.add(jj), *halves.add(jj));
+            let pj_total = *pops.add(jj);
             // need = t₁₆·(p_i + p_j): a lane passes a bound b when b·2¹⁷ ≥ need.
             let (need, m0) =
                 if jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi {
-                    let tj = _mm512_set1_epi64((t.t16 * pj_total as u64) as i64);
-                    (_mm512_add_epi64(tpi, tj), 0xff)
+                    // p_j broadcast straight from memory into the add.
+                    let pj = _mm512_set1_epi64((*wide.add(jj))[0] as i64);
+                    (_mm512_mul_epu32(_mm512_add_epi64(pi, pj), t16), 0xff)
                 } else {
                     let jv = _mm512_set1_epi64(jj as i64);
                     let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
@@ -547,7 +545,7 @@ mod x86 {
             }
             let b = data.add(jj * 16);
             let half = _mm512_add_epi64(sum4!(a0, a1, a2, a3, b, 0), sum4!(a4, a5, a6, a7, b, 4));
-            let rj = _mm512_set1_epi64((pj_total - pj_half) as i64);
+            let rj = _mm512_set1_epi64((*wide.add(jj))[1] as i64);
             let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
             let m1 = m0 & _mm512_cmpge_epu64_mask(_mm512_slli_epi64::<17>(bound), need);
             if m1 == 0 {
@@ -620,6 +618,9 @@ pub struct ClkMatrix {
     data: Vec<u64>,
     pop: Vec<u32>,
     pop_half: Vec<u32>,
+    /// Per row, `[popcount, popcount of the second half]` as 64-bit words: the block kernel
+    /// broadcasts them as memory operands.
+    pop_wide: Vec<[u64; 2]>,
     /// The rows transposed for the AVX-512 batch kernel, built on its first use (so a matrix
     /// that is only probed pair by pair never pays for the copy).
     tiles: std::sync::OnceLock<Tiles>,
@@ -670,18 +671,24 @@ impl ClkMatrix {
             .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect();
         let half = words / 2;
-        let (pop, pop_half) = data
+        let (pop, pop_half): (Vec<u32>, Vec<u32>) = data
             .chunks_exact(words)
             .map(|r| {
                 let h: u32 = r[..half].iter().map(|w| w.count_ones()).sum();
                 (h + r[half..].iter().map(|w| w.count_ones()).sum::<u32>(), h)
             })
             .unzip();
+        let pop_wide = pop
+            .iter()
+            .zip(&pop_half)
+            .map(|(&p, &h)| [p as u64, (p - h) as u64])
+            .collect();
         Some(ClkMatrix {
             words,
             data,
             pop,
             pop_half,
+            pop_wide,
             tiles: std::sync::OnceLock::new(),
         })
     }
