@@ -311,6 +311,9 @@ impl MinHasher {
     }
 }
 
+/// What [`Lsh::map_buckets`] calls per bucket: `(band, bucket, out) -> pairs looked at`.
+pub type BucketFn<'a, T> = dyn Fn(usize, &[(u32, u32)], &mut Vec<T>) -> u64 + Sync + 'a;
+
 impl Lsh {
     /// Computes every row's band keys and sorts each band's table (in parallel); bit positions
     /// set in more than [`LshParams::max_bit_share_permille`] of `matrix` are ignored.
@@ -457,8 +460,9 @@ impl Lsh {
         self.keys[row as usize * self.params.bands + band]
     }
 
-    /// Whether rows `i` and `j` collide in a band before `band`.
-    fn collided_before(&self, i: u32, j: u32, band: usize) -> bool {
+    /// Whether rows `i` and `j` collide in a band before `band` (so a pair found in `band` was
+    /// found already).
+    pub fn collided_before(&self, i: u32, j: u32, band: usize) -> bool {
         (0..band).any(|b| self.key(i, b) == self.key(j, b))
     }
 
@@ -503,6 +507,32 @@ impl Lsh {
         bands: usize,
         f: &(dyn Fn(u32, u32) -> Option<T> + Sync),
     ) -> (Vec<T>, u64) {
+        self.map_buckets(bands, &|band, bucket, out| {
+            let mut count = 0u64;
+            for (x, &(_, i)) in bucket.iter().enumerate() {
+                for &(_, j) in &bucket[x + 1..] {
+                    let (i, j) = (i.min(j), i.max(j));
+                    count += 1;
+                    // Most candidates fail `f`; only a success is checked against the
+                    // earlier bands, so that each pair is reported once.
+                    if let Some(v) = f(i, j) {
+                        if !self.collided_before(i, j, band) {
+                            out.push(v);
+                        }
+                    }
+                }
+            }
+            count
+        })
+    }
+
+    /// Every bucket of the first `bands` bands (a run of at least two `(key, row)` entries with
+    /// one key, rows ascending) handed to `f(band, bucket, out)` in parallel; `f` pushes its
+    /// results to `out` and returns how many candidate pairs it looked at. Returns all results,
+    /// in no particular order, and the sum of the counts. For callers that compare a whole
+    /// bucket at once (a large bucket through a block kernel); a pair found in several bands is
+    /// theirs to report once ([`Lsh::collided_before`]).
+    pub fn map_buckets<T: Send>(&self, bands: usize, f: &BucketFn<'_, T>) -> (Vec<T>, u64) {
         let buckets: Vec<(usize, usize, usize)> = (0..bands.min(self.params.bands))
             .flat_map(|band| {
                 let t = &self.tables[band];
@@ -527,20 +557,7 @@ impl Lsh {
                 let mut out = Vec::new();
                 let mut count = 0u64;
                 for &(band, start, end) in chunk {
-                    let bucket = &self.tables[band][start..end];
-                    for (x, &(_, i)) in bucket.iter().enumerate() {
-                        for &(_, j) in &bucket[x + 1..] {
-                            let (i, j) = (i.min(j), i.max(j));
-                            count += 1;
-                            // Most candidates fail `f`; only a success is checked against the
-                            // earlier bands, so that each pair is reported once.
-                            if let Some(v) = f(i, j) {
-                                if !self.collided_before(i, j, band) {
-                                    out.push(v);
-                                }
-                            }
-                        }
-                    }
+                    count += f(band, &self.tables[band][start..end], &mut out);
                 }
                 (out, count)
             })

@@ -693,6 +693,29 @@ impl ClkMatrix {
         })
     }
 
+    /// A matrix of the given rows of this one, in the order given (a bucket of candidates,
+    /// gathered so that a block kernel can compare it). Panics if a row is out of range.
+    pub fn select(&self, rows: &[u32]) -> ClkMatrix {
+        let mut data = Vec::with_capacity(rows.len() * self.words);
+        for &r in rows {
+            data.extend_from_slice(self.row(r as usize));
+        }
+        let pick = |v: &[u32]| rows.iter().map(|&r| v[r as usize]).collect::<Vec<u32>>();
+        let (pop, pop_half, pop_wide) = (
+            pick(&self.pop),
+            pick(&self.pop_half),
+            rows.iter().map(|&r| self.pop_wide[r as usize]).collect(),
+        );
+        ClkMatrix {
+            words: self.words,
+            data,
+            pop,
+            pop_half,
+            pop_wide,
+            tiles: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.pop.len()

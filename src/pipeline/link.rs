@@ -51,6 +51,9 @@ pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.1;
 /// Pairs below this Dice never count as evidence (containment, lone records).
 pub const MIN_DICE: f64 = 0.6;
 
+/// LSH buckets of at least this many rows are compared through the block kernel.
+const GATHER_BUCKET: usize = 16;
+
 /// Above this many CLKs, `Blocking::Auto` switches from comparing all pairs to LSH.
 pub const AUTO_LSH_ROWS: usize = 50_000;
 
@@ -268,14 +271,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     };
     let per_row: Vec<(u64, Vec<ScoredPair>)> = pool.install(|| match &lsh {
         Some(lsh) => {
-            let (found, count) = lsh.map_candidates(&|i, j| {
-                let (i, j) = (i as usize, j as usize);
-                if owner[i] == owner[j] {
-                    return None;
-                }
-                let inter = matrix.passes(platform, i, j, t)?;
-                Some(score_of(i, j as u32, inter))
-            });
+            let (found, count) =
+                lsh_pairs(lsh, &matrix, platform, &owner, t, GATHER_BUCKET, &score_of);
             vec![(count, found)]
         }
         // Blocks of eight rows, each row against its partners j > i whose popcount can reach
@@ -552,6 +549,67 @@ pub fn write_events<'p>(
             })
     });
     events::write(path, &event_rows)
+}
+
+/// The pairs of CLK rows that LSH offers (rows sharing a bucket in some band) and that reach
+/// `t`, each once, as `score(i, j, |i∩j|)` with `i < j`; pairs of one record (`owner`) are
+/// skipped. Returns them with the number of pairs offered. Buckets of fewer than `gather` rows
+/// are compared pair by pair; a larger one is gathered into a matrix of its own (its rows
+/// ascend, so their popcounts do) and compared through the block kernel, with popcount windows
+/// as in the all-pairs path: its rows then stay in cache instead of being fetched again for
+/// every pair. Both give the same pairs (`lsh_pairs_gathered_or_not_are_the_same`).
+pub(crate) fn lsh_pairs<T: Send>(
+    lsh: &Lsh,
+    matrix: &ClkMatrix,
+    platform: Platform,
+    owner: &[u32],
+    t: Threshold,
+    gather: usize,
+    score: &(dyn Fn(usize, u32, u32) -> T + Sync),
+) -> (Vec<T>, u64) {
+    let tv = t.value().max(1e-9);
+    lsh.map_buckets(lsh.params().bands, &|band, bucket, out| {
+        let k = bucket.len();
+        let mut keep = |i: u32, j: u32, inter: u32| {
+            let (i, j) = (i.min(j), i.max(j));
+            // A pair found in an earlier band was reported there.
+            if owner[i as usize] != owner[j as usize] && !lsh.collided_before(i, j, band) {
+                out.push(score(i as usize, j, inter));
+            }
+        };
+        if k < gather {
+            for (x, &(_, i)) in bucket.iter().enumerate() {
+                for &(_, j) in &bucket[x + 1..] {
+                    if owner[i as usize] != owner[j as usize] {
+                        if let Some(inter) = matrix.passes(platform, i as usize, j as usize, t) {
+                            keep(i, j, inter);
+                        }
+                    }
+                }
+            }
+        } else {
+            // Popcount order for the windows (in the link job's matrix, row order already is).
+            let mut rows: Vec<u32> = bucket.iter().map(|e| e.1).collect();
+            rows.sort_by_key(|&r| (matrix.popcount(r as usize), r));
+            let local = matrix.select(&rows);
+            let pops: Vec<u32> = (0..k).map(|i| local.popcount(i)).collect();
+            let mut hits = Vec::new();
+            for b in 0..k.div_ceil(8) {
+                let ranges: Vec<std::ops::Range<usize>> = (b * 8..(b * 8 + 8).min(k))
+                    .map(|i| {
+                        let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
+                        i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
+                    })
+                    .collect();
+                hits.clear();
+                local.matches_block(platform, b * 8, &ranges, t, &mut hits);
+                for &(li, lj, inter) in &hits {
+                    keep(rows[li as usize], rows[lj as usize], inter);
+                }
+            }
+        }
+        (k * (k - 1) / 2) as u64
+    })
 }
 
 /// [`record_score`] between records `x` and `y` as a function, for
@@ -845,5 +903,86 @@ mod tests {
         let agency = ["a", "b", "b", "a", "a", "a"];
         let labels = one_to_one(6, &edges, &agency);
         assert_eq!(labels, vec![0, 0, 2, 2, 4, 5]);
+    }
+
+    /// Twelve groups of similar 1024-bit CLKs: a few bits flipped per row, and a quarter,
+    /// half or 70% of the group's bits dropped in three rows of four, three quarters of all bits
+    /// set in every seventh (so a bucket holds popcounts far enough apart for the popcount
+    /// windows to matter); two rows per record, in no popcount order.
+    fn grouped_clks(n: usize) -> ClkMatrix {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let bases: Vec<Vec<u64>> = (0..12)
+            .map(|_| (0..16).map(|_| next() & next()).collect())
+            .collect();
+        let mut bytes = Vec::new();
+        for r in 0..n {
+            for w in &bases[r % 12] {
+                let flip = next() & next() & next() & next() & next();
+                let keep = match r % 4 {
+                    0 => u64::MAX,
+                    1 => next() | next(),
+                    2 => next(),
+                    _ => next() & (next() | next()),
+                };
+                // Every seventh row dense: its popcount is outside most rows' windows.
+                let extra = if r % 7 == 6 { next() | next() } else { 0 };
+                bytes.extend_from_slice(&(((w & keep) | extra) ^ flip).to_le_bytes());
+            }
+        }
+        ClkMatrix::from_bytes(1024, &bytes).unwrap()
+    }
+
+    /// Large buckets through the block kernel give exactly the pairs that comparing every
+    /// bucket pair by pair gives, and both are every distinct LSH candidate that passes.
+    #[test]
+    fn lsh_pairs_gathered_or_not_are_the_same() {
+        let m = grouped_clks(300);
+        let owner: Vec<u32> = (0..m.len() as u32).map(|r| r / 2).collect();
+        let params = LshParams {
+            bands: 12,
+            rows: 3,
+            seed: 5,
+            pool: 0,
+            max_bit_share_permille: 1000,
+        };
+        let lsh = Lsh::new(&m, params);
+        for t in [0.4, 0.6, 0.8] {
+            let t = Threshold::new(t);
+            for p in Platform::available() {
+                let mut want = Vec::new();
+                lsh.for_each_candidate(&mut |i, j| {
+                    if owner[i as usize] != owner[j as usize] {
+                        if let Some(x) = m.passes(p, i as usize, j as usize, t) {
+                            want.push((i, j, x));
+                        }
+                    }
+                });
+                want.sort_unstable();
+                assert!(want.len() > 100, "{} pairs: too few to test", want.len());
+                let score = |i: usize, j: u32, x: u32| (i as u32, j, x);
+                let mut counts = Vec::new();
+                for gather in [usize::MAX, 16, 2] {
+                    let (mut got, count) = lsh_pairs(&lsh, &m, p, &owner, t, gather, &score);
+                    got.sort_unstable();
+                    assert!(
+                        got == want,
+                        "{} gather {gather} t {}: {} pairs, {} wanted",
+                        p.name(),
+                        t.value(),
+                        got.len(),
+                        want.len()
+                    );
+                    counts.push(count);
+                }
+                assert!(counts.iter().all(|&c| c == counts[0]));
+            }
+        }
     }
 }
