@@ -754,12 +754,27 @@ pub fn attach_orphans(
         }
         // A third of the bands: a lone record's candidates need not be exhaustive, and this
         // pass would otherwise cost as much as the main one.
-        let (pairs, _) = lsh.map_candidates_in(lsh.params().bands / 3, &|i, j| {
-            if !is_lone[i as usize] && !is_lone[j as usize] {
-                return None;
+        // Per bucket, only the pairs with a lone side: a bucket without a lone row costs one
+        // pass over its rows, not one look per pair.
+        let (pairs, _) = lsh.map_buckets(lsh.params().bands / 3, &|band, bucket, out| {
+            for (x, &(_, a)) in bucket.iter().enumerate() {
+                if !is_lone[a as usize] {
+                    continue;
+                }
+                for (y, &(_, b)) in bucket.iter().enumerate() {
+                    // A pair of two lone rows once, from its first row.
+                    if y == x || (y < x && is_lone[b as usize]) {
+                        continue;
+                    }
+                    let (i, j) = (a.min(b), a.max(b));
+                    if let Some(inter) = matrix.passes(platform, i as usize, j as usize, t) {
+                        if !lsh.collided_before(i, j, band) {
+                            out.push((i, j, inter));
+                        }
+                    }
+                }
             }
-            let inter = matrix.passes(platform, i as usize, j as usize, t)?;
-            Some((i, j, inter))
+            (bucket.len() * (bucket.len() - 1) / 2) as u64
         });
         let mut by_row: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
         for (i, j, inter) in pairs {
