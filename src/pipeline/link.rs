@@ -280,12 +280,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         None => (0..n.div_ceil(8))
             .into_par_iter()
             .map(|b| {
-                let ranges: Vec<std::ops::Range<usize>> = (b * 8..(b * 8 + 8).min(n))
-                    .map(|i| {
-                        let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
-                        i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
-                    })
-                    .collect();
+                let ranges = later_partners(&pops, b, tv);
                 let mut found = Vec::new();
                 matrix.matches_block(platform, b * 8, &ranges, t, &mut found);
                 let out = found
@@ -551,6 +546,18 @@ pub fn write_events<'p>(
     events::write(path, &event_rows)
 }
 
+/// The ranges of block `b` (rows `8b..8b+8`) of a popcount-sorted matrix with popcounts `pops`:
+/// each row against the later rows whose popcount can reach threshold `tv`
+/// (`p_j ≤ p_i·(2−t)/t`), as `ClkMatrix::matches_block` takes them.
+fn later_partners(pops: &[u32], b: usize, tv: f64) -> Vec<std::ops::Range<usize>> {
+    (b * 8..(b * 8 + 8).min(pops.len()))
+        .map(|i| {
+            let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
+            i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
+        })
+        .collect()
+}
+
 /// The pairs of CLK rows that LSH offers (rows sharing a bucket in some band) and that reach
 /// `t`, each once, as `score(i, j, |i∩j|)` with `i < j`; pairs of one record (`owner`) are
 /// skipped. Returns them with the number of pairs offered. Buckets of fewer than `gather` rows
@@ -570,10 +577,10 @@ pub(crate) fn lsh_pairs<T: Send>(
     let tv = t.value().max(1e-9);
     lsh.map_buckets(lsh.params().bands, &|band, bucket, out| {
         let k = bucket.len();
+        // A pair of two records; one found in an earlier band was reported there.
         let mut keep = |i: u32, j: u32, inter: u32| {
             let (i, j) = (i.min(j), i.max(j));
-            // A pair found in an earlier band was reported there.
-            if owner[i as usize] != owner[j as usize] && !lsh.collided_before(i, j, band) {
+            if !lsh.collided_before(i, j, band) {
                 out.push(score(i as usize, j, inter));
             }
         };
@@ -595,16 +602,13 @@ pub(crate) fn lsh_pairs<T: Send>(
             let pops: Vec<u32> = (0..k).map(|i| local.popcount(i)).collect();
             let mut hits = Vec::new();
             for b in 0..k.div_ceil(8) {
-                let ranges: Vec<std::ops::Range<usize>> = (b * 8..(b * 8 + 8).min(k))
-                    .map(|i| {
-                        let max_pop = (pops[i] as f64 * (2.0 - tv) / tv).floor() as u32;
-                        i + 1..pops.partition_point(|&p| p <= max_pop).max(i + 1)
-                    })
-                    .collect();
                 hits.clear();
-                local.matches_block(platform, b * 8, &ranges, t, &mut hits);
+                local.matches_block(platform, b * 8, &later_partners(&pops, b, tv), t, &mut hits);
                 for &(li, lj, inter) in &hits {
-                    keep(rows[li as usize], rows[lj as usize], inter);
+                    let (i, j) = (rows[li as usize], rows[lj as usize]);
+                    if owner[i as usize] != owner[j as usize] {
+                        keep(i, j, inter);
+                    }
                 }
             }
         }
@@ -926,13 +930,7 @@ mod tests {
     /// windows to matter); two rows per record, in no popcount order.
     fn grouped_clks(n: usize) -> ClkMatrix {
         let mut state = 7u64;
-        let mut next = move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut next = move || crate::block::splitmix(&mut state);
         let bases: Vec<Vec<u64>> = (0..12)
             .map(|_| (0..16).map(|_| next() & next()).collect())
             .collect();
