@@ -489,11 +489,38 @@ mod x86 {
         end: usize,
         pending: &mut Pending,
     ) -> (usize, usize) {
-        let load = |a: &[u64; 8]| _mm512_loadu_si512(a.as_ptr() as *const __m512i);
+        // Macros, not closures, for everything inside the scan: a closure does not always
+        // inline here, and a call would push the row registers to the stack.
+        macro_rules! load {
+            ($a:expr) => {
+                _mm512_loadu_si512($a.as_ptr() as *const __m512i)
+            };
+        }
         // Sixteen named registers, not an array: the compiler keeps an array of vectors on the
         // stack and reloads it for every row, doubling the loads.
-        let [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15] =
-            lanes.words.map(|w| load(&w));
+        macro_rules! rows {
+            ($($a:ident = $w:literal),*) => { $(let $a = load!(lanes.words[$w]);)* };
+        }
+        rows!(
+            a0 = 0,
+            a1 = 1,
+            a2 = 2,
+            a3 = 3,
+            a4 = 4,
+            a5 = 5,
+            a6 = 6,
+            a7 = 7
+        );
+        rows!(
+            a8 = 8,
+            a9 = 9,
+            a10 = 10,
+            a11 = 11,
+            a12 = 12,
+            a13 = 13,
+            a14 = 14,
+            a15 = 15
+        );
         // popcount(a AND broadcast(b[k])): the broadcast is the AND's memory operand.
         macro_rules! pw {
             ($a:ident, $b:ident, $k:expr) => {
@@ -509,45 +536,67 @@ mod x86 {
                 )
             };
         }
-        let (pi, ri) = (load(&lanes.pop), load(&lanes.rest));
-        let (lov, hiv) = (load(&lanes.lo), load(&lanes.hi));
-        let t16 = _mm512_set1_epi64(t.t16 as i64);
+        let (pi, ri) = (load!(lanes.pop), load!(lanes.rest));
+        let (lov, hiv) = (load!(lanes.lo), load!(lanes.hi));
         let zero = _mm512_setzero_si512();
-        let (data, pops, wide) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_wide.as_ptr());
+        // The tests compare shared bits with `need = ⌈t₁₆·(p_i + p_j) / 2¹⁷⌉`, the fewest that
+        // reach `t` (exactly `accepts`, for integer counts): per lane `t₁₆·p_i + 2¹⁷ − 1` is
+        // fixed, so a need is one add and one shift away from the scalar `t₁₆·p_j`.
+        let t16 = t.t16;
+        let round = _mm512_add_epi64(
+            _mm512_mul_epu32(pi, _mm512_set1_epi64(t16 as i64)),
+            _mm512_set1_epi64((1 << 17) - 1),
+        );
+        macro_rules! need_of {
+            ($pj:expr) => {
+                _mm512_srli_epi64::<17>(_mm512_add_epi64(
+                    round,
+                    _mm512_set1_epi64((t16 * $pj as u64) as i64),
+                ))
+            };
+        }
+        let (data, pops, rests) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_rest.as_ptr());
         let (live_lo, live_hi) = (lanes.all_live.start, lanes.all_live.end);
         let (pass_lo, pass_hi) = lanes.all_pass;
+        // Inside the all-lanes rows, a chunk of up to CHUNK rows shares one need, that of the
+        // chunk's lowest popcount: no higher than any of its rows' own (a need grows with p_j),
+        // so both bounds stay sound, only a little looser, and a row costs no need at all. A
+        // lane that passes is re-checked against its row's own need.
+        const CHUNK: usize = 32;
+        let (mut chunk_end, mut chunk_need) = (0, zero);
         let mut found = 0;
         while j < end && found < PENDING {
             let jj = j;
             j += 1;
             // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
             let pj_total = *pops.add(jj);
-            // need = t₁₆·(p_i + p_j): a lane passes a bound b when b·2¹⁷ ≥ need.
-            let (need, m0) =
-                if jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi {
-                    // p_j broadcast straight from memory into the add.
-                    let pj = _mm512_set1_epi64((*wide.add(jj))[0] as i64);
-                    (_mm512_mul_epu32(_mm512_add_epi64(pi, pj), t16), 0xff)
-                } else {
-                    let jv = _mm512_set1_epi64(jj as i64);
-                    let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
-                    let pj = _mm512_set1_epi64(pj_total as i64);
-                    let total = _mm512_add_epi64(pi, pj);
-                    let need = _mm512_mul_epu32(total, t16);
-                    let shared = _mm512_slli_epi64::<17>(_mm512_min_epu64(pi, pj));
-                    let m0 = live
-                        & _mm512_cmpge_epu64_mask(shared, need)
-                        & _mm512_cmpneq_epu64_mask(total, zero);
-                    (need, m0)
-                };
+            let all = jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi;
+            let (need, m0) = if all {
+                if jj >= chunk_end {
+                    chunk_end = (jj + CHUNK).min(live_hi);
+                    let lowest = (jj..chunk_end).map(|r| *pops.add(r)).min().unwrap_or(0);
+                    chunk_need = need_of!(lowest);
+                }
+                (chunk_need, 0xff)
+            } else {
+                let need = need_of!(pj_total);
+                let jv = _mm512_set1_epi64(jj as i64);
+                let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
+                let pj = _mm512_set1_epi64(pj_total as i64);
+                let m0 = live
+                    & _mm512_cmpge_epu64_mask(_mm512_min_epu64(pi, pj), need)
+                    & _mm512_cmpneq_epu64_mask(_mm512_add_epi64(pi, pj), zero);
+                (need, m0)
+            };
             if m0 == 0 {
                 continue;
             }
             let b = data.add(jj * 16);
             let half = _mm512_add_epi64(sum4!(a0, a1, a2, a3, b, 0), sum4!(a4, a5, a6, a7, b, 4));
-            let rj = _mm512_set1_epi64((*wide.add(jj))[1] as i64);
+            // The second-half popcount broadcast straight from memory into the min.
+            let rj = _mm512_set1_epi64(*rests.add(jj) as i64);
             let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
-            let m1 = m0 & _mm512_cmpge_epu64_mask(_mm512_slli_epi64::<17>(bound), need);
+            let m1 = m0 & _mm512_cmpge_epu64_mask(bound, need);
             if m1 == 0 {
                 continue;
             }
@@ -556,7 +605,10 @@ mod x86 {
                 sum4!(a12, a13, a14, a15, b, 12),
             );
             let inter = _mm512_add_epi64(half, rest);
-            let hit = m1 & _mm512_cmpge_epu64_mask(_mm512_slli_epi64::<17>(inter), need);
+            let mut hit = m1 & _mm512_cmpge_epu64_mask(inter, need);
+            if hit != 0 && all {
+                hit &= _mm512_cmpge_epu64_mask(inter, need_of!(pj_total));
+            }
             if hit != 0 {
                 pending.j[found] = jj as u32;
                 pending.mask[found] = hit;
@@ -618,9 +670,9 @@ pub struct ClkMatrix {
     data: Vec<u64>,
     pop: Vec<u32>,
     pop_half: Vec<u32>,
-    /// Per row, `[popcount, popcount of the second half]` as 64-bit words: the block kernel
-    /// broadcasts them as memory operands.
-    pop_wide: Vec<[u64; 2]>,
+    /// Per row, the popcount of the second half as a 64-bit word: the block kernel broadcasts
+    /// it as a memory operand.
+    pop_rest: Vec<u64>,
     /// The rows transposed for the AVX-512 batch kernel, built on its first use (so a matrix
     /// that is only probed pair by pair never pays for the copy).
     tiles: std::sync::OnceLock<Tiles>,
@@ -678,17 +730,17 @@ impl ClkMatrix {
                 (h + r[half..].iter().map(|w| w.count_ones()).sum::<u32>(), h)
             })
             .unzip();
-        let pop_wide = pop
+        let pop_rest = pop
             .iter()
             .zip(&pop_half)
-            .map(|(&p, &h)| [p as u64, (p - h) as u64])
+            .map(|(&p, &h)| (p - h) as u64)
             .collect();
         Some(ClkMatrix {
             words,
             data,
             pop,
             pop_half,
-            pop_wide,
+            pop_rest,
             tiles: std::sync::OnceLock::new(),
         })
     }
@@ -701,17 +753,17 @@ impl ClkMatrix {
             data.extend_from_slice(self.row(r as usize));
         }
         let pick = |v: &[u32]| rows.iter().map(|&r| v[r as usize]).collect::<Vec<u32>>();
-        let (pop, pop_half, pop_wide) = (
+        let (pop, pop_half, pop_rest) = (
             pick(&self.pop),
             pick(&self.pop_half),
-            rows.iter().map(|&r| self.pop_wide[r as usize]).collect(),
+            rows.iter().map(|&r| self.pop_rest[r as usize]).collect(),
         );
         ClkMatrix {
             words: self.words,
             data,
             pop,
             pop_half,
-            pop_wide,
+            pop_rest,
             tiles: std::sync::OnceLock::new(),
         }
     }
