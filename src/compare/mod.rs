@@ -558,45 +558,66 @@ mod x86 {
         let (data, pops, rests) = (m.data.as_ptr(), m.pop.as_ptr(), m.pop_rest.as_ptr());
         let (live_lo, live_hi) = (lanes.all_live.start, lanes.all_live.end);
         let (pass_lo, pass_hi) = lanes.all_pass;
-        // Inside the all-lanes rows, a chunk of up to CHUNK rows shares one need, that of the
-        // chunk's lowest popcount: no higher than any of its rows' own (a need grows with p_j),
-        // so both bounds stay sound, only a little looser, and a row costs no need at all. A
-        // lane that passes is re-checked against its row's own need.
-        const CHUNK: usize = 32;
-        let (mut chunk_end, mut chunk_need) = (0, zero);
+        let stats = m.chunks.as_ptr();
+        // Rows go by in the matrix's chunks of CHUNK. A chunk inside the rows where all eight
+        // lanes are live, whose popcounts all pass every lane's popcount bound, is fast: its
+        // rows share one need, that of the chunk's lowest popcount, which is no higher than any
+        // of its rows' own (a need grows with p_j), and one half-way need, `need − min(r_i,
+        // r_max)` with the chunk's highest second-half popcount. Both bounds stay sound, only a
+        // little looser, and a fast row costs one compare per bound; a lane that passes is
+        // re-checked against its row's own need. Other rows in the all-lanes rows need no range
+        // or popcount test, but their own need; any other row is tested in full.
+        let (mut chunk_end, mut fast) = (0, false);
+        let (mut chunk_need, mut half_need) = (zero, zero);
         let mut found = 0;
         while j < end && found < PENDING {
             let jj = j;
             j += 1;
-            // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
-            let pj_total = *pops.add(jj);
-            let all = jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi;
-            let (need, m0) = if all {
-                if jj >= chunk_end {
-                    chunk_end = (jj + CHUNK).min(live_hi);
-                    let lowest = (jj..chunk_end).map(|r| *pops.add(r)).min().unwrap_or(0);
-                    chunk_need = need_of!(lowest);
+            if jj >= chunk_end {
+                let c = jj / super::CHUNK;
+                chunk_end = (c + 1) * super::CHUNK;
+                // SAFETY: jj < len, so chunk c exists.
+                let st = *stats.add(c);
+                fast = jj >= live_lo
+                    && chunk_end <= live_hi
+                    && st.min_pop >= pass_lo
+                    && st.max_pop <= pass_hi;
+                if fast {
+                    chunk_need = need_of!(st.min_pop);
+                    let r = _mm512_min_epu64(ri, _mm512_set1_epi64(st.max_rest as i64));
+                    half_need = _mm512_sub_epi64(_mm512_max_epu64(chunk_need, r), r);
                 }
+            }
+            let (need, m0) = if fast {
                 (chunk_need, 0xff)
             } else {
+                // SAFETY: jj < end ≤ len: row jj and its popcounts are inside the matrix.
+                let pj_total = *pops.add(jj);
                 let need = need_of!(pj_total);
-                let jv = _mm512_set1_epi64(jj as i64);
-                let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
-                let pj = _mm512_set1_epi64(pj_total as i64);
-                let m0 = live
-                    & _mm512_cmpge_epu64_mask(_mm512_min_epu64(pi, pj), need)
-                    & _mm512_cmpneq_epu64_mask(_mm512_add_epi64(pi, pj), zero);
-                (need, m0)
+                if jj >= live_lo && jj < live_hi && pj_total >= pass_lo && pj_total <= pass_hi {
+                    (need, 0xff)
+                } else {
+                    let jv = _mm512_set1_epi64(jj as i64);
+                    let live = _mm512_cmpge_epu64_mask(jv, lov) & _mm512_cmplt_epu64_mask(jv, hiv);
+                    let pj = _mm512_set1_epi64(pj_total as i64);
+                    let m0 = live
+                        & _mm512_cmpge_epu64_mask(_mm512_min_epu64(pi, pj), need)
+                        & _mm512_cmpneq_epu64_mask(_mm512_add_epi64(pi, pj), zero);
+                    (need, m0)
+                }
             };
             if m0 == 0 {
                 continue;
             }
             let b = data.add(jj * 16);
             let half = _mm512_add_epi64(sum4!(a0, a1, a2, a3, b, 0), sum4!(a4, a5, a6, a7, b, 4));
-            // The second-half popcount broadcast straight from memory into the min.
-            let rj = _mm512_set1_epi64(*rests.add(jj) as i64);
-            let bound = _mm512_add_epi64(half, _mm512_min_epu64(ri, rj));
-            let m1 = m0 & _mm512_cmpge_epu64_mask(bound, need);
+            let m1 = if fast {
+                _mm512_cmpge_epu64_mask(half, half_need)
+            } else {
+                // The second-half popcount broadcast straight from memory into the min.
+                let rj = _mm512_set1_epi64(*rests.add(jj) as i64);
+                m0 & _mm512_cmpge_epu64_mask(_mm512_add_epi64(half, _mm512_min_epu64(ri, rj)), need)
+            };
             if m1 == 0 {
                 continue;
             }
@@ -606,8 +627,8 @@ mod x86 {
             );
             let inter = _mm512_add_epi64(half, rest);
             let mut hit = m1 & _mm512_cmpge_epu64_mask(inter, need);
-            if hit != 0 && all {
-                hit &= _mm512_cmpge_epu64_mask(inter, need_of!(pj_total));
+            if hit != 0 && fast {
+                hit &= _mm512_cmpge_epu64_mask(inter, need_of!(*pops.add(jj)));
             }
             if hit != 0 {
                 pending.j[found] = jj as u32;
@@ -673,9 +694,23 @@ pub struct ClkMatrix {
     /// Per row, the popcount of the second half as a 64-bit word: the block kernel broadcasts
     /// it as a memory operand.
     pop_rest: Vec<u64>,
+    /// Per run of `CHUNK` rows from row 0: the popcount range and the highest second-half
+    /// popcount, for the block kernel's fast chunks.
+    chunks: Vec<ChunkStats>,
     /// The rows transposed for the AVX-512 batch kernel, built on its first use (so a matrix
     /// that is only probed pair by pair never pays for the copy).
     tiles: std::sync::OnceLock<Tiles>,
+}
+
+/// Rows per chunk of the block kernel's fast path.
+const CHUNK: usize = 32;
+
+/// What the block kernel needs to know of a run of `CHUNK` rows.
+#[derive(Debug, Clone, Copy, Default)]
+struct ChunkStats {
+    min_pop: u32,
+    max_pop: u32,
+    max_rest: u32,
 }
 
 /// Rows transposed in blocks of eight: word `w` of rows `8b..8b+8` is one 512-bit vector
@@ -730,19 +765,7 @@ impl ClkMatrix {
                 (h + r[half..].iter().map(|w| w.count_ones()).sum::<u32>(), h)
             })
             .unzip();
-        let pop_rest = pop
-            .iter()
-            .zip(&pop_half)
-            .map(|(&p, &h)| (p - h) as u64)
-            .collect();
-        Some(ClkMatrix {
-            words,
-            data,
-            pop,
-            pop_half,
-            pop_rest,
-            tiles: std::sync::OnceLock::new(),
-        })
+        Some(ClkMatrix::assemble(words, data, pop, pop_half))
     }
 
     /// A matrix of the given rows of this one, in the order given (a bucket of candidates,
@@ -753,17 +776,32 @@ impl ClkMatrix {
             data.extend_from_slice(self.row(r as usize));
         }
         let pick = |v: &[u32]| rows.iter().map(|&r| v[r as usize]).collect::<Vec<u32>>();
-        let (pop, pop_half, pop_rest) = (
-            pick(&self.pop),
-            pick(&self.pop_half),
-            rows.iter().map(|&r| self.pop_rest[r as usize]).collect(),
-        );
+        ClkMatrix::assemble(self.words, data, pick(&self.pop), pick(&self.pop_half))
+    }
+
+    /// The matrix of rows `data` with popcounts `pop` (total) and `pop_half` (first half).
+    fn assemble(words: usize, data: Vec<u64>, pop: Vec<u32>, pop_half: Vec<u32>) -> ClkMatrix {
+        let pop_rest: Vec<u64> = pop
+            .iter()
+            .zip(&pop_half)
+            .map(|(&p, &h)| (p - h) as u64)
+            .collect();
+        let chunks = pop
+            .chunks(CHUNK)
+            .zip(pop_rest.chunks(CHUNK))
+            .map(|(p, r)| ChunkStats {
+                min_pop: p.iter().copied().min().unwrap_or(0),
+                max_pop: p.iter().copied().max().unwrap_or(0),
+                max_rest: r.iter().copied().max().unwrap_or(0) as u32,
+            })
+            .collect();
         ClkMatrix {
-            words: self.words,
+            words,
             data,
             pop,
             pop_half,
             pop_rest,
+            chunks,
             tiles: std::sync::OnceLock::new(),
         }
     }
@@ -1145,6 +1183,61 @@ mod tests {
     /// The block scan skips the per-lane popcount test for popcounts inside every lane's
     /// interval: the interval must be exactly the popcounts the test accepts.
     #[cfg(target_arch = "x86_64")]
+    /// The block kernel's fast chunks (runs of CHUNK rows sorted by popcount, inside every
+    /// lane's range), where the bounds use a chunk's lowest popcount and highest second-half
+    /// popcount: near-duplicates that differ only in their first half, so that the half-way
+    /// bound decides pairs on both sides of every threshold.
+    #[test]
+    fn block_kernel_fast_chunks_equal_pairwise() {
+        let mut rows: Vec<Vec<u64>> = Vec::new();
+        for g in 0..12u64 {
+            let base = words(1000 + g, 16, 0.2 + 0.02 * (g % 5) as f64);
+            for k in 0..12u64 {
+                let mut r = base.clone();
+                let flip = words(2000 + 16 * g + k, 8, 0.05 * (k % 7) as f64);
+                for (x, f) in r.iter_mut().zip(flip) {
+                    *x ^= f;
+                }
+                rows.push(r);
+            }
+        }
+        rows.sort_by_key(|r| (r.iter().map(|w| w.count_ones()).sum::<u32>(), r.clone()));
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let m = ClkMatrix::from_bytes(1024, &bytes).unwrap();
+        let n = m.len();
+        for t in [0.3, 0.5, 0.6, 0.7, 0.8, 0.9] {
+            let t = Threshold::new(t);
+            for p in Platform::available() {
+                for i0 in (0..n).step_by(8) {
+                    for later in [false, true] {
+                        let ranges: Vec<std::ops::Range<usize>> = (i0..(i0 + 8).min(n))
+                            .map(|i| if later { i + 1..n } else { 0..n })
+                            .collect();
+                        let mut got = Vec::new();
+                        m.matches_block(p, i0, &ranges, t, &mut got);
+                        got.sort_unstable();
+                        let mut want = Vec::new();
+                        for (l, r) in ranges.iter().enumerate() {
+                            let i = i0 + l;
+                            for j in r.clone() {
+                                let exact = m.intersection(Platform(Kind::Portable), i, j);
+                                if t.accepts(exact, m.popcount(i) + m.popcount(j)) {
+                                    want.push((i as u32, j as u32, exact));
+                                }
+                            }
+                        }
+                        want.sort_unstable();
+                        assert_eq!(got, want, "{} block {i0} t {}", p.name(), t.value());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn popcount_interval_is_exactly_the_popcount_bound() {
         for t in [0.0, 0.3, 0.5, 0.8, 0.95, 1.0] {
