@@ -18,6 +18,9 @@
 //! - `compare/full_block_2threads` and `compare/pruned_t0.8_2threads`: the same batch work
 //!   spread over two rayon threads (blocks of rows split between them), for the scaling.
 //!
+//! - `clock/dependent_adds`: the core's clock during the run (one dependent add per cycle), to
+//!   turn pairs per second into cycles per pair.
+//!
 //! Run: `cargo bench --bench compare`. Figures in docs/linkage.md.
 
 use std::hint::black_box;
@@ -239,5 +242,42 @@ fn block_par(m: &ClkMatrix, p: Platform, t: Threshold) -> u64 {
         .sum()
 }
 
-criterion_group!(benches, bench);
+/// `clock/dependent_adds`: a chain of dependent 64-bit adds, one per cycle on any x86-64 core,
+/// so its throughput (elements/s) is the core's clock during the run: a kernel's cycles per
+/// pair are its clock over its pairs per second. (The nominal clock in `/proc/cpuinfo` is not
+/// what a VM's cores run at.)
+#[cfg(target_arch = "x86_64")]
+fn clock(c: &mut Criterion) {
+    const ADDS: u64 = 100_000_000;
+    let mut g = c.benchmark_group("clock");
+    g.throughput(Throughput::Elements(ADDS));
+    g.sample_size(10);
+    g.bench_function("dependent_adds", |b| {
+        b.iter(|| {
+            let (mut x, mut n) = (0u64, ADDS / 4);
+            // SAFETY: register-only arithmetic and a loop on a counter; no memory is touched.
+            unsafe {
+                std::arch::asm!(
+                    "2:",
+                    "add {x}, 1",
+                    "add {x}, 1",
+                    "add {x}, 1",
+                    "add {x}, 1",
+                    "dec {n}",
+                    "jnz 2b",
+                    x = inout(reg) x,
+                    n = inout(reg) n,
+                    options(nomem, nostack),
+                );
+            }
+            black_box((x, n))
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn clock(_: &mut Criterion) {}
+
+criterion_group!(benches, clock, bench);
 criterion_main!(benches);
