@@ -498,29 +498,11 @@ mod x86 {
         }
         // Sixteen named registers, not an array: the compiler keeps an array of vectors on the
         // stack and reloads it for every row, doubling the loads.
-        macro_rules! rows {
-            ($($a:ident = $w:literal),*) => { $(let $a = load!(lanes.words[$w]);)* };
-        }
-        rows!(
-            a0 = 0,
-            a1 = 1,
-            a2 = 2,
-            a3 = 3,
-            a4 = 4,
-            a5 = 5,
-            a6 = 6,
-            a7 = 7
-        );
-        rows!(
-            a8 = 8,
-            a9 = 9,
-            a10 = 10,
-            a11 = 11,
-            a12 = 12,
-            a13 = 13,
-            a14 = 14,
-            a15 = 15
-        );
+        let w = &lanes.words;
+        let (a0, a1, a2, a3) = (load!(w[0]), load!(w[1]), load!(w[2]), load!(w[3]));
+        let (a4, a5, a6, a7) = (load!(w[4]), load!(w[5]), load!(w[6]), load!(w[7]));
+        let (a8, a9, a10, a11) = (load!(w[8]), load!(w[9]), load!(w[10]), load!(w[11]));
+        let (a12, a13, a14, a15) = (load!(w[12]), load!(w[13]), load!(w[14]), load!(w[15]));
         // popcount(a AND broadcast(b[k])): the broadcast is the AND's memory operand.
         macro_rules! pw {
             ($a:ident, $b:ident, $k:expr) => {
