@@ -376,7 +376,7 @@ mod x86 {
                 words[w][l] = x;
             }
             pop[l] = m.pop[i] as u64;
-            rest[l] = (m.pop[i] - m.pop_half[i]) as u64;
+            rest[l] = m.pop_rest[i];
             (lo[l], hi[l]) = (r.start as u64, r.end as u64);
         }
         let (start, end) = match (
@@ -721,7 +721,7 @@ impl Tiles {
                 data[b * w * 8 + k * 8 + l] = x;
             }
             pop[r] = m.pop[r] as u64;
-            rest[r] = (m.pop[r] - m.pop_half[r]) as u64;
+            rest[r] = m.pop_rest[r];
         }
         Tiles { data, pop, rest }
     }
@@ -1162,9 +1162,6 @@ mod tests {
         }
     }
 
-    /// The block scan skips the per-lane popcount test for popcounts inside every lane's
-    /// interval: the interval must be exactly the popcounts the test accepts.
-    #[cfg(target_arch = "x86_64")]
     /// The block kernel's fast chunks (runs of CHUNK rows sorted by popcount, inside every
     /// lane's range), where the bounds use a chunk's lowest popcount and highest second-half
     /// popcount: near-duplicates that differ only in their first half, so that the half-way
@@ -1220,6 +1217,9 @@ mod tests {
         }
     }
 
+    /// The block scan skips the per-lane popcount test for popcounts inside every lane's
+    /// interval: the interval must be exactly the popcounts the test accepts.
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn popcount_interval_is_exactly_the_popcount_bound() {
         for t in [0.0, 0.3, 0.5, 0.8, 0.95, 1.0] {
