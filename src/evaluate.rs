@@ -384,7 +384,6 @@ pub fn score_aggregates(
     maps: &Path,
     settings: &crate::analytics::Settings,
 ) -> Result<Vec<AggregateCheck>> {
-    use crate::analytics::{compute, Breakdown};
     let truth = read_truth(truth_dir)?;
     let local = read_local_maps(maps)?;
     let ev = crate::io::events::read(run)?;
@@ -393,12 +392,137 @@ pub fn score_aggregates(
         let t = &true_person(&truth, &local, truth_dir, maps, agency, key)?;
         e.person = *t as u32;
     }
+    Ok(compare_aggregates(&ev.log, &true_log, settings))
+}
+
+/// The aggregate error that no linkage by name can avoid on a synthetic world: every figure
+/// computed over the run's events grouped by the truth *as far as names reach*, next to the
+/// truth. A person's records written only under their alias (`alias = name` in
+/// `truth/events.csv`) share no name with the person's other records; unless one of them
+/// carries the alias beside the name (`alias = aka`, the police AKA column, which the encoder
+/// turns into an alias CLK), such records become a person of their own. `None` when
+/// `truth/events.csv` has no `alias` column (a world made before it existed).
+pub fn score_aggregates_name_bound(
+    truth_dir: &Path,
+    run: &Path,
+    maps: &Path,
+    settings: &crate::analytics::Settings,
+) -> Result<Option<NameBound>> {
+    let Some(alias) = read_alias_use(truth_dir)? else {
+        return Ok(None);
+    };
+    let truth = read_truth(truth_dir)?;
+    let local = read_local_maps(maps)?;
+    let ev = crate::io::events::read(run)?;
+    // Persons whose alias-named records a name can reach: an AKA row, or a record written
+    // under both the alias and the name.
+    let mut bridged = std::collections::HashSet::new();
+    for (record, &(as_name, as_aka, own)) in &alias {
+        if as_aka || (as_name && own) {
+            if let Some(&t) = truth.get(record) {
+                bridged.insert(t);
+            }
+        }
+    }
+    let (mut true_log, mut reach_log) = (ev.log.clone(), ev.log.clone());
+    let mut split = std::collections::BTreeSet::new();
+    for ((t_ev, r_ev), (agency, key)) in true_log
+        .events
+        .iter_mut()
+        .zip(reach_log.events.iter_mut())
+        .zip(&ev.records)
+    {
+        let t = true_person(&truth, &local, truth_dir, maps, agency, key)?;
+        let id = &local[&(agency.clone(), key.clone())];
+        let alias_only = alias
+            .get(&(agency.clone(), id.clone()))
+            .is_some_and(|&(as_name, _, own)| as_name && !own);
+        t_ev.person = t as u32;
+        r_ev.person = if alias_only && !bridged.contains(&t) {
+            split.insert(t);
+            t as u32 | 1 << 31
+        } else {
+            t as u32
+        };
+    }
+    // A person all of whose records are alias-named is not split: move them back.
+    let mut own = std::collections::HashSet::new();
+    for e in &reach_log.events {
+        if e.person & 1 << 31 == 0 {
+            own.insert(e.person);
+        }
+    }
+    for e in &mut reach_log.events {
+        if !own.contains(&(e.person & !(1 << 31))) {
+            e.person &= !(1 << 31);
+        }
+    }
+    split.retain(|&t| own.contains(&(t as u32)));
+    Ok(Some(NameBound {
+        split_persons: split.len() as u64,
+        checks: compare_aggregates(&reach_log, &true_log, settings),
+    }))
+}
+
+/// What [`score_aggregates_name_bound`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameBound {
+    /// Persons split because some of their records carry only their alias.
+    pub split_persons: u64,
+    /// Every figure under that grouping next to the truth, as [`score_aggregates`] gives them.
+    pub checks: Vec<AggregateCheck>,
+}
+
+/// Reads the `alias` column of `truth/events.csv`: per `(agency, local_id)`, whether any row
+/// holds the alias as the name, any holds it in the AKA column, and any holds the own name.
+/// `None` when the column is absent.
+#[allow(clippy::type_complexity)]
+fn read_alias_use(
+    truth_dir: &Path,
+) -> Result<Option<HashMap<(String, String), (bool, bool, bool)>>> {
+    let path = truth_dir.join("events.csv");
+    let mut rdr = csv::Reader::from_path(&path)
+        .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
+    let headers = rdr
+        .headers()
+        .map_err(|_| Error::input(&path, "row 0: malformed CSV header"))?;
+    let Some(col) = headers.iter().position(|h| h == "alias") else {
+        return Ok(None);
+    };
+    let mut out: HashMap<(String, String), (bool, bool, bool)> = HashMap::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|_| Error::input(&path, format!("row {}: malformed CSV", i + 1)))?;
+        let (Some(agency), Some(id), Some(use_)) = (rec.get(0), rec.get(1), rec.get(col)) else {
+            return Err(Error::input(
+                &path,
+                format!("row {}: missing columns", i + 1),
+            ));
+        };
+        let e = out.entry((agency.to_string(), id.to_string())).or_default();
+        match use_ {
+            "name" => e.0 = true,
+            "aka" => (e.1, e.2) = (true, true),
+            _ => e.2 = true,
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Every aggregate figure of `predicted` next to the same figure of `expected`: the two logs
+/// hold the same events grouped into persons two ways. The cutoff defaults to the latest
+/// event date of `predicted`.
+fn compare_aggregates(
+    predicted: &crate::analytics::EventLog,
+    expected: &crate::analytics::EventLog,
+    settings: &crate::analytics::Settings,
+) -> Vec<AggregateCheck> {
+    use crate::analytics::{compute, Breakdown};
     let settings = crate::analytics::Settings {
-        as_of: settings.as_of.or_else(|| ev.log.latest_date()),
+        as_of: settings.as_of.or_else(|| predicted.latest_date()),
         ..*settings
     };
-    let predicted = compute(&ev.log, &settings);
-    let expected = compute(&true_log, &settings);
+    let predicted = compute(predicted, &settings);
+    let expected = compute(expected, &settings);
     let mut out = Vec::new();
     for (p, t) in predicted.iter().zip(&expected) {
         let key = |c: &crate::analytics::Cell| {
@@ -450,7 +574,7 @@ pub fn score_aggregates(
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Reads `truth/records.csv` of a synthetic world: `(agency, local_id) -> person`.
@@ -542,6 +666,30 @@ mod tests {
             predicted,
             truth,
         }
+    }
+
+    #[test]
+    fn alias_use_is_read_per_record_and_absent_in_old_worlds() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "agency,local_id,row,person,code,event_date,end_date,alias\n\
+                   police,I-1,1,7,HT,2024-01-01,,name\n\
+                   police,I-2,2,7,HT,2024-02-01,,aka\n\
+                   housing,H-1,1,8,EMG,2024-01-01,,name\n\
+                   housing,H-1,2,8,TH,2024-03-01,,\n";
+        std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+        let a = read_alias_use(dir.path()).unwrap().unwrap();
+        let get = |ag: &str, id: &str| a[&(ag.to_string(), id.to_string())];
+        assert_eq!(get("police", "I-1"), (true, false, false));
+        // An AKA row names the person and carries the alias: it bridges the two.
+        assert_eq!(get("police", "I-2"), (false, true, true));
+        // A client record written under both the alias and the name bridges them too.
+        assert_eq!(get("housing", "H-1"), (true, false, true));
+        std::fs::write(
+            dir.path().join("events.csv"),
+            "agency,local_id,row,person,code,event_date,end_date\npolice,I-1,1,7,HT,2024-01-01,\n",
+        )
+        .unwrap();
+        assert_eq!(read_alias_use(dir.path()).unwrap(), None);
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
         if run.join("events.parquet").exists() {
             let checks = evaluate::score_aggregates(&args.truth, run, maps, &Settings::default())?;
             super::stdout_line(&render_aggregates(&checks))?;
+            if let Some(bound) =
+                evaluate::score_aggregates_name_bound(&args.truth, run, maps, &Settings::default())?
+            {
+                super::stdout_line(&render_bound(&checks, &bound))?;
+            }
         }
         return Ok(());
     }
@@ -145,6 +150,35 @@ pub fn render_aggregates(checks: &[AggregateCheck]) -> String {
     for c in misses {
         out.push_str(&format!(
             "\n  miss: {} {} {}: run {:.1}, truth {:.1}",
+            c.table, c.row, c.column, c.run, c.truth
+        ));
+    }
+    out
+}
+
+/// The names-only bound ([`evaluate::score_aggregates_name_bound`]) beside the run's checks:
+/// how many figures even a linkage without any other mistake would miss, and which of the
+/// run's misses they are.
+pub fn render_bound(run: &[AggregateCheck], bound: &evaluate::NameBound) -> String {
+    let misses: Vec<&AggregateCheck> = bound.checks.iter().filter(|c| !c.within_goal()).collect();
+    let key = |c: &AggregateCheck| (c.table, c.row.clone(), c.column);
+    let missed: std::collections::HashSet<_> = misses.iter().map(|c| key(c)).collect();
+    let run_misses = run.iter().filter(|c| !c.within_goal()).count();
+    let shared = run
+        .iter()
+        .filter(|c| !c.within_goal() && missed.contains(&key(c)))
+        .count();
+    let mut out = format!(
+        "\nnames-only bound: the truth with every record written only under an alias (and no AKA \
+         for it elsewhere) split off, as no linkage by name can join it ({} persons split)\n\
+         {} of {} figures within goal; {shared} of the run's {run_misses} misses are among its misses",
+        bound.split_persons,
+        bound.checks.len() - misses.len(),
+        bound.checks.len(),
+    );
+    for c in misses {
+        out.push_str(&format!(
+            "\n  miss: {} {} {}: bound {:.1}, truth {:.1}",
             c.table, c.row, c.column, c.run, c.truth
         ));
     }

@@ -46,6 +46,8 @@ pub(crate) struct Observed {
     pub ssn4: String,
     /// Known alias, for agencies with an AKA column.
     pub aka: String,
+    /// Whether the name fields hold the person's alias instead of their name.
+    pub alias_as_name: bool,
 }
 
 const KEYBOARD: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
@@ -121,11 +123,13 @@ pub(crate) fn observe(p: &Person, date: NaiveDate, r: &Rates, rng: &mut Rand) ->
     let mut family = p.surname_at(date).to_string();
     let mut middle = p.middle.clone().unwrap_or_default();
     let mut aka = String::new();
+    let mut alias_as_name = false;
     if let Some((ag, af)) = &p.alias {
         if rng.chance(r.alias_as_name) {
             given = ag.clone();
             family = af.clone();
             middle.clear();
+            alias_as_name = true;
         } else if rng.chance(0.6) {
             aka = format!("{ag} {af}");
         }
@@ -190,6 +194,7 @@ pub(crate) fn observe(p: &Person, date: NaiveDate, r: &Rates, rng: &mut Rand) ->
         zip: home.zip.to_string(),
         ssn4: p.ssn4.clone().unwrap_or_default(),
         aka,
+        alias_as_name,
     }
 }
 

@@ -269,6 +269,18 @@ fn header(i: usize) -> &'static [&'static str] {
 }
 
 /// One row of export `i`.
+/// How row `o` of agency `i` carries the person's alias, for `truth/events.csv`: `name` (the
+/// name fields hold it), `aka` (the export's AKA column holds it, police only) or empty.
+fn alias_use(i: usize, o: &Observed) -> &'static str {
+    if o.alias_as_name {
+        "name"
+    } else if i == 1 && !o.aka.is_empty() {
+        "aka"
+    } else {
+        ""
+    }
+}
+
 fn row(
     i: usize,
     id: &str,
@@ -451,6 +463,7 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
         "code".into(),
         "event_date".into(),
         "end_date".into(),
+        "alias".into(),
     ]];
     let mut summary = SynthSummary {
         persons: world.persons.len(),
@@ -495,6 +508,7 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
                 e.code.to_string(),
                 iso(Some(e.start)),
                 iso(e.end),
+                alias_use(i, &obs).to_string(),
             ]);
             truth_records.push(vec![agency.to_string(), id, p.id.to_string()]);
         }
