@@ -304,21 +304,32 @@ fn true_person(
     agency: &str,
     key: &str,
 ) -> Result<u64> {
-    let id = local
-        .get(&(agency.to_string(), key.to_string()))
-        .ok_or_else(|| {
-            Error::input(
-                maps,
-                format!("no local map holds a record key of agency {agency}"),
-            )
-        })?;
+    let id = local_id(local, maps, agency, key)?;
     truth
-        .get(&(agency.to_string(), id.clone()))
+        .get(&(agency.to_string(), id.to_string()))
         .copied()
         .ok_or_else(|| {
             Error::input(
                 truth_dir,
                 format!("a record of agency {agency} is missing from the truth"),
+            )
+        })
+}
+
+/// The agency's local id of a record key, through the local maps.
+fn local_id<'l>(
+    local: &'l HashMap<(String, String), String>,
+    maps: &Path,
+    agency: &str,
+    key: &str,
+) -> Result<&'l str> {
+    local
+        .get(&(agency.to_string(), key.to_string()))
+        .map(String::as_str)
+        .ok_or_else(|| {
+            Error::input(
+                maps,
+                format!("no local map holds a record key of agency {agency}"),
             )
         })
 }
@@ -387,21 +398,44 @@ pub fn score_aggregates(
     let truth = read_truth(truth_dir)?;
     let local = read_local_maps(maps)?;
     let ev = crate::io::events::read(run)?;
-    let mut true_log = ev.log.clone();
-    for (e, (agency, key)) in true_log.events.iter_mut().zip(&ev.records) {
-        let t = &true_person(&truth, &local, truth_dir, maps, agency, key)?;
-        e.person = *t as u32;
-    }
+    let persons = ev
+        .records
+        .iter()
+        .map(|(agency, key)| true_person(&truth, &local, truth_dir, maps, agency, key))
+        .collect::<Result<Vec<u64>>>()?;
+    let true_log = regrouped(&ev.log, &persons, truth_dir)?;
     Ok(compare_aggregates(&ev.log, &true_log, settings))
 }
 
-/// The aggregate error that no linkage by name can avoid on a synthetic world: every figure
-/// computed over the run's events grouped by the truth *as far as names reach*, next to the
-/// truth. A person's records written only under their alias (`alias = name` in
-/// `truth/events.csv`) share no name with the person's other records; unless one of them
-/// carries the alias beside the name (`alias = aka`, the police AKA column, which the encoder
-/// turns into an alias CLK), such records become a person of their own. `None` when
-/// `truth/events.csv` has no `alias` column (a world made before it existed).
+/// `log` with event `i` given person `persons[i]`, renumbered densely (the analytics number
+/// persons with `u32`).
+fn regrouped(
+    log: &crate::analytics::EventLog,
+    persons: &[u64],
+    truth_dir: &Path,
+) -> Result<crate::analytics::EventLog> {
+    let mut dense: HashMap<u64, u32> = HashMap::new();
+    let mut out = log.clone();
+    for (e, p) in out.events.iter_mut().zip(persons) {
+        let next = u32::try_from(dense.len())
+            .map_err(|_| Error::input(truth_dir, "more than 2^32 true persons"))?;
+        e.person = *dense.entry(*p).or_insert(next);
+    }
+    Ok(out)
+}
+
+/// The aggregate error of a linkage whose only mistakes are the ones names cannot avoid, on a
+/// synthetic world: every figure computed over the run's events grouped by the truth *as far as
+/// names reach*, next to the truth. A person's records written only under their alias share no
+/// name with the person's other records; unless some record carries the alias beside the name
+/// (the police AKA column, which the encoder turns into an alias CLK, or a client record
+/// written under both), such records become a person of their own ([`name_reachable`]).
+///
+/// It is not a floor in the strict sense: a linkage that also makes errors the other way (a
+/// false merge in the same cell) can land closer to the truth by chance.
+///
+/// `None` when `truth/events.csv` is absent or has no `alias` column (a world made before the
+/// column existed, or a truth directory of another source).
 pub fn score_aggregates_name_bound(
     truth_dir: &Path,
     run: &Path,
@@ -414,52 +448,40 @@ pub fn score_aggregates_name_bound(
     let truth = read_truth(truth_dir)?;
     let local = read_local_maps(maps)?;
     let ev = crate::io::events::read(run)?;
-    // Persons whose alias-named records a name can reach: an AKA row, or a record written
-    // under both the alias and the name.
-    let mut bridged = std::collections::HashSet::new();
-    for (record, &(as_name, as_aka, own)) in &alias {
-        if as_aka || (as_name && own) {
-            if let Some(&t) = truth.get(record) {
-                bridged.insert(t);
+    // One entry per distinct record of the run, in first-seen order.
+    let mut index: HashMap<&(String, String), usize> = HashMap::new();
+    let mut records: Vec<(u64, AliasUse)> = Vec::new();
+    let mut record_of = Vec::with_capacity(ev.records.len());
+    for rk in &ev.records {
+        let i = match index.get(rk) {
+            Some(&i) => i,
+            None => {
+                let (agency, key) = rk;
+                let t = true_person(&truth, &local, truth_dir, maps, agency, key)?;
+                let id = local_id(&local, maps, agency, key)?;
+                let use_ = alias
+                    .get(&(agency.clone(), id.to_string()))
+                    .copied()
+                    .ok_or_else(|| {
+                        Error::input(
+                            truth_dir,
+                            format!("a record of agency {agency} is missing from truth/events.csv"),
+                        )
+                    })?;
+                records.push((t, use_));
+                index.insert(rk, records.len() - 1);
+                records.len() - 1
             }
-        }
-    }
-    let (mut true_log, mut reach_log) = (ev.log.clone(), ev.log.clone());
-    let mut split = std::collections::BTreeSet::new();
-    for ((t_ev, r_ev), (agency, key)) in true_log
-        .events
-        .iter_mut()
-        .zip(reach_log.events.iter_mut())
-        .zip(&ev.records)
-    {
-        let t = true_person(&truth, &local, truth_dir, maps, agency, key)?;
-        let id = &local[&(agency.clone(), key.clone())];
-        let alias_only = alias
-            .get(&(agency.clone(), id.clone()))
-            .is_some_and(|&(as_name, _, own)| as_name && !own);
-        t_ev.person = t as u32;
-        r_ev.person = if alias_only && !bridged.contains(&t) {
-            split.insert(t);
-            t as u32 | 1 << 31
-        } else {
-            t as u32
         };
+        record_of.push(i);
     }
-    // A person all of whose records are alias-named is not split: move them back.
-    let mut own = std::collections::HashSet::new();
-    for e in &reach_log.events {
-        if e.person & 1 << 31 == 0 {
-            own.insert(e.person);
-        }
-    }
-    for e in &mut reach_log.events {
-        if !own.contains(&(e.person & !(1 << 31))) {
-            e.person &= !(1 << 31);
-        }
-    }
-    split.retain(|&t| own.contains(&(t as u32)));
+    let (reach, split_persons) = name_reachable(&records);
+    let true_persons: Vec<u64> = record_of.iter().map(|&i| records[i].0).collect();
+    let reach_persons: Vec<u64> = record_of.iter().map(|&i| reach[i]).collect();
+    let true_log = regrouped(&ev.log, &true_persons, truth_dir)?;
+    let reach_log = regrouped(&ev.log, &reach_persons, truth_dir)?;
     Ok(Some(NameBound {
-        split_persons: split.len() as u64,
+        split_persons,
         checks: compare_aggregates(&reach_log, &true_log, settings),
     }))
 }
@@ -473,36 +495,120 @@ pub struct NameBound {
     pub checks: Vec<AggregateCheck>,
 }
 
-/// Reads the `alias` column of `truth/events.csv`: per `(agency, local_id)`, whether any row
-/// holds the alias as the name, any holds it in the AKA column, and any holds the own name.
-/// `None` when the column is absent.
-#[allow(clippy::type_complexity)]
-fn read_alias_use(
-    truth_dir: &Path,
-) -> Result<Option<HashMap<(String, String), (bool, bool, bool)>>> {
+/// How one record of a synthetic world carries its person's alias, from the `alias` column of
+/// `truth/events.csv` over the record's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AliasUse {
+    /// Some row's name fields hold the alias (`alias = name`).
+    pub as_name: bool,
+    /// Some row holds the alias in an AKA column, beside the name (`alias = aka`).
+    pub as_aka: bool,
+    /// Some row's name fields hold the person's own name (`aka` or empty).
+    pub own_name: bool,
+}
+
+impl AliasUse {
+    /// Written only under the alias: no name of the person's other records is in it.
+    pub fn alias_only(self) -> bool {
+        self.as_name && !self.own_name
+    }
+
+    /// Carries both the alias and the name, so a linkage by name can join the person's
+    /// alias-only records to the rest through it.
+    pub fn bridges(self) -> bool {
+        self.as_aka || (self.as_name && self.own_name)
+    }
+}
+
+/// The grouping of records that names can reach: `records` holds each record's true person and
+/// [`AliasUse`]; the result gives each record a group id, and the number of persons split.
+///
+/// A person is split when they have alias-only records and other records, and no record
+/// bridges the two: the alias-only records then form a group of their own, with an id above
+/// every true person's. Everything else keeps its true person as its group.
+///
+/// ```
+/// use crosswalk::evaluate::{name_reachable, AliasUse};
+/// let own = AliasUse { own_name: true, ..AliasUse::default() };
+/// let alias = AliasUse { as_name: true, ..AliasUse::default() };
+/// let (groups, split) = name_reachable(&[(1, own), (1, alias), (2, own)]);
+/// assert_eq!(split, 1);
+/// assert_eq!(groups[0], 1);
+/// assert_eq!(groups[2], 2);
+/// assert!(groups[1] > 2); // the alias record is a person of its own
+/// ```
+pub fn name_reachable(records: &[(u64, AliasUse)]) -> (Vec<u64>, u64) {
+    #[derive(Default)]
+    struct Seen {
+        alias_only: bool,
+        other: bool,
+        bridged: bool,
+    }
+    let mut persons: HashMap<u64, Seen> = HashMap::new();
+    for &(t, a) in records {
+        let p = persons.entry(t).or_default();
+        p.alias_only |= a.alias_only();
+        p.other |= !a.alias_only();
+        p.bridged |= a.bridges();
+    }
+    let mut next = records.iter().map(|r| r.0).max().unwrap_or(0);
+    let mut split_id: HashMap<u64, u64> = HashMap::new();
+    let groups = records
+        .iter()
+        .map(|&(t, a)| {
+            let p = &persons[&t];
+            if a.alias_only() && p.other && !p.bridged {
+                *split_id.entry(t).or_insert_with(|| {
+                    next += 1;
+                    next
+                })
+            } else {
+                t
+            }
+        })
+        .collect();
+    (groups, split_id.len() as u64)
+}
+
+/// Reads the `alias` column of `truth/events.csv` (columns found by name): each
+/// `(agency, local_id)`'s [`AliasUse`] over its rows. `None` when the file or the column is
+/// absent.
+fn read_alias_use(truth_dir: &Path) -> Result<Option<HashMap<(String, String), AliasUse>>> {
     let path = truth_dir.join("events.csv");
+    if !path.exists() {
+        return Ok(None);
+    }
     let mut rdr = csv::Reader::from_path(&path)
         .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
     let headers = rdr
         .headers()
-        .map_err(|_| Error::input(&path, "row 0: malformed CSV header"))?;
-    let Some(col) = headers.iter().position(|h| h == "alias") else {
+        .map_err(|_| Error::input(&path, "row 0: malformed CSV header"))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let Some(alias) = col("alias") else {
         return Ok(None);
     };
-    let mut out: HashMap<(String, String), (bool, bool, bool)> = HashMap::new();
+    let (Some(agency), Some(id)) = (col("agency"), col("local_id")) else {
+        return Err(Error::input(&path, "no agency or local_id column"));
+    };
+    let mut out: HashMap<(String, String), AliasUse> = HashMap::new();
     for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|_| Error::input(&path, format!("row {}: malformed CSV", i + 1)))?;
-        let (Some(agency), Some(id), Some(use_)) = (rec.get(0), rec.get(1), rec.get(col)) else {
-            return Err(Error::input(
-                &path,
-                format!("row {}: missing columns", i + 1),
-            ));
+        let row = i + 1;
+        let rec = rec.map_err(|_| Error::input(&path, format!("row {row}: malformed CSV")))?;
+        let (Some(a), Some(l), Some(u)) = (rec.get(agency), rec.get(id), rec.get(alias)) else {
+            return Err(Error::input(&path, format!("row {row}: missing columns")));
         };
-        let e = out.entry((agency.to_string(), id.to_string())).or_default();
-        match use_ {
-            "name" => e.0 = true,
-            "aka" => (e.1, e.2) = (true, true),
-            _ => e.2 = true,
+        let e = out.entry((a.to_string(), l.to_string())).or_default();
+        match u {
+            "name" => e.as_name = true,
+            "aka" => (e.as_aka, e.own_name) = (true, true),
+            "" => e.own_name = true,
+            _ => {
+                return Err(Error::input(
+                    &path,
+                    format!("row {row}: field alias: not name, aka or empty"),
+                ))
+            }
         }
     }
     Ok(Some(out))
@@ -671,6 +777,8 @@ mod tests {
     #[test]
     fn alias_use_is_read_per_record_and_absent_in_old_worlds() {
         let dir = tempfile::tempdir().unwrap();
+        // No events.csv at all (a truth directory of another source): no bound.
+        assert_eq!(read_alias_use(dir.path()).unwrap(), None);
         let csv = "agency,local_id,row,person,code,event_date,end_date,alias\n\
                    police,I-1,1,7,HT,2024-01-01,,name\n\
                    police,I-2,2,7,HT,2024-02-01,,aka\n\
@@ -679,17 +787,64 @@ mod tests {
         std::fs::write(dir.path().join("events.csv"), csv).unwrap();
         let a = read_alias_use(dir.path()).unwrap().unwrap();
         let get = |ag: &str, id: &str| a[&(ag.to_string(), id.to_string())];
-        assert_eq!(get("police", "I-1"), (true, false, false));
+        assert!(get("police", "I-1").alias_only());
+        assert!(!get("police", "I-1").bridges());
         // An AKA row names the person and carries the alias: it bridges the two.
-        assert_eq!(get("police", "I-2"), (false, true, true));
+        assert!(get("police", "I-2").bridges() && !get("police", "I-2").alias_only());
         // A client record written under both the alias and the name bridges them too.
-        assert_eq!(get("housing", "H-1"), (true, false, true));
+        assert!(get("housing", "H-1").bridges() && !get("housing", "H-1").alias_only());
+        let bad = csv.replace(",,aka", ",,Aka");
+        std::fs::write(dir.path().join("events.csv"), bad).unwrap();
+        let e = read_alias_use(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("row 2: field alias"), "{e}");
         std::fs::write(
             dir.path().join("events.csv"),
             "agency,local_id,row,person,code,event_date,end_date\npolice,I-1,1,7,HT,2024-01-01,\n",
         )
         .unwrap();
         assert_eq!(read_alias_use(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn names_reach_alias_records_only_through_a_bridge() {
+        let own = AliasUse {
+            own_name: true,
+            ..AliasUse::default()
+        };
+        let alias = AliasUse {
+            as_name: true,
+            ..AliasUse::default()
+        };
+        let aka = AliasUse {
+            as_aka: true,
+            own_name: true,
+            ..AliasUse::default()
+        };
+        let records = [
+            // Person 1: two alias-only records, no bridge: split into one extra group.
+            (1, own),
+            (1, alias),
+            (1, alias),
+            // Person 2: an AKA record bridges: not split.
+            (2, own),
+            (2, alias),
+            (2, aka),
+            // Person 3: only alias records: nothing to split from.
+            (3, alias),
+            (3, alias),
+            // Person 9: split too, into a group of its own (not person 1's).
+            (9, alias),
+            (9, own),
+        ];
+        let (g, split) = name_reachable(&records);
+        assert_eq!(split, 2);
+        assert_eq!(g[0], 1);
+        assert!(g[1] > 9 && g[1] == g[2]);
+        assert_eq!(&g[3..6], &[2, 2, 2]);
+        assert_eq!(&g[6..8], &[3, 3]);
+        assert!(g[8] > 9 && g[8] != g[1]);
+        assert_eq!(g[9], 9);
+        assert_eq!(name_reachable(&[]), (vec![], 0));
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub fn render_aggregates(checks: &[AggregateCheck]) -> String {
 }
 
 /// The names-only bound ([`evaluate::score_aggregates_name_bound`]) beside the run's checks:
-/// how many figures even a linkage without any other mistake would miss, and which of the
+/// how many figures a linkage whose only mistakes are those splits misses, and which of the
 /// run's misses they are.
 pub fn render_bound(run: &[AggregateCheck], bound: &evaluate::NameBound) -> String {
     let misses: Vec<&AggregateCheck> = bound.checks.iter().filter(|c| !c.within_goal()).collect();
@@ -169,8 +169,9 @@ pub fn render_bound(run: &[AggregateCheck], bound: &evaluate::NameBound) -> Stri
         .filter(|c| !c.within_goal() && missed.contains(&key(c)))
         .count();
     let mut out = format!(
-        "\nnames-only bound: the truth with every record written only under an alias (and no AKA \
-         for it elsewhere) split off, as no linkage by name can join it ({} persons split)\n\
+        "\nnames-only bound: the truth with every record written only under an alias split off (unless \
+         another record carries the alias beside the name), a linkage whose only errors are these \
+         splits ({} persons split)\n\
          {} of {} figures within goal; {shared} of the run's {run_misses} misses are among its misses",
         bound.split_persons,
         bound.checks.len() - misses.len(),

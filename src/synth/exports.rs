@@ -268,19 +268,19 @@ fn header(i: usize) -> &'static [&'static str] {
     }
 }
 
-/// One row of export `i`.
 /// How row `o` of agency `i` carries the person's alias, for `truth/events.csv`: `name` (the
-/// name fields hold it), `aka` (the export's AKA column holds it, police only) or empty.
+/// name fields hold it), `aka` (the export has an AKA column, and it holds the alias) or empty.
 fn alias_use(i: usize, o: &Observed) -> &'static str {
     if o.alias_as_name {
         "name"
-    } else if i == 1 && !o.aka.is_empty() {
+    } else if header(i).contains(&"AKA") && !o.aka.is_empty() {
         "aka"
     } else {
         ""
     }
 }
 
+/// One row of export `i`.
 fn row(
     i: usize,
     id: &str,
