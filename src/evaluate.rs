@@ -304,16 +304,25 @@ fn true_person(
     agency: &str,
     key: &str,
 ) -> Result<u64> {
-    let id = local_id(local, maps, agency, key)?;
-    truth
-        .get(&(agency.to_string(), id.to_string()))
-        .copied()
-        .ok_or_else(|| {
-            Error::input(
-                truth_dir,
-                format!("a record of agency {agency} is missing from the truth"),
-            )
-        })
+    let id = (
+        agency.to_string(),
+        local_id(local, maps, agency, key)?.to_string(),
+    );
+    person_of(truth, truth_dir, &id)
+}
+
+/// The true person of `(agency, local id)`.
+fn person_of(
+    truth: &HashMap<(String, String), u64>,
+    truth_dir: &Path,
+    id: &(String, String),
+) -> Result<u64> {
+    truth.get(id).copied().ok_or_else(|| {
+        Error::input(
+            truth_dir,
+            format!("a record of agency {} is missing from the truth", id.0),
+        )
+    })
 }
 
 /// The agency's local id of a record key, through the local maps.
@@ -395,33 +404,8 @@ pub fn score_aggregates(
     maps: &Path,
     settings: &crate::analytics::Settings,
 ) -> Result<Vec<AggregateCheck>> {
-    let truth = read_truth(truth_dir)?;
-    let local = read_local_maps(maps)?;
-    let ev = crate::io::events::read(run)?;
-    let persons = ev
-        .records
-        .iter()
-        .map(|(agency, key)| true_person(&truth, &local, truth_dir, maps, agency, key))
-        .collect::<Result<Vec<u64>>>()?;
-    let true_log = regrouped(&ev.log, &persons, truth_dir)?;
-    Ok(compare_aggregates(&ev.log, &true_log, settings))
-}
-
-/// `log` with event `i` given person `persons[i]`, renumbered densely (the analytics number
-/// persons with `u32`).
-fn regrouped(
-    log: &crate::analytics::EventLog,
-    persons: &[u64],
-    truth_dir: &Path,
-) -> Result<crate::analytics::EventLog> {
-    let mut dense: HashMap<u64, u32> = HashMap::new();
-    let mut out = log.clone();
-    for (e, p) in out.events.iter_mut().zip(persons) {
-        let next = u32::try_from(dense.len())
-            .map_err(|_| Error::input(truth_dir, "more than 2^32 true persons"))?;
-        e.person = *dense.entry(*p).or_insert(next);
-    }
-    Ok(out)
+    let t = TruthOfRun::read(truth_dir, run, maps)?;
+    Ok(compare_aggregates(&t.events.log, &t.true_log()?, settings))
 }
 
 /// The aggregate error of a linkage whose only mistakes are the ones names cannot avoid, on a
@@ -442,48 +426,113 @@ pub fn score_aggregates_name_bound(
     maps: &Path,
     settings: &crate::analytics::Settings,
 ) -> Result<Option<NameBound>> {
-    let Some(alias) = read_alias_use(truth_dir)? else {
-        return Ok(None);
-    };
-    let truth = read_truth(truth_dir)?;
-    let local = read_local_maps(maps)?;
-    let ev = crate::io::events::read(run)?;
-    // One entry per distinct record of the run, in first-seen order.
-    let mut index: HashMap<&(String, String), usize> = HashMap::new();
-    let mut records: Vec<(u64, AliasUse)> = Vec::new();
-    let mut record_of = Vec::with_capacity(ev.records.len());
-    for rk in &ev.records {
-        let i = match index.get(rk) {
-            Some(&i) => i,
-            None => {
-                let (agency, key) = rk;
-                let t = true_person(&truth, &local, truth_dir, maps, agency, key)?;
-                let id = local_id(&local, maps, agency, key)?;
-                let use_ = alias
-                    .get(&(agency.clone(), id.to_string()))
-                    .copied()
-                    .ok_or_else(|| {
-                        Error::input(
-                            truth_dir,
-                            format!("a record of agency {agency} is missing from truth/events.csv"),
-                        )
-                    })?;
-                records.push((t, use_));
-                index.insert(rk, records.len() - 1);
-                records.len() - 1
-            }
-        };
-        record_of.push(i);
+    let t = TruthOfRun::read(truth_dir, run, maps)?;
+    t.name_bound(&t.true_log()?, settings)
+}
+
+/// [`score_aggregates`] and [`score_aggregates_name_bound`] together, reading the truth, the
+/// local maps and the run's events once.
+pub fn score_aggregates_and_bound(
+    truth_dir: &Path,
+    run: &Path,
+    maps: &Path,
+    settings: &crate::analytics::Settings,
+) -> Result<(Vec<AggregateCheck>, Option<NameBound>)> {
+    let t = TruthOfRun::read(truth_dir, run, maps)?;
+    let true_log = t.true_log()?;
+    let checks = compare_aggregates(&t.events.log, &true_log, settings);
+    Ok((checks, t.name_bound(&true_log, settings)?))
+}
+
+/// A run's events with the true person and the local id of each, read once for the aggregate
+/// comparisons.
+struct TruthOfRun<'a> {
+    truth_dir: &'a Path,
+    events: crate::io::events::RunEvents,
+    /// True person of each event.
+    persons: Vec<u64>,
+    /// `(agency, local id)` of each event.
+    local_ids: Vec<(String, String)>,
+}
+
+impl<'a> TruthOfRun<'a> {
+    fn read(truth_dir: &'a Path, run: &Path, maps: &Path) -> Result<Self> {
+        let truth = read_truth(truth_dir)?;
+        let local = read_local_maps(maps)?;
+        let events = crate::io::events::read(run)?;
+        let mut persons = Vec::with_capacity(events.records.len());
+        let mut local_ids = Vec::with_capacity(events.records.len());
+        for (agency, key) in &events.records {
+            let id = (
+                agency.clone(),
+                local_id(&local, maps, agency, key)?.to_string(),
+            );
+            persons.push(person_of(&truth, truth_dir, &id)?);
+            local_ids.push(id);
+        }
+        Ok(TruthOfRun {
+            truth_dir,
+            events,
+            persons,
+            local_ids,
+        })
     }
-    let (reach, split_persons) = name_reachable(&records);
-    let true_persons: Vec<u64> = record_of.iter().map(|&i| records[i].0).collect();
-    let reach_persons: Vec<u64> = record_of.iter().map(|&i| reach[i]).collect();
-    let true_log = regrouped(&ev.log, &true_persons, truth_dir)?;
-    let reach_log = regrouped(&ev.log, &reach_persons, truth_dir)?;
-    Ok(Some(NameBound {
-        split_persons,
-        checks: compare_aggregates(&reach_log, &true_log, settings),
-    }))
+
+    /// The events grouped by their true persons.
+    fn true_log(&self) -> Result<crate::analytics::EventLog> {
+        regrouped(&self.events.log, &self.persons, self.truth_dir)
+    }
+
+    /// The names-only bound against `true_log` (from [`TruthOfRun::true_log`]).
+    fn name_bound(
+        &self,
+        true_log: &crate::analytics::EventLog,
+        settings: &crate::analytics::Settings,
+    ) -> Result<Option<NameBound>> {
+        let Some(alias) = read_alias_use(self.truth_dir)? else {
+            return Ok(None);
+        };
+        let records = self
+            .local_ids
+            .iter()
+            .zip(&self.persons)
+            .map(|(id, &t)| {
+                let use_ = alias.get(id).copied().ok_or_else(|| {
+                    Error::input(
+                        self.truth_dir,
+                        format!(
+                            "a record of agency {} is missing from truth/events.csv",
+                            id.0
+                        ),
+                    )
+                })?;
+                Ok((t, use_))
+            })
+            .collect::<Result<Vec<(u64, AliasUse)>>>()?;
+        let (reach, split_persons) = name_reachable(&records);
+        let reach_log = regrouped(&self.events.log, &reach, self.truth_dir)?;
+        Ok(Some(NameBound {
+            split_persons,
+            checks: compare_aggregates(&reach_log, true_log, settings),
+        }))
+    }
+}
+
+/// `log` with event `i` given person `persons[i]`, renumbered densely (the analytics number
+/// persons with `u32`).
+fn regrouped(
+    log: &crate::analytics::EventLog,
+    persons: &[u64],
+    truth_dir: &Path,
+) -> Result<crate::analytics::EventLog> {
+    let mut dense: HashMap<u64, u32> = HashMap::new();
+    let mut out = log.clone();
+    for (e, p) in out.events.iter_mut().zip(persons) {
+        let next = u32::try_from(dense.len())
+            .map_err(|_| Error::input(truth_dir, "more than 2^32 true persons"))?;
+        e.person = *dense.entry(*p).or_insert(next);
+    }
+    Ok(out)
 }
 
 /// What [`score_aggregates_name_bound`] found.
@@ -521,7 +570,8 @@ impl AliasUse {
 }
 
 /// The grouping of records that names can reach: `records` holds each record's true person and
-/// [`AliasUse`]; the result gives each record a group id, and the number of persons split.
+/// [`AliasUse`] (a record may appear once per event: repeats change nothing); the result gives
+/// each entry a group id, and the number of persons split.
 ///
 /// A person is split when they have alias-only records and other records, and no record
 /// bridges the two: the alias-only records then form a group of their own, with an id above

@@ -58,11 +58,10 @@ pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
             ))?;
         }
         if run.join("events.parquet").exists() {
-            let checks = evaluate::score_aggregates(&args.truth, run, maps, &Settings::default())?;
+            let (checks, bound) =
+                evaluate::score_aggregates_and_bound(&args.truth, run, maps, &Settings::default())?;
             super::stdout_line(&render_aggregates(&checks))?;
-            if let Some(bound) =
-                evaluate::score_aggregates_name_bound(&args.truth, run, maps, &Settings::default())?
-            {
+            if let Some(bound) = bound {
                 super::stdout_line(&render_bound(&checks, &bound))?;
             }
         }
