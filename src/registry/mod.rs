@@ -45,8 +45,9 @@ use crate::io::write_atomic;
 pub const FORMAT: &str = "crosswalk-registry/2";
 
 /// Environment variable naming a point at which a registry run pauses for two minutes
-/// (`batches`, `generation` or `current`): the crash tests kill the process there. Not for
-/// production use.
+/// (`batches`, `generation` or `current`): the crash tests kill the process there. Read only
+/// when crosswalk is built with the test-only feature `test-hooks` (as `cargo test` builds it);
+/// a binary built for use ignores it.
 pub const PAUSE_ENV: &str = "CROSSWALK_REGISTRY_PAUSE";
 
 /// Linkage settings, frozen when the registry is created (changing them would change persons
@@ -417,12 +418,16 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-/// Test hook: pauses for two minutes when [`PAUSE_ENV`] names `point`.
+/// Test hook: pauses for two minutes when [`PAUSE_ENV`] names `point` (feature `test-hooks`
+/// only; otherwise it does nothing).
 pub fn pause(point: &str) {
+    #[cfg(feature = "test-hooks")]
     if std::env::var(PAUSE_ENV).is_ok_and(|v| v == point) {
         eprintln!("crosswalk: paused at {point} ({PAUSE_ENV})");
         std::thread::sleep(std::time::Duration::from_secs(120));
     }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = point;
 }
 
 /// The directory `crosswalk report` and `crosswalk evaluate` should read for `dir`: `dir`

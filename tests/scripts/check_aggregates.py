@@ -3,8 +3,8 @@
 A documented check (docs/aggregates.md §8), not part of `cargo test`: it needs the four
 libraries, which CI does not install. Usage:
 
-    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install pyarrow pandas polars duckdb
-    /tmp/venv/bin/python tests/check_aggregates.py crosswalk-demo/run/aggregates
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -r tests/scripts/requirements.txt
+    /tmp/venv/bin/python tests/scripts/check_aggregates.py crosswalk-demo/run/aggregates
 
 For each table it checks that all four read the same number of rows, that the file says it is
 the published view, and that every suppressed row has a null count (never a number) in each.
