@@ -456,3 +456,151 @@ fn a_second_run_is_refused_while_one_holds_the_registry_and_a_dead_one_frees_it(
     let o = link_registry(&reg, "m2", &months[1], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Every file under `dir` but the lock, path -> bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    all_files(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// Two small fixture exports encoded into `dir`: (first, second).
+fn two_batches(dir: &Path) -> (PathBuf, PathBuf) {
+    let (o, a) = crate::util::encode_fixture(dir, "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, b) = crate::util::encode_fixture(dir, "police", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (a, b)
+}
+
+#[test]
+fn a_registry_without_current_is_refused_and_nothing_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_batches(dir.path());
+    let reg = dir.path().join("reg");
+    assert!(link_registry(&reg, "m1", &[a], &[]).status.success());
+    std::fs::remove_file(reg.join("CURRENT")).unwrap();
+    let before = tree(&reg);
+    let o = link_registry(&reg, "m2", std::slice::from_ref(&b), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("CURRENT file is missing") && err.contains("echo gen-000001 >"),
+        "{err}"
+    );
+    assert_eq!(tree(&reg), before, "a refused run changed the registry");
+    // Following the message's advice recovers the registry.
+    std::fs::write(reg.join("CURRENT"), "gen-000001\n").unwrap();
+    let o = link_registry(&reg, "m2", &[b], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(registry::current_generation(&reg).unwrap(), 2);
+}
+
+#[test]
+fn a_directory_that_is_not_a_registry_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = two_batches(dir.path());
+    // A directory of someone else's files, one of them where a registry keeps its batches.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("batches")).unwrap();
+    std::fs::write(other.join("notes.txt"), "keep me").unwrap();
+    std::fs::write(other.join("batches/keep.parquet"), "keep me too").unwrap();
+    let before = tree(&other);
+    let o = link_registry(&other, "m1", std::slice::from_ref(&a), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(tree(&other), before);
+    assert!(!other.join("LOCK").exists() && !other.join("CURRENT").exists());
+    // Not a registry, no subdirectories: refused the same way.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("report.docx"), "x").unwrap();
+    let o = link_registry(&plain, "m1", std::slice::from_ref(&a), &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a crosswalk registry"));
+    assert_eq!(std::fs::read_dir(&plain).unwrap().count(), 1);
+    // A file where the registry's directory should be.
+    let o = link_registry(&plain.join("report.docx"), "m1", &[a], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // An empty directory becomes a registry.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (o, c) = crate::util::encode_fixture(dir.path(), "cac", &[]);
+    assert!(o.status.success());
+    assert!(link_registry(&empty, "m1", &[c], &[]).status.success());
+    assert_eq!(registry::current_generation(&empty).unwrap(), 1);
+}
+
+#[test]
+fn only_files_crosswalk_wrote_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_batches(dir.path());
+    let reg = dir.path().join("reg");
+    assert!(link_registry(&reg, "m1", &[a], &[]).status.success());
+    // Foreign files where the registry keeps its own: a backup of a generation, notes, a
+    // file named like a batch whose content is not what its name says.
+    let g1 = reg.join("generations/gen-000001");
+    let bak = reg.join("generations/gen-000001.bak");
+    std::fs::create_dir_all(&bak).unwrap();
+    for e in std::fs::read_dir(&g1).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), bak.join(e.file_name())).unwrap();
+    }
+    let fake_id = "0123456789abcdef0123456789abcdef";
+    let foreign = [
+        "generations/notes.txt".to_string(),
+        "batches/README.txt".to_string(),
+        format!("batches/{fake_id}.parquet"),
+        format!("batches/{fake_id}.index"),
+        ".crosswalk-notes.txt".to_string(),
+    ];
+    for f in &foreign {
+        std::fs::write(reg.join(f), "not crosswalk's").unwrap();
+    }
+    // What a killed run leaves and crosswalk can prove it wrote: a temporary file, a staging
+    // directory, and an unreferenced batch copy whose name is its content's digest.
+    std::fs::write(reg.join(".crosswalk-AbC123.tmp"), "partial").unwrap();
+    let staging = reg.join("generations/.staging-gen-000002-4242");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("entities.parquet"), "partial").unwrap();
+    let orphan = std::fs::read(&b).unwrap();
+    let orphan_id = blake3::hash(&orphan).to_hex()[..32].to_string();
+    std::fs::write(reg.join(format!("batches/{orphan_id}.parquet")), &orphan).unwrap();
+    let o = link_registry(&reg, "m2", &[b], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in &foreign {
+        assert!(reg.join(f).exists(), "{f} was removed");
+    }
+    assert_eq!(tree(&bak).len(), tree(&g1).len(), "the backup was touched");
+    assert!(!reg.join(".crosswalk-AbC123.tmp").exists());
+    assert!(!staging.exists());
+    // The orphan is the batch m2 added, so it is in use now, rewritten by the run.
+    assert!(reg.join(format!("batches/{orphan_id}.index")).exists());
+}
+
+#[test]
+fn withdrawing_and_adding_one_batch_in_one_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_batches(dir.path());
+    let reg = dir.path().join("reg");
+    assert!(link_registry(&reg, "m1", &[a.clone(), b], &[])
+        .status
+        .success());
+    let before = tree(&reg);
+    let o = link_registry(
+        &reg,
+        "m2",
+        std::slice::from_ref(&a),
+        &["--withdraw", a.to_str().unwrap()],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("either withdraws a batch or adds it"), "{err}");
+    assert!(!err.contains("skipped"), "{err}");
+    assert_eq!(tree(&reg), before);
+}

@@ -194,6 +194,11 @@ impl BatchIndex {
         })
     }
 
+    /// Whether `path` holds a batch index crosswalk wrote (its magic and digest check out).
+    pub fn is_batch_index(path: &Path) -> bool {
+        BatchIndex::read(path).is_ok()
+    }
+
     fn parse(bytes: Bytes) -> Option<BatchIndex> {
         if bytes.len() < 24 + 32 || &bytes[..8] != MAGIC {
             return None;

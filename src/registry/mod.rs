@@ -234,13 +234,21 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Opens (creating if needed) the registry at `dir` and takes its lock, or fails with
-    /// [`crate::ErrorKind::Busy`] if another run holds it. Then removes what a killed run may
-    /// have left: staging directories, generations newer than `CURRENT`, temporary files and
-    /// batch files no generation up to `CURRENT` refers to.
+    /// Opens the registry at `dir` and takes its lock, or fails with
+    /// [`crate::ErrorKind::Busy`] if another run holds it. A directory that does not exist or
+    /// is empty becomes a new registry (`CURRENT` naming generation 0); any other directory
+    /// must be a registry, with a readable `CURRENT` naming a generation that exists, or it is
+    /// refused before anything in it is touched ([`check_is_registry`]).
+    ///
+    /// Then removes what a killed run may have left, and only what crosswalk can prove it
+    /// wrote ([`Registry::clean`]): staging directories of its own file names, generations
+    /// newer than `CURRENT` whose manifest says so, its temporary files, and batch files no
+    /// generation up to `CURRENT` refers to whose content matches their name. Anything else
+    /// (a backup, a file put there by hand) is left alone.
     pub fn open(dir: &Path) -> Result<Registry> {
-        for sub in ["batches", "generations"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io(dir.join(sub), e))?;
+        let fresh = check_is_registry(dir)?;
+        if fresh {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let path = dir.join("LOCK");
         let mut lock = std::fs::OpenOptions::new()
@@ -272,6 +280,17 @@ impl Registry {
         }
         lock.set_len(0).map_err(|e| Error::io(&path, e))?;
         writeln!(lock, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+        // Under the lock, look again: another run may have created the registry meanwhile.
+        if check_is_registry(dir)? {
+            write_atomic(
+                &dir.join("CURRENT"),
+                format!("{}\n", generation_name(0)).as_bytes(),
+            )?;
+            sync_dir(dir)?;
+        }
+        for sub in ["batches", "generations"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io(dir.join(sub), e))?;
+        }
         let reg = Registry {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -300,6 +319,8 @@ impl Registry {
         self.dir.join("batches").join(format!("{id}.{ext}"))
     }
 
+    /// Removes what a killed run may have left (see [`Registry::open`]); never a file that
+    /// crosswalk cannot prove it wrote.
     fn clean(&self) -> Result<()> {
         let current = self.current()?;
         let mut keep: BTreeSet<String> = BTreeSet::new();
@@ -307,33 +328,42 @@ impl Registry {
         for entry in std::fs::read_dir(&gens).map_err(|e| Error::io(&gens, e))? {
             let entry = entry.map_err(|e| Error::io(&gens, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let number = name
-                .strip_prefix("gen-")
-                .and_then(|n| n.parse::<u32>().ok());
-            match number {
+            match parse_generation_name(&name) {
                 Some(g) if g <= current => {
                     let m = read_manifest(&entry.path())?;
                     keep.extend(m.batches.into_iter().map(|b| b.id));
                 }
-                _ => remove_any(&entry.path())?,
+                // A generation a killed run renamed into place but did not commit.
+                Some(g) => {
+                    if read_manifest(&entry.path()).is_ok_and(|m| m.generation == g) {
+                        remove_any(&entry.path())?;
+                    }
+                }
+                None if is_staging_dir(&entry.path(), &name) => remove_any(&entry.path())?,
+                None if is_temp_name(&name) => remove_any(&entry.path())?,
+                None => {}
             }
         }
         let batches = self.dir.join("batches");
         for entry in std::fs::read_dir(&batches).map_err(|e| Error::io(&batches, e))? {
             let entry = entry.map_err(|e| Error::io(&batches, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let id = name.split('.').next().unwrap_or_default();
-            if !keep.contains(id) {
+            let ours = match name.split_once('.') {
+                Some((id, ext)) if is_batch_id(id) && !keep.contains(id) => match ext {
+                    "parquet" => std::fs::read(entry.path())
+                        .is_ok_and(|bytes| blake3::hash(&bytes).to_hex()[..32] == *id),
+                    "index" => index::BatchIndex::is_batch_index(&entry.path()),
+                    _ => false,
+                },
+                _ => is_temp_name(&name),
+            };
+            if ours {
                 remove_any(&entry.path())?;
             }
         }
         for entry in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
             let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".crosswalk-")
-            {
+            if is_temp_name(&entry.file_name().to_string_lossy()) {
                 remove_any(&entry.path())?;
             }
         }
@@ -358,20 +388,168 @@ impl Registry {
     }
 }
 
+/// Whether `dir` may be opened as a registry: `Ok(true)` when it must be created (it does not
+/// exist, is empty, or holds only a `LOCK` file), `Ok(false)` when it is a registry whose
+/// `CURRENT` names a generation that exists, and an error naming what is wrong otherwise. Reads
+/// only; nothing is written or removed.
+///
+/// A directory with files but no `CURRENT` is refused, whatever it holds: a registry that lost
+/// its `CURRENT` (deleted, or a partial copy) would otherwise start again from nothing, and a
+/// directory that is not a registry holds someone else's files.
+pub fn check_is_registry(dir: &Path) -> Result<bool> {
+    let entries: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| Error::io(dir, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Error::config(
+                dir,
+                "--registry names a file, not a directory; give the registry's directory \
+                 (a new or empty one for a new registry)",
+            ))
+        }
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    if entries.iter().all(|e| e == "LOCK") {
+        return Ok(true);
+    }
+    if !entries.iter().any(|e| e == "CURRENT") {
+        let gens = committed_generations(dir);
+        if let Some(&newest) = gens.last() {
+            return Err(Error::encoding(
+                dir,
+                format!(
+                    "the registry's CURRENT file is missing, but it holds {} generation(s), the \
+                     newest {}; nothing was changed. A run would start the registry again from \
+                     nothing, so crosswalk stops. Restore CURRENT from a backup, or write the \
+                     name of the generation to continue from into it (for the newest: \
+                     `echo {} > {}`) and run again",
+                    gens.len(),
+                    generation_name(newest),
+                    generation_name(newest),
+                    dir.join("CURRENT").display()
+                ),
+            ));
+        }
+        let looks_like_one = entries
+            .iter()
+            .any(|e| e == "batches" || e == "generations" || e == "LOCK");
+        return Err(Error::config(
+            dir,
+            if looks_like_one {
+                "this looks like a crosswalk registry without its CURRENT file and without a \
+                 complete generation (or one whose first run never finished); nothing was \
+                 changed. Restore it from a backup, or move its batches/ and generations/ \
+                 aside and start a new registry in an empty directory"
+                    .to_string()
+            } else {
+                format!(
+                    "not a crosswalk registry (no CURRENT file) and not empty ({} entries); \
+                     nothing was changed. Give a registry's directory, or a new or empty \
+                     directory for a new registry",
+                    entries.len()
+                )
+            },
+        ));
+    }
+    let g = current_generation(dir)?;
+    if g > 0 {
+        let gen_dir = dir.join("generations").join(generation_name(g));
+        if !gen_dir.join("registry.json").is_file() {
+            return Err(Error::encoding(
+                dir,
+                format!(
+                    "CURRENT names {}, but generations/{}/registry.json is missing; nothing was \
+                     changed. Restore the registry from a backup",
+                    generation_name(g),
+                    generation_name(g)
+                ),
+            ));
+        }
+    }
+    Ok(false)
+}
+
+/// Generation numbers under `dir/generations` that have a `registry.json`, ascending.
+fn committed_generations(dir: &Path) -> Vec<u32> {
+    let mut gens: Vec<u32> = std::fs::read_dir(dir.join("generations"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let g = parse_generation_name(&e.file_name().to_string_lossy())?;
+            e.path().join("registry.json").is_file().then_some(g)
+        })
+        .collect();
+    gens.sort_unstable();
+    gens
+}
+
+/// `gen-000003` -> 3; `None` for any other name (`gen-000003.bak`, `gen-3`).
+fn parse_generation_name(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("gen-")?;
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// A batch id: 32 lowercase hex digits.
+fn is_batch_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The name of a temporary file of [`crate::io::AtomicFile`]: `.crosswalk-XXXXXX.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(".crosswalk-")
+        .and_then(|r| r.strip_suffix(".tmp"))
+        .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The files a generation directory holds (and its writers' temporaries).
+const GENERATION_FILES: [&str; 6] = [
+    "registry.json",
+    "entities.parquet",
+    "evidence.bin",
+    "changelog.parquet",
+    "diagnostics.json",
+    "events.parquet",
+];
+
+/// A staging directory of a registry run (`.staging-gen-000004-PID`) holding nothing but a
+/// generation's files.
+fn is_staging_dir(path: &Path, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(".staging-") else {
+        return false;
+    };
+    let well_named = rest.split_once('-').is_some_and(|(_, r)| {
+        r.split_once('-').is_some_and(|(g, pid)| {
+            parse_generation_name(&format!("gen-{g}")).is_some()
+                && !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+    });
+    well_named
+        && std::fs::read_dir(path).is_ok_and(|rd| {
+            rd.flatten().all(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                e.file_type().is_ok_and(|t| t.is_file())
+                    && (GENERATION_FILES.contains(&n.as_str()) || is_temp_name(&n))
+            })
+        })
+}
+
 /// The current generation of the registry at `dir` (0 when it has none).
 pub fn current_generation(dir: &Path) -> Result<u32> {
     let path = dir.join("CURRENT");
     match std::fs::read_to_string(&path) {
-        Ok(s) => s
-            .trim()
-            .strip_prefix("gen-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                Error::encoding(
-                    &path,
-                    "damaged: expected a generation name such as gen-000001",
-                )
-            }),
+        Ok(s) => parse_generation_name(s.trim()).ok_or_else(|| {
+            Error::encoding(
+                &path,
+                "damaged: expected a generation name such as gen-000001",
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(Error::io(&path, e)),
     }

@@ -383,6 +383,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .collect();
     let mut skipped = Vec::new();
     let mut fresh: Vec<(String, PathBuf, Vec<u8>)> = Vec::new();
+    let mut input_ids: Vec<(String, &Path)> = Vec::new();
     for path in &job.inputs {
         if path
             .extension()
@@ -397,6 +398,7 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let id = file_id(&bytes);
+        input_ids.push((id.clone(), path));
         if known.insert(id.clone()) {
             fresh.push((id, path.clone(), bytes));
         } else {
@@ -450,6 +452,17 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             .collect();
         match hits.as_slice() {
             [b] => {
+                if let Some((_, input)) = input_ids.iter().find(|(id, _)| *id == b.id) {
+                    return Err(Error::config(
+                        reg_path,
+                        format!(
+                            "--withdraw {w} names the batch that the input {} adds; a run either \
+                             withdraws a batch or adds it: withdraw it in one run and add it \
+                             again in the next if that is what you mean",
+                            input.display()
+                        ),
+                    ));
+                }
                 withdrawn.insert(b.id.clone());
             }
             [] => {
