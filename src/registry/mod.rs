@@ -334,11 +334,10 @@ impl Registry {
                     keep.extend(m.batches.into_iter().map(|b| b.id));
                 }
                 // A generation a killed run renamed into place but did not commit.
-                Some(g) => {
-                    if read_manifest(&entry.path()).is_ok_and(|m| m.generation == g) {
-                        remove_any(&entry.path())?;
-                    }
+                Some(g) if read_manifest(&entry.path()).is_ok_and(|m| m.generation == g) => {
+                    remove_any(&entry.path())?
                 }
+                Some(_) => {}
                 None if is_staging_dir(&entry.path(), &name) => remove_any(&entry.path())?,
                 None if is_temp_name(&name) => remove_any(&entry.path())?,
                 None => {}
