@@ -135,3 +135,77 @@ fn lsh_blocking_keeps_quality_and_determinism() {
     let f = all_pairs_prf(&out);
     assert!(f[2] >= 0.96, "F1 {} with LSH", f[2]);
 }
+
+/// A run directory is one unit: a link killed before it swaps its run in leaves the old run
+/// whole (before, it could leave new entities beside old events, and report read them as one
+/// run); files of two runs mixed by hand are refused by report; a directory holding files
+/// crosswalk did not write is refused rather than replaced.
+#[test]
+fn a_run_directory_is_replaced_whole_and_checked_before_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, dcf) = encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, police) = encode_fixture(dir.path(), "police", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.path().join("run");
+    let o = link(&run, std::slice::from_ref(&dcf), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(crosswalk(&["report", run.to_str().unwrap()])
+        .status
+        .success());
+    let old = tree(&run);
+    assert!(old.contains_key("run.json") && old.contains_key("report.html"));
+    // Killed just before the swap: the old run is untouched, and still reports.
+    let args: Vec<String> = ["link", "--out", run.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([&dcf, &police].iter().map(|p| p.display().to_string()))
+        .collect();
+    let mut child = spawn_paused(&args, "run");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(tree(&run), old, "a killed link changed the run directory");
+    let o = crosswalk(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The next run replaces the directory whole: the old report goes with the old run.
+    let o = link(&run, &[dcf.clone(), police.clone()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new = tree(&run);
+    assert!(!new.contains_key("report.html") && !new.keys().any(|k| k.starts_with("aggregates")));
+    assert_ne!(new["entities.parquet"], old["entities.parquet"]);
+    // No staging directory is left beside it.
+    let beside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".crosswalk-"))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+    // The old run's entities copied into the new run: refused, nothing written.
+    std::fs::write(run.join("entities.parquet"), &old["entities.parquet"]).unwrap();
+    for cmd in [
+        vec!["report", run.to_str().unwrap()],
+        vec![
+            "evaluate",
+            "--truth",
+            dir.path().to_str().unwrap(),
+            "--run",
+            run.to_str().unwrap(),
+            "--maps",
+            dir.path().to_str().unwrap(),
+        ],
+    ] {
+        let o = crosswalk(&cmd);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(4), "{err}");
+        assert!(
+            err.contains("entities.parquet") && err.contains("does not belong"),
+            "{err}"
+        );
+    }
+    assert!(!run.join("report.html").exists() && !run.join("aggregates").exists());
+    // A directory with someone else's file in it is not replaced.
+    std::fs::write(run.join("notes.txt"), "mine").unwrap();
+    let o = link(&run, &[dcf], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
+}

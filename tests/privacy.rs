@@ -150,8 +150,9 @@ fn no_raw_identifier_in_any_output() {
             }
         }
     }
-    // outputs of two commands; entities, events, diagnostics, 11 + 11 tables, report.html
-    assert_eq!(blobs.len(), 2 + 3 + 11 + 11 + 1, "{} files", blobs.len());
+    // outputs of two commands; entities, events, diagnostics, run.json, 11 + 11 tables,
+    // report.html
+    assert_eq!(blobs.len(), 2 + 4 + 11 + 11 + 1, "{} files", blobs.len());
     scanned += scan(&blobs, &needles);
     assert!(scanned > 10_000, "scanned only {scanned} bytes");
 }

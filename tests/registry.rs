@@ -3,9 +3,7 @@
 //! SIGKILL at every commit step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crosswalk::evaluate;
 use crosswalk::pipeline::link::entity_rows;
@@ -367,23 +365,7 @@ fn paused_run(reg: &Path, files: &[PathBuf], point: &str) -> std::process::Child
         "m2".into(),
     ];
     args.extend(files.iter().map(|p| p.display().to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crosswalk"))
-        .args(&args)
-        .env(registry::PAUSE_ENV, point)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(err).lines();
-    loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("paused at") => break,
-            Some(_) => continue,
-            None => panic!("the run ended without pausing at {point}"),
-        }
-    }
-    child
+    crate::util::spawn_paused(&args, point)
 }
 
 #[test]
@@ -459,13 +441,9 @@ fn a_second_run_is_refused_while_one_holds_the_registry_and_a_dead_one_frees_it(
 
 /// Every file under `dir` but the lock, path -> bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    all_files(dir)
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(dir.join(&f)).unwrap();
-            (f, bytes)
-        })
-        .collect()
+    let mut t = crate::util::tree(dir);
+    t.remove("LOCK");
+    t
 }
 
 /// Two small fixture exports encoded into `dir`: (first, second).

@@ -146,3 +146,44 @@ pub fn assert_same_runs(r1: &Path, r2: &Path) {
         );
     }
 }
+
+/// Starts `crosswalk ARGS` with the test hook that pauses it at commit point `point`
+/// (`crosswalk::io::PAUSE_ENV`); returns the child once it has paused there, to be killed.
+pub fn spawn_paused(args: &[String], point: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crosswalk"))
+        .args(args)
+        .env(crosswalk::io::PAUSE_ENV, point)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(err).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("paused at") => break,
+            Some(_) => continue,
+            None => panic!("the run ended without pausing at {point}"),
+        }
+    }
+    child
+}
+
+/// Every file under `dir` (recursively), relative path -> bytes.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}

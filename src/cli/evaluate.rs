@@ -29,6 +29,7 @@ pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
     if let (Some(run), Some(maps)) = (&args.run, &args.maps) {
         let registry = run;
         let run = &crosswalk::registry::as_run(registry)?;
+        crosswalk::io::run::verify(run)?;
         let s = evaluate::score_run(&args.truth, run, maps)?;
         super::stdout_line(&render(&format!("linkage run {}", run.display()), &s))?;
         let generations = crosswalk::registry::current_generation(registry)?;

@@ -9,6 +9,7 @@ pub mod csv_in;
 pub mod encodings;
 pub mod events;
 pub mod parquet_in;
+pub mod run;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,227 @@ impl Write for AtomicFile {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.tmp.flush()
+    }
+}
+
+/// Environment variable naming a commit point at which a run pauses for two minutes, so that
+/// the crash tests can kill it there: `batches`, `generation` or `current` in a registry run,
+/// `run` in a one-off link just before its run directory is swapped in. Read only when
+/// crosswalk is built with the test-only feature `test-hooks` (as `cargo test` builds it); a
+/// binary built for use ignores it.
+pub const PAUSE_ENV: &str = "CROSSWALK_PAUSE";
+
+/// Test hook: pauses for two minutes when [`PAUSE_ENV`] names `point` (feature `test-hooks`
+/// only; otherwise it does nothing).
+pub fn pause(point: &str) {
+    #[cfg(feature = "test-hooks")]
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == point) {
+        eprintln!("crosswalk: paused at {point} ({PAUSE_ENV})");
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = point;
+}
+
+/// Whether `name` is one of crosswalk's temporary files or directories
+/// (`.crosswalk-XXXXXX.tmp`, [`AtomicFile`], [`AtomicDir`]): what a killed run may leave.
+pub fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(".crosswalk-")
+        .and_then(|r| r.strip_suffix(".tmp"))
+        .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// A directory of outputs written under a temporary name beside its destination and swapped in
+/// whole by [`AtomicDir::commit`]: readers see the old directory or the new one, never a mix
+/// of the two. Dropped without `commit`, the staging directory is removed and the destination
+/// is untouched.
+///
+/// On Linux the swap is one `renameat2(RENAME_EXCHANGE)`; where that is not available (another
+/// system, or a file system without it) the old directory is renamed aside and the new one
+/// into place, two renames with a moment between them in which the destination is absent (the
+/// old one is then still beside it, under a `.crosswalk-` name).
+///
+/// The staging directory holds a lock for the life of the value. A killed run's staging
+/// directory (its lock released by the process's death) is removed by the next `AtomicDir`
+/// created beside it, so no copy of a run's files lingers hidden beside the output.
+#[derive(Debug)]
+pub struct AtomicDir {
+    staging: tempfile::TempDir,
+    dest: PathBuf,
+    _lock: std::fs::File,
+}
+
+/// The lock file inside an [`AtomicDir`]'s staging directory.
+const STAGING_LOCK: &str = ".crosswalk-lock";
+
+impl AtomicDir {
+    /// Creates a staging directory beside `dest`. `dest` must not exist, or be a directory all
+    /// of whose entries `ours` accepts (the files the directory is replaced with, and what
+    /// crosswalk writes there later): anything else would be lost by the swap, so the
+    /// directory is refused (a configuration error that says why; entry names are not
+    /// printed, a file name may be anything).
+    pub fn create(dest: &Path, ours: &dyn Fn(&str) -> bool) -> Result<AtomicDir> {
+        match std::fs::read_dir(dest) {
+            Ok(entries) => {
+                let mut foreign = 0usize;
+                for e in entries {
+                    let e = e.map_err(|e| Error::io(dest, e))?;
+                    if !ours(&e.file_name().to_string_lossy()) {
+                        foreign += 1;
+                    }
+                }
+                if foreign > 0 {
+                    return Err(Error::config(
+                        dest,
+                        format!(
+                            "the output directory holds {foreign} entr{} crosswalk does not \
+                             write there; a run replaces its directory as a whole, so crosswalk \
+                             stops rather than delete them. Give a new or empty directory, or \
+                             move those files out",
+                            if foreign == 1 { "y" } else { "ies" }
+                        ),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(Error::config(
+                    dest,
+                    "is a file; the output must be a directory (new, empty, or an earlier run's)",
+                ))
+            }
+            Err(e) => return Err(Error::io(dest, e)),
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        remove_dead_staging(&parent)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".crosswalk-")
+            .suffix(".tmp")
+            .tempdir_in(&parent)
+            .map_err(|e| Error::io(&parent, e))?;
+        let lock_path = staging.path().join(STAGING_LOCK);
+        let lock = std::fs::File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        lock.try_lock()
+            .map_err(|e| Error::io(&lock_path, std::io::Error::other(e.to_string())))?;
+        Ok(AtomicDir {
+            staging,
+            dest: dest.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The staging directory: write the new directory's files here.
+    pub fn path(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// The destination.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Swaps the staging directory in for the destination and removes the old directory.
+    pub fn commit(self) -> Result<()> {
+        let dest = self.dest;
+        let lock_path = self.staging.path().join(STAGING_LOCK);
+        std::fs::remove_file(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        sync_dir(self.staging.path())?;
+        let staging = self.staging.keep();
+        let replaced = std::fs::symlink_metadata(&dest).is_ok();
+        if !replaced {
+            std::fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
+        } else if !exchange(&staging, &dest)? {
+            let aside = staging.with_extension("old");
+            std::fs::rename(&dest, &aside).map_err(|e| Error::io(&dest, e))?;
+            std::fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
+            std::fs::rename(&aside, &staging).map_err(|e| Error::io(&aside, e))?;
+        }
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        if replaced {
+            // `staging` now holds the old directory.
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes the staging directories in `parent` whose run died: those holding a lock file
+/// that nobody holds any more. A live run's staging directory is locked and left alone.
+fn remove_dead_staging(parent: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        if !is_temp_name(&e.file_name().to_string_lossy())
+            || !e.file_type().is_ok_and(|t| t.is_dir())
+        {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(e.path().join(STAGING_LOCK)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(e.path(), err))?;
+        }
+    }
+    Ok(())
+}
+
+/// Swaps two directory entries atomically; `Ok(false)` where the system or file system cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| Error::io(p, std::io::Error::other("path holds a NUL byte")))
+    };
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call;
+    // renameat2 reads them and touches no other memory.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => Ok(false),
+        _ => Err(Error::io(b, err)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> Result<bool> {
+    Ok(false)
+}
+
+/// fsync of a directory (its entries: renames and new files). A no-op where directories cannot
+/// be opened as files.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -172,5 +394,65 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomic(&dest, b"new").unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+    }
+
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_directory_is_replaced_whole_or_not_at_all() {
+        let parent = tempfile::tempdir().unwrap();
+        let dest = parent.path().join("run");
+        let ours = |n: &str| n == "a" || n == "b";
+        // New.
+        let d = AtomicDir::create(&dest, &ours).unwrap();
+        std::fs::write(d.path().join("a"), "1").unwrap();
+        std::fs::write(d.path().join("b"), "1").unwrap();
+        d.commit().unwrap();
+        assert_eq!(
+            files(&dest),
+            [("a".into(), b"1".to_vec()), ("b".into(), b"1".to_vec())]
+        );
+        // Abandoned: the old directory stays, the staging one goes.
+        let d = AtomicDir::create(&dest, &ours).unwrap();
+        std::fs::write(d.path().join("a"), "2").unwrap();
+        drop(d);
+        assert_eq!(files(&dest).len(), 2);
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+        // Replaced: nothing of the old one is left (b is gone).
+        let d = AtomicDir::create(&dest, &ours).unwrap();
+        std::fs::write(d.path().join("a"), "3").unwrap();
+        d.commit().unwrap();
+        assert_eq!(files(&dest), [("a".into(), b"3".to_vec())]);
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+        // A dead run's staging directory (its lock free) is removed by the next one; a live
+        // one's is not.
+        let live = AtomicDir::create(&dest, &ours).unwrap();
+        let dead = AtomicDir::create(&dest, &ours).unwrap();
+        let dead_path = dead.path().to_path_buf();
+        drop(dead._lock);
+        std::mem::forget(dead.staging); // as if the process died: nothing cleaned up
+        let next = AtomicDir::create(&dest, &ours).unwrap();
+        assert!(!dead_path.exists() && live.path().exists());
+        drop((live, next));
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+        // A directory with something else in it is refused.
+        std::fs::write(dest.join("notes.txt"), "mine").unwrap();
+        let err = AtomicDir::create(&dest, &ours).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(!err.to_string().contains("notes.txt"), "{err}");
+        assert_eq!(files(&dest).len(), 2);
     }
 }

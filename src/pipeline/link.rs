@@ -167,6 +167,11 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     if job.inputs.is_empty() {
         return Err(Error::config(&job.out, "no encodings files given"));
     }
+    // The run is written into a staging directory and swapped in whole at the end; an output
+    // directory holding anything else is refused now, before the work.
+    let out = crate::io::AtomicDir::create(&job.out, &|name| {
+        crate::io::run::is_run_entry(name) || crate::io::is_temp_name(name)
+    })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)
         .build()
@@ -357,23 +362,26 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
 
     // 5. Write.
     let t3 = Instant::now();
-    std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, e))?;
     let ids: Vec<String> = labels
         .iter()
         .map(|l| format!("P-{:06}", number[l]))
         .collect();
     write_entities(
-        &job.out.join("entities.parquet"),
+        &out.path().join("entities.parquet"),
         keys.iter()
             .zip(&ids)
             .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
     )?;
     // The run's events with their persons: the analytics' input (no CLKs).
-    write_events(&job.out.join("events.parquet"), &files, &|agency, key| {
-        node_of
-            .get(&(agency, key))
-            .map(|&n| ids[n as usize].as_str())
-    })?;
+    write_events(
+        &out.path().join("events.parquet"),
+        &files,
+        &|agency, key| {
+            node_of
+                .get(&(agency, key))
+                .map(|&n| ids[n as usize].as_str())
+        },
+    )?;
 
     let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
     let mut members: HashMap<u32, usize> = HashMap::new();
@@ -453,7 +461,10 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let diag = serde_json::to_string_pretty(&diag)
         .map_err(|e| Error::io(&job.out, std::io::Error::other(e.to_string())))?
         + "\n";
-    crate::io::write_atomic(&job.out.join("diagnostics.json"), diag.as_bytes())?;
+    crate::io::write_atomic(&out.path().join("diagnostics.json"), diag.as_bytes())?;
+    crate::io::run::write_manifest(out.path())?;
+    crate::io::pause("run");
+    out.commit()?;
     Ok(summary)
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use crate::analytics::{self, suppress::suppress, Settings, Table};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::{aggregates, events};
 use crate::report;
 
@@ -51,6 +51,8 @@ pub struct ReportSummary {
 
 /// Runs the report job.
 pub fn run(job: &ReportJob) -> Result<ReportSummary> {
+    // A run directory must be one run: its files as its manifest records them.
+    let manifest = crate::io::run::verify(&job.run)?;
     let ev = events::read(&job.run)?;
     let as_of = job.settings.as_of.or_else(|| ev.log.latest_date());
     let settings = Settings {
@@ -63,7 +65,7 @@ pub fn run(job: &ReportJob) -> Result<ReportSummary> {
     }
     let mut published = internal.clone();
     suppress(&mut published, job.min_cell);
-    let meta = vec![
+    let mut meta = vec![
         (
             "crosswalk.as_of",
             as_of.map(|d| d.to_string()).unwrap_or_default(),
@@ -75,6 +77,9 @@ pub fn run(job: &ReportJob) -> Result<ReportSummary> {
             settings.open_service_days.to_string(),
         ),
     ];
+    if let Some(m) = &manifest {
+        meta.push(("crosswalk.run", m.run_id()));
+    }
     write_tables(
         &job.run.join("aggregates"),
         &published,
@@ -122,11 +127,22 @@ fn write_tables(
     view: aggregates::View,
     meta: &[(&str, String)],
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Swapped in whole: a killed report leaves the previous tables, never a mix.
+    let known = |name: &str| {
+        name.strip_suffix(".parquet")
+            .is_some_and(|stem| stem == "registry_months" || tables.iter().any(|t| t.name == stem))
+            || crate::io::is_temp_name(name)
+    };
+    let out = crate::io::AtomicDir::create(dir, &known)?;
     for t in tables {
-        aggregates::write(&dir.join(format!("{}.parquet", t.name)), t, view, meta)?;
+        aggregates::write(
+            &out.path().join(format!("{}.parquet", t.name)),
+            t,
+            view,
+            meta,
+        )?;
     }
-    Ok(())
+    out.commit()
 }
 
 /// The registry's per-month view: person ids first issued by each registry run (`new_persons`

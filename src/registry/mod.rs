@@ -39,16 +39,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::LshParams;
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::{is_temp_name, write_atomic};
 
 /// Format tag of `registry.json`.
 pub const FORMAT: &str = "crosswalk-registry/2";
-
-/// Environment variable naming a point at which a registry run pauses for two minutes
-/// (`batches`, `generation` or `current`): the crash tests kill the process there. Read only
-/// when crosswalk is built with the test-only feature `test-hooks` (as `cargo test` builds it);
-/// a binary built for use ignores it.
-pub const PAUSE_ENV: &str = "CROSSWALK_REGISTRY_PAUSE";
 
 /// Linkage settings, frozen when the registry is created (changing them would change persons
 /// that no new evidence touched).
@@ -499,13 +493,6 @@ fn is_batch_id(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The name of a temporary file of [`crate::io::AtomicFile`]: `.crosswalk-XXXXXX.tmp`.
-fn is_temp_name(name: &str) -> bool {
-    name.strip_prefix(".crosswalk-")
-        .and_then(|r| r.strip_suffix(".tmp"))
-        .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 /// The files a generation directory holds (and its writers' temporaries).
 const GENERATION_FILES: [&str; 6] = [
     "registry.json",
@@ -588,24 +575,7 @@ fn remove_any(path: &Path) -> Result<()> {
     r.map_err(|e| Error::io(path, e))
 }
 
-/// fsync of a directory (its entries: renames and new files).
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
-}
-
-/// Test hook: pauses for two minutes when [`PAUSE_ENV`] names `point` (feature `test-hooks`
-/// only; otherwise it does nothing).
-pub fn pause(point: &str) {
-    #[cfg(feature = "test-hooks")]
-    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == point) {
-        eprintln!("crosswalk: paused at {point} ({PAUSE_ENV})");
-        std::thread::sleep(std::time::Duration::from_secs(120));
-    }
-    #[cfg(not(feature = "test-hooks"))]
-    let _ = point;
-}
+pub use crate::io::{pause, sync_dir, PAUSE_ENV};
 
 /// The directory `crosswalk report` and `crosswalk evaluate` should read for `dir`: `dir`
 /// itself for a run directory; for a registry, its current generation, where the events of
