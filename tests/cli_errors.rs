@@ -191,3 +191,51 @@ fn bad_key_files_are_exit_3_and_never_echoed() {
     assert_clean_failure(&o, 1);
     assert!(!out.exists());
 }
+
+#[test]
+fn an_unbalanced_quote_stops_the_run_at_the_row_where_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,first,last,dob,code\n");
+    for i in 1..=700 {
+        let q = if i == 10 { "\"" } else { "" };
+        csv.push_str(&format!("{i},{q}Ana,Lopez,2001-01-01,A\n"));
+    }
+    let (o, out) = run(dir.path(), csv.as_bytes(), MAPPING);
+    let err = assert_clean_failure(&o, 4);
+    assert!(
+        err.contains("row 10 (line 11)") && err.contains("never closed"),
+        "{err}"
+    );
+    assert!(!err.contains("Ana") && !err.contains("Lopez"), "{err}");
+    assert!(!out.exists(), "an export missing 690 rows was encoded");
+}
+
+#[test]
+fn crlf_and_piped_exports_report_the_right_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"id,first,last,dob,code\r\n1,Ana,Lopez,2001-02-30,A\r\n2,Bo,Li,2001-01-01,A\r\n\r\n3,Cy,Wu,2001-13-01,A\r\n";
+    let (o, out) = run(dir.path(), csv, MAPPING);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rejects = std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap();
+    assert!(rejects.contains("\n1,2,dob,dob,field dropped"), "{rejects}");
+    assert!(rejects.contains("\n3,5,dob,dob,field dropped"), "{rejects}");
+    // The same export through a pipe (a file with no length) is read, not called empty.
+    let key = key_file(dir.path());
+    let piped = dir.path().join("piped.parquet");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crosswalk"))
+        .args(["encode", "--source"])
+        .arg(dir.path().join("m.toml"))
+        .arg("--key-file")
+        .arg(&key)
+        .args(["--input", "/dev/stdin", "--out"])
+        .arg(&piped)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(csv).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(crosswalk::io::encodings::read(&piped).unwrap().len(), 3);
+}

@@ -3,9 +3,16 @@
 //! Cells stay bytes until the [`crate::source::Extractor`] decodes them with the mapping's text
 //! encoding, so an undecodable cell costs one field, not the file. A UTF-8 byte-order mark is
 //! stripped from the header. Rows of the wrong width are passed on (the extractor rejects them).
+//!
+//! Line numbers are counted here, not by the CSV parser, so that they are right whatever the
+//! line ends (`\n`, `\r\n` or `\r`; the parser counts only `\n`, and after a `\r\n` one too
+//! few). A quoted field that swallows what look like rows (an unbalanced quote) stops the read
+//! with an error naming the row and line where it opened ([`RUNAWAY_LINES`]): a CSV parser reads
+//! every following line into that one field, and the rows would silently be lost.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -24,12 +31,61 @@ pub struct RawRow {
     pub record: ByteRecord,
 }
 
+/// A quoted field spanning more than this many lines is taken for an unbalanced quote even if
+/// its lines do not look like rows (no export field crosswalk reads runs that long).
+pub const RUNAWAY_LINES: usize = 50;
+
+/// The file under the CSV parser, noting where each line ends as the bytes pass through, so that
+/// a record's line can be told from its byte offset.
+struct LineCounter<R> {
+    inner: R,
+    /// Bytes passed through so far.
+    pos: u64,
+    /// Offsets of line ends passed through but not yet consumed by [`LineCounter::line_at`]:
+    /// each `\r` (one line end, or the first byte of `\r\n`) and each `\n` not after a `\r`.
+    ends: VecDeque<u64>,
+    /// Line ends before the oldest offset in `ends`.
+    counted: u64,
+    /// Whether the last byte passed through was `\r`.
+    after_cr: bool,
+    /// Whether the file has been read to its end.
+    eof: bool,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.eof |= n == 0 && !buf.is_empty();
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
+                self.ends.push_back(self.pos + i as u64);
+            }
+            self.after_cr = b == b'\r';
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> LineCounter<R> {
+    /// The 1-based line of byte `offset`: one plus the line ends before it. Offsets must be
+    /// asked for in non-decreasing order.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.ends.front().is_some_and(|&e| e < offset) {
+            self.ends.pop_front();
+            self.counted += 1;
+        }
+        self.counted + 1
+    }
+}
+
 /// An open CSV export.
 pub struct CsvSource {
-    reader: csv::Reader<BufReader<File>>,
+    reader: csv::Reader<LineCounter<BufReader<File>>>,
     path: PathBuf,
     headers: Vec<String>,
     rows: u64,
+    delimiter: u8,
 }
 
 impl std::fmt::Debug for CsvSource {
@@ -45,22 +101,43 @@ impl CsvSource {
     /// Opens `path` and reads its header row.
     pub fn open(path: &Path, delimiter: u8, encoding: TextEncoding) -> Result<CsvSource> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-            return Err(Error::input(
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::io(
+                path,
+                std::io::Error::other("is a directory, not an export file"),
+            ));
+        }
+        // A pipe or device (`--input /dev/stdin`) has no length to check: it is read.
+        let empty = || {
+            Error::input(
                 path,
                 "the file is empty: expected a header row and data rows",
-            ));
+            )
+        };
+        if meta.is_file() && meta.len() == 0 {
+            return Err(empty());
         }
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
             .has_headers(false)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .from_reader(LineCounter {
+                inner: BufReader::with_capacity(1 << 20, file),
+                pos: 0,
+                ends: VecDeque::new(),
+                counted: 0,
+                after_cr: false,
+                eof: false,
+            });
         let mut header = ByteRecord::new();
         let got = reader
             .read_byte_record(&mut header)
             .map_err(|e| csv_error(path, e))?;
-        if !got || header.iter().all(|h| h.is_empty()) {
+        if !got {
+            return Err(empty());
+        }
+        if header.iter().all(|h| h.is_empty()) {
             return Err(Error::input(path, "no header row: the first line is empty"));
         }
         let mut headers = Vec::with_capacity(header.len());
@@ -88,12 +165,16 @@ impl CsvSource {
             };
             headers.push(text);
         }
-        Ok(CsvSource {
+        let mut source = CsvSource {
             reader,
             path: path.to_path_buf(),
             headers,
             rows: 0,
-        })
+            delimiter,
+        };
+        let line = source.start_line(&header);
+        source.check_runaway(&header, 0, line)?;
+        Ok(source)
     }
 
     /// The header cells, decoded.
@@ -120,12 +201,133 @@ impl CsvSource {
             }
             self.rows += 1;
             slot.row = self.rows;
-            slot.line = slot.record.position().map_or(0, |p| p.line());
+            slot.line = self.start_line(&slot.record);
+            self.check_runaway(&slot.record, slot.row, slot.line)?;
             n += 1;
         }
         chunk.truncate(n);
         Ok(n)
     }
+}
+
+impl CsvSource {
+    /// The line on which the record just read starts: the line of its last byte (the parser
+    /// stands just after the record's line end, or at the end of the file), less the line
+    /// breaks inside its fields. (The parser's own record position may point before blank lines
+    /// it skipped, or at the `\n` of the previous `\r\n`.)
+    fn start_line(&mut self, record: &ByteRecord) -> u64 {
+        let end = self.reader.position().byte();
+        let last = self.reader.get_mut().line_at(end.saturating_sub(1));
+        last.saturating_sub(line_breaks(record.as_slice()) as u64)
+    }
+
+    /// Stops the read at a field that swallowed what look like rows (see the module docs).
+    fn check_runaway(&mut self, record: &ByteRecord, row: u64, line: u64) -> Result<()> {
+        if memchr2(record.as_slice()).is_none() {
+            return Ok(());
+        }
+        let width = self.headers.len().max(record.len());
+        let Some(r) = runaway(record, self.delimiter, width) else {
+            return Ok(());
+        };
+        // A quote still open at the end of the file took the last line end into its field, so
+        // the record has no terminator of its own (start_line assumed one).
+        let end = self.reader.position().byte();
+        let counter = self.reader.get_ref();
+        let to_eof = counter.eof
+            && end == counter.pos
+            && record
+                .iter()
+                .last()
+                .is_some_and(|f| f.ends_with(b"\n") || f.ends_with(b"\r"));
+        let line = line + to_eof as u64;
+        let last = line + r.lines as u64 - to_eof as u64;
+        let what = if row == 0 {
+            "the header".to_string()
+        } else {
+            format!("row {row}")
+        };
+        Err(Error::input(
+            &self.path,
+            format!(
+                "{what} (line {line}): a quoted field opened on this line runs on to {}{} and holds {} line(s) that look like rows: a quote that was never closed? Nothing \
+                 was encoded. Fix the quoting in the export (a field that starts with a quote \
+                 must end with one) or export the file again",
+                if to_eof {
+                    format!("the end of the file (line {last})")
+                } else {
+                    format!("line {last}")
+                },
+                if r.lines > RUNAWAY_LINES {
+                    format!(" ({} lines)", r.lines + 1)
+                } else {
+                    String::new()
+                },
+                r.row_like
+            ),
+        ))
+    }
+}
+
+/// Line breaks in `bytes`, `\r\n` counted once.
+fn line_breaks(bytes: &[u8]) -> usize {
+    if memchr2(bytes).is_none() {
+        return 0;
+    }
+    let mut n = 0;
+    let mut after_cr = false;
+    for &b in bytes {
+        if b == b'\r' || (b == b'\n' && !after_cr) {
+            n += 1;
+        }
+        after_cr = b == b'\r';
+    }
+    n
+}
+
+/// The first line break in `bytes`.
+fn memchr2(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
+}
+
+/// What [`runaway`] found.
+#[derive(Debug, PartialEq, Eq)]
+struct Runaway {
+    /// Line breaks inside the field.
+    lines: usize,
+    /// Continuation lines holding at least half a row's delimiters.
+    row_like: usize,
+}
+
+/// A field of `record` that looks like an unbalanced quote's: more than [`RUNAWAY_LINES`] lines,
+/// or a continuation line with at least half the delimiters of a `width`-column row (at least
+/// two). A note typed over a few lines has a comma or two per line; swallowed rows have all of
+/// theirs.
+fn runaway(record: &ByteRecord, delimiter: u8, width: usize) -> Option<Runaway> {
+    let need = (width.saturating_sub(1) / 2).max(2);
+    record.iter().find_map(|field| {
+        memchr2(field)?;
+        let mut lines = 0;
+        let mut row_like = 0;
+        let mut after_cr = false;
+        let mut delims = 0;
+        for &b in field {
+            if b == b'\r' || (b == b'\n' && !after_cr) {
+                if lines > 0 && delims >= need {
+                    row_like += 1;
+                }
+                lines += 1;
+                delims = 0;
+            } else if b == delimiter {
+                delims += 1;
+            }
+            after_cr = b == b'\r';
+        }
+        if delims >= need {
+            row_like += 1;
+        }
+        (row_like > 0 || lines > RUNAWAY_LINES).then_some(Runaway { lines, row_like })
+    })
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -138,5 +340,81 @@ fn csv_error(path: &Path, e: csv::Error) -> Error {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::io(path, io),
         _ => Error::input(path, format!("malformed CSV at {pos}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path, bytes: &[u8]) -> Result<CsvSource> {
+        let path = dir.join("in.csv");
+        std::fs::write(&path, bytes).unwrap();
+        CsvSource::open(&path, b',', TextEncoding::Utf8)
+    }
+
+    fn lines(bytes: &[u8]) -> Vec<(u64, u64)> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = open(dir.path(), bytes).unwrap();
+        let mut chunk = Vec::new();
+        src.read_chunk(&mut chunk, 100).unwrap();
+        chunk.iter().map(|r| (r.row, r.line)).collect()
+    }
+
+    #[test]
+    fn lines_are_right_whatever_the_line_ends() {
+        let want = vec![(1, 2), (2, 3), (3, 6)];
+        for eol in ["\n", "\r\n", "\r"] {
+            let text = ["h1,h2", "a,b", "c,\"d", "e", "f\"", "g,h", ""].join(eol);
+            assert_eq!(lines(text.as_bytes()), want, "{eol:?}");
+        }
+        // Blank lines are skipped but counted.
+        assert_eq!(lines(b"h1,h2\n\na,b\r\n\r\nc,d"), vec![(1, 3), (2, 5)]);
+    }
+
+    #[test]
+    fn an_unbalanced_quote_stops_the_read_at_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("id,first,last,dob,code\n");
+        for i in 1..40 {
+            if i == 5 {
+                text.push_str("5,\"Ana,Lopez,2001-01-01,A\n");
+            } else {
+                text.push_str(&format!("{i},Ana,Lopez,2001-01-01,A\n"));
+            }
+        }
+        let mut src = open(dir.path(), text.as_bytes()).unwrap();
+        let mut chunk = Vec::new();
+        let err = src.read_chunk(&mut chunk, 100).unwrap_err().to_string();
+        assert!(
+            err.contains("row 5 (line 6)") && err.contains("never closed"),
+            "{err}"
+        );
+        assert!(err.contains("the end of the file (line 40)"), "{err}");
+        // Closed further down: the rows in between are still reported.
+        let closed = text.replace("30,Ana", "30,\"Ana");
+        let mut src = open(dir.path(), closed.as_bytes()).unwrap();
+        let err = src.read_chunk(&mut chunk, 100).unwrap_err().to_string();
+        assert!(
+            err.contains("row 5 (line 6)") && err.contains("to line 31"),
+            "{err}"
+        );
+        assert!(!err.contains("Ana") && !err.contains("Lopez"), "{err}");
+        // A note over a few lines with a comma each is not a runaway.
+        let ok = "id,note,x,y,z\n1,\"called, no answer\nwill retry, 9am\",a,b,c\n2,n,a,b,c\n";
+        assert_eq!(lines(ok.as_bytes()), vec![(1, 2), (2, 4)]);
+        // A field running for more than RUNAWAY_LINES lines is one, commas or not.
+        let long = format!("id,note\n1,\"{}\"\n", "x\n".repeat(RUNAWAY_LINES + 1));
+        assert!(open(dir.path(), long.as_bytes())
+            .and_then(|mut s| s.read_chunk(&mut chunk, 10))
+            .is_err());
+    }
+
+    #[test]
+    fn a_pipe_is_read_and_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CsvSource::open(dir.path(), b',', TextEncoding::Utf8).unwrap_err();
+        assert_eq!(err.exit_code(), 1, "{err}");
+        assert!(open(dir.path(), b"").is_err());
     }
 }
