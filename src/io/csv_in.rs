@@ -238,7 +238,7 @@ impl CsvSource {
             && end == counter.pos
             && record
                 .iter()
-                .last()
+                .next_back()
                 .is_some_and(|f| f.ends_with(b"\n") || f.ends_with(b"\r"));
         let line = line + to_eof as u64;
         let last = line + r.lines as u64 - to_eof as u64;
