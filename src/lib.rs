@@ -60,6 +60,7 @@ pub mod io;
 pub mod keys;
 pub mod normalize;
 pub mod pipeline;
+pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod schema;

@@ -315,13 +315,115 @@ pub struct Issue {
     pub row_rejected: bool,
 }
 
-/// An unknown code met in a row.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An unknown code met in a row: its column and its value, trimmed and upper-cased as codes
+/// are matched. The value stays in memory: messages show it only through
+/// [`crate::redact::code_label`] ([`UnknownCodeTally`]), and `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UnknownCode {
     /// `event_code` or `service_code`.
     pub column_kind: &'static str,
-    /// The code as a printable label (see [`printable_code`]).
-    pub code: String,
+    /// The value, folded.
+    value: String,
+}
+
+impl UnknownCode {
+    /// An unknown `column_kind` code with cell text `raw`.
+    pub fn new(column_kind: &'static str, raw: &str) -> UnknownCode {
+        UnknownCode {
+            column_kind,
+            value: fold_code(raw),
+        }
+    }
+}
+
+impl std::fmt::Debug for UnknownCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnknownCode")
+            .field("column_kind", &self.column_kind)
+            .field("shape", &crate::redact::shape(&self.value))
+            .finish()
+    }
+}
+
+/// Unknown codes met while reading an export, counted by value with the rows that hold them.
+/// [`UnknownCodeTally::lines`] turns them into what may be shown.
+#[derive(Debug, Default)]
+pub struct UnknownCodeTally {
+    by_value: BTreeMap<UnknownCode, (u64, Vec<u64>)>,
+}
+
+/// Rows listed per unknown value that cannot be quoted.
+const ROWS_LISTED: usize = 5;
+
+/// One line of the unknown-codes summary: a code (or a shape) and the rows that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCodeLine {
+    /// `event_code` or `service_code`.
+    pub column_kind: &'static str,
+    /// The code, or `a value shaped 99/99/9999` ([`crate::redact::code_label`]).
+    pub label: String,
+    /// Rows holding it.
+    pub rows: u64,
+    /// The first rows holding it (data row numbers), listed when the value is not quoted so
+    /// that the agency can look it up in its own file.
+    pub first_rows: Vec<u64>,
+}
+
+impl std::fmt::Display for UnknownCodeLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({} rows", self.column_kind, self.label, self.rows)?;
+        if !self.first_rows.is_empty() {
+            let list: Vec<String> = self.first_rows.iter().map(u64::to_string).collect();
+            let more = self.rows - self.first_rows.len() as u64;
+            write!(f, ": row {}", list.join(", "))?;
+            if more > 0 {
+                write!(f, " and {more} more")?;
+            }
+        }
+        write!(f, ")")
+    }
+}
+
+impl UnknownCodeTally {
+    /// Counts `code`, met in data row `row`.
+    pub fn add(&mut self, code: &UnknownCode, row: u64) {
+        let e = self.by_value.entry(code.clone()).or_default();
+        e.0 += 1;
+        if e.1.len() < ROWS_LISTED {
+            e.1.push(row);
+        }
+    }
+
+    /// Whether no unknown code was met.
+    pub fn is_empty(&self) -> bool {
+        self.by_value.is_empty()
+    }
+
+    /// The summary: quotable codes one line each; the rest grouped by column and shape, with
+    /// their first rows. Ordered by column, then label.
+    pub fn lines(&self) -> Vec<UnknownCodeLine> {
+        let mut out: BTreeMap<(&'static str, String), (u64, Vec<u64>, bool)> = BTreeMap::new();
+        for (code, (n, rows)) in &self.by_value {
+            let quoted = crate::redact::code_is_quotable(&code.value, *n);
+            let label = crate::redact::code_label(&code.value, *n);
+            let e = out.entry((code.column_kind, label)).or_default();
+            e.0 += n;
+            e.2 = quoted;
+            e.1.extend(rows);
+        }
+        out.into_iter()
+            .map(|((column_kind, label), (rows, mut first, quoted))| {
+                first.sort_unstable();
+                first.truncate(if quoted { 0 } else { ROWS_LISTED });
+                UnknownCodeLine {
+                    column_kind,
+                    label,
+                    rows,
+                    first_rows: first,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One extracted row.
@@ -341,27 +443,6 @@ pub struct Extracted {
     pub unknown_codes: Vec<UnknownCode>,
     /// Whether the row is rejected (not encoded).
     pub rejected: bool,
-}
-
-/// A code as it may appear in messages: codes are agency vocabulary, not identifiers, but a
-/// misconfigured column could hold anything, so only short code-like text is shown verbatim.
-pub fn printable_code(raw: &str) -> String {
-    let t = raw.trim();
-    if t.is_empty() {
-        return "(empty)".into();
-    }
-    // Short, no spaces, code characters only: "HSG-EM" is quoted, "Maria Lopez" is not.
-    let code_like = t.len() <= 24
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-./&#:".contains(c));
-    if code_like {
-        t.to_string()
-    } else {
-        format!(
-            "(a {}-character value that does not look like a code)",
-            t.chars().count()
-        )
-    }
 }
 
 fn fold_code(raw: &str) -> String {
@@ -423,11 +504,16 @@ impl Extractor {
         file: &Path,
     ) -> Result<Extractor> {
         let folded: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
+        // Suggestions quote header cells, so only from a row that is plainly a header: in an
+        // export without one, the first row holds a person's name and birth date.
+        let plain = header_is_plain(headers);
         let mut missing = Vec::new();
         let mut find = |name: &str| -> Option<usize> {
             let want = name.trim().to_lowercase();
             let found = folded.iter().position(|h| *h == want);
-            if found.is_none() {
+            if found.is_none() && !plain {
+                missing.push(format!("{name:?}"));
+            } else if found.is_none() {
                 let best = folded
                     .iter()
                     .zip(headers)
@@ -470,10 +556,16 @@ impl Extractor {
             return Err(Error::input(
                 file,
                 format!(
-                    "the header lacks mapped column(s) {}; the file has {} columns. \
-                     Fix the [columns] table of the source mapping or the export.",
+                    "the header lacks mapped column(s) {}; the file has {} columns. {}",
                     missing.join(", "),
-                    headers.len()
+                    headers.len(),
+                    if plain {
+                        "Fix the [columns] table of the source mapping or the export."
+                    } else {
+                        "Its first row does not look like a header (it holds numbers, dates or \
+                         addresses): the export may lack a header row; add one, or export it \
+                         again with column names."
+                    }
                 ),
             ));
         }
@@ -828,10 +920,7 @@ impl Extractor {
                         stage = Some(st);
                         service = sv;
                     }
-                    None => out.unknown_codes.push(UnknownCode {
-                        column_kind: "event_code",
-                        code: printable_code(&t),
-                    }),
+                    None => out.unknown_codes.push(UnknownCode::new("event_code", &t)),
                 },
                 Ok(None) => {}
                 Err(p) => out.reject("event_code", self.col(i), p.describe().into()),
@@ -849,10 +938,7 @@ impl Extractor {
                             stage = Some(Stage::ServiceImmediate);
                         }
                     }
-                    None => out.unknown_codes.push(UnknownCode {
-                        column_kind: "service_code",
-                        code: printable_code(&t),
-                    }),
+                    None => out.unknown_codes.push(UnknownCode::new("service_code", &t)),
                 },
                 Ok(None) => {}
                 Err(p) => out.reject("service_code", self.col(i), p.describe().into()),
@@ -873,6 +959,20 @@ impl Extracted {
             row_rejected: true,
         });
     }
+}
+
+/// Whether a header row is plainly column names, so that its cells may be quoted: no cell is
+/// made of digits, holds more than two digits (a date, phone, id or ZIP), or an `@`, and none
+/// is longer than 64 characters. "Address Line 2" passes; "2009-03-07" and "1047" do not.
+pub fn header_is_plain(headers: &[String]) -> bool {
+    headers.iter().all(|h| {
+        let h = h.trim();
+        let digits = h.chars().filter(char::is_ascii_digit).count();
+        h.chars().count() <= 64
+            && digits <= 2
+            && !(digits > 0 && digits == h.chars().filter(|c| !c.is_whitespace()).count())
+            && !h.contains('@')
+    })
 }
 
 /// Completed years from `birth` to `at`.
@@ -976,7 +1076,10 @@ CARELINE = "identification"
     fn unknown_codes_and_ragged_rows() {
         let r = row(&["17", "Lopez, Ana", "", "", "F", "NEWCODE", ""]);
         assert!(r.rejected);
-        assert_eq!(r.unknown_codes[0].code, "NEWCODE");
+        assert_eq!(
+            r.unknown_codes[0],
+            UnknownCode::new("event_code", " newcode")
+        );
         let r = row(&["17", "Lopez, Ana"]);
         assert!(r.rejected);
         assert!(r.issues[0].reason.contains("ragged"));
@@ -1005,9 +1108,56 @@ CARELINE = "identification"
     }
 
     #[test]
-    fn printable_codes_only() {
-        assert_eq!(printable_code(" HSG-EM "), "HSG-EM");
-        assert!(printable_code("Maria Lopez").contains("does not look"));
-        assert!(printable_code("Maria Lopez born 04/12/2008 lives at").contains("does not look"));
+    fn no_suggestion_from_a_first_row_that_is_data() {
+        let m = SourceMapping::from_toml(MAPPING, Path::new("m.toml")).unwrap();
+        // A headerless export: the first row is a person.
+        let headers: Vec<String> = [
+            "17",
+            "LOPEZ, BOB",
+            "",
+            "03/07/2009",
+            "F",
+            "INTAKE",
+            "2024-01-02",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let err = Extractor::new(&m, &headers, NaiveDate::MAX, Path::new("x.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(!err.contains("LOPEZ") && !err.contains("2009"), "{err}");
+        assert!(err.contains("does not look like a header"), "{err}");
+        assert!(header_is_plain(&[
+            "Address Line 2".to_string(),
+            "DOB".to_string()
+        ]));
+        assert!(!header_is_plain(&["1047".to_string()]));
+    }
+
+    #[test]
+    fn unknown_codes_show_codes_or_shapes_never_identifiers() {
+        let mut t = UnknownCodeTally::default();
+        for row in 1..=6 {
+            t.add(&UnknownCode::new("event_code", "svc-01"), row);
+        }
+        for row in 10..=260 {
+            t.add(
+                &UnknownCode::new("event_code", &format!("03/{:02}/2009", row % 28 + 1)),
+                row,
+            );
+        }
+        t.add(&UnknownCode::new("service_code", "Lopez"), 7);
+        let text: Vec<String> = t.lines().iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "event_code SVC-01 (6 rows)",
+                "event_code a value shaped 99/99/9999 (251 rows: row 10, 11, 12, 13, 14 and 246 more)",
+                "service_code a value shaped AAAAA (1 rows: row 7)",
+            ]
+        );
+        assert!(!format!("{t:?}").contains("LOPEZ"));
     }
 }

@@ -239,3 +239,88 @@ fn crlf_and_piped_exports_report_the_right_lines() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(crosswalk::io::encodings::read(&piped).unwrap().len(), 3);
 }
+
+/// Every cell value of `csv` (three characters or more, not a plain number: the row ids count
+/// rows too) that occurs in `text`.
+fn leaked<'a>(csv: &'a str, text: &str) -> Vec<&'a str> {
+    let mut cells: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .filter(|c| c.len() >= 3 && !c.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    cells.into_iter().filter(|c| text.contains(c)).collect()
+}
+
+/// A code column pointed at the birth-date column by mistake: no date is quoted, with the
+/// default policy (an error) or with `unknown_codes = "reject"` (a successful run).
+#[test]
+fn unknown_code_messages_never_quote_what_could_be_an_identifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,first,last,dob,code\n");
+    for i in 1..=254 {
+        csv.push_str(&format!(
+            "{i},Ana,Lopez,{}-{:02}-{:02},A\n",
+            1990 + i % 20,
+            i % 12 + 1,
+            i % 28 + 1
+        ));
+    }
+    for i in 255..=261 {
+        csv.push_str(&format!("{i},Bo,Garcia,2001-01-01,A\n"));
+    }
+    let wrong = MAPPING.replace("event_code = \"code\"", "event_code = \"dob\"");
+    let (o, out) = run(dir.path(), csv.as_bytes(), &wrong);
+    let err = assert_clean_failure(&o, 4);
+    assert!(
+        err.contains("a value shaped 9999-99-99 (261 rows: row 1, 2, 3, 4, 5 and 256 more)"),
+        "{err}"
+    );
+    assert!(
+        leaked(&csv, &err).is_empty(),
+        "{:?} in {err}",
+        leaked(&csv, &err)
+    );
+    assert!(err.len() < 1000, "{} bytes", err.len());
+    assert!(!out.exists());
+    // A surname column as the code: not quoted either, however often it repeats.
+    let wrong = MAPPING.replace("event_code = \"code\"", "event_code = \"last\"");
+    let rejecting = wrong.replace("[columns]", "unknown_codes = \"reject\"\n[columns]");
+    let csv = format!("{csv}262,Cy,A,2001-01-01,A\n"); // one row whose "code" is known
+    let (o, out) = run(
+        dir.path(),
+        csv.as_bytes(),
+        &rejecting.replace("family_name = \"last\"\n", ""),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = [
+        stderr(&o),
+        std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap(),
+    ]
+    .concat();
+    assert!(leaked(&csv, &all).is_empty(), "{:?}", leaked(&csv, &all));
+    assert!(all.contains("a value shaped AAAAA (254 rows"), "{all}");
+    // Real codes are quoted: common ones, and vocabulary words however rare.
+    let csv2 = "id,first,last,dob,code\n1,Ana,Lopez,2001-01-01,A\n2,Bo,Li,2001-01-01,Case Closed\n";
+    let (o, _) = run(dir.path(), csv2.as_bytes(), MAPPING);
+    let err = assert_clean_failure(&o, 4);
+    assert!(err.contains("event_code CASE CLOSED (1 rows)"), "{err}");
+}
+
+/// An export without a header row: its first row is a person, and no "did you mean" may quote
+/// it.
+#[test]
+fn a_headerless_export_gets_no_suggestion_from_its_first_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "1,Bob,Dobbs,2001-01-01,A\n2,Ana,Lopez,2002-02-02,A\n";
+    let mapping = MAPPING.replace("\"dob\"", "\"DOB\"");
+    let (o, _) = run(dir.path(), csv.as_bytes(), &mapping);
+    let err = assert_clean_failure(&o, 4);
+    assert!(!err.contains("did you mean"), "{err}");
+    for v in ["Bob", "Dobbs", "2001"] {
+        assert!(!err.contains(v), "{v} in {err}");
+    }
+    assert!(err.contains("does not look like a header"), "{err}");
+}

@@ -130,8 +130,14 @@ fn print_summary(job: &EncodeJob, s: &EncodeSummary) {
     for ((field, reason), n) in s.row_rejections.iter().chain(&s.field_issues).take(12) {
         eprintln!("  {n:>8}  {field}: {reason}");
     }
-    for (code, n) in &s.unknown_codes {
-        eprintln!("  {n:>8}  unknown {} {}", code.column_kind, code.code);
+    for line in s.unknown_codes.iter().take(12) {
+        eprintln!("  {:>8}  unknown {line}", line.rows);
+    }
+    if s.unknown_codes.len() > 12 {
+        eprintln!(
+            "  ... and {} more unknown codes",
+            s.unknown_codes.len() - 12
+        );
     }
     if s.alias_clks > 0 {
         eprintln!("  {} alias CLKs written", s.alias_clks);

@@ -22,7 +22,9 @@ use crate::io::encodings::{EncodedRow, EncodingWriter, FileMeta, LocalMapWriter}
 use crate::io::{AtomicFile, ExportSource};
 use crate::keys::SecretKey;
 use crate::schema::LinkageSchema;
-use crate::source::{Extracted, Extractor, SourceMapping, UnknownCode, UnknownCodes};
+use crate::source::{
+    Extracted, Extractor, SourceMapping, UnknownCodeLine, UnknownCodeTally, UnknownCodes,
+};
 
 /// Rows per chunk of the encode pipeline: 8,192 used 4% less CPU than 16,384 (fewer rows in
 /// flight, so their memory is reused sooner instead of fresh pages being zeroed) and the same
@@ -74,8 +76,9 @@ pub struct EncodeSummary {
     pub field_issues: BTreeMap<(String, String), u64>,
     /// Row rejections by (field, reason).
     pub row_rejections: BTreeMap<(String, String), u64>,
-    /// Unknown codes with their counts.
-    pub unknown_codes: BTreeMap<UnknownCode, u64>,
+    /// Unknown codes with their counts: a code only where it cannot be an identifier, else its
+    /// shape and first rows ([`UnknownCodeTally::lines`]).
+    pub unknown_codes: Vec<UnknownCodeLine>,
     /// Alias CLKs written.
     pub alias_clks: u64,
     /// Rows whose CLK (probably) equals an earlier row's: repeat contacts of the same person
@@ -169,6 +172,7 @@ struct Sink<'a> {
     rejects: csv::Writer<AtomicFile>,
     rejects_path: &'a std::path::Path,
     seen: Bloom<u64>,
+    unknown: UnknownCodeTally,
 }
 
 impl Sink<'_> {
@@ -202,7 +206,7 @@ impl Sink<'_> {
                 ])?;
             }
             for code in &ex.unknown_codes {
-                *self.summary.unknown_codes.entry(code.clone()).or_default() += 1;
+                self.unknown.add(code, raw.row);
                 self.reject_row([
                     &row,
                     &line,
@@ -300,6 +304,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         rejects_path: &job.rejects,
         seen: Bloom::new_for_fp_rate_with_seed(2_000_000, 0.01, &[7u8; 32])
             .map_err(|e| Error::io("<bloom filter>", std::io::Error::other(e)))?,
+        unknown: UnknownCodeTally::default(),
     };
     sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
     // One long-lived scratch (token cache) per worker, found by the worker's index: the cache
@@ -376,6 +381,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         })
     })?;
     let summary = &mut sink.summary;
+    summary.unknown_codes = sink.unknown.lines();
 
     // The rejects report is the diagnosis: it is kept even when the run fails below.
     let rejects = sink
@@ -384,17 +390,20 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         .map_err(|e| Error::io(&job.rejects, e.into_error()))?;
     rejects.commit()?;
     if !summary.unknown_codes.is_empty() && mapping.unknown_codes == UnknownCodes::Error {
-        let list: Vec<String> = summary
-            .unknown_codes
-            .iter()
-            .map(|(c, n)| format!("{} {} ({n} rows)", c.column_kind, c.code))
-            .collect();
+        const LISTED: usize = 20;
+        let lines = &summary.unknown_codes;
+        let mut list: Vec<String> = lines.iter().take(LISTED).map(|l| l.to_string()).collect();
+        if lines.len() > LISTED {
+            list.push(format!("and {} more", lines.len() - LISTED));
+        }
         return Err(Error::input(
             &job.input,
             format!(
-                "{} unknown code(s): {}. Add them to [event_codes] / [service_codes] of the \
-                 source mapping (or set unknown_codes = \"reject\"); no encodings were written.",
-                summary.unknown_codes.len(),
+                "unknown codes: {}. Add them to [event_codes] / [service_codes] of the source \
+                 mapping (or set unknown_codes = \"reject\"); no encodings were written. A value \
+                 that could be an identifier is shown by its shape (9 digit, A letter) with the \
+                 rows that hold it: look there in the export, and check that the code column is \
+                 the right one.",
                 list.join(", ")
             ),
         ));
