@@ -6,6 +6,42 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Stage labels in journey order (administrative events have none); an event's `stage` in the
+/// analytics is an index into this list.
+pub const STAGES: [&str; 6] = [
+    "identification",
+    "screening",
+    "referral",
+    "service_immediate",
+    "service_transitional",
+    "service_long_term",
+];
+/// Service type labels; an event's `service` in the analytics is an index into this list.
+pub const SERVICE_TYPES: [&str; 7] = [
+    "housing",
+    "mental_health",
+    "legal",
+    "case_management",
+    "medical",
+    "basic_needs",
+    "other",
+];
+/// Agency type labels.
+pub const AGENCY_TYPES: [&str; 6] = [
+    "law_enforcement",
+    "child_welfare",
+    "child_advocacy",
+    "taskforce",
+    "service_provider",
+    "other",
+];
+/// Age band labels; the first two are minors. `unknown` is last.
+pub const AGE_BANDS: [&str; 6] = ["<13", "13-17", "18-23", "24-29", "30+", "unknown"];
+/// Sex labels; `unknown` is last.
+pub const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
+/// Trafficking type labels; `unknown` is last.
+pub const TRAFFICKING_TYPES: [&str; 4] = ["sex", "labor", "both", "unknown"];
+
 /// Journey stages in order. `Administrative` events (a case closed, an address updated) have no
 /// stage and are written with a null `stage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -203,6 +239,53 @@ mod tests {
         assert_eq!(AgeBand::from_age(18).label(), "18-23");
         assert_eq!(AgeBand::from_age(29).label(), "24-29");
         assert_eq!(AgeBand::from_age(30).label(), "30+");
+    }
+
+    #[test]
+    fn label_lists_are_the_enums_labels() {
+        use crate::normalize::Sex;
+        let stages = [
+            Stage::Identification,
+            Stage::Screening,
+            Stage::Referral,
+            Stage::ServiceImmediate,
+            Stage::ServiceTransitional,
+            Stage::ServiceLongTerm,
+        ];
+        assert_eq!(stages.map(|s| s.label().unwrap()), STAGES);
+        let services = [
+            ServiceType::Housing,
+            ServiceType::MentalHealth,
+            ServiceType::Legal,
+            ServiceType::CaseManagement,
+            ServiceType::Medical,
+            ServiceType::BasicNeeds,
+            ServiceType::Other,
+        ];
+        assert_eq!(services.map(|s| s.label()), SERVICE_TYPES);
+        let agencies = [
+            AgencyType::LawEnforcement,
+            AgencyType::ChildWelfare,
+            AgencyType::ChildAdvocacy,
+            AgencyType::Taskforce,
+            AgencyType::ServiceProvider,
+            AgencyType::Other,
+        ];
+        assert_eq!(agencies.map(|a| a.label()), AGENCY_TYPES);
+        let bands = [0, 13, 18, 24, 30].map(|a| AgeBand::from_age(a).label());
+        assert_eq!(bands[..], AGE_BANDS[..5]);
+        assert_eq!(AgeBand::Unknown.label(), AGE_BANDS[5]);
+        assert_eq!(
+            [Sex::Female, Sex::Male, Sex::Other, Sex::Unknown].map(|s| s.label()),
+            SEXES
+        );
+        let tt = [
+            TraffickingType::Sex,
+            TraffickingType::Labor,
+            TraffickingType::Both,
+            TraffickingType::Unknown,
+        ];
+        assert_eq!(tt.map(|t| t.label()), TRAFFICKING_TYPES);
     }
 
     #[test]

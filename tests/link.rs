@@ -164,7 +164,7 @@ fn a_run_directory_is_replaced_whole_and_checked_before_a_report() {
     let mut child = spawn_paused(&args, "run");
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(tree(&run), old, "a killed link changed the run directory");
+    assert_same_tree(&tree(&run), &old, "a killed link changed the run directory");
     let o = crosswalk(&["report", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     // The next run replaces the directory whole: the old report goes with the old run.
@@ -208,4 +208,163 @@ fn a_run_directory_is_replaced_whole_and_checked_before_a_report() {
     let o = link(&run, &[dcf], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
+}
+
+/// Every column of every input is checked before linking: a damaged or foreign encodings file
+/// is refused with its name and column (exit 4), by the one-off job and by the registry, which
+/// stores nothing. Before, an alias CLK of another width panicked `link` (exit 101) or, wider,
+/// silently changed clusters.
+#[test]
+fn damaged_encodings_are_refused_naming_file_and_column() {
+    use arrow_array::{Array, ArrayRef, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (o, good) = encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, other) = encode_fixture(dir.path(), "police", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keep_meta = |_: &mut Vec<(String, String)>| {};
+    // alias CLKs wider than the CLK: every row gets one alias of 2048 bits
+    let wide_alias = |name: &str, col: ArrayRef| -> ArrayRef {
+        if name != "alias_clks" {
+            return col;
+        }
+        use arrow_array::builder::{FixedSizeBinaryBuilder, ListBuilder};
+        let mut b = ListBuilder::new(FixedSizeBinaryBuilder::new(256));
+        for _ in 0..col.len() {
+            b.values().append_value([0x5au8; 256]).unwrap();
+            b.append(true);
+        }
+        Arc::new(b.finish())
+    };
+    let null_key = |name: &str, col: ArrayRef| -> ArrayRef {
+        if name != "record_key" {
+            return col;
+        }
+        let s = col.as_any().downcast_ref::<StringArray>().unwrap();
+        Arc::new(StringArray::from_iter(
+            (0..s.len()).map(|i| (i != 3).then(|| s.value(i).to_string())),
+        ))
+    };
+    let odd_stage = |name: &str, col: ArrayRef| -> ArrayRef {
+        if name != "stage" {
+            return col;
+        }
+        Arc::new(StringArray::from(vec![Some("rescued"); col.len()]))
+    };
+    let cases: Vec<(
+        &str,
+        Box<dyn Fn(&str, ArrayRef) -> ArrayRef>,
+        Box<dyn Fn(&mut Vec<(String, String)>)>,
+        &str,
+    )> = vec![
+        (
+            "alias.parquet",
+            Box::new(wide_alias),
+            Box::new(keep_meta),
+            "column alias_clks: 2048 bits",
+        ),
+        (
+            "nullkey.parquet",
+            Box::new(null_key),
+            Box::new(keep_meta),
+            "row 4: column record_key",
+        ),
+        (
+            "stage.parquet",
+            Box::new(odd_stage),
+            Box::new(keep_meta),
+            "row 1: column stage",
+        ),
+        (
+            "rows.parquet",
+            Box::new(|_: &str, c: ArrayRef| c),
+            Box::new(|m: &mut Vec<(String, String)>| {
+                for (k, v) in m.iter_mut() {
+                    if k == "crosswalk.rows" {
+                        *v = "99".into();
+                    }
+                }
+            }),
+            "crosswalk.rows says 99",
+        ),
+    ];
+    let reg = dir.path().join("reg");
+    assert!(crosswalk(&[
+        "link",
+        "--registry",
+        reg.to_str().unwrap(),
+        "--label",
+        "m1",
+        other.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let before = tree(&reg);
+    for (name, edit, edit_meta, want) in cases {
+        let bad = dir.path().join(name);
+        rewrite_parquet(&good, &bad, edit, edit_meta);
+        let o = link(&dir.path().join("run"), &[other.clone(), bad.clone()], &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(4), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        let o = crosswalk(&[
+            "link",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--label",
+            "m2",
+            bad.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(4), "{name}: {}", stderr(&o));
+        assert_same_tree(&tree(&reg), &before, name);
+    }
+}
+
+/// One file given twice (or a copy of it) is refused; two files of one agency that share
+/// record keys get a warning, also in diagnostics.json. `-j` is capped.
+#[test]
+fn inputs_given_twice_are_refused_and_shared_keys_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, dcf) = encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.path().join("run");
+    let copy = dir.path().join("copy.parquet");
+    std::fs::copy(&dcf, &copy).unwrap();
+    for inputs in [vec![dcf.clone(), dcf.clone()], vec![dcf.clone(), copy]] {
+        let o = link(&run, &inputs, &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(4), "{err}");
+        assert!(err.contains("give each file once"), "{err}");
+    }
+    assert!(!run.exists());
+    // The same export split in two overlapping halves: one agency, shared record keys.
+    let csv = std::fs::read_to_string(fixture("encoder/dcf.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let key = key_file(dir.path());
+    let mut halves = Vec::new();
+    for (i, part) in [&lines[1..7], &lines[5..]].iter().enumerate() {
+        let input = dir.path().join(format!("half{i}.csv"));
+        std::fs::write(&input, [&[lines[0]][..], part].concat().join("\n") + "\n").unwrap();
+        let out = dir.path().join(format!("half{i}.parquet"));
+        let o = encode(
+            &fixture("encoder/dcf.toml"),
+            &key,
+            &input,
+            &out,
+            &["--reference-date", "2026-11-22"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        halves.push(out);
+    }
+    let o = link(&run, &halves, &["-j", "100000"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("warning: -j 100000 capped at"), "{err}");
+    assert!(
+        err.contains("share") && err.contains("record key(s)"),
+        "{err}"
+    );
+    let diag = std::fs::read_to_string(run.join("diagnostics.json")).unwrap();
+    assert!(diag.contains("record key(s)"), "{diag}");
 }

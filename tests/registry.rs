@@ -439,12 +439,7 @@ fn a_second_run_is_refused_while_one_holds_the_registry_and_a_dead_one_frees_it(
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// Every file under `dir` but the lock, path -> bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut t = crate::util::tree(dir);
-    t.remove("LOCK");
-    t
-}
+use crate::util::{assert_same_tree, tree};
 
 /// Two small fixture exports encoded into `dir`: (first, second).
 fn two_batches(dir: &Path) -> (PathBuf, PathBuf) {
@@ -470,7 +465,7 @@ fn a_registry_without_current_is_refused_and_nothing_is_deleted() {
         err.contains("CURRENT file is missing") && err.contains("echo gen-000001 >"),
         "{err}"
     );
-    assert_eq!(tree(&reg), before, "a refused run changed the registry");
+    assert_same_tree(&tree(&reg), &before, "a refused run changed the registry");
     // Following the message's advice recovers the registry.
     std::fs::write(reg.join("CURRENT"), "gen-000001\n").unwrap();
     let o = link_registry(&reg, "m2", &[b], &[]);
@@ -492,7 +487,7 @@ fn a_directory_that_is_not_a_registry_is_refused_untouched() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
-    assert_eq!(tree(&other), before);
+    assert_same_tree(&tree(&other), &before, "refused");
     assert!(!other.join("LOCK").exists() && !other.join("CURRENT").exists());
     // Not a registry, no subdirectories: refused the same way.
     let plain = dir.path().join("plain");
@@ -580,5 +575,5 @@ fn withdrawing_and_adding_one_batch_in_one_run_is_refused() {
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("either withdraws a batch or adds it"), "{err}");
     assert!(!err.contains("skipped"), "{err}");
-    assert_eq!(tree(&reg), before);
+    assert_same_tree(&tree(&reg), &before, "refused");
 }

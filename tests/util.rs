@@ -170,7 +170,22 @@ pub fn spawn_paused(args: &[String], point: &str) -> std::process::Child {
     child
 }
 
-/// Every file under `dir` (recursively), relative path -> bytes.
+/// Asserts that two [`tree`]s are equal, naming the files that differ (not their bytes).
+pub fn assert_same_tree(
+    a: &std::collections::BTreeMap<String, Vec<u8>>,
+    b: &std::collections::BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    let differ: Vec<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "{what}: {differ:?} differ");
+}
+
+/// Every file under `dir` (recursively), relative path -> bytes; the lock file of a registry
+/// (its holder's pid) left out.
 pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -179,11 +194,75 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
                 walk(base, &p, out);
             } else {
                 let rel = p.strip_prefix(base).unwrap().display().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
+                if rel != "LOCK" {
+                    out.insert(rel, std::fs::read(&p).unwrap());
+                }
             }
         }
     }
     let mut out = std::collections::BTreeMap::new();
     walk(dir, dir, &mut out);
     out
+}
+
+/// Copies the Parquet file `src` to `dst`, letting `edit` change its columns (by name) and its
+/// key-value metadata: hostile or damaged encodings files for the tests.
+pub fn rewrite_parquet(
+    src: &Path,
+    dst: &Path,
+    edit: impl Fn(&str, arrow_array::ArrayRef) -> arrow_array::ArrayRef,
+    edit_meta: impl Fn(&mut Vec<(String, String)>),
+) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut meta: Vec<(String, String)> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    edit_meta(&mut meta);
+    let batches: Vec<arrow_array::RecordBatch> =
+        builder.build().unwrap().map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    let edited: Vec<arrow_array::RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let cols: Vec<arrow_array::ArrayRef> = schema
+                .fields()
+                .iter()
+                .zip(b.columns())
+                .map(|(f, c)| edit(f.name(), c.clone()))
+                .collect();
+            let fields: Vec<arrow_schema::Field> = schema
+                .fields()
+                .iter()
+                .zip(&cols)
+                .map(|(f, c)| arrow_schema::Field::new(f.name(), c.data_type().clone(), true))
+                .collect();
+            arrow_array::RecordBatch::try_new(
+                std::sync::Arc::new(arrow_schema::Schema::new(fields)),
+                cols,
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(dst).unwrap(),
+        edited[0].schema(),
+        None,
+    )
+    .unwrap();
+    for (k, v) in meta {
+        w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k, v));
+    }
+    for b in &edited {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
 }

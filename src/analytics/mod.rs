@@ -39,40 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
-/// Stage labels in journey order; an event's `stage` is an index into this list.
-pub const STAGES: [&str; 6] = [
-    "identification",
-    "screening",
-    "referral",
-    "service_immediate",
-    "service_transitional",
-    "service_long_term",
-];
-/// Service type labels; an event's `service` is an index into this list.
-pub const SERVICE_TYPES: [&str; 7] = [
-    "housing",
-    "mental_health",
-    "legal",
-    "case_management",
-    "medical",
-    "basic_needs",
-    "other",
-];
-/// Agency type labels.
-pub const AGENCY_TYPES: [&str; 6] = [
-    "law_enforcement",
-    "child_welfare",
-    "child_advocacy",
-    "taskforce",
-    "service_provider",
-    "other",
-];
-/// Age band labels; the first two are minors. `unknown` is last.
-pub const AGE_BANDS: [&str; 6] = ["<13", "13-17", "18-23", "24-29", "30+", "unknown"];
-/// Sex labels; `unknown` is last.
-pub const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
-/// Trafficking type labels; `unknown` is last.
-pub const TRAFFICKING_TYPES: [&str; 4] = ["sex", "labor", "both", "unknown"];
+pub use crate::vocab::{AGENCY_TYPES, AGE_BANDS, SERVICE_TYPES, SEXES, STAGES, TRAFFICKING_TYPES};
 
 /// The index of `label` in `list`, if any.
 pub fn index_of(list: &[&str], label: &str) -> Option<u8> {

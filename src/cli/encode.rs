@@ -70,7 +70,7 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
                 .rejects
                 .clone()
                 .unwrap_or_else(|| EncodeJob::default_rejects_path(&a.out)),
-            threads: a.threads,
+            threads: super::threads(a.threads),
             today: a.reference_date.unwrap_or_else(super::today),
             chunk_rows: crosswalk::pipeline::encode::DEFAULT_CHUNK_ROWS,
         })
@@ -88,7 +88,7 @@ pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
         }
         let key = SecretKey::read(&args.key_file)?;
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
+            .num_threads(super::threads(args.threads))
             .build()
             .map_err(|e| {
                 crosswalk::Error::io("<thread pool>", std::io::Error::other(e.to_string()))

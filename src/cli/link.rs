@@ -142,7 +142,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                 orphan_margin: args.orphan_margin,
             },
             lsh,
-            threads: args.threads,
+            threads: super::threads(args.threads),
         })?;
         for p in &s.skipped {
             eprintln!(
@@ -180,8 +180,11 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             _ => Blocking::Auto,
         },
         one_to_one: args.one_to_one,
-        threads: args.threads,
+        threads: super::threads(args.threads),
     })?;
+    for w in &s.warnings {
+        eprintln!("crosswalk: warning: {w}");
+    }
     eprintln!(
         "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons ({} lone records attached by overlap); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
         s.records, s.rows, s.clks, s.persons, s.orphans_attached, s.candidates, s.pairs, args.threshold, s.platform,

@@ -67,6 +67,25 @@ pub(crate) fn stdout_line(line: &str) -> crosswalk::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}").map_err(|e| crosswalk::Error::io("<stdout>", e))
 }
 
+/// Most worker threads per core `-j` may ask for: more only adds switching (and thousands of
+/// threads stall a machine for minutes).
+pub(crate) const MAX_THREADS_PER_CORE: usize = 4;
+
+/// `-j NUM` checked: 0 stays 0 (one per core); above [`MAX_THREADS_PER_CORE`] per core it is
+/// capped, with a warning.
+pub(crate) fn threads(requested: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max = cores * MAX_THREADS_PER_CORE;
+    if requested > max {
+        eprintln!(
+            "crosswalk: warning: -j {requested} capped at {max} ({MAX_THREADS_PER_CORE} per core, {cores} cores)"
+        );
+        max
+    } else {
+        requested
+    }
+}
+
 /// Today's date (UTC), the default reference date for "date in the future" checks.
 pub(crate) fn today() -> chrono::NaiveDate {
     let secs = std::time::SystemTime::now()

@@ -43,6 +43,7 @@ use super::AtomicFile;
 use crate::clk::Clk;
 use crate::error::{Error, Result};
 use crate::source::EventFacts;
+use crate::vocab;
 
 /// Format tag in the file metadata.
 pub const FORMAT: &str = "crosswalk-encodings/1";
@@ -383,38 +384,127 @@ pub fn read(path: &Path) -> Result<Encodings> {
         },
         ..Encodings::default()
     };
+    let bits = out.meta.clk_bits;
+    if bits == 0 || !bits.is_multiple_of(64) || bits > MAX_CLK_BITS {
+        return Err(Error::encoding(
+            path,
+            format!(
+                "metadata crosswalk.clk_bits: {bits} is not a CLK length crosswalk writes (a \
+                 multiple of 64 up to {MAX_CLK_BITS})"
+            ),
+        ));
+    }
+    if out.meta.agency.trim().is_empty() {
+        return Err(Error::encoding(
+            path,
+            "metadata crosswalk.agency is missing or empty",
+        ));
+    }
+    if !vocab::AGENCY_TYPES.contains(&out.meta.agency_type.as_str()) {
+        return Err(Error::encoding(
+            path,
+            "metadata crosswalk.agency_type is not an agency type of docs/formats.md",
+        ));
+    }
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| Error::parquet(path, e))?;
-    let width = out.meta.clk_bits / 8;
+    let width = bits / 8;
     for batch in reader {
         let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let first_row = out.record_key.len();
+        // Row numbers in messages are 1-based over the whole file.
+        let bad_row = |i: usize, column: &str, what: &str| {
+            Error::encoding(
+                path,
+                format!("row {}: column {column}: {what}", first_row + i + 1),
+            )
+        };
         let keys: &StringArray = column(&batch, "record_key", path)?;
+        for i in 0..keys.len() {
+            if keys.is_null(i) || !is_record_key(keys.value(i)) {
+                return Err(bad_row(i, "record_key", "not a record key (32 hex digits)"));
+            }
+        }
         out.record_key
-            .extend(strings(keys).map(Option::unwrap_or_default));
+            .extend((0..keys.len()).map(|i| keys.value(i).to_string()));
+        for (name, want) in [
+            ("agency", &out.meta.agency),
+            ("agency_type", &out.meta.agency_type),
+        ] {
+            let a: &StringArray = column(&batch, name, path)?;
+            if let Some(i) = (0..a.len()).find(|&i| a.is_null(i) || a.value(i) != want.as_str()) {
+                return Err(bad_row(i, name, "differs from the file's metadata"));
+            }
+        }
         let clk: &FixedSizeBinaryArray = column(&batch, "clk", path)?;
         if clk.value_length() as usize != width {
             return Err(Error::encoding(
                 path,
-                "clk width disagrees with crosswalk.clk_bits",
+                format!(
+                    "column clk: {} bits per CLK, but crosswalk.clk_bits says {bits}",
+                    clk.value_length() * 8
+                ),
             ));
+        }
+        if let Some(i) = (0..clk.len()).find(|&i| clk.is_null(i)) {
+            return Err(bad_row(i, "clk", "null"));
         }
         for i in 0..clk.len() {
             out.clks.extend_from_slice(clk.value(i));
         }
         let alias: &ListArray = column(&batch, "alias_clks", path)?;
         for i in 0..alias.len() {
+            if alias.is_null(i) {
+                return Err(bad_row(
+                    i,
+                    "alias_clks",
+                    "null (an empty list means no alias)",
+                ));
+            }
             let vals = alias.value(i);
             let vals = vals
                 .as_any()
                 .downcast_ref::<FixedSizeBinaryArray>()
-                .ok_or_else(|| Error::encoding(path, "alias_clks has the wrong type"))?;
+                .ok_or_else(|| Error::encoding(path, "column alias_clks has the wrong type"))?;
+            if vals.value_length() as usize != width {
+                return Err(Error::encoding(
+                    path,
+                    format!(
+                        "column alias_clks: {} bits per CLK, but clk and crosswalk.clk_bits \
+                         have {bits}",
+                        vals.value_length() * 8
+                    ),
+                ));
+            }
+            if vals.null_count() > 0 {
+                return Err(bad_row(i, "alias_clks", "holds a null CLK"));
+            }
             out.alias_clks.push(
                 (0..vals.len())
                     .filter_map(|j| Clk::from_bytes(vals.value(j).to_vec()))
                     .collect(),
             );
+        }
+        for (name, labels, nullable) in [
+            ("stage", &vocab::STAGES[..], true),
+            ("service_type", &vocab::SERVICE_TYPES[..], true),
+            ("age_band", &vocab::AGE_BANDS[..], false),
+            ("sex", &vocab::SEXES[..], false),
+            ("trafficking_type", &vocab::TRAFFICKING_TYPES[..], false),
+        ] {
+            let a: &StringArray = column(&batch, name, path)?;
+            for i in 0..a.len() {
+                let ok = if a.is_null(i) {
+                    nullable
+                } else {
+                    labels.contains(&a.value(i))
+                };
+                if !ok {
+                    return Err(bad_row(i, name, "not a value of the standard vocabulary"));
+                }
+            }
         }
         out.stage.extend(strings(column(&batch, "stage", path)?));
         out.service_type
@@ -441,7 +531,26 @@ pub fn read(path: &Path) -> Result<Encodings> {
             target.extend(strings(column(&batch, name, path)?).map(Option::unwrap_or_default));
         }
     }
+    if out.len() as u64 != out.meta.rows {
+        return Err(Error::encoding(
+            path,
+            format!(
+                "metadata crosswalk.rows says {} rows, the file holds {}: the file is damaged or \
+                 was changed after encoding",
+                out.meta.rows,
+                out.len()
+            ),
+        ));
+    }
     Ok(out)
+}
+
+/// Longest CLK crosswalk reads (bits).
+pub const MAX_CLK_BITS: usize = 1 << 16;
+
+/// A record key as [`crate::encode::Encoder::record_key`] writes it: 32 lower-case hex digits.
+fn is_record_key(k: &str) -> bool {
+    k.len() == 32 && k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Reads CLKs in clkhash's formats (JSON `{"clks": [base64, ...]}`, or CSV with a base64

@@ -121,6 +121,9 @@ pub struct LinkSummary {
     pub platform: &'static str,
     /// Seconds spent reading, comparing, clustering, writing.
     pub seconds: [f64; 4],
+    /// What the operator should know about the inputs (files of one agency sharing record
+    /// keys); also in `diagnostics.json`.
+    pub warnings: Vec<String>,
 }
 
 /// Checks that the encodings file at `path` was made with the same linkage schema, key and CLK
@@ -161,6 +164,70 @@ pub fn check_same(
     Ok(())
 }
 
+/// Refuses a set of inputs in which one file's content is given twice (the same path twice, or
+/// a copy): its events would count twice and its records would look linked to themselves.
+pub fn check_each_file_once(inputs: &[PathBuf], pool: &rayon::ThreadPool) -> Result<()> {
+    let digests: Vec<blake3::Hash> = pool.install(|| {
+        inputs
+            .par_iter()
+            .map(|p| {
+                let mut h = blake3::Hasher::new();
+                let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                h.update_reader(file).map_err(|e| Error::io(p, e))?;
+                Ok(h.finalize())
+            })
+            .collect::<Result<_>>()
+    })?;
+    for (j, dj) in digests.iter().enumerate() {
+        if let Some(i) = digests[..j].iter().position(|di| di == dj) {
+            return Err(Error::encoding(
+                &inputs[j],
+                format!(
+                    "holds the same encodings as {} (given twice, or a copy); give each file \
+                     once: its events would count twice",
+                    inputs[i].display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Warnings for pairs of files of one agency that share record keys: their rows are read as
+/// the same records (right for two exports of one agency, wrong for two agencies that gave
+/// themselves the same name).
+pub fn shared_record_keys(files: &[encodings::Encodings], paths: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..files.len() {
+        let mine: FxHashSet<&str> = files[i].record_key.iter().map(String::as_str).collect();
+        for j in i + 1..files.len() {
+            if files[j].meta.agency != files[i].meta.agency {
+                continue;
+            }
+            let shared: FxHashSet<&str> = files[j]
+                .record_key
+                .iter()
+                .map(String::as_str)
+                .filter(|k| mine.contains(k))
+                .collect();
+            if !shared.is_empty() {
+                out.push(format!(
+                    "{} and {} are both agency {:?} and share {} record key(s): their rows are \
+                     read as the same records. Right for two exports of one agency (say, two \
+                     quarters); if they are two agencies, give each its own agency name in its \
+                     source mapping and encode again; if one export repeats the other's rows, \
+                     link only the newer, or its events count twice (docs/formats.md §5)",
+                    paths[i].display(),
+                    paths[j].display(),
+                    files[i].meta.agency,
+                    shared.len()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Runs the link job.
 pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let t0 = Instant::now();
@@ -186,6 +253,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     for (f, p) in files.iter().zip(&job.inputs).skip(1) {
         check_same(&files[0].meta, &job.inputs[0], &f.meta, p)?;
     }
+    check_each_file_once(&job.inputs, &pool)?;
+    let warnings = shared_record_keys(&files, &job.inputs);
     let bits = files[0].meta.clk_bits;
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
@@ -406,6 +475,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         orphans_attached,
         platform: platform.name(),
         seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
+        warnings,
     };
     let ranges: serde_json::Map<String, serde_json::Value> = hist
         .iter()
@@ -448,6 +518,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             }),
             None => serde_json::json!({"method": "all-pairs"}),
         },
+        "warnings": summary.warnings,
         "score_histogram": ranges,
         "cluster_sizes": cluster_sizes,
         "seconds": {
