@@ -252,12 +252,9 @@ fn damaged_encodings_are_refused_naming_file_and_column() {
         }
         Arc::new(StringArray::from(vec![Some("rescued"); col.len()]))
     };
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&str, ArrayRef) -> ArrayRef>,
-        Box<dyn Fn(&mut Vec<(String, String)>)>,
-        &str,
-    )> = vec![
+    type EditColumn = Box<dyn Fn(&str, ArrayRef) -> ArrayRef>;
+    type EditMeta = Box<dyn Fn(&mut Vec<(String, String)>)>;
+    let cases: Vec<(&str, EditColumn, EditMeta, &str)> = vec![
         (
             "alias.parquet",
             Box::new(wide_alias),
