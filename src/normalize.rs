@@ -53,6 +53,8 @@ pub enum Problem {
     UnknownSexCode,
     /// A name with no letters left after normalisation.
     NoLetters,
+    /// A name in a script other than Latin, Greek or Cyrillic (those two are transliterated).
+    UnsupportedScript,
     /// A cell longer than [`MAX_CELL_BYTES`].
     TooLong,
     /// Bytes that are not valid in the configured text encoding.
@@ -76,6 +78,9 @@ impl Problem {
             Problem::BadSsn => "unusable SSN (fewer than 4 digits)",
             Problem::UnknownSexCode => "sex code not listed in the source mapping",
             Problem::NoLetters => "name has no letters",
+            Problem::UnsupportedScript => {
+                "name in a script crosswalk does not transliterate (it reads Latin, Greek and Cyrillic)"
+            }
             Problem::TooLong => "value too long",
             Problem::Undecodable => "bytes not valid in the configured text encoding",
             Problem::BadNumber => "not a valid number",
@@ -200,18 +205,34 @@ pub fn is_missing_marker(folded: &str) -> bool {
     MISSING_MARKERS.contains(&folded)
 }
 
-/// Normalises one name part (given, middle or family name cell).
+/// Normalises one name part (given, middle or family name cell). Greek and Cyrillic letters are
+/// transliterated to Latin first (with the `deunicode` crate's tables: `Иван` is `IVAN`,
+/// `Νίκος` is `NIKOS`); a name with letters of any other script is a problem, not a partial
+/// name, and so is a name of punctuation only.
 ///
 /// ```
-/// use crosswalk::normalize::name;
+/// use crosswalk::normalize::{name, Problem};
 /// assert_eq!(name("O'Brien Jr.").unwrap().as_deref(), Some("OBRIEN"));
 /// assert_eq!(name("J.").unwrap().as_deref(), Some("J"));
 /// assert_eq!(name("Ana María").unwrap().as_deref(), Some("ANA MARIA"));
+/// assert_eq!(name("Сергей").unwrap().as_deref(), Some("SERGEI"));
 /// assert_eq!(name("unknown").unwrap(), None);
+/// assert_eq!(name("--"), Err(Problem::NoLetters));
+/// assert_eq!(name("王"), Err(Problem::UnsupportedScript));
 /// ```
 pub fn name(raw: &str) -> Norm {
     check_len(raw)?;
+    let transliterated;
+    let raw = if raw.is_ascii() {
+        raw
+    } else {
+        transliterated = transliterate(raw)?;
+        &transliterated
+    };
     let folded = fold(raw);
+    if folded.is_empty() && !raw.trim().is_empty() {
+        return Err(Problem::NoLetters);
+    }
     if is_missing_marker(&folded) {
         return Ok(None);
     }
@@ -230,6 +251,34 @@ pub fn name(raw: &str) -> Norm {
         return Err(Problem::NoLetters);
     }
     Ok(Some(joined))
+}
+
+/// Greek and Cyrillic letters of `raw` replaced by their Latin transliteration; an error if
+/// `raw` holds letters of another non-Latin script (their transliterations lose too much:
+/// Arabic without its vowels, Chinese readings for Japanese names).
+fn transliterate(raw: &str) -> std::result::Result<String, Problem> {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let greek_or_cyrillic = matches!(c, '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' | '\u{0400}'..='\u{052F}');
+        if greek_or_cyrillic && c.is_alphabetic() {
+            out.push_str(deunicode::deunicode_char(c).unwrap_or(""));
+        } else if c.is_alphabetic() && !is_latin(c) && !is_combining_mark(c) {
+            return Err(Problem::UnsupportedScript);
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `c` is a letter of the Latin script (ASCII, Latin-1, Latin Extended A/B and
+/// Additional, IPA-free), or a letter-like symbol that folds to Latin (`ß`, `ø`, ...).
+fn is_latin(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' | '\u{2C60}'..='\u{2C7F}' | '\u{A720}'..='\u{A7FF}')
+        || matches!(c, '\u{00AA}' | '\u{00BA}')
+        || ('\u{FF21}'..='\u{FF5A}').contains(&c) // full-width Latin (NFKD folds it)
+        || ('\u{FB00}'..='\u{FB06}').contains(&c) // Latin ligatures (ﬁ, ﬂ, ...)
 }
 
 /// Given, middle and family name of one person, normalised.

@@ -324,3 +324,40 @@ fn a_headerless_export_gets_no_suggestion_from_its_first_row() {
     }
     assert!(err.contains("does not look like a header"), "{err}");
 }
+
+/// Names in Greek or Cyrillic are transliterated (and link with their Latin spelling); names in
+/// another script, or of punctuation only, are dropped with a rejects line (they used to vanish
+/// without one).
+#[test]
+fn non_latin_and_punctuation_names_are_transliterated_or_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,first,last,dob,code\n\
+               1,Иван,Петров,2001-01-01,A\n\
+               2,Ivan,Petrov,2001-01-01,A\n\
+               3,王,Lopez,2001-01-01,A\n\
+               4,Ana,---,2001-01-01,A\n";
+    let (o, out) = run(dir.path(), csv.as_bytes(), MAPPING);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let enc = crosswalk::io::encodings::read(&out).unwrap();
+    assert_eq!(enc.len(), 4);
+    assert_eq!(
+        enc.clk(0),
+        enc.clk(1),
+        "Иван Петров and Ivan Petrov encode alike"
+    );
+    let rejects = std::fs::read_to_string(out.with_extension("rejects.csv")).unwrap();
+    assert!(
+        rejects.contains(
+            "3,4,given_name,first,field dropped,\"name in a script crosswalk does not transliterate"
+        ),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("4,5,family_name,last,field dropped,name has no letters"),
+        "{rejects}"
+    );
+    assert!(
+        !rejects.contains('王') && !rejects.contains("---"),
+        "{rejects}"
+    );
+}
