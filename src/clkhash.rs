@@ -359,7 +359,7 @@ fn round_half_even(x: f64) -> f64 {
 impl ClkhashSchema {
     /// Reads a clkhash linkage schema (JSON, version 1, 2 or 3).
     pub fn from_file(path: &Path) -> Result<ClkhashSchema> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::schema::read_config(path)?;
         let v: Value =
             serde_json::from_str(&text).map_err(|e| bad(path, format!("not valid JSON ({e})")))?;
         ClkhashSchema::from_json(v, path)

@@ -123,6 +123,12 @@ impl SecretKey {
     /// give lengths and positions, never key material.
     pub fn read(path: &Path) -> Result<SecretKey> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::key(
+                path,
+                "not a regular file (a directory?); give the key file from `crosswalk keygen`",
+            ));
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -136,9 +142,6 @@ impl SecretKey {
                     ),
                 ));
             }
-        }
-        if !meta.is_file() {
-            return Err(Error::key(path, "not a regular file"));
         }
         if meta.len() > 1024 {
             return Err(Error::key(

@@ -208,7 +208,7 @@ impl LinkageSchema {
 
     /// Reads and validates a schema file.
     pub fn from_file(path: &Path) -> Result<LinkageSchema> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = read_config(path)?;
         LinkageSchema::from_toml(&text, path)
     }
 
@@ -310,6 +310,29 @@ impl LinkageSchema {
         }
         Ok(())
     }
+}
+
+/// Reads a configuration file (schema, source mapping, clkhash schema) as text. Bytes that are
+/// not UTF-8 are a configuration error (exit 3) naming the byte and line where they start.
+pub(crate) fn read_config(path: &Path) -> Result<String> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("is a directory, not a configuration file"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        Error::config(
+            path,
+            format!(
+                "not valid UTF-8 at byte {at} (line {line}); save the file as UTF-8 (a \
+                 configuration file written on Windows may be in another encoding)"
+            ),
+        )
+    })
 }
 
 /// A TOML error message with its line, without quoting the offending text.

@@ -214,7 +214,7 @@ pub struct SourceMapping {
 impl SourceMapping {
     /// Reads and validates a mapping file.
     pub fn from_file(path: &Path) -> Result<SourceMapping> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::schema::read_config(path)?;
         SourceMapping::from_toml(&text, path)
     }
 

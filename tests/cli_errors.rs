@@ -159,6 +159,28 @@ fn bad_configuration_is_exit_3() {
     let bad_date = MAPPING.replace("YYYY-MM-DD", "YYYY-QQ-DD");
     let (o, _) = run(dir.path(), b"id\n1\n", &bad_date);
     assert_clean_failure(&o, 3);
+    // A mapping saved in Windows-1252: a configuration error with its position (was exit 1,
+    // no position).
+    let latin1 = MAPPING.replace(
+        "A = \"identification\"",
+        "\"Identificaci\u{f3}n\" = \"identification\"",
+    );
+    let mut bytes = latin1.into_bytes();
+    let at = bytes.iter().position(|&b| b == 0xc3).unwrap();
+    bytes.splice(at..at + 2, [0xf3]);
+    std::fs::write(dir.path().join("m.toml"), &bytes).unwrap();
+    let o = encode(
+        &dir.path().join("m.toml"),
+        &key_file(dir.path()),
+        &dir.path().join("in.csv"),
+        &dir.path().join("out.parquet"),
+        &[],
+    );
+    let err = assert_clean_failure(&o, 3);
+    assert!(
+        err.contains(&format!("not valid UTF-8 at byte {at} (line 11)")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,7 +211,27 @@ fn bad_key_files_are_exit_3_and_never_echoed() {
     }
     let o = try_key(&dir.path().join("absent.key"));
     assert_clean_failure(&o, 1);
+    // A directory (mode 0755) is "not a regular file", not "permissions too open".
+    let o = try_key(dir.path());
+    let err = assert_clean_failure(&o, 3);
+    assert!(
+        err.contains("not a regular file") && !err.contains("permissions"),
+        "{err}"
+    );
     assert!(!out.exists());
+}
+
+#[test]
+fn a_directory_given_as_encodings_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crosswalk(&[
+        "link",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    let err = assert_clean_failure(&o, 1);
+    assert!(err.contains("is a directory"), "{err}");
 }
 
 #[test]

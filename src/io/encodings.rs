@@ -343,6 +343,12 @@ pub fn read(path: &Path) -> Result<Encodings> {
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("is a directory; give the encodings files inside it"),
+        ));
+    }
     if ext == "json" || ext == "csv" {
         return read_clkhash(path);
     }
