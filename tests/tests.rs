@@ -4,6 +4,7 @@ mod util;
 
 mod cli_errors;
 mod clkhash;
+mod docs;
 mod encode_fixtures;
 mod febrl;
 mod golden;

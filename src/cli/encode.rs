@@ -35,7 +35,7 @@ pub struct EncodeArgs {
     /// [default: OUT with extension .rejects.csv].
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core; at most 4 per core, more is capped with a warning).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
     /// Dates after this day (YYYY-MM-DD) are rejected as in the future [default: today].

@@ -72,7 +72,7 @@ pub struct LinkArgs {
     /// every other agency and none of its own, best pairs first; no clustering.
     #[arg(long)]
     one_to_one: bool,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core; at most 4 per core, more is capped with a warning).
     #[arg(short = 'j', long, value_name = "NUM", default_value_t = 0)]
     threads: usize,
     /// Encodings files from `crosswalk encode`.

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Agencies encode their exports locally with a shared secret key (`keygen`, `encode`); no raw
 /// identifier leaves them. Exit codes: 0 success, 1 I/O failure, 2 usage error, 3 configuration
-/// or key problem, 4 bad input data.
+/// or key problem, 4 bad input data, 5 registry in use by another run.
 #[derive(Debug, Parser)]
 #[command(name = "crosswalk", version, about, long_about)]
 pub struct Cli {
