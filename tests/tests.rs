@@ -7,6 +7,7 @@ mod clkhash;
 mod docs;
 mod encode_fixtures;
 mod febrl;
+mod fuzz_corpus;
 mod golden;
 mod keygen;
 mod link;

@@ -113,7 +113,9 @@ fn write_evidence(path: &Path, ev: &[Evidence]) -> Result<()> {
     write_atomic(path, &out)
 }
 
-fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
+/// Reads `evidence.bin` (magic, count, 16 bytes per pair, BLAKE3 digest), refusing a damaged
+/// file.
+pub fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let damaged = || Error::encoding(path, "damaged registry evidence file");
     if bytes.len() < 48 || &bytes[..8] != EVIDENCE_MAGIC {
