@@ -18,8 +18,11 @@ use crosswalk::normalize::{self, DatePattern, NameLayout};
 use crosswalk::schema::LinkageSchema;
 use crosswalk::source::{Extractor, SourceMapping};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name: what `tests/fuzz_corpus.rs` replays and `fuzz_targets/` wraps.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("csv_export", csv_export),
     ("dates", dates),
     ("names", names),
