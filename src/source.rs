@@ -508,9 +508,15 @@ impl Extractor {
         // export without one, the first row holds a person's name and birth date.
         let plain = header_is_plain(headers);
         let mut missing = Vec::new();
+        let mut twice = Vec::new();
         let mut find = |name: &str| -> Option<usize> {
             let want = name.trim().to_lowercase();
             let found = folded.iter().position(|h| *h == want);
+            let all: Vec<usize> = (0..folded.len()).filter(|&i| folded[i] == want).collect();
+            if all.len() > 1 {
+                let cols: Vec<String> = all.iter().map(|i| (i + 1).to_string()).collect();
+                twice.push(format!("{name:?} (columns {})", cols.join(", ")));
+            }
             if found.is_none() && !plain {
                 missing.push(format!("{name:?}"));
             } else if found.is_none() {
@@ -552,6 +558,16 @@ impl Extractor {
             age: opt(&c.age),
         };
         let record_id = find(&c.record_id);
+        if !twice.is_empty() {
+            return Err(Error::input(
+                file,
+                format!(
+                    "the header has mapped column(s) more than once: {}; crosswalk cannot tell \
+                     which one the mapping means. Rename the columns apart in the export",
+                    twice.join(", ")
+                ),
+            ));
+        }
         if !missing.is_empty() {
             return Err(Error::input(
                 file,

@@ -9,6 +9,7 @@ mod encode_fixtures;
 mod febrl;
 mod fuzz_corpus;
 mod golden;
+mod hostile;
 mod keygen;
 mod link;
 mod parquet_input;

@@ -118,6 +118,20 @@ impl CsvSource {
         if meta.is_file() && meta.len() == 0 {
             return Err(empty());
         }
+        let mut start = [0u8; 2];
+        if meta.is_file() && (&file).read_exact(&mut start).is_ok() {
+            if start == [0xFF, 0xFE] || start == [0xFE, 0xFF] {
+                return Err(Error::input(
+                    path,
+                    "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); export \
+                     it again as UTF-8 (\"CSV UTF-8\") or Windows-1252 CSV",
+                ));
+            }
+            use std::io::Seek;
+            (&file)
+                .seek(std::io::SeekFrom::Start(0))
+                .map_err(|e| Error::io(path, e))?;
+        }
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)

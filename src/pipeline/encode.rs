@@ -409,12 +409,27 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         ));
     }
     if summary.rows_read > 0 && summary.rows_written == 0 {
+        let mut why: Vec<(u64, String)> = summary
+            .row_rejections
+            .iter()
+            .map(|((field, reason), n)| (*n, format!("{field}: {reason} ({n} rows)")))
+            .chain(
+                summary
+                    .unknown_codes
+                    .iter()
+                    .map(|l| (l.rows, format!("unknown {l}"))),
+            )
+            .collect();
+        why.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let why: Vec<String> = why.into_iter().take(5).map(|w| w.1).collect();
         return Err(Error::input(
             &job.input,
             format!(
-                "all {} rows were rejected; no encodings were written. The rejects report {} \
-                 says why, row by row; check the source mapping against the export.",
+                "all {} rows were rejected; no encodings were written. Most often: {}. The \
+                 rejects report {} says why, row by row; check the source mapping against the \
+                 export.",
                 summary.rows_read,
+                why.join("; "),
                 job.rejects.display()
             ),
         ));
