@@ -219,6 +219,7 @@ pub fn is_missing_marker(folded: &str) -> bool {
 /// assert_eq!(name("unknown").unwrap(), None);
 /// assert_eq!(name("--"), Err(Problem::NoLetters));
 /// assert_eq!(name("王"), Err(Problem::UnsupportedScript));
+/// assert!(name("Kaʻahumanu").unwrap().is_some());
 /// ```
 pub fn name(raw: &str) -> Norm {
     check_len(raw)?;
@@ -277,6 +278,7 @@ fn is_latin(c: char) -> bool {
     c.is_ascii_alphabetic()
         || matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' | '\u{2C60}'..='\u{2C7F}' | '\u{A720}'..='\u{A7FF}')
         || matches!(c, '\u{00AA}' | '\u{00BA}')
+        || ('\u{02B0}'..='\u{02FF}').contains(&c) // modifier letters: ʼ, ʻ (okina), ...
         || ('\u{FF21}'..='\u{FF5A}').contains(&c) // full-width Latin (NFKD folds it)
         || ('\u{FB00}'..='\u{FB06}').contains(&c) // Latin ligatures (ﬁ, ﬂ, ...)
 }

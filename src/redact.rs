@@ -29,7 +29,9 @@ pub const MIN_ROWS_TO_QUOTE: u64 = 5;
 const MAX_QUOTED: usize = 24;
 
 /// Words of agency code vocabularies (stages, services, event kinds, crosswalk's own labels):
-/// a value made only of these is not an identifier, however rarely it occurs.
+/// a value made only of these is not an identifier, however rarely it occurs. Words that are
+/// also surnames (`Hart`, `Long`, `Case`, `Child`, `Close`, `Call`, `New`, ...) are left out:
+/// a surname column mapped as a code must not be quoted.
 const CODE_WORDS: &[&str] = &[
     "administrative",
     "admin",
@@ -38,16 +40,10 @@ const CODE_WORDS: &[&str] = &[
     "assessment",
     "basic",
     "both",
-    "call",
-    "case",
-    "child",
-    "clinic",
-    "close",
     "closed",
     "closure",
     "clothing",
     "consult",
-    "contact",
     "counseling",
     "counselling",
     "crisis",
@@ -55,13 +51,9 @@ const CODE_WORDS: &[&str] = &[
     "emergency",
     "enroll",
     "enrollment",
-    "exit",
     "female",
-    "follow",
     "followup",
-    "food",
     "forensic",
-    "hart",
     "health",
     "housing",
     "identification",
@@ -73,41 +65,31 @@ const CODE_WORDS: &[&str] = &[
     "labor",
     "labour",
     "legal",
-    "long",
-    "male",
     "management",
     "medical",
     "meeting",
     "mental",
     "needs",
-    "new",
-    "no",
     "none",
     "null",
-    "open",
     "other",
     "placement",
     "referral",
     "referred",
-    "report",
     "screen",
     "screening",
     "service",
     "services",
-    "sex",
     "shelter",
-    "short",
     "term",
     "therapy",
     "trafficking",
     "transitional",
     "transport",
     "unknown",
-    "up",
     "update",
     "victim",
     "visit",
-    "yes",
 ];
 
 /// The shape of a value: each ASCII upper-case letter becomes `A`, lower-case `a`, digit `9`;
@@ -179,9 +161,12 @@ pub fn code_is_quotable(value: &str, rows: u64) -> bool {
     {
         return false;
     }
-    digits > 0
-        || v.contains(|c| "_./&#:+".contains(c))
-        || words.iter().all(|w| w.len() <= 2)
+    // A number beside words (`12 Oak St`) is an address, not a code: digits only without spaces.
+    if digits > 0 {
+        return !v.contains(' ');
+    }
+    v.contains(|c| "_./&#:+".contains(c))
+        || (words.len() == 1 && words[0].len() == 1)
         || v.contains('-')
 }
 
@@ -219,6 +204,12 @@ mod tests {
             "José",
             "12 Main St",
             "maria@example.org",
+            "WU",
+            "LI",
+            "HART",
+            "Long",
+            "Case",
+            "12 Oak St",
         ] {
             assert!(!code_is_quotable(v, 1_000), "{v}");
             assert!(!code_label(v, 1_000).contains(v.trim()), "{v}");
@@ -232,7 +223,6 @@ mod tests {
             "HSG_EM",
             "HSG-EM",
             "A",
-            "IR",
             "T/V",
             "REF2",
             "SVC-HOUSING",
@@ -242,15 +232,16 @@ mod tests {
         }
         for v in [
             "Referral",
-            "case closed",
-            "FOLLOW-UP",
+            "Shelter",
             "Mental Health",
             "intake",
+            "Referral - Housing",
         ] {
             assert!(code_is_quotable(v, 1), "{v}");
         }
         assert_eq!(code_label(" ", 1), "(empty)");
-        assert_eq!(code_label("NEW", 1), "NEW");
+        assert_eq!(code_label("INTAKE", 1), "INTAKE");
+        assert_eq!(code_label("NEW", 9), "a value shaped AAA");
     }
 
     #[test]

@@ -507,31 +507,21 @@ impl Extractor {
         // Suggestions quote header cells, so only from a row that is plainly a header: in an
         // export without one, the first row holds a person's name and birth date.
         let plain = header_is_plain(headers);
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        let mut found_any = false;
         let mut twice = Vec::new();
         let mut find = |name: &str| -> Option<usize> {
             let want = name.trim().to_lowercase();
-            let found = folded.iter().position(|h| *h == want);
             let all: Vec<usize> = (0..folded.len()).filter(|&i| folded[i] == want).collect();
             if all.len() > 1 {
                 let cols: Vec<String> = all.iter().map(|i| (i + 1).to_string()).collect();
                 twice.push(format!("{name:?} (columns {})", cols.join(", ")));
             }
-            if found.is_none() && !plain {
-                missing.push(format!("{name:?}"));
-            } else if found.is_none() {
-                let best = folded
-                    .iter()
-                    .zip(headers)
-                    .map(|(h, orig)| (strsim::normalized_damerau_levenshtein(h, &want), orig))
-                    .filter(|(score, _)| *score >= 0.6)
-                    .max_by(|a, b| a.0.total_cmp(&b.0));
-                missing.push(match best {
-                    Some((_, orig)) => format!("{name:?} (did you mean {:?}?)", orig.trim()),
-                    None => format!("{name:?}"),
-                });
+            found_any |= !all.is_empty();
+            if all.is_empty() {
+                missing.push(name.to_string());
             }
-            found
+            all.first().copied()
         };
         let c = &mapping.columns;
         let mut opt = |col: &Option<String>| col.as_deref().and_then(&mut find);
@@ -568,6 +558,26 @@ impl Extractor {
                 ),
             ));
         }
+        // Suggestions quote header cells, so only from a row that is plainly a header (no
+        // cell shaped like data) and proves to be one (some mapped column is in it): in an
+        // export without a header, the first row holds a person's name and birth date.
+        let suggest = plain && found_any;
+        let missing: Vec<String> = missing
+            .iter()
+            .map(|name| {
+                let want = name.trim().to_lowercase();
+                let best = folded
+                    .iter()
+                    .zip(headers)
+                    .map(|(h, orig)| (strsim::normalized_damerau_levenshtein(h, &want), orig))
+                    .filter(|(score, _)| suggest && *score >= 0.6)
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                match best {
+                    Some((_, orig)) => format!("{name:?} (did you mean {:?}?)", orig.trim()),
+                    None => format!("{name:?}"),
+                }
+            })
+            .collect();
         if !missing.is_empty() {
             return Err(Error::input(
                 file,
@@ -575,12 +585,12 @@ impl Extractor {
                     "the header lacks mapped column(s) {}; the file has {} columns. {}",
                     missing.join(", "),
                     headers.len(),
-                    if plain {
+                    if suggest {
                         "Fix the [columns] table of the source mapping or the export."
                     } else {
                         "Its first row does not look like a header (it holds numbers, dates or \
-                         addresses): the export may lack a header row; add one, or export it \
-                         again with column names."
+                         addresses, or none of the mapped columns): the export may lack a \
+                         header row; add one, or export it again with column names."
                     }
                 ),
             ));
@@ -977,7 +987,8 @@ impl Extracted {
     }
 }
 
-/// Whether a header row is plainly column names, so that its cells may be quoted: no cell is
+/// Whether a header row is plainly column names, so that its cells may be quoted (with at
+/// least one mapped column found in it, [`Extractor::new`]): no cell is
 /// made of digits, holds more than two digits (a date, phone, id or ZIP), or an `@`, and none
 /// is longer than 64 characters. "Address Line 2" passes; "2009-03-07" and "1047" do not.
 pub fn header_is_plain(headers: &[String]) -> bool {

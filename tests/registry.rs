@@ -577,3 +577,39 @@ fn withdrawing_and_adding_one_batch_in_one_run_is_refused() {
     assert!(!err.contains("skipped"), "{err}");
     assert_same_tree(&tree(&reg), &before, "refused");
 }
+
+#[test]
+fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_batches(dir.path());
+    let (o, c) = crate::util::encode_fixture(dir.path(), "cac", &[]);
+    assert!(o.status.success());
+    let reg = dir.path().join("reg");
+    for (label, f) in [("m1", &a), ("m2", &b), ("m3", &c)] {
+        let o = link_registry(&reg, label, std::slice::from_ref(f), &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // CURRENT moved back two generations by hand: a run would have to delete gen 2 and 3.
+    std::fs::write(reg.join("CURRENT"), "gen-000001\n").unwrap();
+    let before = tree(&reg);
+    let (o, d) = crate::util::encode_fixture(dir.path(), "rhtrt", &[]);
+    assert!(o.status.success());
+    let o = link_registry(&reg, "m4", std::slice::from_ref(&d), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("later generations (gen-000002, gen-000003)"),
+        "{err}"
+    );
+    assert_same_tree(&tree(&reg), &before, "refused");
+    // What a run that died before its first commit leaves (the lock, a temporary, empty
+    // subdirectories) is still a new registry.
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir_all(fresh.join("batches")).unwrap();
+    std::fs::create_dir_all(fresh.join("generations")).unwrap();
+    std::fs::write(fresh.join("LOCK"), "4242\n").unwrap();
+    std::fs::write(fresh.join(".crosswalk-Ab12Cd.tmp"), "gen-0").unwrap();
+    let o = link_registry(&fresh, "m1", &[d], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!fresh.join(".crosswalk-Ab12Cd.tmp").exists());
+}

@@ -7,8 +7,11 @@
 //! Line numbers are counted here, not by the CSV parser, so that they are right whatever the
 //! line ends (`\n`, `\r\n` or `\r`; the parser counts only `\n`, and after a `\r\n` one too
 //! few). A quoted field that swallows what look like rows (an unbalanced quote) stops the read
-//! with an error naming the row and line where it opened ([`RUNAWAY_LINES`]): a CSV parser reads
-//! every following line into that one field, and the rows would silently be lost.
+//! with an error naming the row and line where it opened: a CSV parser reads every following
+//! line into that one field, and the rows would silently be lost. A line of a multi-line field
+//! looks like a row when it has a whole row's delimiters (one fewer than the header has
+//! columns); the field's first line, when it has all the delimiters the rest of its row would
+//! have (at least two). A note typed over many lines, with a comma or two on each, does not.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,10 +34,6 @@ pub struct RawRow {
     pub record: ByteRecord,
 }
 
-/// A quoted field spanning more than this many lines is taken for an unbalanced quote even if
-/// its lines do not look like rows (no export field crosswalk reads runs that long).
-pub const RUNAWAY_LINES: usize = 50;
-
 /// The file under the CSV parser, noting where each line ends as the bytes pass through, so that
 /// a record's line can be told from its byte offset.
 struct LineCounter<R> {
@@ -56,11 +55,11 @@ impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.eof |= n == 0 && !buf.is_empty();
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\r' || (b == b'\n' && !self.after_cr) {
-                self.ends.push_back(self.pos + i as u64);
-            }
-            self.after_cr = b == b'\r';
+        let pos = self.pos;
+        self.ends
+            .extend(line_ends(&buf[..n], self.after_cr).map(|(i, _)| pos + i as u64));
+        if n > 0 {
+            self.after_cr = buf[n - 1] == b'\r';
         }
         self.pos += n as u64;
         Ok(n)
@@ -118,9 +117,11 @@ impl CsvSource {
         if meta.is_file() && meta.len() == 0 {
             return Err(empty());
         }
-        let mut start = [0u8; 2];
-        if meta.is_file() && (&file).read_exact(&mut start).is_ok() {
-            if start == [0xFF, 0xFE] || start == [0xFE, 0xFF] {
+        if meta.is_file() {
+            let mut start = [0u8; 2];
+            let utf16 = (&file).read_exact(&mut start).is_ok()
+                && (start == [0xFF, 0xFE] || start == [0xFE, 0xFF]);
+            if utf16 {
                 return Err(Error::input(
                     path,
                     "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); export \
@@ -264,18 +265,14 @@ impl CsvSource {
         Err(Error::input(
             &self.path,
             format!(
-                "{what} (line {line}): a quoted field opened on this line runs on to {}{} and holds {} line(s) that look like rows: a quote that was never closed? Nothing \
-                 was encoded. Fix the quoting in the export (a field that starts with a quote \
-                 must end with one) or export the file again",
+                "{what} (line {line}): a quoted field opened on this line runs on to {} and holds \
+                 {} line(s) that look like rows: a quote that was never closed? Nothing was \
+                 encoded. Fix the quoting in the export (a field that starts with a quote must \
+                 end with one) or export the file again",
                 if to_eof {
                     format!("the end of the file (line {last})")
                 } else {
                     format!("line {last}")
-                },
-                if r.lines > RUNAWAY_LINES {
-                    format!(" ({} lines)", r.lines + 1)
-                } else {
-                    String::new()
                 },
                 r.row_like
             ),
@@ -283,20 +280,30 @@ impl CsvSource {
     }
 }
 
+/// The line ends in `bytes`, as `(offset, length)`: each `\r\n`, lone `\r` and lone `\n`.
+/// `after_cr`: whether the byte before `bytes` was a `\r` (then a `\n` first is the end of
+/// that `\r\n`, not a line end of its own).
+fn line_ends(bytes: &[u8], after_cr: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+    bytes.iter().enumerate().filter_map(move |(i, &b)| {
+        let prev_cr = if i == 0 {
+            after_cr
+        } else {
+            bytes[i - 1] == b'\r'
+        };
+        match b {
+            b'\r' => Some((i, 1 + (bytes.get(i + 1) == Some(&b'\n')) as usize)),
+            b'\n' if !prev_cr => Some((i, 1)),
+            _ => None,
+        }
+    })
+}
+
 /// Line breaks in `bytes`, `\r\n` counted once.
 fn line_breaks(bytes: &[u8]) -> usize {
     if memchr2(bytes).is_none() {
         return 0;
     }
-    let mut n = 0;
-    let mut after_cr = false;
-    for &b in bytes {
-        if b == b'\r' || (b == b'\n' && !after_cr) {
-            n += 1;
-        }
-        after_cr = b == b'\r';
-    }
-    n
+    line_ends(bytes, false).count()
 }
 
 /// The first line break in `bytes`.
@@ -309,38 +316,34 @@ fn memchr2(bytes: &[u8]) -> Option<usize> {
 struct Runaway {
     /// Line breaks inside the field.
     lines: usize,
-    /// Continuation lines holding at least half a row's delimiters.
+    /// Its lines that look like rows (see the module docs).
     row_like: usize,
 }
 
-/// A field of `record` that looks like an unbalanced quote's: more than [`RUNAWAY_LINES`] lines,
-/// or a continuation line with at least half the delimiters of a `width`-column row (at least
-/// two). A note typed over a few lines has a comma or two per line; swallowed rows have all of
-/// theirs.
+/// A field of `record` (from a file of `width` columns) that looks like an unbalanced quote's:
+/// a continuation line with a whole row's delimiters (`width - 1`, at least one), or a first
+/// line with all the delimiters the rest of its row would have (`width - k` for the `k`-th
+/// field, when that is at least two).
 fn runaway(record: &ByteRecord, delimiter: u8, width: usize) -> Option<Runaway> {
-    let need = (width.saturating_sub(1) / 2).max(2);
-    record.iter().find_map(|field| {
+    let whole_row = width.saturating_sub(1).max(1);
+    record.iter().enumerate().find_map(|(k, field)| {
         memchr2(field)?;
-        let mut lines = 0;
-        let mut row_like = 0;
-        let mut after_cr = false;
-        let mut delims = 0;
-        for &b in field {
-            if b == b'\r' || (b == b'\n' && !after_cr) {
-                if lines > 0 && delims >= need {
-                    row_like += 1;
-                }
-                lines += 1;
-                delims = 0;
-            } else if b == delimiter {
-                delims += 1;
+        let rest_of_row = width.saturating_sub(k + 1);
+        let delims = |line: &[u8]| line.iter().filter(|&&b| b == delimiter).count();
+        let (mut start, mut lines, mut row_like) = (0, 0, 0);
+        for (i, len) in line_ends(field, false) {
+            let line = &field[start..i];
+            let need = if lines == 0 { rest_of_row } else { whole_row };
+            if (lines > 0 || rest_of_row >= 2) && delims(line) >= need {
+                row_like += 1;
             }
-            after_cr = b == b'\r';
+            lines += 1;
+            start = i + len;
         }
-        if delims >= need {
+        if delims(&field[start..]) >= whole_row {
             row_like += 1;
         }
-        (row_like > 0 || lines > RUNAWAY_LINES).then_some(Runaway { lines, row_like })
+        (row_like > 0).then_some(Runaway { lines, row_like })
     })
 }
 
@@ -414,14 +417,22 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("Ana") && !err.contains("Lopez"), "{err}");
-        // A note over a few lines with a comma each is not a runaway.
+        // Notes over many lines with a comma or two on each are not a runaway, in any column.
         let ok = "id,note,x,y,z\n1,\"called, no answer\nwill retry, 9am\",a,b,c\n2,n,a,b,c\n";
         assert_eq!(lines(ok.as_bytes()), vec![(1, 2), (2, 4)]);
-        // A field running for more than RUNAWAY_LINES lines is one, commas or not.
-        let long = format!("id,note\n1,\"{}\"\n", "x\n".repeat(RUNAWAY_LINES + 1));
-        assert!(open(dir.path(), long.as_bytes())
+        let notes = "Met at shelter.\nContacts: sister, aunt, caseworker\n".repeat(40);
+        let long =
+            format!("id,first,last,dob,notes\n1,Ana,Lopez,2001-01-01,\"{notes}\"\n2,Bo,Li,,x\n");
+        assert_eq!(lines(long.as_bytes()), vec![(1, 2), (2, 83)]);
+        // The opening line holds the rest of its row; the next row starts with a quoted field
+        // that closes the runaway early: still caught, by the first line.
+        let early =
+            "id,first,last,dob,code\n5,\"Ana,Lopez,2001-01-01,A\n6,\"Bob\",Smith,2002-02-02,B\n";
+        let err = open(dir.path(), early.as_bytes())
             .and_then(|mut s| s.read_chunk(&mut chunk, 10))
-            .is_err());
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 1 (line 2)"), "{err}");
     }
 
     #[test]
@@ -430,5 +441,8 @@ mod tests {
         let err = CsvSource::open(dir.path(), b',', TextEncoding::Utf8).unwrap_err();
         assert_eq!(err.exit_code(), 1, "{err}");
         assert!(open(dir.path(), b"").is_err());
+        // One byte is a (one-cell) header, not an empty file.
+        let err = open(dir.path(), b"x").map(|s| s.headers().to_vec());
+        assert_eq!(err.unwrap(), ["x"]);
     }
 }

@@ -450,7 +450,7 @@ pub fn read(path: &Path) -> Result<Encodings> {
                 path,
                 format!(
                     "column clk: {} bits per CLK, but crosswalk.clk_bits says {bits}",
-                    clk.value_length() * 8
+                    i64::from(clk.value_length()) * 8
                 ),
             ));
         }
@@ -480,7 +480,7 @@ pub fn read(path: &Path) -> Result<Encodings> {
                     format!(
                         "column alias_clks: {} bits per CLK, but clk and crosswalk.clk_bits \
                          have {bits}",
-                        vals.value_length() * 8
+                        i64::from(vals.value_length()) * 8
                     ),
                 ));
             }
@@ -556,7 +556,7 @@ pub const MAX_CLK_BITS: usize = 1 << 16;
 
 /// A record key as [`crate::encode::Encoder::record_key`] writes it: 32 lower-case hex digits.
 fn is_record_key(k: &str) -> bool {
-    k.len() == 32 && k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    super::is_hex32(k)
 }
 
 /// Reads CLKs in clkhash's formats (JSON `{"clks": [base64, ...]}`, or CSV with a base64

@@ -94,6 +94,19 @@ pub fn pause(point: &str) {
     let _ = point;
 }
 
+/// Whether `s` is 32 lower-case hex digits: a record key, a batch id.
+pub(crate) fn is_hex32(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The BLAKE3 digest of a file's bytes, read in a stream (files may be large).
+pub fn file_digest(path: &Path) -> Result<blake3::Hash> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = blake3::Hasher::new();
+    h.update_reader(file).map_err(|e| Error::io(path, e))?;
+    Ok(h.finalize())
+}
+
 /// Whether `name` is one of crosswalk's temporary files or directories
 /// (`.crosswalk-XXXXXX.tmp`, [`AtomicFile`], [`AtomicDir`]): what a killed run may leave.
 pub fn is_temp_name(name: &str) -> bool {
@@ -112,96 +125,84 @@ pub fn is_temp_name(name: &str) -> bool {
 /// into place, two renames with a moment between them in which the destination is absent (the
 /// old one is then still beside it, under a `.crosswalk-` name).
 ///
-/// The staging directory holds a lock for the life of the value. A killed run's staging
-/// directory (its lock released by the process's death) is removed by the next `AtomicDir`
+/// The staging directory is locked (`flock` on the directory itself) from the moment it gets
+/// its `.crosswalk-XXXXXX.tmp` name until the value is dropped; a killed run's staging
+/// directory, its lock released by the process's death, is removed by the next `AtomicDir`
 /// created beside it, so no copy of a run's files lingers hidden beside the output.
-#[derive(Debug)]
-pub struct AtomicDir {
-    staging: tempfile::TempDir,
+pub struct AtomicDir<'a> {
+    staging: PathBuf,
     dest: PathBuf,
+    ours: &'a dyn Fn(&str) -> bool,
+    committed: bool,
     _lock: std::fs::File,
 }
 
-/// The lock file inside an [`AtomicDir`]'s staging directory.
-const STAGING_LOCK: &str = ".crosswalk-lock";
+impl std::fmt::Debug for AtomicDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicDir")
+            .field("staging", &self.staging)
+            .field("dest", &self.dest)
+            .finish()
+    }
+}
 
-impl AtomicDir {
+impl<'a> AtomicDir<'a> {
     /// Creates a staging directory beside `dest`. `dest` must not exist, or be a directory all
     /// of whose entries `ours` accepts (the files the directory is replaced with, and what
     /// crosswalk writes there later): anything else would be lost by the swap, so the
     /// directory is refused (a configuration error that says why; entry names are not
-    /// printed, a file name may be anything).
-    pub fn create(dest: &Path, ours: &dyn Fn(&str) -> bool) -> Result<AtomicDir> {
-        match std::fs::read_dir(dest) {
-            Ok(entries) => {
-                let mut foreign = 0usize;
-                for e in entries {
-                    let e = e.map_err(|e| Error::io(dest, e))?;
-                    if !ours(&e.file_name().to_string_lossy()) {
-                        foreign += 1;
-                    }
-                }
-                if foreign > 0 {
-                    return Err(Error::config(
-                        dest,
-                        format!(
-                            "the output directory holds {foreign} entr{} crosswalk does not \
-                             write there; a run replaces its directory as a whole, so crosswalk \
-                             stops rather than delete them. Give a new or empty directory, or \
-                             move those files out",
-                            if foreign == 1 { "y" } else { "ies" }
-                        ),
-                    ));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-                return Err(Error::config(
-                    dest,
-                    "is a file; the output must be a directory (new, empty, or an earlier run's)",
-                ))
-            }
-            Err(e) => return Err(Error::io(dest, e)),
-        }
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+    /// printed, a file name may be anything). `dest` is resolved first (`.` and `..` too), and
+    /// checked again just before the swap.
+    pub fn create(dest: &Path, ours: &'a dyn Fn(&str) -> bool) -> Result<AtomicDir<'a>> {
+        let dest = resolve(dest)?;
+        check_only_ours(&dest, ours)?;
+        let parent = dest.parent().map(Path::to_path_buf).ok_or_else(|| {
+            Error::config(
+                &dest,
+                "the output directory cannot be the file system's root",
+            )
+        })?;
         std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
         remove_dead_staging(&parent)?;
-        let staging = tempfile::Builder::new()
+        // Made under a `.new` name, locked, then renamed to its `.tmp` name: a `.tmp` staging
+        // directory is locked for as long as its run lives.
+        let new = tempfile::Builder::new()
             .prefix(".crosswalk-")
-            .suffix(".tmp")
+            .suffix(".new")
             .tempdir_in(&parent)
             .map_err(|e| Error::io(&parent, e))?;
-        let lock_path = staging.path().join(STAGING_LOCK);
-        let lock = std::fs::File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        let lock = std::fs::File::open(new.path()).map_err(|e| Error::io(new.path(), e))?;
         lock.try_lock()
-            .map_err(|e| Error::io(&lock_path, std::io::Error::other(e.to_string())))?;
+            .map_err(|e| Error::io(new.path(), std::io::Error::other(e.to_string())))?;
+        let staging = new.path().with_extension("tmp");
+        std::fs::rename(new.path(), &staging).map_err(|e| Error::io(&staging, e))?;
+        let _ = new.keep();
         Ok(AtomicDir {
             staging,
-            dest: dest.to_path_buf(),
+            dest,
+            ours,
+            committed: false,
             _lock: lock,
         })
     }
 
     /// The staging directory: write the new directory's files here.
     pub fn path(&self) -> &Path {
-        self.staging.path()
+        &self.staging
     }
 
-    /// The destination.
+    /// The destination (resolved).
     pub fn dest(&self) -> &Path {
         &self.dest
     }
 
     /// Swaps the staging directory in for the destination and removes the old directory.
-    pub fn commit(self) -> Result<()> {
-        let dest = self.dest;
-        let lock_path = self.staging.path().join(STAGING_LOCK);
-        std::fs::remove_file(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        sync_dir(self.staging.path())?;
-        let staging = self.staging.keep();
+    /// Fails, leaving the destination as it is, if files crosswalk does not write appeared in
+    /// it while the run was working.
+    pub fn commit(mut self) -> Result<()> {
+        check_only_ours(&self.dest, self.ours)?;
+        sync_dir(&self.staging)?;
+        let (staging, dest) = (self.staging.clone(), self.dest.clone());
         let replaced = std::fs::symlink_metadata(&dest).is_ok();
         if !replaced {
             std::fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
@@ -211,19 +212,89 @@ impl AtomicDir {
             std::fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
             std::fs::rename(&aside, &staging).map_err(|e| Error::io(&aside, e))?;
         }
-        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        self.committed = true;
+        if let Some(parent) = dest.parent() {
             sync_dir(parent)?;
         }
         if replaced {
-            // `staging` now holds the old directory.
-            std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+            // `staging` now holds the old directory (no longer locked: the lock went with the
+            // new one). Another run may be removing it too.
+            if let Err(e) = std::fs::remove_dir_all(&staging) {
+                if staging.exists() {
+                    return Err(Error::io(&staging, e));
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Removes the staging directories in `parent` whose run died: those holding a lock file
-/// that nobody holds any more. A live run's staging directory is locked and left alone.
+impl Drop for AtomicDir<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// `dest` made absolute, `.` and `..` resolved (the staging directory goes into its parent, so
+/// `--out .` must not mean "beside the current directory's contents").
+fn resolve(dest: &Path) -> Result<PathBuf> {
+    let abs = if dest.exists() {
+        std::fs::canonicalize(dest)
+    } else {
+        std::path::absolute(dest)
+    }
+    .map_err(|e| Error::io(dest, e))?;
+    if abs.file_name().is_none()
+        || abs
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(Error::config(
+            dest,
+            "name the output directory itself (a path ending in . or .. cannot be replaced)",
+        ));
+    }
+    Ok(abs)
+}
+
+/// Refuses `dest` if it is a file, or a directory with an entry `ours` does not accept.
+fn check_only_ours(dest: &Path, ours: &dyn Fn(&str) -> bool) -> Result<()> {
+    match std::fs::read_dir(dest) {
+        Ok(entries) => {
+            let mut foreign = 0usize;
+            for e in entries {
+                let e = e.map_err(|e| Error::io(dest, e))?;
+                if !ours(&e.file_name().to_string_lossy()) {
+                    foreign += 1;
+                }
+            }
+            if foreign > 0 {
+                return Err(Error::config(
+                    dest,
+                    format!(
+                        "the output directory holds {foreign} entr{} crosswalk does not write \
+                         there; a run replaces its directory as a whole, so crosswalk stops \
+                         rather than delete them. Give a new or empty directory, or move those \
+                         files out",
+                        if foreign == 1 { "y" } else { "ies" }
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::config(
+            dest,
+            "is a file; the output must be a directory (new, empty, or an earlier run's)",
+        )),
+        Err(e) => Err(Error::io(dest, e)),
+    }
+}
+
+/// Removes the staging directories (`.crosswalk-XXXXXX.tmp/`) in `parent` whose run died:
+/// those nobody holds locked any more. A live run's staging directory is locked and left alone.
 fn remove_dead_staging(parent: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Ok(());
@@ -234,11 +305,15 @@ fn remove_dead_staging(parent: &Path) -> Result<()> {
         {
             continue;
         }
-        let Ok(lock) = std::fs::File::open(e.path().join(STAGING_LOCK)) else {
+        let Ok(dir) = std::fs::File::open(e.path()) else {
             continue;
         };
-        if lock.try_lock().is_ok() {
-            std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(e.path(), err))?;
+        if dir.try_lock().is_ok() {
+            if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                if e.path().exists() {
+                    return Err(Error::io(e.path(), err));
+                }
+            }
         }
     }
     Ok(())
@@ -440,14 +515,27 @@ mod tests {
         // A dead run's staging directory (its lock free) is removed by the next one; a live
         // one's is not.
         let live = AtomicDir::create(&dest, &ours).unwrap();
-        let dead = AtomicDir::create(&dest, &ours).unwrap();
+        let mut dead = AtomicDir::create(&dest, &ours).unwrap();
         let dead_path = dead.path().to_path_buf();
-        drop(dead._lock);
-        std::mem::forget(dead.staging); // as if the process died: nothing cleaned up
+        std::fs::write(dead_path.join("a"), "partial").unwrap();
+        dead.committed = true; // as if the process died: nothing cleaned up
+        drop(dead); // and its lock released
+        assert!(dead_path.exists());
         let next = AtomicDir::create(&dest, &ours).unwrap();
         assert!(!dead_path.exists() && live.path().exists());
         drop((live, next));
         assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+        // A file that appears in the destination while a run works stops its commit.
+        let d = AtomicDir::create(&dest, &ours).unwrap();
+        std::fs::write(dest.join("late.txt"), "mine").unwrap();
+        assert_eq!(d.commit().unwrap_err().exit_code(), 3);
+        assert_eq!(std::fs::read(dest.join("late.txt")).unwrap(), b"mine");
+        std::fs::remove_file(dest.join("late.txt")).unwrap();
+        assert_eq!(std::fs::read_dir(parent.path()).unwrap().count(), 1);
+        // `.` and `..` are resolved: the staging directory is never made inside the output.
+        let inner = dest.join("sub");
+        let err = AtomicDir::create(&inner.join(".."), &ours).unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
         // A directory with something else in it is refused.
         std::fs::write(dest.join("notes.txt"), "mine").unwrap();
         let err = AtomicDir::create(&dest, &ours).unwrap_err();

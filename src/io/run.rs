@@ -57,10 +57,18 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// A short id of the run: the first 16 hex digits of the manifest's own digest. Tables
-    /// computed from the run carry it, so a reader can tell which run they came from.
+    /// A short id of the run's result: the first 16 hex digits of the BLAKE3 hash of
+    /// `"<entities digest>\n<events digest>"` (the two digests as `run.json` writes them).
+    /// The same inputs give the same id at any thread count (`diagnostics.json`, which holds
+    /// timings, is left out). Tables computed from the run carry it, so a reader can tell
+    /// which run they came from.
     pub fn run_id(&self) -> String {
-        let text = serde_json::to_string(self).unwrap_or_default();
+        let digest = |f: &str| self.files.get(f).map_or("", |e| e.blake3.as_str());
+        let text = format!(
+            "{}\n{}",
+            digest("entities.parquet"),
+            digest("events.parquet")
+        );
         blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
     }
 }
@@ -72,10 +80,12 @@ pub fn is_run_entry(name: &str) -> bool {
 }
 
 fn entry_of(path: &Path) -> Result<FileEntry> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     Ok(FileEntry {
-        bytes: bytes.len() as u64,
-        blake3: blake3::hash(&bytes).to_hex().to_string(),
+        bytes,
+        blake3: super::file_digest(path)?.to_hex().to_string(),
     })
 }
 

@@ -170,12 +170,7 @@ pub fn check_each_file_once(inputs: &[PathBuf], pool: &rayon::ThreadPool) -> Res
     let digests: Vec<blake3::Hash> = pool.install(|| {
         inputs
             .par_iter()
-            .map(|p| {
-                let mut h = blake3::Hasher::new();
-                let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
-                h.update_reader(file).map_err(|e| Error::io(p, e))?;
-                Ok(h.finalize())
-            })
+            .map(|p| crate::io::file_digest(p))
             .collect::<Result<_>>()
     })?;
     for (j, dj) in digests.iter().enumerate() {

@@ -317,6 +317,28 @@ impl Registry {
     /// crosswalk cannot prove it wrote.
     fn clean(&self) -> Result<()> {
         let current = self.current()?;
+        // Generations above CURRENT: one (the next) is what a run killed between its two
+        // renames leaves; more mean CURRENT was moved back by hand, and those are not ours to
+        // remove.
+        let above: Vec<u32> = committed_generations(&self.dir)
+            .into_iter()
+            .filter(|&g| g > current)
+            .collect();
+        if above.len() > 1 || above.first().is_some_and(|&g| g != current + 1) {
+            let names: Vec<String> = above.iter().map(|&g| generation_name(g)).collect();
+            return Err(Error::config(
+                &self.dir,
+                format!(
+                    "CURRENT names {}, but the registry holds later generations ({}); a run \
+                     would have to remove them, so nothing was changed. To go back to {}, move \
+                     the later generations out of generations/ first (they stay a backup); to \
+                     keep them, point CURRENT at the newest",
+                    generation_name(current),
+                    names.join(", "),
+                    generation_name(current)
+                ),
+            ));
+        }
         let mut keep: BTreeSet<String> = BTreeSet::new();
         let gens = self.dir.join("generations");
         for entry in std::fs::read_dir(&gens).map_err(|e| Error::io(&gens, e))? {
@@ -382,7 +404,8 @@ impl Registry {
 }
 
 /// Whether `dir` may be opened as a registry: `Ok(true)` when it must be created (it does not
-/// exist, is empty, or holds only a `LOCK` file), `Ok(false)` when it is a registry whose
+/// exist, is empty, or holds only what a run that died before its first commit leaves: `LOCK`,
+/// temporary files, empty `batches/` and `generations/`), `Ok(false)` when it is a registry whose
 /// `CURRENT` names a generation that exists, and an error naming what is wrong otherwise. Reads
 /// only; nothing is written or removed.
 ///
@@ -405,7 +428,13 @@ pub fn check_is_registry(dir: &Path) -> Result<bool> {
         }
         Err(e) => return Err(Error::io(dir, e)),
     };
-    if entries.iter().all(|e| e == "LOCK") {
+    // What a run that died before its first commit may leave is still a new registry: the
+    // lock, temporaries, empty subdirectories.
+    let empty_dir =
+        |name: &str| std::fs::read_dir(dir.join(name)).is_ok_and(|mut rd| rd.next().is_none());
+    if entries.iter().all(|e| {
+        e == "LOCK" || is_temp_name(e) || ((e == "batches" || e == "generations") && empty_dir(e))
+    }) {
         return Ok(true);
     }
     if !entries.iter().any(|e| e == "CURRENT") {
@@ -490,7 +519,7 @@ fn parse_generation_name(name: &str) -> Option<u32> {
 
 /// A batch id: 32 lowercase hex digits.
 fn is_batch_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    crate::io::is_hex32(s)
 }
 
 /// The files a generation directory holds (and its writers' temporaries).
