@@ -284,15 +284,15 @@ impl CsvSource {
 /// `after_cr`: whether the byte before `bytes` was a `\r` (then a `\n` first is the end of
 /// that `\r\n`, not a line end of its own).
 fn line_ends(bytes: &[u8], after_cr: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
-    bytes.iter().enumerate().filter_map(move |(i, &b)| {
+    memchr::memchr2_iter(b'\r', b'\n', bytes).filter_map(move |i| {
         let prev_cr = if i == 0 {
             after_cr
         } else {
             bytes[i - 1] == b'\r'
         };
-        match b {
+        match bytes[i] {
             b'\r' => Some((i, 1 + (bytes.get(i + 1) == Some(&b'\n')) as usize)),
-            b'\n' if !prev_cr => Some((i, 1)),
+            _ if !prev_cr => Some((i, 1)),
             _ => None,
         }
     })
@@ -308,7 +308,7 @@ fn line_breaks(bytes: &[u8]) -> usize {
 
 /// The first line break in `bytes`.
 fn memchr2(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
+    memchr::memchr2(b'\n', b'\r', bytes)
 }
 
 /// What [`runaway`] found.

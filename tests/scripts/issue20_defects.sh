@@ -42,7 +42,7 @@ cp r2/entities.parquet r1/entities.parquet
 grep -Eq '(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}' d.err; [ $? != 0 ]; say "5 unknown-code message quotes no birth date" $?
 
 # 6. A headerless export: no "did you mean" from its first row.
-printf 'agency = "t"\nagency_type = "other"\n[columns]\nrecord_id = "id"\ngiven_name = "first"\ndob = { column = "DOB", formats = ["YYYY-MM-DD"] }\n' > h.toml
+printf 'agency = "t"\nagency_type = "other"\ndefault_stage = "identification"\n[columns]\nrecord_id = "id"\ngiven_name = "first"\ndob = { column = "DOB", formats = ["YYYY-MM-DD"] }\n' > h.toml
 printf '1,Bob,2001-01-01\n2,Ana,2002-02-02\n' > h.csv
 "$X" encode --source h.toml --key-file k --input h.csv --out h.parquet 2> h.err >/dev/null
 grep -q 'Bob' h.err; [ $? != 0 ]; say "6 no suggestion quotes a headerless file's first row" $?
@@ -62,7 +62,7 @@ enc --input "$H/crlf.csv" --out c.parquet >/dev/null 2>&1
 printf 'client_id,first_name,last_name,birth_date,phone,event\r\n1,Ana,Lopez,2001-02-30,,INTAKE\r\n' > c2.csv
 enc --input c2.csv --out c2.parquet >/dev/null 2>&1
 grep -q '^1,2,dob' c2.rejects.csv; say "11a CRLF export: rejects line numbers right" $?
-enc --input /dev/stdin --out p.parquet < "$H/good.csv" >/dev/null 2>&1; say "11b --input /dev/stdin is read" $?
+cat "$H/good.csv" | enc --input /dev/stdin --out p.parquet >/dev/null 2>&1; say "11b --input /dev/stdin (a pipe) is read" $?
 printf '\xe9' | cat "$H/mapping.toml" - > m1252.toml
 "$X" encode --source m1252.toml --key-file k --input "$H/good.csv" --out m.parquet 2> m.err >/dev/null; rc=$?
 [ "$rc" = 3 ] && grep -q 'byte' m.err; say "11c mapping not UTF-8: exit 3 with a position" $?
