@@ -165,6 +165,14 @@ pub enum Comparison {
     },
 }
 
+/// The most bits a clkhash schema may ask for, as `l` or as bits per token or feature: the
+/// longest CLK crosswalk reads ([`crate::io::encodings::MAX_CLK_BITS`]).
+pub const MAX_BITS: usize = crate::io::encodings::MAX_CLK_BITS;
+
+/// The most XOR folds a clkhash schema may ask for: the filter hashed into is `l · 2^folds` bits
+/// (clkhash's own schemas use 0 to 2).
+pub const MAX_XOR_FOLDS: u64 = 8;
+
 /// Bits per token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
@@ -387,7 +395,23 @@ impl ClkhashSchema {
             .filter(|&l| l > 0)
             .ok_or_else(|| bad(path, "clkConfig.l must be a positive integer"))?
             as usize;
-        let xor_folds = cfg.get("xor_folds").and_then(Value::as_u64).unwrap_or(0) as u32;
+        if l > MAX_BITS {
+            return Err(bad(
+                path,
+                format!("clkConfig.l is {l}: crosswalk reads CLKs of at most {MAX_BITS} bits"),
+            ));
+        }
+        let xor_folds = cfg.get("xor_folds").and_then(Value::as_u64).unwrap_or(0);
+        if xor_folds > MAX_XOR_FOLDS {
+            return Err(bad(
+                path,
+                format!(
+                    "clkConfig.xor_folds is {xor_folds}: at most {MAX_XOR_FOLDS} (each fold \
+                     doubles the filter hashed into)"
+                ),
+            ));
+        }
+        let xor_folds = xor_folds as u32;
         let kdf = cfg
             .get("kdf")
             .ok_or_else(|| bad(path, "clkConfig.kdf is missing"))?;
@@ -591,6 +615,14 @@ fn parse_field(f: &Value, i: usize, path: &Path) -> Result<FieldSpec> {
     } else {
         return Err(err("strategy needs bitsPerToken or bitsPerFeature"));
     };
+    // (A v1 schema's k times a weight can be any number; more bits than a CLK has is no
+    // schema, and the encoder would try to allocate them.)
+    let (Strategy::PerToken(n) | Strategy::PerFeature(n)) = strategy;
+    if n > MAX_BITS {
+        return Err(err(&format!(
+            "strategy asks for {n} bits: at most {MAX_BITS} (the longest CLK crosswalk reads)"
+        )));
+    }
     let hash = match h
         .pointer("/hash/type")
         .and_then(Value::as_str)
@@ -1377,6 +1409,34 @@ fn csv_position(e: &csv::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn schemas_asking_for_absurd_sizes_are_refused_not_allocated() {
+        // Found by the clkhash_schema fuzz target: a v1 k of 1e117 became a bitsPerToken of
+        // i64::MAX and the encoder tried to allocate that many positions.
+        let base = |l: &str, k: &str, folds: &str| {
+            serde_json::json!({
+                "version": 1,
+                "clkConfig": {"l": serde_json::from_str::<Value>(l).unwrap(),
+                              "k": serde_json::from_str::<Value>(k).unwrap(),
+                              "xor_folds": serde_json::from_str::<Value>(folds).unwrap(),
+                              "hash": {"type": "doubleHash"},
+                              "kdf": {"type": "HKDF", "hash": "SHA256", "keySize": 64}},
+                "features": [{"identifier": "given", "format": {"type": "string", "encoding": "utf-8"},
+                              "hashing": {"ngram": 2, "weight": 1.25}}]
+            })
+        };
+        let p = Path::new("s.json");
+        assert!(ClkhashSchema::from_json(base("1024", "20", "0"), p).is_ok());
+        for (l, k, folds) in [
+            ("1024", "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111120", "0"),
+            ("1099511627776", "20", "0"),
+            ("1024", "20", "70"),
+        ] {
+            let err = ClkhashSchema::from_json(base(l, k, folds), p).unwrap_err();
+            assert_eq!(err.exit_code(), 3, "{err}");
+        }
+    }
+
     use super::*;
 
     /// A cache that fills up (a limit of a few tokens), one emptied by another encoder's use,

@@ -217,9 +217,6 @@ pub fn clkhash_schema(data: &[u8]) {
     let Ok(schema) = crosswalk::clkhash::ClkhashSchema::from_json(v, Path::new("s.json")) else {
         return;
     };
-    if schema.clk_bytes() > 1 << 16 {
-        return;
-    }
     let enc = crosswalk::clkhash::ClkhashEncoder::new(schema, b"secret");
     for line in String::from_utf8_lossy(rows).lines().take(64) {
         let record: Vec<&str> = line.split(',').collect();
