@@ -352,6 +352,11 @@ pub fn read(path: &Path) -> Result<Encodings> {
     if ext == "json" || ext == "csv" {
         return read_clkhash(path);
     }
+    super::guard_reader(path, || read_parquet(path))
+}
+
+/// [`read`] of a Parquet encodings file.
+fn read_parquet(path: &Path) -> Result<Encodings> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::encoding(path, format!("not a readable Parquet file ({e})")))?;
@@ -614,6 +619,10 @@ pub fn read_clkhash(path: &Path) -> Result<Encodings> {
 
 /// Reads a local map: `(agency, [(local_id, record_key)])`.
 pub fn read_local_map(path: &Path) -> Result<(String, Vec<(String, String)>)> {
+    super::guard_reader(path, || read_local_map_unguarded(path))
+}
+
+fn read_local_map_unguarded(path: &Path) -> Result<(String, Vec<(String, String)>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::encoding(path, format!("not a readable Parquet file ({e})")))?;

@@ -111,6 +111,11 @@ pub struct RunEvents {
 /// Reads `RUN_DIR/events.parquet`.
 pub fn read(run: &Path) -> Result<RunEvents> {
     let path = run.join("events.parquet");
+    super::guard_reader(&path, || read_unguarded(&path))
+}
+
+fn read_unguarded(path: &Path) -> Result<RunEvents> {
+    let path = path.to_path_buf();
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::encoding(&path, format!("not a readable Parquet file ({e})")))?;

@@ -94,6 +94,34 @@ pub fn pause(point: &str) {
     let _ = point;
 }
 
+thread_local! {
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the current thread is inside [`guard_reader`]: a panic there stands for a damaged
+/// file and becomes an error, so a panic hook should stay silent (the binary's does).
+pub fn in_guarded_reader() -> bool {
+    GUARDED.with(|g| g.get() > 0)
+}
+
+/// Runs `read`, a reader of the file at `path`, turning a panic inside it into an error that
+/// names the file (exit code 4). The Parquet library asserts on some damaged files (negative
+/// column offsets, found by the `encodings_file` fuzz target) instead of returning an error;
+/// every Parquet file crosswalk reads from outside goes through this guard, so no file can
+/// crash it.
+pub fn guard_reader<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    outcome.unwrap_or_else(|_| {
+        Err(Error::encoding(
+            path,
+            "not a readable Parquet file: its structure is damaged (the Parquet reader gave up \
+             on it)",
+        ))
+    })
+}
+
 /// Whether `s` is 32 lower-case hex digits: a record key, a batch id.
 pub(crate) fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -69,6 +69,10 @@ fn supported(t: &DataType) -> bool {
 impl ParquetSource {
     /// Opens `path` and reads its schema.
     pub fn open(path: &Path) -> Result<ParquetSource> {
+        super::guard_reader(path, || ParquetSource::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<ParquetSource> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| Error::input(path, format!("not a readable Parquet file ({e})")))?;
@@ -110,6 +114,11 @@ impl ParquetSource {
 
     /// Fills `chunk` with up to `max` rows; returns how many (0 at the end).
     pub fn read_chunk(&mut self, chunk: &mut Vec<RawRow>, max: usize) -> Result<usize> {
+        let path = self.path.clone();
+        super::guard_reader(&path, || self.read_chunk_unguarded(chunk, max))
+    }
+
+    fn read_chunk_unguarded(&mut self, chunk: &mut Vec<RawRow>, max: usize) -> Result<usize> {
         chunk.clear();
         while chunk.len() < max {
             let (batch, start) = match self.pending.take() {

@@ -964,8 +964,13 @@ pub(crate) fn entities_column<'a>(
 /// Reads `entities.parquet` of a run (or registry generation) as `(agency, record_key,
 /// person_id)` rows in file order.
 pub fn entity_rows(run: &Path) -> Result<Vec<(String, String, String)>> {
-    use arrow_array::Array;
     let path = run.join("entities.parquet");
+    crate::io::guard_reader(&path, || entity_rows_unguarded(&path))
+}
+
+fn entity_rows_unguarded(path: &Path) -> Result<Vec<(String, String, String)>> {
+    use arrow_array::Array;
+    let path = path.to_path_buf();
     let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())

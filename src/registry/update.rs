@@ -204,6 +204,10 @@ fn write_changelog(path: &Path, rows: &[ChangelogRow]) -> Result<()> {
 
 /// Reads `changelog.parquet` (every change up to that generation).
 pub fn read_changelog(path: &Path) -> Result<Vec<ChangelogRow>> {
+    crate::io::guard_reader(path, || read_changelog_unguarded(path))
+}
+
+fn read_changelog_unguarded(path: &Path) -> Result<Vec<ChangelogRow>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
@@ -258,6 +262,11 @@ struct Previous {
 }
 
 fn load_previous(gen_dir: &Path) -> Result<Previous> {
+    let path = gen_dir.join("entities.parquet");
+    crate::io::guard_reader(&path, || load_previous_unguarded(gen_dir))
+}
+
+fn load_previous_unguarded(gen_dir: &Path) -> Result<Previous> {
     let manifest = read_manifest(gen_dir)?;
     let path = gen_dir.join("entities.parquet");
     let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;

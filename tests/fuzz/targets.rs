@@ -49,6 +49,22 @@ const MAPPINGS: &[&str] = &[
     include_str!("../../fixtures/synth/legal.toml"),
 ];
 
+/// A panic inside `crosswalk::io::guard_reader` is a damaged file that crosswalk reports as an
+/// error (the Parquet library asserts on some): it must not count as a crash. The fuzzer's own
+/// panic hook aborts at once, before any unwinding; this hook passes it only the panics outside
+/// a guard. Called at the start of every target.
+fn guarded_panics_are_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let outer = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !crosswalk::io::in_guarded_reader() {
+                outer(info)
+            }
+        }));
+    });
+}
+
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default()
 }
@@ -81,6 +97,7 @@ fn split0(data: &[u8]) -> (&[u8], &[u8]) {
 /// An export under one of [`MAPPINGS`]: byte 0 picks the mapping, byte 1 its delimiter and
 /// text encoding; the rest is the CSV file. Every row is extracted, normalised and encoded.
 pub fn csv_export(data: &[u8]) {
+    guarded_panics_are_errors();
     let [pick, dialect, csv @ ..] = data else {
         return;
     };
@@ -144,6 +161,7 @@ pub fn csv_export(data: &[u8]) {
 /// Date patterns and values: the first line holds patterns separated by `|`, every further
 /// line is a date cell parsed with them.
 pub fn dates(data: &[u8]) {
+    guarded_panics_are_errors();
     let text = String::from_utf8_lossy(data);
     let mut lines = text.lines();
     let patterns: Vec<DatePattern> = lines
@@ -161,6 +179,7 @@ pub fn dates(data: &[u8]) {
 /// Names and the other identifier normalisers: every line through the name splitter in both
 /// layouts and through each field's normaliser.
 pub fn names(data: &[u8]) {
+    guarded_panics_are_errors();
     let text = String::from_utf8_lossy(data);
     for line in text.lines() {
         for layout in [NameLayout::FirstLast, NameLayout::LastCommaFirst] {
@@ -182,6 +201,7 @@ pub fn names(data: &[u8]) {
 /// encoding one record) and as a source mapping (and, when valid, resolved against its own
 /// column names).
 pub fn config_toml(data: &[u8]) {
+    guarded_panics_are_errors();
     let Ok(text) = std::str::from_utf8(data) else {
         let _ = crosswalk::schema::LinkageSchema::from_file(&scratch_file("bad.toml", data));
         return;
@@ -210,6 +230,7 @@ pub fn config_toml(data: &[u8]) {
 /// A clkhash linkage schema (JSON), and when it parses, an encoder over it encoding the rest of
 /// the input (after a NUL byte) as comma-separated records.
 pub fn clkhash_schema(data: &[u8]) {
+    guarded_panics_are_errors();
     let (schema, rows) = split0(data);
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(schema) else {
         return;
@@ -226,16 +247,19 @@ pub fn clkhash_schema(data: &[u8]) {
 
 /// A key file.
 pub fn key_file(data: &[u8]) {
+    guarded_panics_are_errors();
     let _ = SecretKey::read(&scratch_file("agency.key", data));
 }
 
 /// An encodings file (Parquet), read and validated as `link` reads it.
 pub fn encodings_file(data: &[u8]) {
+    guarded_panics_are_errors();
     let _ = crosswalk::io::encodings::read(&scratch_file("enc.parquet", data));
 }
 
 /// CLKs in clkhash's formats: byte 0 picks JSON or CSV.
 pub fn clkhash_clks(data: &[u8]) {
+    guarded_panics_are_errors();
     let [kind, rest @ ..] = data else { return };
     let name = if kind & 1 == 0 {
         "clks.json"
@@ -249,6 +273,7 @@ pub fn clkhash_clks(data: &[u8]) {
 /// `registry.json`, `evidence.bin`, a batch index, `changelog.parquet`, `run.json`,
 /// `entities.parquet`, `events.parquet`).
 pub fn registry_files(data: &[u8]) {
+    guarded_panics_are_errors();
     let [kind, rest @ ..] = data else { return };
     thread_local! {
         static DIR: tempfile::TempDir = tempfile::tempdir().expect("a temporary directory");
