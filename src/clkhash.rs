@@ -169,6 +169,14 @@ pub enum Comparison {
 /// longest CLK crosswalk reads ([`crate::io::encodings::MAX_CLK_BITS`]).
 pub const MAX_BITS: usize = crate::io::encodings::MAX_CLK_BITS;
 
+/// The longest n-gram a clkhash schema may ask for (clkhash's own schemas use 1 to 3; an n of a
+/// billion padded every word with a billion spaces: found by the `clkhash_schema` fuzz target).
+pub const MAX_NGRAM: usize = 64;
+
+/// The largest `resolution` of a numeric comparison (it makes `2 · resolution + 1` tokens per
+/// value; clkhash's examples use 2 to 10).
+pub const MAX_RESOLUTION: usize = 1024;
+
 /// The most XOR folds a clkhash schema may ask for: the filter hashed into is `l · 2^folds` bits
 /// (clkhash's own schemas use 0 to 2).
 pub const MAX_XOR_FOLDS: u64 = 8;
@@ -575,8 +583,13 @@ fn parse_field(f: &Value, i: usize, path: &Path) -> Result<FieldSpec> {
     let comparison = match cmp.get("type").and_then(Value::as_str) {
         Some("ngram") => Comparison::Ngram {
             n: u(cmp, "n")
-                .filter(|&n| n > 0)
-                .ok_or_else(|| err("ngram n must be positive"))?,
+                .filter(|&n| n > 0 && n <= MAX_NGRAM)
+                .ok_or_else(|| {
+                    err(&format!(
+                        "ngram n must be between 1 and {MAX_NGRAM} (a word is padded with n - 1 \
+                         spaces on each side)"
+                    ))
+                })?,
             positional: cmp
                 .get("positional")
                 .and_then(Value::as_bool)
@@ -584,15 +597,23 @@ fn parse_field(f: &Value, i: usize, path: &Path) -> Result<FieldSpec> {
         },
         Some("exact") => Comparison::Exact,
         Some("numeric") => {
-            let fp = u(cmp, "fractional_precision").unwrap_or(0) as u32;
+            let fp = u(cmp, "fractional_precision").unwrap_or(0);
+            if fp > 18 {
+                return Err(err("numeric fractional_precision must be at most 18"));
+            }
+            let fp = fp as u32;
             let td = cmp
                 .get("thresholdDistance")
                 .and_then(Value::as_f64)
                 .filter(|&t| t > 0.0)
                 .ok_or_else(|| err("numeric thresholdDistance must be positive"))?;
             let res = u(cmp, "resolution")
-                .filter(|&r| r >= 1)
-                .ok_or_else(|| err("numeric resolution must be at least 1"))?;
+                .filter(|&r| (1..=MAX_RESOLUTION).contains(&r))
+                .ok_or_else(|| {
+                    err(&format!(
+                        "numeric resolution must be between 1 and {MAX_RESOLUTION}"
+                    ))
+                })?;
             let di = round_half_even(td * 10f64.powi(fp as i32)) as i128;
             if di == 0 {
                 return Err(err("not enough fractional precision for thresholdDistance"));
@@ -823,33 +844,38 @@ pub fn tokenize(c: &Comparison, word: &str) -> Vec<String> {
             resolution,
             fractional_precision,
         } => {
-            let scale = 10i128.pow(*fractional_precision);
-            let v = match py_int(word) {
-                Some(v) => v * if *fractional_precision > 0 { scale } else { 1 },
-                None => match word.trim().parse::<f64>() {
-                    Ok(f) if f.is_finite() => {
-                        if *fractional_precision > 0 {
-                            round_half_even(f * scale as f64) as i128
-                        } else {
-                            f.trunc() as i128
+            // Checked arithmetic: a value too large for i128 on the way (Python's integers have
+            // no bound) gives no tokens, as an unparseable one does.
+            let tokens = || -> Option<Vec<String>> {
+                let scale = 10i128.checked_pow(*fractional_precision)?;
+                let v = match py_int(word) {
+                    Some(v) => v.checked_mul(if *fractional_precision > 0 { scale } else { 1 })?,
+                    None => match word.trim().parse::<f64>() {
+                        Ok(f) if f.is_finite() => {
+                            if *fractional_precision > 0 {
+                                round_half_even(f * scale as f64) as i128
+                            } else {
+                                f.trunc() as i128
+                            }
                         }
+                        _ => return None,
+                    },
+                };
+                let d = *distance_interval;
+                let mut v = v.checked_mul(2)?.checked_mul(*resolution)?;
+                let residue = v.rem_euclid(d);
+                if residue != 0 {
+                    if (residue as f64) < d as f64 / 2.0 {
+                        v -= residue;
+                    } else {
+                        v = v.checked_add(d - residue)?;
                     }
-                    _ => return Vec::new(),
-                },
-            };
-            let d = *distance_interval;
-            let mut v = v * 2 * resolution;
-            let residue = v.rem_euclid(d);
-            if residue != 0 {
-                if (residue as f64) < d as f64 / 2.0 {
-                    v -= residue;
-                } else {
-                    v += d - residue;
                 }
-            }
-            (-resolution..=*resolution)
-                .map(|i| (v + i * d).to_string())
-                .collect()
+                (-resolution..=*resolution)
+                    .map(|i| Some(v.checked_add(i.checked_mul(d)?)?.to_string()))
+                    .collect()
+            };
+            tokens().unwrap_or_default()
         }
     }
 }
@@ -1427,6 +1453,12 @@ mod tests {
         };
         let p = Path::new("s.json");
         assert!(ClkhashSchema::from_json(base("1024", "20", "0"), p).is_ok());
+        let mut huge_n = base("1024", "20", "0");
+        huge_n["features"][0]["hashing"]["ngram"] = 1_500_000_000u64.into();
+        assert_eq!(
+            ClkhashSchema::from_json(huge_n, p).unwrap_err().exit_code(),
+            3
+        );
         for (l, k, folds) in [
             ("1024", "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111120", "0"),
             ("1099511627776", "20", "0"),
