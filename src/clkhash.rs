@@ -866,7 +866,7 @@ pub fn tokenize(c: &Comparison, word: &str) -> Vec<String> {
                 let residue = v.rem_euclid(d);
                 if residue != 0 {
                     if (residue as f64) < d as f64 / 2.0 {
-                        v -= residue;
+                        v = v.checked_sub(residue)?;
                     } else {
                         v = v.checked_add(d - residue)?;
                     }
@@ -1453,6 +1453,14 @@ mod tests {
         };
         let p = Path::new("s.json");
         assert!(ClkhashSchema::from_json(base("1024", "20", "0"), p).is_ok());
+        // A value whose rounding overflows i128 gives no tokens (it panicked in debug builds).
+        let numeric = Comparison::Numeric {
+            distance_interval: 3,
+            resolution: 1,
+            fractional_precision: 0,
+        };
+        let t = tokenize(&numeric, "-85070591730234615865843651857942052864");
+        assert!(t.is_empty(), "{t:?}");
         let mut huge_n = base("1024", "20", "0");
         huge_n["features"][0]["hashing"]["ngram"] = 1_500_000_000u64.into();
         assert_eq!(

@@ -13,11 +13,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // A panic inside a guarded file reader is a damaged file, reported as an error by
-    // `crosswalk::io::guard_reader`: nothing to print for it here.
+    // A panic of the Parquet library inside a guarded file reader is a damaged file, reported
+    // as an error by `crosswalk::io::guard_reader`: nothing to print for it here.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !crosswalk::io::in_guarded_reader() {
+        if !crosswalk::io::is_damaged_file_panic(info) {
             default_hook(info)
         }
     }));

@@ -10,8 +10,9 @@
 //! with an error naming the row and line where it opened: a CSV parser reads every following
 //! line into that one field, and the rows would silently be lost. A line of a multi-line field
 //! looks like a row when it has a whole row's delimiters (one fewer than the header has
-//! columns); the field's first line, when it has all the delimiters the rest of its row would
-//! have (at least two). A note typed over many lines, with a comma or two on each, does not.
+//! columns, at least two); the field's first line, when it has exactly the delimiters the rest
+//! of its row would have (at least two) and the field's last line holds one (the start of the
+//! next row). A note typed over many lines, with a comma or two on each, does not.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -321,29 +322,34 @@ struct Runaway {
 }
 
 /// A field of `record` (from a file of `width` columns) that looks like an unbalanced quote's:
-/// a continuation line with a whole row's delimiters (`width - 1`, at least one), or a first
-/// line with all the delimiters the rest of its row would have (`width - k` for the `k`-th
-/// field, when that is at least two).
+/// a continuation line with a whole row's delimiters (`width - 1`, at least two), or a first
+/// line with exactly the delimiters the rest of its row would have (`width - k` for the `k`-th
+/// field, when that is at least two) in a field whose last line holds a delimiter (the start of
+/// the next row, cut short where a quote closed the runaway early).
 fn runaway(record: &ByteRecord, delimiter: u8, width: usize) -> Option<Runaway> {
-    let whole_row = width.saturating_sub(1).max(1);
+    let whole_row = width.saturating_sub(1).max(2);
     record.iter().enumerate().find_map(|(k, field)| {
         memchr2(field)?;
         let rest_of_row = width.saturating_sub(k + 1);
         let delims = |line: &[u8]| line.iter().filter(|&&b| b == delimiter).count();
-        let (mut start, mut lines, mut row_like) = (0, 0, 0);
+        let mut lines: Vec<&[u8]> = Vec::new();
+        let mut start = 0;
         for (i, len) in line_ends(field, false) {
-            let line = &field[start..i];
-            let need = if lines == 0 { rest_of_row } else { whole_row };
-            if (lines > 0 || rest_of_row >= 2) && delims(line) >= need {
-                row_like += 1;
-            }
-            lines += 1;
+            lines.push(&field[start..i]);
             start = i + len;
         }
-        if delims(&field[start..]) >= whole_row {
+        lines.push(&field[start..]);
+        let mut row_like = lines[1..].iter().filter(|l| delims(l) >= whole_row).count();
+        // The opening line holding exactly the rest of its row, and the field ending in the
+        // start of the next row (`6,` before a quote that closed the runaway early).
+        let (first, last) = (lines[0], lines[lines.len() - 1]);
+        if rest_of_row >= 2 && delims(first) == rest_of_row && delims(last) >= 1 {
             row_like += 1;
         }
-        (row_like > 0).then_some(Runaway { lines, row_like })
+        (row_like > 0).then_some(Runaway {
+            lines: lines.len() - 1,
+            row_like,
+        })
     })
 }
 
@@ -433,6 +439,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("row 1 (line 2)"), "{err}");
+        // A note in a middle column whose first line has as many commas as the rest of the row
+        // is not one (its last line is no row's start).
+        let note =
+            "id,notes,first,last,dob\n1,\"Met sister, aunt, caseworker\nfollow up\",Ana,Li,\n";
+        assert_eq!(lines(note.as_bytes()), vec![(1, 2)]);
     }
 
     #[test]

@@ -99,9 +99,21 @@ thread_local! {
 }
 
 /// Whether the current thread is inside [`guard_reader`]: a panic there stands for a damaged
-/// file and becomes an error, so a panic hook should stay silent (the binary's does).
+/// file and becomes an error.
 pub fn in_guarded_reader() -> bool {
     GUARDED.with(|g| g.get() > 0)
+}
+
+/// Whether a panic hook should stay silent for this panic: it happened inside
+/// [`guard_reader`] and in the Parquet or Arrow library (a damaged file, reported as an error).
+/// A panic of crosswalk's own code is never silenced (the binary's hook and the fuzz targets'
+/// use this, so the fuzzer still sees crosswalk's own bugs inside a guard).
+pub fn is_damaged_file_panic(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    in_guarded_reader()
+        && info.location().is_some_and(|l| {
+            let f = l.file();
+            ["/parquet-", "/arrow-"].iter().any(|c| f.contains(c))
+        })
 }
 
 /// Runs `read`, a reader of the file at `path`, turning a panic inside it into an error that
@@ -133,6 +145,19 @@ pub fn file_digest(path: &Path) -> Result<blake3::Hash> {
     let mut h = blake3::Hasher::new();
     h.update_reader(file).map_err(|e| Error::io(path, e))?;
     Ok(h.finalize())
+}
+
+/// Whether `name` is something a killed crosswalk run may leave in an output directory: a
+/// temporary file or staging directory (`.crosswalk-XXXXXX.tmp`), a staging directory that was
+/// never locked (`.new`) or an old directory set aside by the two-rename fallback (`.old`).
+/// Such entries do not make a directory foreign ([`AtomicDir::create`]); only the `.tmp` ones
+/// are ever removed automatically.
+pub fn is_crosswalk_leftover(name: &str) -> bool {
+    [".tmp", ".new", ".old"].iter().any(|ext| {
+        name.strip_prefix(".crosswalk-")
+            .and_then(|r| r.strip_suffix(ext))
+            .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
+    })
 }
 
 /// Whether `name` is one of crosswalk's temporary files or directories
@@ -237,7 +262,10 @@ impl<'a> AtomicDir<'a> {
         } else if !exchange(&staging, &dest)? {
             let aside = staging.with_extension("old");
             std::fs::rename(&dest, &aside).map_err(|e| Error::io(&dest, e))?;
-            std::fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
+            if let Err(e) = std::fs::rename(&staging, &dest) {
+                let _ = std::fs::rename(&aside, &dest); // the old directory back in place
+                return Err(Error::io(&dest, e));
+            }
             std::fs::rename(&aside, &staging).map_err(|e| Error::io(&aside, e))?;
         }
         self.committed = true;
@@ -246,12 +274,10 @@ impl<'a> AtomicDir<'a> {
         }
         if replaced {
             // `staging` now holds the old directory (no longer locked: the lock went with the
-            // new one). Another run may be removing it too.
-            if let Err(e) = std::fs::remove_dir_all(&staging) {
-                if staging.exists() {
-                    return Err(Error::io(&staging, e));
-                }
-            }
+            // new one). Only crosswalk's own entries are removed: a file written into it since
+            // the check (by a shell standing in it, say) keeps the directory, renamed so that
+            // nothing removes it later.
+            remove_ours(&staging, self.ours)?;
         }
         Ok(())
     }
@@ -265,26 +291,62 @@ impl Drop for AtomicDir<'_> {
     }
 }
 
+/// Removes `dir`'s entries that `ours` accepts, then `dir` itself if that leaves it empty; a
+/// directory still holding anything else is renamed `<dir>.kept-by-crosswalk` beside it (a
+/// name nothing of crosswalk's ever removes). Another run removing the same directory at the
+/// same moment is not an error.
+fn remove_ours(dir: &Path, ours: &dyn Fn(&str) -> bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // removed already
+    };
+    for e in entries.flatten() {
+        if !ours(&e.file_name().to_string_lossy()) {
+            continue;
+        }
+        let path = e.path();
+        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if let Err(err) = removed {
+            if path.exists() {
+                return Err(Error::io(&path, err));
+            }
+        }
+    }
+    if std::fs::remove_dir(dir).is_err() && dir.exists() {
+        let kept = dir.with_extension("kept-by-crosswalk");
+        std::fs::rename(dir, &kept).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
 /// `dest` made absolute, `.` and `..` resolved (the staging directory goes into its parent, so
 /// `--out .` must not mean "beside the current directory's contents").
 fn resolve(dest: &Path) -> Result<PathBuf> {
-    let abs = if dest.exists() {
-        std::fs::canonicalize(dest)
-    } else {
-        std::path::absolute(dest)
-    }
-    .map_err(|e| Error::io(dest, e))?;
-    if abs.file_name().is_none()
-        || abs
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err(Error::config(
+    let refuse = || {
+        Error::config(
             dest,
             "name the output directory itself (a path ending in . or .. cannot be replaced)",
-        ));
+        )
+    };
+    if dest.exists() {
+        let abs = std::fs::canonicalize(dest).map_err(|e| Error::io(dest, e))?;
+        return abs
+            .file_name()
+            .is_some()
+            .then_some(abs.clone())
+            .ok_or_else(refuse);
     }
-    Ok(abs)
+    let name = dest.file_name().ok_or_else(refuse)?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let parent = std::fs::canonicalize(&parent).map_err(|e| Error::io(&parent, e))?;
+    Ok(parent.join(name))
 }
 
 /// Refuses `dest` if it is a file, or a directory with an entry `ours` does not accept.
@@ -499,6 +561,29 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
     }
 
+    #[test]
+    fn removing_an_old_directory_keeps_what_is_not_ours() {
+        let parent = tempfile::tempdir().unwrap();
+        let old = parent.path().join(".crosswalk-Ab12Cd.tmp");
+        std::fs::create_dir_all(old.join("aggregates")).unwrap();
+        std::fs::write(old.join("aggregates/t.parquet"), "x").unwrap();
+        std::fs::write(old.join("a"), "x").unwrap();
+        std::fs::write(old.join("notes.txt"), "written since the check").unwrap();
+        let ours = |n: &str| n == "a" || n == "aggregates";
+        remove_ours(&old, &ours).unwrap();
+        assert!(!old.exists());
+        let kept = parent.path().join(".crosswalk-Ab12Cd.kept-by-crosswalk");
+        assert_eq!(
+            files(&kept),
+            [("notes.txt".into(), b"written since the check".to_vec())]
+        );
+        // Nothing but ours: the directory goes.
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("a"), "x").unwrap();
+        remove_ours(&old, &ours).unwrap();
+        assert!(!old.exists());
+    }
+
     fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         let mut v: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -564,6 +649,20 @@ mod tests {
         let inner = dest.join("sub");
         let err = AtomicDir::create(&inner.join(".."), &ours).unwrap_err();
         assert_eq!(err.exit_code(), 3, "{err}");
+        // A path through `..` to a directory that does not exist yet is resolved, not refused.
+        std::fs::create_dir_all(parent.path().join("sub")).unwrap();
+        let via = parent.path().join("sub").join("..").join("fresh");
+        let d = AtomicDir::create(&via, &ours).unwrap();
+        assert_eq!(
+            d.dest(),
+            std::fs::canonicalize(parent.path()).unwrap().join("fresh")
+        );
+        drop(d);
+        std::fs::remove_dir(parent.path().join("sub")).unwrap();
+        // What a killed run leaves inside an output directory does not make it foreign.
+        assert!(is_crosswalk_leftover(".crosswalk-Ab12Cd.new"));
+        assert!(is_crosswalk_leftover(".crosswalk-Ab12Cd.old"));
+        assert!(!is_crosswalk_leftover(".crosswalk-notes.txt"));
         // A directory with something else in it is refused.
         std::fs::write(dest.join("notes.txt"), "mine").unwrap();
         let err = AtomicDir::create(&dest, &ours).unwrap_err();

@@ -232,7 +232,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     // The run is written into a staging directory and swapped in whole at the end; an output
     // directory holding anything else is refused now, before the work.
     let out = crate::io::AtomicDir::create(&job.out, &|name| {
-        crate::io::run::is_run_entry(name) || crate::io::is_temp_name(name)
+        crate::io::run::is_run_entry(name) || crate::io::is_crosswalk_leftover(name)
     })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)

@@ -131,7 +131,7 @@ fn write_tables(
     let known = |name: &str| {
         name.strip_suffix(".parquet")
             .is_some_and(|stem| stem == "registry_months" || tables.iter().any(|t| t.name == stem))
-            || crate::io::is_temp_name(name)
+            || crate::io::is_crosswalk_leftover(name)
     };
     let out = crate::io::AtomicDir::create(dir, &known)?;
     for t in tables {

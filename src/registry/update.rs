@@ -126,7 +126,7 @@ pub fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
         return Err(damaged());
     }
     let n = u64::from_le_bytes(body[8..16].try_into().map_err(|_| damaged())?) as usize;
-    if body.len() != 16 + n * 16 {
+    if n.checked_mul(16).and_then(|b| b.checked_add(16)) != Some(body.len()) {
         return Err(damaged());
     }
     let w = |c: &[u8]| [c[0], c[1], c[2], c[3]];
@@ -262,22 +262,32 @@ struct Previous {
 }
 
 fn load_previous(gen_dir: &Path) -> Result<Previous> {
-    let path = gen_dir.join("entities.parquet");
-    crate::io::guard_reader(&path, || load_previous_unguarded(gen_dir))
-}
-
-fn load_previous_unguarded(gen_dir: &Path) -> Result<Previous> {
     let manifest = read_manifest(gen_dir)?;
     let path = gen_dir.join("entities.parquet");
-    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let (agencies, records) = crate::io::guard_reader(&path, || read_previous_entities(&path))?;
+    Ok(Previous {
+        manifest,
+        agencies,
+        records,
+        evidence: read_evidence(&gen_dir.join("evidence.bin"))?,
+        changelog: read_changelog(&gen_dir.join("changelog.parquet"))?,
+    })
+}
+
+/// The previous generation's `entities.parquet`: its agencies, and its records with their
+/// person numbers.
+type PreviousEntities = (Vec<String>, Vec<(u16, String, u32)>);
+
+fn read_previous_entities(path: &Path) -> Result<PreviousEntities> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .map_err(|e| Error::parquet(&path, e))?;
+        .map_err(|e| Error::parquet(path, e))?;
     let mut agencies: Vec<String> = Vec::new();
     let mut records = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| Error::parquet(&path, e))?;
-        let col = |i| entities_column(&batch, i, &path);
+        let batch = batch.map_err(|e| Error::parquet(path, e))?;
+        let col = |i| entities_column(&batch, i, path);
         let (a, k, p) = (col(0)?, col(1)?, col(2)?);
         records.reserve(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -294,19 +304,13 @@ fn load_previous_unguarded(gen_dir: &Path) -> Result<Previous> {
                 .value(i)
                 .strip_prefix("P-")
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Error::encoding(&path, "a person id is not of the form P-000123"))?;
+                .ok_or_else(|| Error::encoding(path, "a person id is not of the form P-000123"))?;
             let ai = u16::try_from(ai)
-                .map_err(|_| Error::encoding(&path, "more than 65,535 agencies"))?;
+                .map_err(|_| Error::encoding(path, "more than 65,535 agencies"))?;
             records.push((ai, k.value(i).to_string(), n));
         }
     }
-    Ok(Previous {
-        manifest,
-        agencies,
-        records,
-        evidence: read_evidence(&gen_dir.join("evidence.bin"))?,
-        changelog: read_changelog(&gen_dir.join("changelog.parquet"))?,
-    })
+    Ok((agencies, records))
 }
 
 fn file_id(bytes: &[u8]) -> String {
@@ -1235,6 +1239,32 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_evidence_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evidence.bin");
+        write_evidence(
+            &path,
+            &[Evidence {
+                a: 1,
+                b: 2,
+                dice: 0.9,
+                overlap: 0.95,
+            }],
+        )
+        .unwrap();
+        assert_eq!(read_evidence(&path).unwrap().len(), 1);
+        // A count of 2^60 pairs (16 + n * 16 overflowed), with a digest that checks out.
+        let mut body = EVIDENCE_MAGIC.to_vec();
+        body.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        body.extend_from_slice(&[0; 16]);
+        let digest = blake3::hash(&body);
+        body.extend_from_slice(digest.as_bytes());
+        std::fs::write(&path, &body).unwrap();
+        assert!(read_evidence(&path).is_err());
+    }
     use super::super::index::BatchIndex;
 
     #[test]
