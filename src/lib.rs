@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod analytics;
+pub mod audit;
 pub mod block;
 pub mod clk;
 pub mod clkhash;

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand lives in its own file
 //! and only turns flags into a library configuration, runs it and prints the summary.
 
+mod audit;
 mod clks;
 mod demo;
 mod encode;
@@ -44,6 +45,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Write the CLKs of encodings files in clkhash's JSON or CSV format (for anonlink).
     Clks(clks::ClksArgs),
+    /// Attack encodings without the key and measure what the attack re-identifies.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the parsed command.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
         Command::Report(a) => report::report(&a),
         Command::Evaluate(a) => evaluate::evaluate(&a),
         Command::Clks(a) => clks::clks(&a),
+        Command::Audit(a) => audit::audit(&a),
     }
 }
 

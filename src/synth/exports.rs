@@ -559,5 +559,24 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
         ]);
     }
     write_csv(&truth.join("persons.csv"), b',', &persons, false, false)?;
+    // Each person's own name and birth date (before any recording error): the target's truth for
+    // `crosswalk audit`, and the public reference population of an audit of another world.
+    let mut identities = vec![vec![
+        "person".to_string(),
+        "given_name".into(),
+        "middle_name".into(),
+        "family_name".into(),
+        "birth_date".into(),
+    ]];
+    for p in &world.persons {
+        identities.push(vec![
+            p.id.to_string(),
+            p.given.clone(),
+            p.middle.clone().unwrap_or_default(),
+            p.surname.clone(),
+            iso(Some(p.dob)),
+        ]);
+    }
+    write_csv(&truth.join("identities.csv"), b',', &identities, false, false)?;
     Ok(summary)
 }

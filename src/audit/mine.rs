@@ -1,0 +1,401 @@
+//! Pattern mining: groups of CLK bit positions that are set together, one group per token.
+//!
+//! Keyed hashing hides *which* positions a token sets, but not *that* its positions are set
+//! together: every record holding the token has all of them. Christen, Ranbaduge, Vatsalan and
+//! Schnell (2018) mine such groups with frequent-itemset mining; this is a greedy version of the
+//! same idea that needs no key and no knowledge of `k`:
+//!
+//! 1. **Grow** from a seed position: among the records with the seed set, repeatedly add the
+//!    position set in most of them and keep only the records that have it. While the positions
+//!    added belong to one token, (almost) every remaining record has the next one too, so the
+//!    support stops shrinking: a *plateau*. The group ends where the support falls again.
+//! 2. **Clean**: drop a position that fewer than 97% of the records holding the rest of the
+//!    group have (the seed may belong to another token), add any position that 97% of the
+//!    records holding the group have.
+//! 3. **Explain away**: a position is shared by many tokens. Once a group is found, the next
+//!    round grows from the same seed among the records that do *not* hold the groups found at
+//!    it, which finds the next most frequent token there.
+//!
+//! Mining runs on a deterministic sample of the records (every `n/s`-th record), so its cost is
+//! bounded whatever the number of records; the groups are then tested on every record.
+
+/// Records as rows of 64-bit words, bit `p` of a record at word `p / 64`, bit `63 - p % 64`
+/// (the CLK's byte order read big-endian).
+#[derive(Debug, Clone, Default)]
+pub struct BitRows {
+    /// Words per record.
+    pub words: usize,
+    /// All records' words, concatenated.
+    pub data: Vec<u64>,
+}
+
+impl BitRows {
+    /// Rows for CLKs of `bytes` bytes each (a multiple of 8), from their concatenated bytes.
+    pub fn from_clk_bytes(bytes: usize, all: &[u8]) -> BitRows {
+        let words = bytes / 8;
+        let data = all
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        BitRows { words, data }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.data.len().checked_div(self.words).unwrap_or(0)
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record `i`'s words.
+    #[inline]
+    pub fn row(&self, i: usize) -> &[u64] {
+        &self.data[i * self.words..(i + 1) * self.words]
+    }
+
+    /// Number of bit positions.
+    pub fn bits(&self) -> usize {
+        self.words * 64
+    }
+
+    /// The records at `idx`, copied into new rows.
+    pub fn select(&self, idx: &[usize]) -> BitRows {
+        let mut data = Vec::with_capacity(idx.len() * self.words);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        BitRows {
+            words: self.words,
+            data,
+        }
+    }
+}
+
+thread_local!(static DBG: std::cell::RefCell<(usize, f64, f64)> = const { std::cell::RefCell::new((0, 0.0, 0.0)) });
+#[inline]
+fn has(row: &[u64], p: usize) -> bool {
+    row[p / 64] >> (63 - p % 64) & 1 == 1
+}
+
+#[inline]
+fn contains(row: &[u64], mask: &[u64]) -> bool {
+    row.iter().zip(mask).all(|(r, m)| r & m == *m)
+}
+
+/// A mined group of positions: what the attack believes is one token's positions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    /// The positions, ascending.
+    pub positions: Vec<u16>,
+    /// The same as a mask of [`BitRows::words`] words.
+    pub mask: Vec<u64>,
+    /// Sample records holding every position.
+    pub support: usize,
+}
+
+impl Signature {
+    fn new(mut positions: Vec<u16>, words: usize, support: usize) -> Signature {
+        positions.sort_unstable();
+        positions.dedup();
+        let mut mask = vec![0u64; words];
+        for &p in &positions {
+            mask[p as usize / 64] |= 1 << (63 - p as usize % 64);
+        }
+        Signature {
+            positions,
+            mask,
+            support,
+        }
+    }
+
+    /// Whether a record (its words) holds every position of the group.
+    #[inline]
+    pub fn held_by(&self, row: &[u64]) -> bool {
+        contains(row, &self.mask)
+    }
+}
+
+/// Mining parameters.
+#[derive(Debug, Clone)]
+pub struct MineParams {
+    /// Fewest sample records a group must be held by.
+    pub min_support: usize,
+    /// Fewest positions a group must have (smaller ones are low-`k` fields: sex, phone, ZIP).
+    pub min_size: usize,
+    /// A plateau step keeps at least this share of the records.
+    pub keep: f64,
+    /// Largest group grown.
+    pub max_size: usize,
+    /// Rounds of explaining away.
+    pub max_rounds: usize,
+}
+
+impl Default for MineParams {
+    fn default() -> Self {
+        MineParams {
+            min_support: 40,
+            min_size: 8,
+            keep: 0.95,
+            max_size: 64,
+            max_rounds: 16,
+        }
+    }
+}
+
+/// Counts, over the records `set`, how many have each position set.
+fn counts(rows: &BitRows, set: &[u32], out: &mut [u32]) {
+    out.iter_mut().for_each(|c| *c = 0);
+    for &r in set {
+        for (w, &word) in rows.row(r as usize).iter().enumerate() {
+            let mut x = word;
+            while x != 0 {
+                let lz = x.leading_zeros() as usize;
+                out[w * 64 + lz] += 1;
+                x &= !(1u64 << (63 - lz));
+            }
+        }
+    }
+}
+
+/// Grows a group from `seed` among the records `base` (step 1 of the module docs): the
+/// positions up to the end of the first plateau, without the seed.
+fn grow(rows: &BitRows, marginal: &[f64], seed: usize, base: Vec<u32>, p: &MineParams) -> Vec<u16> {
+    let bits = rows.bits();
+    let mut set = base;
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut taken = vec![false; bits];
+    taken[seed] = true;
+    let mut cnt = vec![0u32; bits];
+    let mut in_plateau = false;
+    let mut end = 0;
+    while chosen.len() < p.max_size && set.len() >= p.min_support {
+        counts(rows, &set, &mut cnt);
+        // The position set in the most records *beyond what its own frequency explains*: a
+        // frequent token that merely co-occurs with the seed's does not pull the group away.
+        let m = set.len() as f64;
+        let excess = |q: usize| cnt[q] as f64 - m * marginal[q];
+        let Some(q) = (0..bits)
+            .filter(|&q| !taken[q])
+            .max_by(|&a, &b| excess(a).total_cmp(&excess(b)).then_with(|| b.cmp(&a)))
+        else {
+            break;
+        };
+        let c = cnt[q];
+        if c == 0 {
+            break;
+        }
+        let ratio = c as f64 / set.len() as f64;
+        if ratio >= p.keep {
+            in_plateau = true;
+        } else if in_plateau {
+            break;
+        }
+        taken[q] = true;
+        chosen.push(q);
+        end = chosen.len();
+        set.retain(|&r| has(rows.row(r as usize), q));
+    }
+    if !in_plateau {
+        return Vec::new();
+    }
+    chosen[..end].iter().map(|&q| q as u16).collect()
+}
+
+/// Step 2 of the module docs: the group's members re-checked against the records that hold it.
+fn clean(rows: &BitRows, group: Vec<u16>) -> (Vec<u16>, usize) {
+    const STRICT: f64 = 0.97;
+    let bits = rows.bits();
+    let mut group = group;
+    group.sort_unstable();
+    let mut cnt = vec![0u32; bits];
+    for _ in 0..4 {
+        if group.is_empty() {
+            return (group, 0);
+        }
+        let sig = Signature::new(group.clone(), rows.words, 0);
+        // Records missing no position, and records missing exactly one (by which).
+        let mut all: Vec<u32> = Vec::new();
+        let mut miss1 = vec![0usize; bits];
+        for i in 0..rows.len() {
+            let row = rows.row(i);
+            let mut missing = 0u32;
+            let mut which = 0usize;
+            for (w, (&r, &m)) in row.iter().zip(&sig.mask).enumerate() {
+                let x = m & !r;
+                if x != 0 {
+                    missing += x.count_ones();
+                    which = w * 64 + x.leading_zeros() as usize;
+                    if missing > 1 {
+                        break;
+                    }
+                }
+            }
+            match missing {
+                0 => all.push(i as u32),
+                1 => miss1[which] += 1,
+                _ => {}
+            }
+        }
+        let held = all.len();
+        // The member most often the only one missing, if records without it are too many.
+        let worst = group
+            .iter()
+            .map(|&g| (miss1[g as usize], g))
+            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        if let Some((m, g)) = worst {
+            if (held as f64) < STRICT * (held + m) as f64 && group.len() > 1 {
+                group.retain(|&x| x != g);
+                continue;
+            }
+        }
+        // Positions (almost) every holder has.
+        counts(rows, &all, &mut cnt);
+        let before = group.len();
+        for (q, &c) in cnt.iter().enumerate() {
+            if held > 0 && c as f64 >= STRICT * held as f64 && !group.contains(&(q as u16)) {
+                group.push(q as u16);
+            }
+        }
+        group.sort_unstable();
+        if group.len() == before {
+            return (group, held);
+        }
+    }
+    let held = (0..rows.len())
+        .filter(|&i| Signature::new(group.clone(), rows.words, 0).held_by(rows.row(i)))
+        .count();
+    (group, held)
+}
+
+/// Jaccard similarity of two sorted position lists.
+fn jaccard(a: &[u16], b: &[u16]) -> f64 {
+    let inter = a.iter().filter(|x| b.binary_search(x).is_ok()).count();
+    let union = a.len() + b.len() - inter;
+    if union == 0 {
+        0.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// Mines token groups from `rows` (a sample of records). Deterministic: the same rows give the
+/// same groups in the same order.
+pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
+    let bits = rows.bits();
+    let n = rows.len();
+    let mut found: Vec<Signature> = Vec::new();
+    // held[s][i]: sample record i holds group s.
+    let mut held: Vec<Vec<bool>> = Vec::new();
+    // Seeds by how often they are set, most first.
+    let mut marginal = vec![0u32; bits];
+    let all: Vec<u32> = (0..n as u32).collect();
+    counts(rows, &all, &mut marginal);
+    let share: Vec<f64> = marginal.iter().map(|&m| m as f64 / n.max(1) as f64).collect();
+    let mut seeds: Vec<usize> = (0..bits).collect();
+    seeds.sort_by(|a, b| marginal[*b].cmp(&marginal[*a]).then_with(|| a.cmp(b)));
+    // Groups containing a seed when it last failed: no point growing it again until one more.
+    let mut failed_at: Vec<Option<usize>> = vec![None; bits];
+    for _round in 0..p.max_rounds {
+        let mut covered = vec![false; bits];
+        let mut new_any = false;
+        for &seed in &seeds {
+            if covered[seed] {
+                continue;
+            }
+            let at_seed: Vec<usize> = (0..found.len())
+                .filter(|&s| found[s].positions.binary_search(&(seed as u16)).is_ok())
+                .collect();
+            if failed_at[seed] == Some(at_seed.len()) {
+                continue;
+            }
+            let base: Vec<u32> = (0..n)
+                .filter(|&i| has(rows.row(i), seed) && !at_seed.iter().any(|&s| held[s][i]))
+                .map(|i| i as u32)
+                .collect();
+            if base.len() < p.min_support {
+                failed_at[seed] = Some(at_seed.len());
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let group = grow(rows, &share, seed, base, p);
+            let t1 = t0.elapsed();
+            DBG.with(|d| { let mut d = d.borrow_mut(); d.0 += 1; d.1 += t1.as_secs_f64(); });
+            let t0 = std::time::Instant::now();
+            let (group, support) = clean(rows, group);
+            DBG.with(|d| { let mut d = d.borrow_mut(); d.2 += t0.elapsed().as_secs_f64(); });
+            if group.len() < p.min_size
+                || support < p.min_support
+                || found.iter().any(|s| jaccard(&s.positions, &group) >= 0.5)
+            {
+                failed_at[seed] = Some(at_seed.len());
+                continue;
+            }
+            let sig = Signature::new(group, rows.words, support);
+            for &q in &sig.positions {
+                covered[q as usize] = true;
+            }
+            held.push((0..n).map(|i| sig.held_by(rows.row(i))).collect());
+            found.push(sig);
+            new_any = true;
+        }
+        DBG.with(|d| eprintln!("round {_round}: found {} growths {} grow {:.2}s clean {:.2}s", found.len(), d.borrow().0, d.borrow().1, d.borrow().2));
+        if !new_any {
+            break;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::tests_support::Lcg;
+
+    /// Records made of tokens with known positions: mining must find the frequent tokens'
+    /// positions exactly.
+    #[test]
+    fn finds_the_positions_of_frequent_tokens() {
+        let mut rng = Lcg(7);
+        let bits = 1024;
+        let k = 20;
+        let tokens: Vec<Vec<u16>> = (0..60)
+            .map(|_| {
+                let mut v: Vec<u16> = (0..k).map(|_| (rng.next() % bits as u64) as u16).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        // Token t is in a record with probability falling with t (Zipf-like).
+        let n = 6000;
+        let mut data = vec![0u64; n * 16];
+        for i in 0..n {
+            for (t, pos) in tokens.iter().enumerate() {
+                if rng.next() % 1000 < (400 / (t as u64 + 2)) + 5 {
+                    for &q in pos {
+                        data[i * 16 + q as usize / 64] |= 1 << (63 - q as usize % 64);
+                    }
+                }
+            }
+        }
+        let rows = BitRows { words: 16, data };
+        let sigs = mine(&rows, &MineParams::default());
+        // The 20 most frequent tokens are each found exactly.
+        for (t, pos) in tokens.iter().take(20).enumerate() {
+            assert!(
+                sigs.iter().any(|s| &s.positions == pos),
+                "token {t} not found exactly"
+            );
+        }
+        // And nothing is found that is not a token.
+        for s in &sigs {
+            assert!(
+                tokens.iter().any(|pos| jaccard(pos, &s.positions) > 0.8),
+                "a group that is no token"
+            );
+        }
+    }
+}

@@ -1,0 +1,720 @@
+//! `crosswalk audit`: attack encodings without the key, and measure what the attack re-identifies.
+//!
+//! Privacy is measured like linkage quality: by running the attack. The audit plays the
+//! taskforce gone bad (or anyone who obtains encodings files): it holds the encodings, knows the
+//! public schema, and reads a **reference population** of names and birth dates like the
+//! target's ([`reference`]). It runs two attacks:
+//!
+//! - **pattern mining** (Christen, Ranbaduge, Vatsalan and Schnell 2018): mine the groups of
+//!   bit positions that are set together ([`mine`]), label each group with the reference token
+//!   of matching frequency and co-occurrence ([`align`]), then guess each record's given name,
+//!   family name and birth date: the reference name all of whose labelled tokens the record holds
+//!   (the longest such name, then the most frequent);
+//! - **frequency alignment of repeated encodings** (after Kuzu et al. 2011): identical CLKs are
+//!   grouped, and the largest groups are given the most frequent reference names.
+//!
+//! With the truth ([`truth`]: the key and the raw exports, held only by an agency or by whoever
+//! built a synthetic world) it scores given name, family name, both, birth year and full birth
+//! date recovered, per record and per person, and the given name by how many persons share it.
+//! Without truth it reports what the attacks found and guessed. It never prints or writes a
+//! name, a birth date or anything else of a record: only counts and shares.
+//!
+//! docs/privacy.md has the figures; docs/audit.md how to run it.
+
+pub mod align;
+pub mod mine;
+pub mod reference;
+pub mod truth;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::schema::{Field, LinkageSchema};
+use mine::{BitRows, MineParams, Signature};
+use reference::Reference;
+use truth::{TruthMap, TruthSource};
+
+/// Format tag of the audit's JSON result.
+pub const FORMAT: &str = "crosswalk-audit/1";
+
+/// Everything one audit needs.
+#[derive(Debug)]
+pub struct AuditJob {
+    /// The encodings files attacked (one linkage's worth).
+    pub encodings: Vec<PathBuf>,
+    /// The attacker's reference population (CSV, [`reference`]).
+    pub reference: PathBuf,
+    /// The public linkage schema the encodings were made with.
+    pub schema: LinkageSchema,
+    /// The truth, if the audit is run by a key holder on its own exports or a synthetic world.
+    pub truth: Option<TruthSource>,
+    /// Most records the mining step samples.
+    pub sample: usize,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// Reference date for reading the truth exports again (as given to `encode`).
+    pub today: chrono::NaiveDate,
+}
+
+/// Counts and shares of one kind of recovery.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Rates {
+    /// Records (or persons) scored.
+    pub of: usize,
+    /// Given name recovered.
+    pub given: usize,
+    /// Family name recovered.
+    pub family: usize,
+    /// Both names recovered.
+    pub both: usize,
+    /// Birth year recovered.
+    pub birth_year: usize,
+    /// Full birth date recovered.
+    pub birth_date: usize,
+}
+
+impl Rates {
+    /// `n` as a share of [`Rates::of`].
+    pub fn share(&self, n: usize) -> f64 {
+        if self.of == 0 {
+            0.0
+        } else {
+            n as f64 / self.of as f64
+        }
+    }
+}
+
+/// Given names recovered among records whose true given name is shared by a number of persons
+/// in the target.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Band {
+    /// Persons sharing the name: `1`, `2-4`, `5-19` or `20+`.
+    pub persons_with_name: String,
+    /// Records in the band.
+    pub records: usize,
+    /// Of which the given name was recovered.
+    pub given: usize,
+}
+
+/// What one attack did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttackResult {
+    /// `pattern-mining` or `repeated-encodings`.
+    pub attack: String,
+    /// What the attack found, by name (e.g. `groups_mined`, `groups_labelled`).
+    pub found: BTreeMap<String, usize>,
+    /// Records for which the attack made a guess (given, family, both, year, date).
+    pub guessed: Rates,
+    /// With truth: records whose guess was right.
+    pub per_record: Option<Rates>,
+    /// With truth: persons with at least one record whose guess was right.
+    pub per_person: Option<Rates>,
+    /// With truth: given names recovered by name-frequency band.
+    pub given_by_band: Option<Vec<Band>>,
+    /// With truth: share of labelled groups whose label is a token most of their holders have.
+    pub labels_right: Option<f64>,
+    /// Seconds the attack took.
+    pub seconds: f64,
+}
+
+/// The audit's result (written as JSON by the CLI).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// [`FORMAT`].
+    pub format: &'static str,
+    /// crosswalk version.
+    pub version: &'static str,
+    /// Encodings files attacked.
+    pub files: usize,
+    /// Records attacked (main CLKs; alias CLKs are not attacked).
+    pub records: usize,
+    /// CLK length in bits.
+    pub clk_bits: usize,
+    /// The schema's hardening (`none`, `xor-fold`).
+    pub hardening: String,
+    /// The schema's fingerprint.
+    pub schema_fingerprint: String,
+    /// Persons in the reference population.
+    pub reference_persons: u64,
+    /// Records whose truth was found (with truth only).
+    pub truth_records: Option<usize>,
+    /// One entry per attack.
+    pub attacks: Vec<AttackResult>,
+}
+
+/// A record's guesses, as indices into the reference's value lists.
+#[derive(Debug, Clone, Copy, Default)]
+struct Guess {
+    given: Option<u32>,
+    family: Option<u32>,
+    year: Option<u32>,
+    date: Option<u32>,
+}
+
+/// The reference's candidate values: names and dates as the attack guesses them.
+struct Candidates {
+    given: Vec<(String, u64)>,
+    family: Vec<(String, u64)>,
+    years: Vec<String>,
+    dates: Vec<String>,
+}
+
+/// Runs the audit.
+pub fn run(job: &AuditJob) -> Result<AuditReport> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .build()
+        .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
+    pool.install(|| run_in_pool(job))
+}
+
+fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
+    if job.encodings.is_empty() {
+        return Err(Error::input("<encodings>", "no encodings files to audit"));
+    }
+    // Every file's CLKs, one schema.
+    let mut clk_bits = 0;
+    let mut all = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut agencies: Vec<String> = Vec::new();
+    for path in &job.encodings {
+        let e = crate::io::encodings::read(path)?;
+        if clk_bits != 0 && e.meta.clk_bits != clk_bits {
+            return Err(Error::encoding(
+                path,
+                format!(
+                    "CLKs of {} bits, but the first file's have {clk_bits}: audit one linkage's files together",
+                    e.meta.clk_bits
+                ),
+            ));
+        }
+        if e.meta.clk_bits % 64 != 0 {
+            return Err(Error::encoding(
+                path,
+                "the audit reads CLKs whose length is a multiple of 64 bits",
+            ));
+        }
+        clk_bits = e.meta.clk_bits;
+        all.extend_from_slice(&e.clks);
+        keys.extend(e.record_key);
+        if !agencies.contains(&e.meta.agency) {
+            agencies.push(e.meta.agency.clone());
+        }
+    }
+    let rows = BitRows::from_clk_bytes(clk_bits / 8, &all);
+    let reference = Reference::read(&job.reference, &job.schema)?;
+    let cands = Candidates {
+        given: reference.values(|p| p.given.as_deref()),
+        family: reference.values(|p| p.family.as_deref()),
+        years: reference
+            .values(|p| p.dob.as_deref().map(|d| &d[..4]))
+            .into_iter()
+            .map(|v| v.0)
+            .collect(),
+        dates: reference
+            .values(|p| p.dob.as_deref())
+            .into_iter()
+            .map(|v| v.0)
+            .collect(),
+    };
+    let truth: Option<Vec<Option<truth::TruthRow>>> = match &job.truth {
+        None => None,
+        Some(src) => {
+            let map: TruthMap = truth::read(src, &job.schema, &agencies, job.today)?;
+            let bytes = clk_bits / 8;
+            Some(
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        map.get(&(k.clone(), all[i * bytes..(i + 1) * bytes].to_vec()))
+                            .cloned()
+                    })
+                    .collect(),
+            )
+        }
+    };
+    drop(all);
+    let truth_records = truth.as_ref().map(|t| t.iter().flatten().count());
+    if let (Some(t), Some(found)) = (&truth, truth_records) {
+        if found * 100 < t.len() * 99 {
+            return Err(Error::input(
+                &job.truth.as_ref().map(|s| s.dir.clone()).unwrap_or_default(),
+                format!(
+                    "the truth explains {found} of {} records: the exports, mappings, key or schema are not the ones the encodings were made with",
+                    t.len()
+                ),
+            ));
+        }
+    }
+
+    let mut attacks = Vec::new();
+    let start = Instant::now();
+    let (guesses, found, labels_right) =
+        pattern_mining(&rows, &reference, &cands, &job.schema, job.sample, truth.as_deref());
+    attacks.push(score(
+        "pattern-mining",
+        found,
+        &guesses,
+        &cands,
+        truth.as_deref(),
+        labels_right,
+        start,
+    ));
+    let start = Instant::now();
+    let (guesses, found) = repeated_encodings(&rows, &reference);
+    attacks.push(score(
+        "repeated-encodings",
+        found,
+        &guesses,
+        &cands,
+        truth.as_deref(),
+        None,
+        start,
+    ));
+    Ok(AuditReport {
+        format: FORMAT,
+        version: env!("CARGO_PKG_VERSION"),
+        files: job.encodings.len(),
+        records: rows.len(),
+        clk_bits,
+        hardening: job.schema.clk.hardening.clone(),
+        schema_fingerprint: job.schema.fingerprint(),
+        reference_persons: reference.total,
+        truth_records,
+        attacks,
+    })
+}
+
+/// The sample the mining step sees: every `n / cap`-th record.
+fn sample_indices(n: usize, cap: usize) -> Vec<usize> {
+    if n <= cap {
+        return (0..n).collect();
+    }
+    (0..cap).map(|i| i * n / cap).collect()
+}
+
+type Found = BTreeMap<String, usize>;
+
+/// The pattern-mining attack: groups, labels, guesses.
+fn pattern_mining(
+    rows: &BitRows,
+    r: &Reference,
+    c: &Candidates,
+    schema: &LinkageSchema,
+    sample_cap: usize,
+    truth: Option<&[Option<truth::TruthRow>]>,
+) -> (Vec<Guess>, Found, Option<f64>) {
+    let idx = sample_indices(rows.len(), sample_cap.max(1));
+    let sample = rows.select(&idx);
+    let params = MineParams {
+        min_support: (sample.len() / 1000).max(25),
+        ..MineParams::default()
+    };
+    let sigs: Vec<Signature> = mine::mine(&sample, &params);
+    // Holders of each group in the sample, as bitsets, for supports and co-occurrence.
+    let words = sample.len().div_ceil(64);
+    let held: Vec<Vec<u64>> = sigs
+        .par_iter()
+        .map(|s| {
+            let mut b = vec![0u64; words];
+            for i in 0..sample.len() {
+                if s.held_by(sample.row(i)) {
+                    b[i / 64] |= 1 << (i % 64);
+                }
+            }
+            b
+        })
+        .collect();
+    let n = sample.len().max(1) as f64;
+    let freq: Vec<f64> = held
+        .iter()
+        .map(|b| b.iter().map(|w| w.count_ones()).sum::<u32>() as f64 / n)
+        .collect();
+    let joint: Vec<Vec<f64>> = held
+        .par_iter()
+        .map(|a| {
+            held.iter()
+                .map(|b| {
+                    a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum::<u32>() as f64 / n
+                })
+                .collect()
+        })
+        .collect();
+    // The public schema says how many bits a token of each namespace sets: a group of 15
+    // positions is a name token, never a date token. Merged groups (two tokens always held
+    // together) are allowed up to two tokens' worth.
+    let ks: FxHashMap<&str, Vec<usize>> = {
+        let mut m: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        for spec in &schema.fields {
+            m.entry(spec.namespace()).or_default().push(spec.bits_per_token);
+        }
+        m
+    };
+    let allowed = |s: usize, t: u32| -> bool {
+        let size = sigs[s].positions.len();
+        let ns = r.tokens[t as usize].0.as_str();
+        ks.get(ns).is_some_and(|k| {
+            k.iter().any(|&k| {
+                let k = if schema.clk.hardening == "xor-fold" { k * 2 } else { k };
+                (1..=2).any(|m| size + 3 >= m * k && size <= m * k + 3)
+            })
+        })
+    };
+    let labels = align::align(&freq, &joint, r, &allowed, &align::AlignParams::default());
+
+    // Label precision with truth: a label is right if most sample holders of the group hold
+    // the token in truth.
+    let labels_right = truth.map(|t| {
+        let mut right = 0usize;
+        let mut labelled = 0usize;
+        let mut toks = Vec::new();
+        for (s, l) in labels.iter().enumerate() {
+            let Some(l) = l else { continue };
+            labelled += 1;
+            let want = &r.tokens[*l as usize];
+            let (mut has, mut of) = (0usize, 0usize);
+            for (j, &i) in idx.iter().enumerate() {
+                if held[s][j / 64] >> (j % 64) & 1 == 0 {
+                    continue;
+                }
+                let Some(tr) = &t[i] else { continue };
+                toks.clear();
+                reference::target_tokens(
+                    schema,
+                    tr.given.as_deref(),
+                    tr.family.as_deref(),
+                    tr.dob.as_deref(),
+                    &mut toks,
+                );
+                of += 1;
+                if toks.contains(want) {
+                    has += 1;
+                }
+            }
+            if of > 0 && has * 2 > of {
+                right += 1;
+            }
+        }
+        if labelled == 0 {
+            0.0
+        } else {
+            right as f64 / labelled as f64
+        }
+    });
+
+    if std::env::var_os("CW_AUDIT_DEBUG").is_some() {
+        if let Some(t) = truth {
+            let mut toks = Vec::new();
+            for (s, sig) in sigs.iter().enumerate() {
+                let mut cnt: BTreeMap<reference::TokenName, usize> = BTreeMap::new();
+                let mut of = 0;
+                for (j, &i) in idx.iter().enumerate() {
+                    if held[s][j / 64] >> (j % 64) & 1 == 0 { continue; }
+                    let Some(tr) = &t[i] else { continue };
+                    toks.clear();
+                    reference::target_tokens(schema, tr.given.as_deref(), tr.family.as_deref(), tr.dob.as_deref(), &mut toks);
+                    toks.sort(); toks.dedup();
+                    of += 1;
+                    for tk in &toks { *cnt.entry(tk.clone()).or_default() += 1; }
+                }
+                let best = cnt.iter().max_by_key(|x| x.1).map(|(k, v)| (format!("{}:{}", k.0, String::from_utf8_lossy(&k.1)), *v as f64 / of.max(1) as f64));
+                let lab = labels[s].map(|l| { let k = &r.tokens[l as usize]; format!("{}:{} ({:.4})", k.0, String::from_utf8_lossy(&k.1), r.freq[l as usize]) });
+                eprintln!("group {s}: size {} support {:.4} true {:?} label {:?}", sig.positions.len(), freq[s], best, lab);
+            }
+        }
+    }
+    // Reference token -> group labelled with it.
+    let mut group_of: FxHashMap<u32, usize> = FxHashMap::default();
+    for (s, l) in labels.iter().enumerate() {
+        if let Some(l) = l {
+            group_of.insert(*l, s);
+        }
+    }
+    let labelled: Vec<usize> = (0..sigs.len()).filter(|&s| labels[s].is_some()).collect();
+    // Candidate names with the groups of their labelled tokens.
+    let name_index = |field: Field, values: &[(String, u64)]| -> Vec<Vec<usize>> {
+        values
+            .iter()
+            .map(|(v, _)| {
+                let toks = reference::name_tokens(schema, field, v);
+                let gs: Vec<usize> = toks
+                    .iter()
+                    .filter_map(|t| r.index.get(t))
+                    .filter_map(|t| group_of.get(t).copied())
+                    .collect();
+                if gs.len() >= 3 && gs.len() * 2 >= toks.len() {
+                    gs
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect()
+    };
+    let given_groups = name_index(Field::GivenName, &c.given);
+    let family_groups = name_index(Field::FamilyName, &c.family);
+    // Date tokens: which groups are which year, month, day, full date.
+    let mut dob_groups: Vec<(usize, u8, String)> = Vec::new();
+    for (s, l) in labels.iter().enumerate() {
+        if let Some(l) = l {
+            let (ns, tok) = &r.tokens[*l as usize];
+            let is_dob = schema
+                .field(Field::Dob)
+                .is_some_and(|spec| spec.namespace() == ns);
+            if is_dob && !tok.is_empty() {
+                dob_groups.push((s, tok[0], String::from_utf8_lossy(&tok[1..]).into_owned()));
+            }
+        }
+    }
+    let year_ix: FxHashMap<&str, u32> = c
+        .years
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (y.as_str(), i as u32))
+        .collect();
+    let date_ix: FxHashMap<&str, u32> = c
+        .dates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i as u32))
+        .collect();
+
+    let guesses: Vec<Guess> = (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let row = rows.row(i);
+            let mut present = vec![false; sigs.len()];
+            for &s in &labelled {
+                present[s] = sigs[s].held_by(row);
+            }
+            let best = |groups: &[Vec<usize>], values: &[(String, u64)]| -> Option<u32> {
+                let mut best: Option<(usize, u64, usize)> = None;
+                for (j, gs) in groups.iter().enumerate() {
+                    if gs.is_empty() || !gs.iter().all(|&s| present[s]) {
+                        continue;
+                    }
+                    let cand = (gs.len(), values[j].1, j);
+                    if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                        best = Some(cand);
+                    }
+                }
+                best.map(|b| b.2 as u32)
+            };
+            let one = |tag: u8| -> Option<&str> {
+                let mut it = dob_groups
+                    .iter()
+                    .filter(|(s, t, _)| *t == tag && present[*s])
+                    .map(|(_, _, v)| v.as_str());
+                let first = it.next()?;
+                it.next().is_none().then_some(first)
+            };
+            let year = one(b'Y');
+            let date = one(b'F').map(str::to_string).or_else(|| {
+                Some(format!("{}{}{}", year?, one(b'M')?, one(b'D')?))
+            });
+            Guess {
+                given: best(&given_groups, &c.given),
+                family: best(&family_groups, &c.family),
+                year: year.and_then(|y| year_ix.get(y).copied()),
+                date: date.and_then(|d| date_ix.get(d.as_str()).copied()),
+            }
+        })
+        .collect();
+    let mut found = Found::new();
+    found.insert("groups_mined".into(), sigs.len());
+    found.insert("groups_labelled".into(), labelled.len());
+    found.insert(
+        "groups_labelled_as_dates".into(),
+        dob_groups.len(),
+    );
+    found.insert("sample_records".into(), sample.len());
+    (guesses, found, labels_right)
+}
+
+/// Frequency alignment of exactly repeated encodings: the `i`-th largest group of identical
+/// CLKs is given the `i`-th most frequent reference name pair (groups of two or more only).
+fn repeated_encodings(rows: &BitRows, r: &Reference) -> (Vec<Guess>, Found) {
+    let mut groups: FxHashMap<&[u64], Vec<usize>> = FxHashMap::default();
+    for i in 0..rows.len() {
+        groups.entry(rows.row(i)).or_default().push(i);
+    }
+    let mut by_size: Vec<&Vec<usize>> = groups.values().filter(|g| g.len() >= 2).collect();
+    by_size.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+    // Reference (given, family) pairs by frequency, as indices into the value lists.
+    let gv = r.values(|p| p.given.as_deref());
+    let fv = r.values(|p| p.family.as_deref());
+    let gi: FxHashMap<&str, u32> = gv.iter().enumerate().map(|(i, v)| (v.0.as_str(), i as u32)).collect();
+    let fi: FxHashMap<&str, u32> = fv.iter().enumerate().map(|(i, v)| (v.0.as_str(), i as u32)).collect();
+    let mut pairs: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for p in &r.persons {
+        if let (Some(g), Some(f)) = (&p.given, &p.family) {
+            *pairs.entry((gi[g.as_str()], fi[f.as_str()])).or_default() += p.count;
+        }
+    }
+    let mut pairs: Vec<((u32, u32), u64)> = pairs.into_iter().filter(|p| p.1 >= 2).collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut guesses = vec![Guess::default(); rows.len()];
+    for (g, ((gn, fm), _)) in by_size.iter().zip(&pairs) {
+        for &i in g.iter() {
+            guesses[i].given = Some(*gn);
+            guesses[i].family = Some(*fm);
+        }
+    }
+    let mut found = Found::new();
+    found.insert("distinct_encodings".into(), groups.len());
+    found.insert("repeat_groups".into(), by_size.len());
+    found.insert(
+        "records_in_repeat_groups".into(),
+        by_size.iter().map(|g| g.len()).sum(),
+    );
+    found.insert(
+        "largest_repeat_group".into(),
+        by_size.first().map_or(0, |g| g.len()),
+    );
+    (guesses, found)
+}
+
+fn band(persons: usize) -> &'static str {
+    match persons {
+        0 | 1 => "1",
+        2..=4 => "2-4",
+        5..=19 => "5-19",
+        _ => "20+",
+    }
+}
+
+/// Scores one attack's guesses.
+fn score(
+    name: &str,
+    found: Found,
+    guesses: &[Guess],
+    c: &Candidates,
+    truth: Option<&[Option<truth::TruthRow>]>,
+    labels_right: Option<f64>,
+    start: Instant,
+) -> AttackResult {
+    let mut guessed = Rates {
+        of: guesses.len(),
+        ..Rates::default()
+    };
+    for g in guesses {
+        guessed.given += g.given.is_some() as usize;
+        guessed.family += g.family.is_some() as usize;
+        guessed.both += (g.given.is_some() && g.family.is_some()) as usize;
+        guessed.birth_year += g.year.is_some() as usize;
+        guessed.birth_date += g.date.is_some() as usize;
+    }
+    let mut result = AttackResult {
+        attack: name.to_string(),
+        found,
+        guessed,
+        per_record: None,
+        per_person: None,
+        given_by_band: None,
+        labels_right,
+        seconds: 0.0,
+    };
+    if let Some(t) = truth {
+        let mut rec = Rates::default();
+        // Per person: which recoveries any of their records achieved.
+        let mut person: BTreeMap<&str, [bool; 5]> = BTreeMap::new();
+        // Persons per true given name, for the bands.
+        let mut name_persons: FxHashMap<&str, BTreeSet<&str>> = FxHashMap::default();
+        for tr in t.iter().flatten() {
+            if let Some(gn) = &tr.given {
+                name_persons.entry(gn).or_default().insert(&tr.person);
+            }
+        }
+        let mut bands: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
+        for (g, tr) in guesses.iter().zip(t) {
+            let Some(tr) = tr else { continue };
+            rec.of += 1;
+            fn same(guess: Option<&str>, truth: Option<&str>) -> bool {
+                matches!((guess, truth), (Some(x), Some(y)) if x == y)
+            }
+            let given = same(
+                g.given.map(|i| c.given[i as usize].0.as_str()),
+                tr.given.as_deref(),
+            );
+            let family = same(
+                g.family.map(|i| c.family[i as usize].0.as_str()),
+                tr.family.as_deref(),
+            );
+            let year = same(
+                g.year.map(|i| c.years[i as usize].as_str()),
+                tr.dob.as_deref().and_then(|d| d.get(..4)),
+            );
+            let date = same(
+                g.date.map(|i| c.dates[i as usize].as_str()),
+                tr.dob.as_deref(),
+            );
+            let hits = [given, family, given && family, year, date];
+            rec.given += given as usize;
+            rec.family += family as usize;
+            rec.both += (given && family) as usize;
+            rec.birth_year += year as usize;
+            rec.birth_date += date as usize;
+            let p = person.entry(&tr.person).or_default();
+            for (a, b) in p.iter_mut().zip(hits) {
+                *a |= b;
+            }
+            if let Some(gn) = &tr.given {
+                let b = bands
+                    .entry(band(name_persons.get(gn.as_str()).map_or(1, |s| s.len())))
+                    .or_default();
+                b.0 += 1;
+                b.1 += given as usize;
+            }
+        }
+        let mut per = Rates {
+            of: person.len(),
+            ..Rates::default()
+        };
+        for h in person.values() {
+            per.given += h[0] as usize;
+            per.family += h[1] as usize;
+            per.both += h[2] as usize;
+            per.birth_year += h[3] as usize;
+            per.birth_date += h[4] as usize;
+        }
+        result.per_record = Some(rec);
+        result.per_person = Some(per);
+        result.given_by_band = Some(
+            ["1", "2-4", "5-19", "20+"]
+                .iter()
+                .map(|b| {
+                    let (records, given) = bands.get(b).copied().unwrap_or_default();
+                    Band {
+                        persons_with_name: b.to_string(),
+                        records,
+                        given,
+                    }
+                })
+                .collect(),
+        );
+    }
+    result.seconds = start.elapsed().as_secs_f64();
+    result
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A tiny deterministic generator for tests.
+    pub struct Lcg(pub u64);
+
+    impl Lcg {
+        /// The next pseudo-random number.
+        pub fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+}
