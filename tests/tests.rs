@@ -2,6 +2,7 @@
 
 mod util;
 
+mod audit;
 mod cli_errors;
 mod clkhash;
 mod docs;

@@ -74,12 +74,6 @@ impl BitRows {
     }
 }
 
-thread_local!(static DBG: std::cell::RefCell<(usize, f64, f64)> = const { std::cell::RefCell::new((0, 0.0, 0.0)) });
-#[inline]
-fn has(row: &[u64], p: usize) -> bool {
-    row[p / 64] >> (63 - p % 64) & 1 == 1
-}
-
 #[inline]
 fn contains(row: &[u64], mask: &[u64]) -> bool {
     row.iter().zip(mask).all(|(r, m)| r & m == *m)
@@ -145,10 +139,82 @@ impl Default for MineParams {
     }
 }
 
-/// Counts, over the records `set`, how many have each position set.
-fn counts(rows: &BitRows, set: &[u32], out: &mut [u32]) {
+/// The sample's bits by position: column `q` is a bitset over records (bit `i % 64` of word
+/// `i / 64`), so the records of a group are an AND of columns.
+struct Columns {
+    /// Words per column.
+    cw: usize,
+    data: Vec<u64>,
+}
+
+impl Columns {
+    fn new(rows: &BitRows) -> Columns {
+        let cw = rows.len().div_ceil(64);
+        let mut data = vec![0u64; rows.bits() * cw];
+        for i in 0..rows.len() {
+            for (w, &word) in rows.row(i).iter().enumerate() {
+                let mut x = word;
+                while x != 0 {
+                    let lz = x.leading_zeros() as usize;
+                    data[(w * 64 + lz) * cw + i / 64] |= 1 << (i % 64);
+                    x &= !(1u64 << (63 - lz));
+                }
+            }
+        }
+        Columns { cw, data }
+    }
+
+    #[inline]
+    fn col(&self, q: usize) -> &[u64] {
+        &self.data[q * self.cw..(q + 1) * self.cw]
+    }
+
+    /// Records holding every position of `group`.
+    fn holders(&self, group: &[u16]) -> Vec<u64> {
+        let mut set = vec![u64::MAX; self.cw];
+        for &q in group {
+            for (a, b) in set.iter_mut().zip(self.col(q as usize)) {
+                *a &= b;
+            }
+        }
+        set
+    }
+}
+
+fn popcount(set: &[u64]) -> usize {
+    set.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+fn and_count(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum()
+}
+
+fn members(set: &[u64]) -> Vec<u32> {
+    let mut v = Vec::new();
+    for (w, &word) in set.iter().enumerate() {
+        let mut x = word;
+        while x != 0 {
+            v.push((w * 64 + x.trailing_zeros() as usize) as u32);
+            x &= x - 1;
+        }
+    }
+    v
+}
+
+/// Counts, over the records `set` (a bitset), how many have each position set: by columns
+/// while the set is large, by its rows once it is small.
+fn counts(rows: &BitRows, cols: &Columns, set: &[u64], size: usize, out: &mut [u32]) {
+    // A row costs ~a third of its bits to walk; a column costs its words.
+    if size * rows.bits() / 3 > rows.bits() * cols.cw {
+        use rayon::prelude::*;
+        out.par_iter_mut()
+            .enumerate()
+            .with_min_len(64)
+            .for_each(|(q, c)| *c = and_count(set, cols.col(q)));
+        return;
+    }
     out.iter_mut().for_each(|c| *c = 0);
-    for &r in set {
+    for r in members(set) {
         for (w, &word) in rows.row(r as usize).iter().enumerate() {
             let mut x = word;
             while x != 0 {
@@ -162,20 +228,28 @@ fn counts(rows: &BitRows, set: &[u32], out: &mut [u32]) {
 
 /// Grows a group from `seed` among the records `base` (step 1 of the module docs): the
 /// positions up to the end of the first plateau, without the seed.
-fn grow(rows: &BitRows, marginal: &[f64], seed: usize, base: Vec<u32>, p: &MineParams) -> Vec<u16> {
+fn grow(
+    rows: &BitRows,
+    cols: &Columns,
+    marginal: &[f64],
+    seed: usize,
+    base: Vec<u64>,
+    p: &MineParams,
+) -> Vec<u16> {
     let bits = rows.bits();
     let mut set = base;
+    let mut size = popcount(&set);
     let mut chosen: Vec<usize> = Vec::new();
     let mut taken = vec![false; bits];
     taken[seed] = true;
     let mut cnt = vec![0u32; bits];
     let mut in_plateau = false;
     let mut end = 0;
-    while chosen.len() < p.max_size && set.len() >= p.min_support {
-        counts(rows, &set, &mut cnt);
+    while chosen.len() < p.max_size && size >= p.min_support {
+        counts(rows, cols, &set, size, &mut cnt);
         // The position set in the most records *beyond what its own frequency explains*: a
         // frequent token that merely co-occurs with the seed's does not pull the group away.
-        let m = set.len() as f64;
+        let m = size as f64;
         let excess = |q: usize| cnt[q] as f64 - m * marginal[q];
         let Some(q) = (0..bits)
             .filter(|&q| !taken[q])
@@ -183,12 +257,11 @@ fn grow(rows: &BitRows, marginal: &[f64], seed: usize, base: Vec<u32>, p: &MineP
         else {
             break;
         };
-        let c = cnt[q];
+        let c = cnt[q] as usize;
         if c == 0 {
             break;
         }
-        let ratio = c as f64 / set.len() as f64;
-        if ratio >= p.keep {
+        if c as f64 >= p.keep * m {
             in_plateau = true;
         } else if in_plateau {
             break;
@@ -196,7 +269,10 @@ fn grow(rows: &BitRows, marginal: &[f64], seed: usize, base: Vec<u32>, p: &MineP
         taken[q] = true;
         chosen.push(q);
         end = chosen.len();
-        set.retain(|&r| has(rows.row(r as usize), q));
+        for (a, b) in set.iter_mut().zip(cols.col(q)) {
+            *a &= b;
+        }
+        size = c;
     }
     if !in_plateau {
         return Vec::new();
@@ -205,7 +281,8 @@ fn grow(rows: &BitRows, marginal: &[f64], seed: usize, base: Vec<u32>, p: &MineP
 }
 
 /// Step 2 of the module docs: the group's members re-checked against the records that hold it.
-fn clean(rows: &BitRows, group: Vec<u16>) -> (Vec<u16>, usize) {
+/// Returns the group and its holders.
+fn clean(rows: &BitRows, cols: &Columns, group: Vec<u16>) -> (Vec<u16>, Vec<u64>) {
     const STRICT: f64 = 0.97;
     let bits = rows.bits();
     let mut group = group;
@@ -213,46 +290,27 @@ fn clean(rows: &BitRows, group: Vec<u16>) -> (Vec<u16>, usize) {
     let mut cnt = vec![0u32; bits];
     for _ in 0..4 {
         if group.is_empty() {
-            return (group, 0);
+            break;
         }
-        let sig = Signature::new(group.clone(), rows.words, 0);
-        // Records missing no position, and records missing exactly one (by which).
-        let mut all: Vec<u32> = Vec::new();
-        let mut miss1 = vec![0usize; bits];
-        for i in 0..rows.len() {
-            let row = rows.row(i);
-            let mut missing = 0u32;
-            let mut which = 0usize;
-            for (w, (&r, &m)) in row.iter().zip(&sig.mask).enumerate() {
-                let x = m & !r;
-                if x != 0 {
-                    missing += x.count_ones();
-                    which = w * 64 + x.leading_zeros() as usize;
-                    if missing > 1 {
-                        break;
-                    }
-                }
-            }
-            match missing {
-                0 => all.push(i as u32),
-                1 => miss1[which] += 1,
-                _ => {}
+        let all = cols.holders(&group);
+        let held = popcount(&all);
+        // The member without which the group gains most holders, if it gains too many.
+        let mut worst: Option<(usize, u16)> = None;
+        for &g in &group {
+            let rest: Vec<u16> = group.iter().copied().filter(|&x| x != g).collect();
+            let more = popcount(&cols.holders(&rest)) - held;
+            if worst.is_none_or(|w| more > w.0) {
+                worst = Some((more, g));
             }
         }
-        let held = all.len();
-        // The member most often the only one missing, if records without it are too many.
-        let worst = group
-            .iter()
-            .map(|&g| (miss1[g as usize], g))
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
-        if let Some((m, g)) = worst {
-            if (held as f64) < STRICT * (held + m) as f64 && group.len() > 1 {
+        if let Some((more, g)) = worst {
+            if (held as f64) < STRICT * (held + more) as f64 && group.len() > 1 {
                 group.retain(|&x| x != g);
                 continue;
             }
         }
         // Positions (almost) every holder has.
-        counts(rows, &all, &mut cnt);
+        counts(rows, cols, &all, held, &mut cnt);
         let before = group.len();
         for (q, &c) in cnt.iter().enumerate() {
             if held > 0 && c as f64 >= STRICT * held as f64 && !group.contains(&(q as u16)) {
@@ -261,13 +319,11 @@ fn clean(rows: &BitRows, group: Vec<u16>) -> (Vec<u16>, usize) {
         }
         group.sort_unstable();
         if group.len() == before {
-            return (group, held);
+            break;
         }
     }
-    let held = (0..rows.len())
-        .filter(|&i| Signature::new(group.clone(), rows.words, 0).held_by(rows.row(i)))
-        .count();
-    (group, held)
+    let all = cols.holders(&group);
+    (group, all)
 }
 
 /// Jaccard similarity of two sorted position lists.
@@ -282,25 +338,27 @@ fn jaccard(a: &[u16], b: &[u16]) -> f64 {
 }
 
 /// Mines token groups from `rows` (a sample of records). Deterministic: the same rows give the
-/// same groups in the same order.
+/// same groups in the same order, at any thread count.
 pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
     let bits = rows.bits();
     let n = rows.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let cols = Columns::new(rows);
     let mut found: Vec<Signature> = Vec::new();
-    // held[s][i]: sample record i holds group s.
-    let mut held: Vec<Vec<bool>> = Vec::new();
+    // Holders of each found group, as bitsets over the sample.
+    let mut held: Vec<Vec<u64>> = Vec::new();
     // Seeds by how often they are set, most first.
-    let mut marginal = vec![0u32; bits];
-    let all: Vec<u32> = (0..n as u32).collect();
-    counts(rows, &all, &mut marginal);
-    let share: Vec<f64> = marginal.iter().map(|&m| m as f64 / n.max(1) as f64).collect();
+    let marginal: Vec<usize> = (0..bits).map(|q| popcount(cols.col(q))).collect();
+    let share: Vec<f64> = marginal.iter().map(|&m| m as f64 / n as f64).collect();
     let mut seeds: Vec<usize> = (0..bits).collect();
     seeds.sort_by(|a, b| marginal[*b].cmp(&marginal[*a]).then_with(|| a.cmp(b)));
     // Groups containing a seed when it last failed: no point growing it again until one more.
     let mut failed_at: Vec<Option<usize>> = vec![None; bits];
     for _round in 0..p.max_rounds {
         let mut covered = vec![false; bits];
-        let mut new_any = false;
+        let before = found.len();
         for &seed in &seeds {
             if covered[seed] {
                 continue;
@@ -311,21 +369,20 @@ pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
             if failed_at[seed] == Some(at_seed.len()) {
                 continue;
             }
-            let base: Vec<u32> = (0..n)
-                .filter(|&i| has(rows.row(i), seed) && !at_seed.iter().any(|&s| held[s][i]))
-                .map(|i| i as u32)
-                .collect();
-            if base.len() < p.min_support {
+            // Records with the seed set that no group found at it explains.
+            let mut base = cols.col(seed).to_vec();
+            for &s in &at_seed {
+                for (a, b) in base.iter_mut().zip(&held[s]) {
+                    *a &= !b;
+                }
+            }
+            if popcount(&base) < p.min_support {
                 failed_at[seed] = Some(at_seed.len());
                 continue;
             }
-            let t0 = std::time::Instant::now();
-            let group = grow(rows, &share, seed, base, p);
-            let t1 = t0.elapsed();
-            DBG.with(|d| { let mut d = d.borrow_mut(); d.0 += 1; d.1 += t1.as_secs_f64(); });
-            let t0 = std::time::Instant::now();
-            let (group, support) = clean(rows, group);
-            DBG.with(|d| { let mut d = d.borrow_mut(); d.2 += t0.elapsed().as_secs_f64(); });
+            let group = grow(rows, &cols, &share, seed, base, p);
+            let (group, holders) = clean(rows, &cols, group);
+            let support = popcount(&holders);
             if group.len() < p.min_size
                 || support < p.min_support
                 || found.iter().any(|s| jaccard(&s.positions, &group) >= 0.5)
@@ -337,12 +394,11 @@ pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
             for &q in &sig.positions {
                 covered[q as usize] = true;
             }
-            held.push((0..n).map(|i| sig.held_by(rows.row(i))).collect());
+            held.push(holders);
             found.push(sig);
-            new_any = true;
         }
-        DBG.with(|d| eprintln!("round {_round}: found {} growths {} grow {:.2}s clean {:.2}s", found.len(), d.borrow().0, d.borrow().1, d.borrow().2));
-        if !new_any {
+        // A round that adds (almost) nothing ends the search.
+        if found.len() - before <= before / 100 {
             break;
         }
     }

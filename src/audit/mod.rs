@@ -244,7 +244,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     if let (Some(t), Some(found)) = (&truth, truth_records) {
         if found * 100 < t.len() * 99 {
             return Err(Error::input(
-                &job.truth.as_ref().map(|s| s.dir.clone()).unwrap_or_default(),
+                job.truth.as_ref().map(|s| s.dir.clone()).unwrap_or_default(),
                 format!(
                     "the truth explains {found} of {} records: the exports, mappings, key or schema are not the ones the encodings were made with",
                     t.len()
@@ -255,8 +255,14 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
 
     let mut attacks = Vec::new();
     let start = Instant::now();
-    let (guesses, found, labels_right) =
-        pattern_mining(&rows, &reference, &cands, &job.schema, job.sample, truth.as_deref());
+    let (guesses, found, labels_right) = pattern_mining(
+        &rows,
+        &reference,
+        &cands,
+        &job.schema,
+        job.sample,
+        truth.as_deref(),
+    );
     attacks.push(score(
         "pattern-mining",
         found,
@@ -341,7 +347,11 @@ fn pattern_mining(
         .map(|a| {
             held.iter()
                 .map(|b| {
-                    a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum::<u32>() as f64 / n
+                    a.iter()
+                        .zip(b)
+                        .map(|(x, y)| (x & y).count_ones())
+                        .sum::<u32>() as f64
+                        / n
                 })
                 .collect()
         })
@@ -352,7 +362,9 @@ fn pattern_mining(
     let ks: FxHashMap<&str, Vec<usize>> = {
         let mut m: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for spec in &schema.fields {
-            m.entry(spec.namespace()).or_default().push(spec.bits_per_token);
+            m.entry(spec.namespace())
+                .or_default()
+                .push(spec.bits_per_token);
         }
         m
     };
@@ -361,74 +373,71 @@ fn pattern_mining(
         let ns = r.tokens[t as usize].0.as_str();
         ks.get(ns).is_some_and(|k| {
             k.iter().any(|&k| {
-                let k = if schema.clk.hardening == "xor-fold" { k * 2 } else { k };
+                let k = if schema.clk.hardening == "xor-fold" {
+                    k * 2
+                } else {
+                    k
+                };
                 (1..=2).any(|m| size + 3 >= m * k && size <= m * k + 3)
             })
         })
     };
     let labels = align::align(&freq, &joint, r, &allowed, &align::AlignParams::default());
 
-    // Label precision with truth: a label is right if most sample holders of the group hold
-    // the token in truth.
-    let labels_right = truth.map(|t| {
-        let mut right = 0usize;
-        let mut labelled = 0usize;
-        let mut toks = Vec::new();
-        for (s, l) in labels.iter().enumerate() {
-            let Some(l) = l else { continue };
-            labelled += 1;
-            let want = &r.tokens[*l as usize];
-            let (mut has, mut of) = (0usize, 0usize);
-            for (j, &i) in idx.iter().enumerate() {
-                if held[s][j / 64] >> (j % 64) & 1 == 0 {
-                    continue;
-                }
-                let Some(tr) = &t[i] else { continue };
-                toks.clear();
-                reference::target_tokens(
-                    schema,
-                    tr.given.as_deref(),
-                    tr.family.as_deref(),
-                    tr.dob.as_deref(),
-                    &mut toks,
-                );
-                of += 1;
-                if toks.contains(want) {
-                    has += 1;
-                }
-            }
-            if of > 0 && has * 2 > of {
-                right += 1;
-            }
-        }
-        if labelled == 0 {
-            0.0
-        } else {
-            right as f64 / labelled as f64
-        }
-    });
-
-    if std::env::var_os("CW_AUDIT_DEBUG").is_some() {
-        if let Some(t) = truth {
-            let mut toks = Vec::new();
-            for (s, sig) in sigs.iter().enumerate() {
+    // With truth, what each group really is: the token most of its sample holders hold, and
+    // their share. A group is a token when 95% of its holders hold one; its label is right
+    // when most of its holders hold the label.
+    let group_truth: Option<Vec<(Option<reference::TokenName>, f64, f64)>> = truth.map(|t| {
+        (0..sigs.len())
+            .into_par_iter()
+            .map(|s| {
                 let mut cnt: BTreeMap<reference::TokenName, usize> = BTreeMap::new();
-                let mut of = 0;
+                let mut of = 0usize;
+                let mut toks = Vec::new();
                 for (j, &i) in idx.iter().enumerate() {
-                    if held[s][j / 64] >> (j % 64) & 1 == 0 { continue; }
+                    if held[s][j / 64] >> (j % 64) & 1 == 0 {
+                        continue;
+                    }
                     let Some(tr) = &t[i] else { continue };
                     toks.clear();
-                    reference::target_tokens(schema, tr.given.as_deref(), tr.family.as_deref(), tr.dob.as_deref(), &mut toks);
-                    toks.sort(); toks.dedup();
+                    reference::target_tokens(
+                        schema,
+                        tr.given.as_deref(),
+                        tr.family.as_deref(),
+                        tr.dob.as_deref(),
+                        &mut toks,
+                    );
+                    toks.sort();
+                    toks.dedup();
                     of += 1;
-                    for tk in &toks { *cnt.entry(tk.clone()).or_default() += 1; }
+                    for tk in toks.drain(..) {
+                        *cnt.entry(tk).or_default() += 1;
+                    }
                 }
-                let best = cnt.iter().max_by_key(|x| x.1).map(|(k, v)| (format!("{}:{}", k.0, String::from_utf8_lossy(&k.1)), *v as f64 / of.max(1) as f64));
-                let lab = labels[s].map(|l| { let k = &r.tokens[l as usize]; format!("{}:{} ({:.4})", k.0, String::from_utf8_lossy(&k.1), r.freq[l as usize]) });
-                eprintln!("group {s}: size {} support {:.4} true {:?} label {:?}", sig.positions.len(), freq[s], best, lab);
-            }
-        }
-    }
+                let of = of.max(1) as f64;
+                let best = cnt
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                    .map(|(k, v)| (k.clone(), *v as f64 / of));
+                let label_share = labels[s]
+                    .and_then(|l| cnt.get(&r.tokens[l as usize]))
+                    .map_or(0.0, |&v| v as f64 / of);
+                match best {
+                    Some((k, share)) => (Some(k), share, label_share),
+                    None => (None, 0.0, label_share),
+                }
+            })
+            .collect()
+    });
+    let labels_right = group_truth.as_ref().map(|g| {
+        let labelled = labels.iter().filter(|l| l.is_some()).count();
+        let right = labels
+            .iter()
+            .zip(g)
+            .filter(|(l, gt)| l.is_some() && gt.2 > 0.5)
+            .count();
+        right as f64 / labelled.max(1) as f64
+    });
     // Reference token -> group labelled with it.
     let mut group_of: FxHashMap<u32, usize> = FxHashMap::default();
     for (s, l) in labels.iter().enumerate() {
@@ -514,9 +523,9 @@ fn pattern_mining(
                 it.next().is_none().then_some(first)
             };
             let year = one(b'Y');
-            let date = one(b'F').map(str::to_string).or_else(|| {
-                Some(format!("{}{}{}", year?, one(b'M')?, one(b'D')?))
-            });
+            let date = one(b'F')
+                .map(str::to_string)
+                .or_else(|| Some(format!("{}{}{}", year?, one(b'M')?, one(b'D')?)));
             Guess {
                 given: best(&given_groups, &c.given),
                 family: best(&family_groups, &c.family),
@@ -528,11 +537,14 @@ fn pattern_mining(
     let mut found = Found::new();
     found.insert("groups_mined".into(), sigs.len());
     found.insert("groups_labelled".into(), labelled.len());
-    found.insert(
-        "groups_labelled_as_dates".into(),
-        dob_groups.len(),
-    );
+    found.insert("groups_labelled_as_dates".into(), dob_groups.len());
     found.insert("sample_records".into(), sample.len());
+    if let Some(g) = &group_truth {
+        found.insert(
+            "groups_that_are_tokens".into(),
+            g.iter().filter(|x| x.1 >= 0.95).count(),
+        );
+    }
     (guesses, found, labels_right)
 }
 
@@ -548,8 +560,16 @@ fn repeated_encodings(rows: &BitRows, r: &Reference) -> (Vec<Guess>, Found) {
     // Reference (given, family) pairs by frequency, as indices into the value lists.
     let gv = r.values(|p| p.given.as_deref());
     let fv = r.values(|p| p.family.as_deref());
-    let gi: FxHashMap<&str, u32> = gv.iter().enumerate().map(|(i, v)| (v.0.as_str(), i as u32)).collect();
-    let fi: FxHashMap<&str, u32> = fv.iter().enumerate().map(|(i, v)| (v.0.as_str(), i as u32)).collect();
+    let gi: FxHashMap<&str, u32> = gv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.0.as_str(), i as u32))
+        .collect();
+    let fi: FxHashMap<&str, u32> = fv
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.0.as_str(), i as u32))
+        .collect();
     let mut pairs: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     for p in &r.persons {
         if let (Some(g), Some(f)) = (&p.given, &p.family) {

@@ -70,9 +70,14 @@ pub fn target_tokens(
             continue;
         };
         let ns = spec.namespace().to_string();
-        for_each_token(spec.tokens, spec.n, spec.padded, value, &mut buf, &mut |t| {
-            out.push((ns.clone(), t.to_vec()))
-        });
+        for_each_token(
+            spec.tokens,
+            spec.n,
+            spec.padded,
+            value,
+            &mut buf,
+            &mut |t| out.push((ns.clone(), t.to_vec())),
+        );
     }
 }
 
@@ -83,9 +88,14 @@ pub fn name_tokens(schema: &LinkageSchema, field: Field, value: &str) -> Vec<Tok
     if let Some(spec) = schema.field(field) {
         if spec.tokens == Tokens::Exact || spec.tokens == Tokens::Ngrams {
             let ns = spec.namespace().to_string();
-            for_each_token(spec.tokens, spec.n, spec.padded, value, &mut buf, &mut |t| {
-                out.push((ns.clone(), t.to_vec()))
-            });
+            for_each_token(
+                spec.tokens,
+                spec.n,
+                spec.padded,
+                value,
+                &mut buf,
+                &mut |t| out.push((ns.clone(), t.to_vec())),
+            );
         }
     }
     out.sort();
@@ -256,7 +266,8 @@ mod tests {
             ],
             &schema,
         );
-        let f = |ns: &str, t: &str| r.freq[r.index[&(ns.to_string(), t.as_bytes().to_vec())] as usize];
+        let f =
+            |ns: &str, t: &str| r.freq[r.index[&(ns.to_string(), t.as_bytes().to_vec())] as usize];
         assert!((f("name", "_A") - 2.0 / 3.0).abs() < 1e-9);
         assert!((f("name", "EZ") - 1.0).abs() < 1e-9);
         assert!((f("dob", "Y2008") - 2.0 / 3.0).abs() < 1e-9);

@@ -102,7 +102,12 @@ fn render(r: &AuditReport) -> String {
     for a in &r.attacks {
         out.push(String::new());
         let found: Vec<String> = a.found.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        out.push(format!("attack {} ({:.1} s): {}", a.attack, a.seconds, found.join(", ")));
+        out.push(format!(
+            "attack {} ({:.1} s): {}",
+            a.attack,
+            a.seconds,
+            found.join(", ")
+        ));
         out.push(format!(
             "  {:<22} {:>7} {:>7} {:>7} {:>7} {:>7}",
             "", "given", "family", "both", "year", "dob"
@@ -113,17 +118,27 @@ fn render(r: &AuditReport) -> String {
             out.push(line("persons recovered", per));
         }
         if let Some(l) = a.labels_right {
-            out.push(format!("  labelled groups whose label is right: {:.1}%", 100.0 * l));
+            out.push(format!(
+                "  labelled groups whose label is right: {:.1}%",
+                100.0 * l
+            ));
         }
         if let Some(bands) = &a.given_by_band {
             let b: Vec<String> = bands
                 .iter()
                 .map(|b| {
-                    let s = if b.records == 0 { 0.0 } else { 100.0 * b.given as f64 / b.records as f64 };
+                    let s = if b.records == 0 {
+                        0.0
+                    } else {
+                        100.0 * b.given as f64 / b.records as f64
+                    };
                     format!("{} persons: {s:.1}% of {}", b.persons_with_name, b.records)
                 })
                 .collect();
-            out.push(format!("  given name recovered, by persons sharing it: {}", b.join("; ")));
+            out.push(format!(
+                "  given name recovered, by persons sharing it: {}",
+                b.join("; ")
+            ));
         }
     }
     out.join("\n")

@@ -577,6 +577,12 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
             iso(Some(p.dob)),
         ]);
     }
-    write_csv(&truth.join("identities.csv"), b',', &identities, false, false)?;
+    write_csv(
+        &truth.join("identities.csv"),
+        b',',
+        &identities,
+        false,
+        false,
+    )?;
     Ok(summary)
 }
