@@ -254,24 +254,27 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     }
 
     let mut attacks = Vec::new();
-    let start = Instant::now();
-    let (guesses, found, labels_right) = pattern_mining(
-        &rows,
-        &reference,
-        &cands,
-        &job.schema,
-        job.sample,
-        truth.as_deref(),
-    );
-    attacks.push(score(
-        "pattern-mining",
-        found,
-        &guesses,
-        &cands,
-        truth.as_deref(),
-        labels_right,
-        start,
-    ));
+    for (name, soft) in [("pattern-mining", false), ("pattern-mining-soft", true)] {
+        let start = Instant::now();
+        let (guesses, found, labels_right) = pattern_mining(
+            &rows,
+            &reference,
+            &cands,
+            &job.schema,
+            job.sample,
+            soft,
+            truth.as_deref(),
+        );
+        attacks.push(score(
+            name,
+            found,
+            &guesses,
+            &cands,
+            truth.as_deref(),
+            labels_right,
+            start,
+        ));
+    }
     let start = Instant::now();
     let (guesses, found) = repeated_encodings(&rows, &reference);
     attacks.push(score(
@@ -314,6 +317,7 @@ fn pattern_mining(
     c: &Candidates,
     schema: &LinkageSchema,
     sample_cap: usize,
+    soft: bool,
     truth: Option<&[Option<truth::TruthRow>]>,
 ) -> (Vec<Guess>, Found, Option<f64>) {
     let idx = sample_indices(rows.len(), sample_cap.max(1));
@@ -322,7 +326,11 @@ fn pattern_mining(
         min_support: (sample.len() / 1000).max(25),
         ..MineParams::default()
     };
-    let sigs: Vec<Signature> = mine::mine(&sample, &params);
+    let sigs: Vec<Signature> = if soft {
+        mine::mine_soft(&sample, &params)
+    } else {
+        mine::mine(&sample, &params)
+    };
     // Holders of each group in the sample, as bitsets, for supports and co-occurrence.
     let words = sample.len().div_ceil(64);
     let held: Vec<Vec<u64>> = sigs
@@ -338,24 +346,59 @@ fn pattern_mining(
         })
         .collect();
     let n = sample.len().max(1) as f64;
-    let freq: Vec<f64> = held
-        .iter()
-        .map(|b| b.iter().map(|w| w.count_ones()).sum::<u32>() as f64 / n)
-        .collect();
-    let joint: Vec<Vec<f64>> = held
-        .par_iter()
-        .map(|a| {
-            held.iter()
-                .map(|b| {
-                    a.iter()
-                        .zip(b)
-                        .map(|(x, y)| (x & y).count_ones())
-                        .sum::<u32>() as f64
-                        / n
-                })
-                .collect()
-        })
-        .collect();
+    let (freq, joint): (Vec<f64>, Vec<Vec<f64>>) = if soft {
+        // Soft groups: expected shares from each record's posterior of holding each group, so
+        // that a noisy threshold does not bias supports and co-occurrences.
+        let post: Vec<Vec<f32>> = sigs
+            .par_iter()
+            .map(|s| {
+                (0..sample.len())
+                    .map(|i| {
+                        let c: u32 = sample
+                            .row(i)
+                            .iter()
+                            .zip(&s.mask)
+                            .map(|(r, k)| (r & k).count_ones())
+                            .sum();
+                        s.posterior.get(c as usize).copied().unwrap_or(0.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let freq = post
+            .iter()
+            .map(|p| p.iter().map(|&x| x as f64).sum::<f64>() / n)
+            .collect();
+        let joint = post
+            .par_iter()
+            .map(|a| {
+                post.iter()
+                    .map(|b| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>() / n)
+                    .collect()
+            })
+            .collect();
+        (freq, joint)
+    } else {
+        let freq = held
+            .iter()
+            .map(|b| b.iter().map(|w| w.count_ones()).sum::<u32>() as f64 / n)
+            .collect();
+        let joint = held
+            .par_iter()
+            .map(|a| {
+                held.iter()
+                    .map(|b| {
+                        a.iter()
+                            .zip(b)
+                            .map(|(x, y)| (x & y).count_ones())
+                            .sum::<u32>() as f64
+                            / n
+                    })
+                    .collect()
+            })
+            .collect();
+        (freq, joint)
+    };
     // The public schema says how many bits a token of each namespace sets: a group of 15
     // positions is a name token, never a date token. Merged groups (two tokens always held
     // together) are allowed up to two tokens' worth.
@@ -372,14 +415,10 @@ fn pattern_mining(
         let size = sigs[s].positions.len();
         let ns = r.tokens[t as usize].0.as_str();
         ks.get(ns).is_some_and(|k| {
-            k.iter().any(|&k| {
-                let k = if schema.clk.hardening == "xor-fold" {
-                    k * 2
-                } else {
-                    k
-                };
-                (1..=2).any(|m| size + 3 >= m * k && size <= m * k + 3)
-            })
+            // Soft groups are looser: folding merges positions, enrichment cut-offs vary.
+            let slack = if soft { 6 } else { 3 };
+            k.iter()
+                .any(|&k| (1..=2).any(|m| size + slack >= m * k && size <= m * k + slack))
         })
     };
     let labels = align::align(&freq, &joint, r, &allowed, &align::AlignParams::default());
