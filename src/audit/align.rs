@@ -74,11 +74,13 @@ fn reference_joint(r: &Reference, cand: &[u32]) -> Vec<Vec<f64>> {
 }
 
 /// Labels groups with reference tokens. `freq[s]` is group `s`'s support share, `joint[s][u]`
-/// the share of records holding both `s` and `u`. Returns a reference token index per group,
+/// the share of records holding both `s` and `u`, `quality[s]` how clearly its holders stand
+/// out (anchors are chosen among the clearer half). Returns a reference token index per group,
 /// or `None` where no token fits.
 pub fn align(
     freq: &[f64],
     joint: &[Vec<f64>],
+    quality: &[f64],
     r: &Reference,
     allowed: &dyn Fn(usize, u32) -> bool,
     p: &AlignParams,
@@ -167,7 +169,18 @@ pub fn align(
     // Anchors: the most frequent groups (their labels are the surest).
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|a, b| freq[*b].total_cmp(&freq[*a]).then(a.cmp(b)));
-    let anchors: Vec<usize> = order.into_iter().take(p.anchors).collect();
+    // Among the groups that stand out at least as clearly as the median one: a group that
+    // mixes several tokens has a high support and would mislead every comparison.
+    let median_quality = {
+        let mut q = quality.to_vec();
+        q.sort_by(|a, b| a.total_cmp(b));
+        q.get(q.len() / 2).copied().unwrap_or(0.0)
+    };
+    let anchors: Vec<usize> = order
+        .into_iter()
+        .filter(|&s| quality.get(s).copied().unwrap_or(0.0) >= median_quality)
+        .take(p.anchors)
+        .collect();
     for round in 0..rounds {
         let current = assign.clone();
         let cost = |s: usize, c: usize| -> f64 {

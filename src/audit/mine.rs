@@ -95,6 +95,10 @@ pub struct Signature {
     /// Soft groups: the probability that a record with `c` of the positions set holds the
     /// group, by `c` (from the fitted mixture). Empty for exact groups.
     pub posterior: Vec<f32>,
+    /// How clearly holders stand out: the gap between the mixture's two components for soft
+    /// groups (a held token's bits set ~67% of the time against ~44% when folded), 1 for
+    /// exact groups.
+    pub separation: f64,
 }
 
 impl Signature {
@@ -111,6 +115,7 @@ impl Signature {
             support,
             threshold: None,
             posterior: Vec::new(),
+            separation: 1.0,
         }
     }
 
@@ -498,6 +503,7 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
     // Correlations that chance alone reaches among this many pairs: ~4.5 standard errors.
     let noise = (4.5 / nf.sqrt()) as f32;
     let mut found: Vec<Signature> = Vec::new();
+    let mut held: Vec<Vec<u64>> = Vec::new();
     let mut cnt_scores = vec![0u32; n];
     while found.len() < 2000 {
         // The most correlated unused pair.
@@ -550,15 +556,64 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
                 .map(|(r, k)| (r & k).count_ones())
                 .sum();
         }
-        let Some((t, post)) = mixture_threshold(&cnt_scores, sig.positions.len() as u32) else {
+        let Some((t, post, sep)) = mixture_threshold(&cnt_scores, sig.positions.len() as u32)
+        else {
             continue;
         };
         sig.threshold = Some(t);
         sig.posterior = post;
-        sig.support = cnt_scores.iter().filter(|&&c| c >= t).count();
-        if sig.support >= p.min_support && sig.support < n {
-            found.push(sig);
+        sig.separation = sep;
+        let mut holders = vec![0u64; cols.cw];
+        for (i, &c) in cnt_scores.iter().enumerate() {
+            if c >= t {
+                holders[i / 64] |= 1 << (i % 64);
+            }
         }
+        sig.support = popcount(&holders);
+        if sig.support < p.min_support || sig.support >= n {
+            continue;
+        }
+        // The rest of a token already found (its positions split over two groups) has the same
+        // holders: it adds its positions to that group instead of becoming a second label.
+        if let Some(j) = held.iter().position(|h| {
+            let both = and_count(h, &holders) as usize;
+            let either = popcount(h) + sig.support - both;
+            both * 10 >= either * 7
+        }) {
+            let mut merged = found[j].positions.clone();
+            merged.extend_from_slice(&sig.positions);
+            merged.sort_unstable();
+            merged.dedup();
+            let keep = found[j].clone();
+            let mut m = Signature::new(merged, rows.words, 0);
+            for (i, c) in cnt_scores.iter_mut().enumerate() {
+                *c = rows
+                    .row(i)
+                    .iter()
+                    .zip(&m.mask)
+                    .map(|(r, k)| (r & k).count_ones())
+                    .sum();
+            }
+            if let Some((t, post, sep)) = mixture_threshold(&cnt_scores, m.positions.len() as u32) {
+                m.threshold = Some(t);
+                m.posterior = post;
+                m.separation = sep;
+                let mut h = vec![0u64; cols.cw];
+                for (i, &c) in cnt_scores.iter().enumerate() {
+                    if c >= t {
+                        h[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                m.support = popcount(&h);
+                found[j] = m;
+                held[j] = h;
+            } else {
+                found[j] = keep;
+            }
+            continue;
+        }
+        held.push(holders);
+        found.push(sig);
     }
     found
 }
@@ -566,7 +621,7 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
 /// The least count at which the upper component of a two-binomial mixture fitted to `counts`
 /// (of `k` trials each) is the likelier, and the upper component's posterior by count; `None`
 /// if the fit finds no well separated second component.
-fn mixture_threshold(counts: &[u32], k: u32) -> Option<(u32, Vec<f32>)> {
+fn mixture_threshold(counts: &[u32], k: u32) -> Option<(u32, Vec<f32>, f64)> {
     let kf = k as f64;
     let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / counts.len().max(1) as f64 / kf;
     let (mut w, mut p0, mut p1) = (0.3f64, (mean * 0.8).max(0.01), (mean * 1.3).min(0.99));
@@ -608,7 +663,7 @@ fn mixture_threshold(counts: &[u32], k: u32) -> Option<(u32, Vec<f32>)> {
         })
         .collect();
     let t = post.iter().position(|&x| x >= 0.5)? as u32;
-    Some((t, post))
+    Some((t, post, p1 - p0))
 }
 
 #[cfg(test)]

@@ -421,7 +421,14 @@ fn pattern_mining(
                 .any(|&k| (1..=2).any(|m| size + slack >= m * k && size <= m * k + slack))
         })
     };
-    let labels = align::align(&freq, &joint, r, &allowed, &align::AlignParams::default());
+    let labels = align::align(
+        &freq,
+        &joint,
+        &sigs.iter().map(|s| s.separation).collect::<Vec<_>>(),
+        r,
+        &allowed,
+        &align::AlignParams::default(),
+    );
 
     // With truth, what each group really is: the token most of its sample holders hold, and
     // their share. A group is a token when 95% of its holders hold one; its label is right
