@@ -148,13 +148,8 @@ pub struct MineParams {
     pub max_size: usize,
     /// Rounds of explaining away.
     pub max_rounds: usize,
-    /// Soft mining: positions of a first group (about a token's `k`).
-    pub first_size: usize,
-    /// Soft mining: the group's holders must have this share of its positions set more than
-    /// the average record.
-    pub min_separation: f64,
-    /// Soft mining: least leave-one-out lift of a group's members ([`leave_one_out_lift`]).
-    pub min_lift: f64,
+    /// Soft mining: most positions of a group (the schema's largest `k` of a targeted field).
+    pub token_size: usize,
 }
 
 impl Default for MineParams {
@@ -165,9 +160,7 @@ impl Default for MineParams {
             keep: 0.95,
             max_size: 64,
             max_rounds: 16,
-            first_size: 20,
-            min_separation: 0.1,
-            min_lift: 0.1,
+            token_size: 20,
         }
     }
 }
@@ -321,7 +314,8 @@ fn clean(rows: &BitRows, cols: &Columns, group: Vec<u16>) -> (Vec<u16>, Vec<u64>
     let mut group = group;
     group.sort_unstable();
     let mut cnt = vec![0u32; bits];
-    for _ in 0..4 {
+    // Each pass drops one member or adds what every holder has; a group settles in a few.
+    for _ in 0..32 {
         if group.is_empty() {
             break;
         }
@@ -417,6 +411,7 @@ pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
             let (group, holders) = clean(rows, &cols, group);
             let support = popcount(&holders);
             if group.len() < p.min_size
+                || group.len() > p.max_size
                 || support < p.min_support
                 || found.iter().any(|s| jaccard(&s.positions, &group) >= 0.5)
             {
@@ -449,11 +444,11 @@ pub fn mine(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
 ///    positions a little): the residual of each bit after its expected share at the record's
 ///    density.
 /// 2. Groups grown greedily from the most correlated pair not yet used: add the position with
-///    the highest mean correlation to the group, up to `first_size` (the schema's largest `k`)
+///    the highest mean correlation to the group, up to `token_size` (the schema's largest `k`)
 ///    or until the best candidate's correlation falls below half the group's own. A found
 ///    group's pairs are not used again, so the next group is another token.
-/// 3. A record holds a group when it has more of the group's positions set than the midpoint
-///    of a two-component binomial mixture fitted to the counts.
+/// 3. A record holds a group when it has enough of the group's positions set that the upper
+///    component of a two-binomial mixture fitted to the counts is the likelier one.
 pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
     let bits = rows.bits();
     let n = rows.len();
@@ -520,7 +515,7 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
         }
         let mut group = vec![best.1, best.2];
         let mut inside = best.0 as f64;
-        while group.len() < p.first_size {
+        while group.len() < p.token_size {
             let cand = (0..bits)
                 .filter(|s| !group.contains(s))
                 .map(|s| {
@@ -584,7 +579,9 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
             merged.extend_from_slice(&sig.positions);
             merged.sort_unstable();
             merged.dedup();
-            let keep = found[j].clone();
+            if merged.len() > p.max_size {
+                continue;
+            }
             let mut m = Signature::new(merged, rows.words, 0);
             for (i, c) in cnt_scores.iter_mut().enumerate() {
                 *c = rows
@@ -594,10 +591,8 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
                     .map(|(r, k)| (r & k).count_ones())
                     .sum();
             }
+            // The merged group replaces the first only if it still stands out as one.
             if let Some((t, post, sep)) = mixture_threshold(&cnt_scores, m.positions.len() as u32) {
-                m.threshold = Some(t);
-                m.posterior = post;
-                m.separation = sep;
                 let mut h = vec![0u64; cols.cw];
                 for (i, &c) in cnt_scores.iter().enumerate() {
                     if c >= t {
@@ -605,10 +600,13 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
                     }
                 }
                 m.support = popcount(&h);
-                found[j] = m;
-                held[j] = h;
-            } else {
-                found[j] = keep;
+                if m.support >= p.min_support && m.support < n {
+                    m.threshold = Some(t);
+                    m.posterior = post;
+                    m.separation = sep;
+                    found[j] = m;
+                    held[j] = h;
+                }
             }
             continue;
         }
@@ -676,9 +674,9 @@ mod tests {
     fn random_bits_give_no_groups() {
         let mut rng = Lcg(11);
         let n = 4000;
-        let data: Vec<u64> = (0..n * 16)
-            .map(|_| (rng.next() << 31) ^ rng.next() & (rng.next() << 17 | rng.next()))
-            .collect();
+        // Full 64-bit words, each bit set with probability 3/8 (the density of real CLKs).
+        let mut word = || (rng.next() << 33) ^ (rng.next() << 2) ^ rng.next();
+        let data: Vec<u64> = (0..n * 16).map(|_| word() & (word() | word())).collect();
         let rows = BitRows { words: 16, data };
         assert!(mine(&rows, &MineParams::default()).is_empty());
         assert!(mine_soft(&rows, &MineParams::default()).is_empty());

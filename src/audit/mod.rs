@@ -43,6 +43,10 @@ use truth::{TruthMap, TruthSource};
 /// Format tag of the audit's JSON result.
 pub const FORMAT: &str = "crosswalk-audit/1";
 
+/// Longest CLK the audit attacks: the hardening-aware attack holds a correlation for every pair
+/// of positions (8,192 bits: 256 MiB).
+pub const MAX_BITS: usize = 8192;
+
 /// Everything one audit needs.
 #[derive(Debug)]
 pub struct AuditJob {
@@ -117,7 +121,8 @@ pub struct AttackResult {
     pub per_person: Option<Rates>,
     /// With truth: given names recovered by name-frequency band.
     pub given_by_band: Option<Vec<Band>>,
-    /// With truth: share of labelled groups whose label is a token most of their holders have.
+    /// With truth: share of labelled groups whose label is the token most of their holders hold
+    /// (`None` when no group was labelled).
     pub labels_right: Option<f64>,
     /// Seconds the attack took.
     pub seconds: f64,
@@ -171,6 +176,8 @@ pub fn run(job: &AuditJob) -> Result<AuditReport> {
         .num_threads(job.threads)
         .build()
         .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
+    // The same file twice would double its records and fake repeated encodings.
+    crate::io::encodings::check_each_file_once(&job.encodings, &pool)?;
     pool.install(|| run_in_pool(job))
 }
 
@@ -183,21 +190,38 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     let mut all = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     let mut agencies: Vec<String> = Vec::new();
+    let mut first: Option<crate::io::encodings::FileMeta> = None;
+    let fingerprint = job.schema.fingerprint();
     for path in &job.encodings {
         let e = crate::io::encodings::read(path)?;
-        if clk_bits != 0 && e.meta.clk_bits != clk_bits {
+        // One linkage's files, made with the schema the attack is told about: an audit of
+        // encodings under another schema than the one it reports would mislead.
+        if e.meta.schema_fingerprint == crate::io::encodings::CLKHASH_FINGERPRINT {
+            return Err(Error::encoding(
+                path,
+                "clkhash CLKs carry no linkage schema: the audit attacks crosswalk encodings files",
+            ));
+        }
+        if e.meta.schema_fingerprint != fingerprint {
             return Err(Error::encoding(
                 path,
                 format!(
-                    "CLKs of {} bits, but the first file's have {clk_bits}: audit one linkage's files together",
-                    e.meta.clk_bits
+                    "made with the linkage schema {}, but the audit was given schema {fingerprint}:                      give the schema the encodings were made with (--schema)",
+                    e.meta.schema_fingerprint
                 ),
             ));
         }
-        if e.meta.clk_bits % 64 != 0 {
+        match &first {
+            Some(f) => crate::io::encodings::check_same(f, &job.encodings[0], &e.meta, path)?,
+            None => first = Some(e.meta.clone()),
+        }
+        if e.meta.clk_bits % 64 != 0 || e.meta.clk_bits > MAX_BITS {
             return Err(Error::encoding(
                 path,
-                "the audit reads CLKs whose length is a multiple of 64 bits",
+                format!(
+                    "CLKs of {} bits: the audit reads CLKs whose length is a multiple of 64 up to                      {MAX_BITS} bits",
+                    e.meta.clk_bits
+                ),
             ));
         }
         clk_bits = e.meta.clk_bits;
@@ -213,7 +237,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
         given: reference.values(|p| p.given.as_deref()),
         family: reference.values(|p| p.family.as_deref()),
         years: reference
-            .values(|p| p.dob.as_deref().map(|d| &d[..4]))
+            .values(|p| p.dob.as_deref().and_then(|d| d.get(..4)))
             .into_iter()
             .map(|v| v.0)
             .collect(),
@@ -324,6 +348,11 @@ fn pattern_mining(
     let sample = rows.select(&idx);
     let params = MineParams {
         min_support: (sample.len() / 1000).max(25),
+        token_size: [Field::GivenName, Field::FamilyName, Field::Dob]
+            .iter()
+            .filter_map(|f| schema.field(*f).map(|s| s.bits_per_token))
+            .max()
+            .unwrap_or(20),
         ..MineParams::default()
     };
     let sigs: Vec<Signature> = if soft {
@@ -431,8 +460,7 @@ fn pattern_mining(
     );
 
     // With truth, what each group really is: the token most of its sample holders hold, and
-    // their share. A group is a token when 95% of its holders hold one; its label is right
-    // when most of its holders hold the label.
+    // their share. A group is a token when 95% of its holders hold one.
     let group_truth: Option<Vec<(Option<reference::TokenName>, f64, f64)>> = truth.map(|t| {
         (0..sigs.len())
             .into_par_iter()
@@ -475,14 +503,16 @@ fn pattern_mining(
             })
             .collect()
     });
-    let labels_right = group_truth.as_ref().map(|g| {
+    // A label is right when it is the token most of the group's holders hold (or ties with it:
+    // a group's holders may all hold two tokens that always come together).
+    let labels_right = group_truth.as_ref().and_then(|g| {
         let labelled = labels.iter().filter(|l| l.is_some()).count();
         let right = labels
             .iter()
             .zip(g)
-            .filter(|(l, gt)| l.is_some() && gt.2 > 0.5)
+            .filter(|(l, gt)| l.is_some() && gt.2 > 0.5 && gt.2 >= gt.1)
             .count();
-        right as f64 / labelled.max(1) as f64
+        (labelled > 0).then(|| right as f64 / labelled as f64)
     });
     // Reference token -> group labelled with it.
     let mut group_of: FxHashMap<u32, usize> = FxHashMap::default();
@@ -619,7 +649,8 @@ fn repeated_encodings(rows: &BitRows, r: &Reference) -> (Vec<Guess>, Found) {
     let mut pairs: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     for p in &r.persons {
         if let (Some(g), Some(f)) = (&p.given, &p.family) {
-            *pairs.entry((gi[g.as_str()], fi[f.as_str()])).or_default() += p.count;
+            let w = pairs.entry((gi[g.as_str()], fi[f.as_str()])).or_default();
+            *w = w.saturating_add(p.count);
         }
     }
     let mut pairs: Vec<((u32, u32), u64)> = pairs.into_iter().filter(|p| p.1 >= 2).collect();

@@ -4,9 +4,9 @@
 //! An attacker without the key cannot encode a name, but knows the public schema (which fields,
 //! which tokens) and can read a population like the target's: a voter list, a phone book,
 //! published name-frequency tables. `crosswalk audit` takes that population as a CSV file with
-//! a header row and the columns `given_name`, `family_name`, `birth_date` (`YYYY-MM-DD`),
-//! optionally `middle_name` and `count` (how many persons the row stands for, default 1). A
-//! `crosswalk synth` world's `truth/identities.csv` is such a file.
+//! a header row and the columns `given_name`, `family_name`, `birth_date` (`YYYY-MM-DD`), and
+//! optionally `count` (how many persons the row stands for, default 1); other columns (such as
+//! `middle_name`) are ignored. A `crosswalk synth` world's `truth/identities.csv` is such a file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,11 +18,15 @@ use crate::error::{Error, Result};
 use crate::normalize;
 use crate::schema::{Field, LinkageSchema, Tokens};
 
+/// Largest `count` of one reference row: sums of a million such rows stay far below `u64::MAX`.
+pub const MAX_COUNT: u64 = 1_000_000_000_000;
+
 /// A token as the schema hashes it: namespace and token bytes. Equal tokens set equal bits.
 pub type TokenName = (String, Vec<u8>);
 
-/// One reference person, normalised the way the encoder normalises.
-#[derive(Debug, Clone, Default)]
+/// One reference person, normalised the way the encoder normalises. Its `Debug` shows no
+/// value.
+#[derive(Clone, Default)]
 pub struct RefPerson {
     /// Given name(s), canonical.
     pub given: Option<String>,
@@ -34,8 +38,14 @@ pub struct RefPerson {
     pub count: u64,
 }
 
-/// A reference population with its token statistics.
-#[derive(Debug, Default)]
+impl std::fmt::Debug for RefPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefPerson(<redacted>)")
+    }
+}
+
+/// A reference population with its token statistics. Its `Debug` shows counts only.
+#[derive(Default)]
 pub struct Reference {
     /// Persons (rows), normalised.
     pub persons: Vec<RefPerson>,
@@ -49,6 +59,16 @@ pub struct Reference {
     pub index: FxHashMap<TokenName, u32>,
     /// Token indices of each person (sorted, deduplicated), index as `persons`.
     pub person_tokens: Vec<Vec<u32>>,
+}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("persons", &self.persons.len())
+            .field("total", &self.total)
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
 }
 
 /// The tokens of the identifiers an attack targets: given and family name, birth date. Middle
@@ -132,9 +152,16 @@ impl Reference {
             let rec = rec.map_err(|e| Error::input(path, csv_message(&e)))?;
             let cell = |c: usize| rec.get(c).unwrap_or("").trim();
             let count = match ci {
-                Some(c) if !cell(c).is_empty() => cell(c).parse::<u64>().map_err(|_| {
-                    Error::input(path, format!("row {row}: column count: not a whole number"))
-                })?,
+                Some(c) if !cell(c).is_empty() => cell(c)
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n <= MAX_COUNT)
+                    .ok_or_else(|| {
+                        Error::input(
+                            path,
+                            format!("row {row}: column count: not a whole number up to 10^12"),
+                        )
+                    })?,
                 _ => 1,
             };
             let name = |c: usize| normalize::name(cell(c)).ok().flatten();
@@ -181,11 +208,15 @@ impl Reference {
             buf.sort();
             buf.dedup();
             for t in &buf {
-                *weight.entry(t.clone()).or_default() += p.count;
+                let w = weight.entry(t.clone()).or_default();
+                *w = w.saturating_add(p.count);
             }
             per_person.push(buf.clone());
         }
-        let total: u64 = persons.iter().map(|p| p.count).sum::<u64>().max(1);
+        let total: u64 = persons
+            .iter()
+            .fold(0u64, |a, p| a.saturating_add(p.count))
+            .max(1);
         let mut tokens: Vec<(TokenName, u64)> = weight.into_iter().collect();
         // Most frequent first; ties by token, so the order is deterministic.
         tokens.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -220,7 +251,8 @@ impl Reference {
         let mut m: BTreeMap<&str, u64> = BTreeMap::new();
         for p in &self.persons {
             if let Some(v) = f(p) {
-                *m.entry(v).or_default() += p.count;
+                let w = m.entry(v).or_default();
+                *w = w.saturating_add(p.count);
             }
         }
         let mut v: Vec<(String, u64)> = m.into_iter().map(|(k, c)| (k.to_string(), c)).collect();

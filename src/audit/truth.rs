@@ -19,8 +19,8 @@ use crate::keys::SecretKey;
 use crate::schema::{Field, LinkageSchema};
 use crate::source::{Extractor, SourceMapping};
 
-/// What one encoded record truly holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one encoded record truly holds. Its `Debug` shows no value.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct TruthRow {
     /// Normalised given name as encoded.
     pub given: Option<String>,
@@ -31,6 +31,12 @@ pub struct TruthRow {
     /// The true person: from `truth/records.csv` when the world has one, else agency and local
     /// id (a provider's client id is one person).
     pub person: String,
+}
+
+impl std::fmt::Debug for TruthRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TruthRow(<redacted>)")
+    }
 }
 
 /// Truth rows by record key and CLK bytes.
@@ -52,11 +58,23 @@ fn true_persons(dir: &Path) -> Result<Option<BTreeMap<(String, String), String>>
     if !path.exists() {
         return Ok(None);
     }
-    let mut r = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, e.to_string()))?;
+    let mut r = csv::Reader::from_path(&path)
+        .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
+    let headers = r
+        .headers()
+        .map_err(|_| Error::input(&path, "the header row is unreadable"))?
+        .clone();
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(a), Some(l), Some(p)) = (col("agency"), col("local_id"), col("person")) else {
+        return Err(Error::input(
+            &path,
+            "needs a header row with the columns agency, local_id and person",
+        ));
+    };
     let mut m = BTreeMap::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|_| Error::input(&path, format!("row {}: unreadable", i + 1)))?;
-        if let (Some(a), Some(l), Some(p)) = (rec.get(0), rec.get(1), rec.get(2)) {
+        if let (Some(a), Some(l), Some(p)) = (rec.get(a), rec.get(l), rec.get(p)) {
             m.insert((a.to_string(), l.to_string()), p.to_string());
         }
     }
@@ -81,6 +99,8 @@ pub fn read(
     let encoder = Encoder::new(schema, &src.key);
     let mut out = TruthMap::default();
     let mut seen = Vec::new();
+    // Rows whose record truth/records.csv does not name.
+    let mut unexplained = 0usize;
     for mpath in entries {
         let mapping = SourceMapping::from_file(&mpath)?;
         if !agencies.contains(&mapping.agency) {
@@ -114,11 +134,17 @@ pub fn read(
                 }
                 let clk = encoder.encode(&ex.ids, &mut scratch);
                 let key = encoder.record_key(&mapping.agency, &ex.local_id);
-                let person = persons
+                let person = match persons
                     .as_ref()
-                    .and_then(|m| m.get(&(mapping.agency.clone(), ex.local_id.clone())))
-                    .cloned()
-                    .unwrap_or_else(|| format!("{}/{}", mapping.agency, ex.local_id));
+                    .map(|m| m.get(&(mapping.agency.clone(), ex.local_id.clone())))
+                {
+                    Some(Some(p)) => p.clone(),
+                    Some(None) => {
+                        unexplained += 1;
+                        format!("{}/{}", mapping.agency, ex.local_id)
+                    }
+                    None => format!("{}/{}", mapping.agency, ex.local_id),
+                };
                 out.insert(
                     (key, clk.into_bytes()),
                     TruthRow {
@@ -136,6 +162,17 @@ pub fn read(
         return Err(Error::input(
             &maps_dir,
             format!("no mapping for agency {missing:?} of the encodings: the truth needs every agency's export and mapping"),
+        ));
+    }
+    if unexplained * 100 > out.len() {
+        return Err(Error::input(
+            src.dir.join("truth").join("records.csv"),
+            format!(
+                "names the person of only {} of {} records of the exports: it is not these \
+                 exports' truth",
+                out.len().saturating_sub(unexplained),
+                out.len()
+            ),
         ));
     }
     Ok(out)

@@ -65,6 +65,21 @@ pub fn audit(a: &AuditArgs) -> crosswalk::Result<()> {
         threads: super::threads(a.threads),
         today: a.reference_date.unwrap_or_else(super::today),
     };
+    if let Some(out) = &a.out {
+        // A JSON result written over an input would destroy it.
+        let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let o = abs(out);
+        if a.encodings
+            .iter()
+            .chain(std::iter::once(&a.reference))
+            .any(|i| abs(i) == o)
+        {
+            return Err(crosswalk::Error::config(
+                out,
+                "--out names one of the audit's inputs; give the result its own path",
+            ));
+        }
+    }
     let report = audit::run(&job)?;
     if let Some(out) = &a.out {
         let json = serde_json::to_vec_pretty(&report)

@@ -333,6 +333,69 @@ fn strings(a: &StringArray) -> impl Iterator<Item = Option<String>> + '_ {
     (0..a.len()).map(move |i| (!a.is_null(i)).then(|| a.value(i).to_string()))
 }
 
+/// Checks that the encodings file at `path` was made with the same linkage schema, key and CLK
+/// length as the one at `first_path`; the error names `path` and what differs.
+pub fn check_same(
+    first: &FileMeta,
+    first_path: &Path,
+    other: &FileMeta,
+    path: &Path,
+) -> Result<()> {
+    let differs = |what: &str, a: &str, b: &str| {
+        Error::encoding(
+            path,
+            format!(
+                "{what} {b} differs from {a} in {}; every agency must encode with the same \
+                 linkage schema and key",
+                first_path.display()
+            ),
+        )
+    };
+    if other.schema_fingerprint != first.schema_fingerprint {
+        return Err(differs(
+            "schema fingerprint",
+            &first.schema_fingerprint,
+            &other.schema_fingerprint,
+        ));
+    }
+    if other.kcv != first.kcv {
+        return Err(differs("key check value", &first.kcv, &other.kcv));
+    }
+    if other.clk_bits != first.clk_bits {
+        return Err(differs(
+            "CLK length",
+            &first.clk_bits.to_string(),
+            &other.clk_bits.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a set of inputs in which one file's content is given twice (the same path twice, or
+/// a copy): its events would count twice and its records would look linked to themselves.
+pub fn check_each_file_once(inputs: &[std::path::PathBuf], pool: &rayon::ThreadPool) -> Result<()> {
+    use rayon::prelude::*;
+    let digests: Vec<blake3::Hash> = pool.install(|| {
+        inputs
+            .par_iter()
+            .map(|p| crate::io::file_digest(p))
+            .collect::<Result<_>>()
+    })?;
+    for (j, dj) in digests.iter().enumerate() {
+        if let Some(i) = digests[..j].iter().position(|di| di == dj) {
+            return Err(Error::encoding(
+                &inputs[j],
+                format!(
+                    "holds the same encodings as {} (given twice, or a copy); give each file \
+                     once: its events would count twice",
+                    inputs[i].display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Schema fingerprint given to CLKs read in clkhash's formats (they carry none).
 pub const CLKHASH_FINGERPRINT: &str = "clkhash";
 

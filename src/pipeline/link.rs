@@ -17,6 +17,7 @@
 //! cluster sizes, timings). Per-pair scores are not written: published similarity tables enable
 //! re-identification (Culnane, Rubinstein and Teague 2017; docs/privacy.md).
 
+pub use crate::io::encodings::{check_each_file_once, check_same};
 use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -124,68 +125,6 @@ pub struct LinkSummary {
     /// What the operator should know about the inputs (files of one agency sharing record
     /// keys); also in `diagnostics.json`.
     pub warnings: Vec<String>,
-}
-
-/// Checks that the encodings file at `path` was made with the same linkage schema, key and CLK
-/// length as the one at `first_path`; the error names `path` and what differs.
-pub fn check_same(
-    first: &encodings::FileMeta,
-    first_path: &Path,
-    other: &encodings::FileMeta,
-    path: &Path,
-) -> Result<()> {
-    let differs = |what: &str, a: &str, b: &str| {
-        Error::encoding(
-            path,
-            format!(
-                "{what} {b} differs from {a} in {}; every agency must encode with the same \
-                 linkage schema and key",
-                first_path.display()
-            ),
-        )
-    };
-    if other.schema_fingerprint != first.schema_fingerprint {
-        return Err(differs(
-            "schema fingerprint",
-            &first.schema_fingerprint,
-            &other.schema_fingerprint,
-        ));
-    }
-    if other.kcv != first.kcv {
-        return Err(differs("key check value", &first.kcv, &other.kcv));
-    }
-    if other.clk_bits != first.clk_bits {
-        return Err(differs(
-            "CLK length",
-            &first.clk_bits.to_string(),
-            &other.clk_bits.to_string(),
-        ));
-    }
-    Ok(())
-}
-
-/// Refuses a set of inputs in which one file's content is given twice (the same path twice, or
-/// a copy): its events would count twice and its records would look linked to themselves.
-pub fn check_each_file_once(inputs: &[PathBuf], pool: &rayon::ThreadPool) -> Result<()> {
-    let digests: Vec<blake3::Hash> = pool.install(|| {
-        inputs
-            .par_iter()
-            .map(|p| crate::io::file_digest(p))
-            .collect::<Result<_>>()
-    })?;
-    for (j, dj) in digests.iter().enumerate() {
-        if let Some(i) = digests[..j].iter().position(|di| di == dj) {
-            return Err(Error::encoding(
-                &inputs[j],
-                format!(
-                    "holds the same encodings as {} (given twice, or a copy); give each file \
-                     once: its events would count twice",
-                    inputs[i].display()
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Warnings for pairs of files of one agency that share record keys: their rows are read as
