@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::encode::tokens::for_each_token;
 use crate::error::{Error, Result};
 use crate::normalize;
-use crate::schema::{Field, LinkageSchema, Tokens};
+use crate::schema::{Field, LinkageSchema};
 
 /// Largest `count` of one reference row: sums of a million such rows stay far below `u64::MAX`.
 pub const MAX_COUNT: u64 = 1_000_000_000_000;
@@ -71,6 +71,24 @@ impl std::fmt::Debug for Reference {
     }
 }
 
+/// Appends the tokens of `value` under `field`'s tokenisation in `schema` (none if the schema
+/// does not encode the field).
+fn field_tokens(schema: &LinkageSchema, field: Field, value: &str, out: &mut Vec<TokenName>) {
+    let Some(spec) = schema.field(field) else {
+        return;
+    };
+    let ns = spec.namespace().to_string();
+    let mut buf = Vec::new();
+    for_each_token(
+        spec.tokens,
+        spec.n,
+        spec.padded,
+        value,
+        &mut buf,
+        &mut |t| out.push((ns.clone(), t.to_vec())),
+    );
+}
+
 /// The tokens of the identifiers an attack targets: given and family name, birth date. Middle
 /// names are left out: they set only some of a name token's bits.
 pub fn target_tokens(
@@ -80,44 +98,21 @@ pub fn target_tokens(
     dob: Option<&str>,
     out: &mut Vec<TokenName>,
 ) {
-    let mut buf = Vec::new();
     for (field, value) in [
         (Field::GivenName, given),
         (Field::FamilyName, family),
         (Field::Dob, dob),
     ] {
-        let (Some(spec), Some(value)) = (schema.field(field), value) else {
-            continue;
-        };
-        let ns = spec.namespace().to_string();
-        for_each_token(
-            spec.tokens,
-            spec.n,
-            spec.padded,
-            value,
-            &mut buf,
-            &mut |t| out.push((ns.clone(), t.to_vec())),
-        );
+        if let Some(value) = value {
+            field_tokens(schema, field, value, out);
+        }
     }
 }
 
-/// The tokens of one name under `field`'s tokenisation.
+/// The distinct tokens of one name under `field`'s tokenisation.
 pub fn name_tokens(schema: &LinkageSchema, field: Field, value: &str) -> Vec<TokenName> {
     let mut out = Vec::new();
-    let mut buf = Vec::new();
-    if let Some(spec) = schema.field(field) {
-        if spec.tokens == Tokens::Exact || spec.tokens == Tokens::Ngrams {
-            let ns = spec.namespace().to_string();
-            for_each_token(
-                spec.tokens,
-                spec.n,
-                spec.padded,
-                value,
-                &mut buf,
-                &mut |t| out.push((ns.clone(), t.to_vec())),
-            );
-        }
-    }
+    field_tokens(schema, field, value, &mut out);
     out.sort();
     out.dedup();
     out

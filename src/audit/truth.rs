@@ -53,32 +53,18 @@ pub struct TruthSource {
     pub key: SecretKey,
 }
 
+/// `truth/records.csv`, when the directory has one: `(agency, local_id) -> person`.
 fn true_persons(dir: &Path) -> Result<Option<BTreeMap<(String, String), String>>> {
-    let path = dir.join("truth").join("records.csv");
-    if !path.exists() {
+    let truth = dir.join("truth");
+    if !truth.join("records.csv").exists() {
         return Ok(None);
     }
-    let mut r = csv::Reader::from_path(&path)
-        .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
-    let headers = r
-        .headers()
-        .map_err(|_| Error::input(&path, "the header row is unreadable"))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let (Some(a), Some(l), Some(p)) = (col("agency"), col("local_id"), col("person")) else {
-        return Err(Error::input(
-            &path,
-            "needs a header row with the columns agency, local_id and person",
-        ));
-    };
-    let mut m = BTreeMap::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|_| Error::input(&path, format!("row {}: unreadable", i + 1)))?;
-        if let (Some(a), Some(l), Some(p)) = (rec.get(a), rec.get(l), rec.get(p)) {
-            m.insert((a.to_string(), l.to_string()), p.to_string());
-        }
-    }
-    Ok(Some(m))
+    Ok(Some(
+        crate::evaluate::read_truth(&truth)?
+            .into_iter()
+            .map(|(k, p)| (k, p.to_string()))
+            .collect(),
+    ))
 }
 
 /// Reads the truth of every export of `src.dir` whose agency is in `agencies`.
