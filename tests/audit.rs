@@ -76,7 +76,7 @@ fn identifiers(world: &Path) -> Vec<String> {
 }
 
 /// The attack floor on a 2,000-person world (7,676 records; docs/privacy.md has the figures:
-/// given names of 47-56% of records and both names of 13-17% over five keys, with this world and
+/// given names of 52-66% of records and both names of 14-22% over five keys, with this world and
 /// reference). An attack that breaks falls below it.
 #[test]
 fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
