@@ -64,6 +64,12 @@ impl Clk {
         self.bytes[i >> 3] |= 0x80 >> (i & 7);
     }
 
+    /// Flips bit `i` (`i < len_bits()`).
+    #[inline]
+    pub fn flip(&mut self, i: usize) {
+        self.bytes[i >> 3] ^= 0x80 >> (i & 7);
+    }
+
     /// Whether bit `i` is set.
     #[inline]
     pub fn get(&self, i: usize) -> bool {

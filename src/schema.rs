@@ -128,9 +128,24 @@ pub struct ClkOptions {
     /// position drawn independently from a keyed extendable-output hash) is supported.
     #[serde(default = "default_hashing")]
     pub hashing: String,
-    /// Post-processing of the filter: `none` (default) or `xor-fold` (halves the length).
+    /// Post-processing of the filter: `none` (default), `xor-fold` (halves the length) or
+    /// `blip` (flips each bit with probability [`ClkOptions::flip_probability`]).
     #[serde(default = "default_hardening")]
     pub hardening: String,
+    /// For `hardening = "blip"`: the probability that a bit is flipped, above 0 and at most
+    /// 0.25 (default [`DEFAULT_FLIP_PROBABILITY`]). Not allowed with another hardening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip_probability: Option<f64>,
+}
+
+/// BLIP's flip probability when the schema gives none.
+pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
+
+impl ClkOptions {
+    /// The probability that BLIP flips a bit: `None` unless `hardening = "blip"`.
+    pub fn blip(&self) -> Option<f64> {
+        (self.hardening == "blip").then(|| self.flip_probability.unwrap_or(DEFAULT_FLIP_PROBABILITY))
+    }
 }
 
 fn default_bits() -> usize {
@@ -264,7 +279,7 @@ impl LinkageSchema {
             ));
         }
         match self.clk.hardening.as_str() {
-            "none" => {}
+            "none" | "blip" => {}
             "xor-fold" if bits.is_multiple_of(128) => {}
             "xor-fold" => {
                 return Err(format!(
@@ -273,9 +288,20 @@ impl LinkageSchema {
             }
             other => {
                 return Err(format!(
-                    "clk.hardening = {other:?}: expected \"none\" or \"xor-fold\""
+                    "clk.hardening = {other:?}: expected \"none\", \"xor-fold\" or \"blip\""
                 ))
             }
+        }
+        match (self.clk.hardening.as_str(), self.clk.flip_probability) {
+            ("blip", Some(p)) if !(p > 0.0 && p <= 0.25) => {
+                return Err(format!(
+                    "clk.flip_probability = {p}: must be above 0 and at most 0.25"
+                ))
+            }
+            (h, Some(_)) if h != "blip" => {
+                return Err("clk.flip_probability is for hardening = \"blip\" only".into())
+            }
+            _ => {}
         }
         if self.fields.is_empty() {
             return Err("the schema lists no [[fields]]".into());
@@ -349,6 +375,23 @@ pub(crate) fn toml_message(e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flip_probability_only_with_blip_and_in_range() {
+        let with = |h: &str, p: &str| {
+            let text = DEFAULT_SCHEMA_TOML.replace(
+                "hardening = \"none\"",
+                &format!("hardening = \"{h}\"\n{p}"),
+            );
+            LinkageSchema::from_toml(&text, Path::new("s.toml"))
+        };
+        assert_eq!(with("blip", "").unwrap().clk.blip(), Some(DEFAULT_FLIP_PROBABILITY));
+        assert_eq!(with("blip", "flip_probability = 0.2").unwrap().clk.blip(), Some(0.2));
+        assert!(with("blip", "flip_probability = 0.3").is_err());
+        assert!(with("blip", "flip_probability = 0.0").is_err());
+        assert!(with("none", "flip_probability = 0.1").is_err());
+        assert_eq!(with("none", "").unwrap().clk.blip(), None);
+    }
 
     #[test]
     fn default_schema_is_valid_and_complete() {

@@ -72,6 +72,8 @@ pub struct Encoder {
     ns_keys: Vec<[u8; 32]>,
     ns_max_k: Vec<usize>,
     record_key: [u8; 32],
+    /// BLIP's key and threshold, when the schema asks for it.
+    blip: Option<([u8; 32], u32)>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -90,6 +92,9 @@ impl Drop for Encoder {
             k.zeroize();
         }
         self.record_key.zeroize();
+        if let Some((k, _)) = &mut self.blip {
+            k.zeroize();
+        }
     }
 }
 
@@ -135,6 +140,35 @@ pub(crate) fn token_positions(ns_key: &[u8; 32], token: &[u8], k: usize, bits: u
         .chunks_exact(4)
         .map(|c| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) % bits as u32) as u16)
         .collect()
+}
+
+/// BLIP (Schnell and Borgs 2016), made deterministic: each bit of `clk` is flipped with
+/// probability `threshold / 65536`, decided by a keyed XOF of the CLK's own bytes (two bytes per
+/// bit), so the same record gives the same bits at every agency and in every run, and nobody
+/// without the key can tell which bits were flipped.
+pub(crate) fn blip(clk: &Clk, blip_key: &[u8; 32], threshold: u32) -> Clk {
+    let bits = clk.len_bits();
+    let mut stream = vec![0u8; 2 * bits];
+    blake3::Hasher::new_keyed(blip_key)
+        .update(clk.as_bytes())
+        .finalize_xof()
+        .fill(&mut stream);
+    let mut out = clk.clone();
+    for (i, pair) in stream.chunks_exact(2).enumerate() {
+        if (u16::from_le_bytes([pair[0], pair[1]]) as u32) < threshold {
+            out.flip(i);
+        }
+    }
+    out
+}
+
+/// BLIP's key under the clk sub-key, and its flip threshold out of 65,536.
+pub(crate) fn blip_params(clk_key: &[u8; 32], p: f64) -> ([u8; 32], u32) {
+    let key = *blake3::Hasher::new_keyed(clk_key)
+        .update(b"hardening:blip")
+        .finalize()
+        .as_bytes();
+    (key, (p * 65536.0).round() as u32)
 }
 
 /// The hashing key of namespace `name` under the clk sub-key.
@@ -190,6 +224,7 @@ impl Encoder {
             ns_keys,
             ns_max_k,
             record_key: key.record_key_key(),
+            blip: schema.clk.blip().map(|p| blip_params(&clk_key, p)),
         }
     }
 
@@ -245,6 +280,8 @@ impl Encoder {
         }
         if self.fold {
             clk.xor_fold()
+        } else if let Some((key, threshold)) = &self.blip {
+            blip(&clk, key, *threshold)
         } else {
             clk
         }
@@ -285,6 +322,48 @@ mod tests {
         ids.set(Field::Sex, Some("F".into()));
         ids.set(Field::Zip, Some("06106".into()));
         ids
+    }
+
+    /// BLIP flips about `p` of the bits, the same ones every time for the same record, and the
+    /// fast encoder agrees with the reference one.
+    #[test]
+    fn blip_flips_a_share_of_bits_deterministically() {
+        let plain = LinkageSchema::default_schema();
+        let text = crate::schema::DEFAULT_SCHEMA_TOML
+            .replace("hardening = \"none\"", "hardening = \"blip\"\nflip_probability = 0.1");
+        let blip = LinkageSchema::from_toml(&text, std::path::Path::new("blip.toml")).unwrap();
+        assert_eq!(blip.clk.blip(), Some(0.1));
+        assert_ne!(blip.fingerprint(), plain.fingerprint());
+        let key = SecretKey::from_bytes([3; 32]);
+        let (e0, e1) = (Encoder::new(&plain, &key), Encoder::new(&blip, &key));
+        let mut s = Scratch::default();
+        let mut flipped = 0;
+        let mut total = 0;
+        for (g, f, d) in [
+            ("Maria", "Lopez", "20080412"),
+            ("Ana Maria", "Rodriguez Perez", "19990101"),
+            ("Jose", "Rivera", "20050707"),
+            ("Kayla", "Smith", "20100228"),
+        ] {
+            let ids = person(g, f, d);
+            let a = e0.encode(&ids, &mut s);
+            let b = e1.encode(&ids, &mut s);
+            assert_eq!(b, e1.encode(&ids, &mut s), "deterministic");
+            assert_eq!(b, reference::encode(&blip, &key, &ids));
+            flipped += (0..1024).filter(|&i| a.get(i) != b.get(i)).count();
+            total += 1024;
+        }
+        let share = flipped as f64 / total as f64;
+        assert!((0.07..0.13).contains(&share), "flipped {share}");
+        // Another key flips other bits.
+        let other = Encoder::new(&blip, &SecretKey::from_bytes([4; 32]));
+        let plain_other = Encoder::new(&plain, &SecretKey::from_bytes([4; 32]));
+        let ids = person("Maria", "Lopez", "20080412");
+        let (x, y) = (e1.encode(&ids, &mut s), e0.encode(&ids, &mut s));
+        let (u, v) = (other.encode(&ids, &mut s), plain_other.encode(&ids, &mut s));
+        let flips_a: Vec<usize> = (0..1024).filter(|&i| x.get(i) != y.get(i)).collect();
+        let flips_b: Vec<usize> = (0..1024).filter(|&i| u.get(i) != v.get(i)).collect();
+        assert_ne!(flips_a, flips_b);
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub fn encode(schema: &LinkageSchema, key: &SecretKey, ids: &Identifiers) -> Clk
     }
     if schema.clk.hardening == "xor-fold" {
         clk.xor_fold()
+    } else if let Some(p) = schema.clk.blip() {
+        let (blip_key, threshold) = super::blip_params(&clk_key, p);
+        super::blip(&clk, &blip_key, threshold)
     } else {
         clk
     }
