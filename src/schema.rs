@@ -144,7 +144,8 @@ pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
 impl ClkOptions {
     /// The probability that BLIP flips a bit: `None` unless `hardening = "blip"`.
     pub fn blip(&self) -> Option<f64> {
-        (self.hardening == "blip").then(|| self.flip_probability.unwrap_or(DEFAULT_FLIP_PROBABILITY))
+        (self.hardening == "blip")
+            .then(|| self.flip_probability.unwrap_or(DEFAULT_FLIP_PROBABILITY))
     }
 }
 
@@ -379,14 +380,18 @@ mod tests {
     #[test]
     fn flip_probability_only_with_blip_and_in_range() {
         let with = |h: &str, p: &str| {
-            let text = DEFAULT_SCHEMA_TOML.replace(
-                "hardening = \"none\"",
-                &format!("hardening = \"{h}\"\n{p}"),
-            );
+            let text = DEFAULT_SCHEMA_TOML
+                .replace("hardening = \"none\"", &format!("hardening = \"{h}\"\n{p}"));
             LinkageSchema::from_toml(&text, Path::new("s.toml"))
         };
-        assert_eq!(with("blip", "").unwrap().clk.blip(), Some(DEFAULT_FLIP_PROBABILITY));
-        assert_eq!(with("blip", "flip_probability = 0.2").unwrap().clk.blip(), Some(0.2));
+        assert_eq!(
+            with("blip", "").unwrap().clk.blip(),
+            Some(DEFAULT_FLIP_PROBABILITY)
+        );
+        assert_eq!(
+            with("blip", "flip_probability = 0.2").unwrap().clk.blip(),
+            Some(0.2)
+        );
         assert!(with("blip", "flip_probability = 0.3").is_err());
         assert!(with("blip", "flip_probability = 0.0").is_err());
         assert!(with("none", "flip_probability = 0.1").is_err());

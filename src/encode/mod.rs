@@ -329,8 +329,10 @@ mod tests {
     #[test]
     fn blip_flips_a_share_of_bits_deterministically() {
         let plain = LinkageSchema::default_schema();
-        let text = crate::schema::DEFAULT_SCHEMA_TOML
-            .replace("hardening = \"none\"", "hardening = \"blip\"\nflip_probability = 0.1");
+        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+            "hardening = \"none\"",
+            "hardening = \"blip\"\nflip_probability = 0.1",
+        );
         let blip = LinkageSchema::from_toml(&text, std::path::Path::new("blip.toml")).unwrap();
         assert_eq!(blip.clk.blip(), Some(0.1));
         assert_ne!(blip.fingerprint(), plain.fingerprint());
