@@ -653,6 +653,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         "threshold",
         "cohesion",
         "kernel",
+        "hardening",
     ] {
         if let Some(v) = d.get(key) {
             let _ = write!(

@@ -141,6 +141,17 @@ pub struct ClkOptions {
 /// BLIP's flip probability when the schema gives none.
 pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
 
+/// Whether `label` is one [`LinkageSchema::hardening_label`] can write.
+pub fn is_hardening_label(label: &str) -> bool {
+    match label {
+        "none" | "xor-fold" => true,
+        _ => label
+            .strip_prefix("blip ")
+            .and_then(|p| p.parse::<f64>().ok())
+            .is_some_and(|p| p > 0.0 && p <= 0.25),
+    }
+}
+
 impl ClkOptions {
     /// The probability that BLIP flips a bit: `None` unless `hardening = "blip"`.
     pub fn blip(&self) -> Option<f64> {
@@ -239,6 +250,15 @@ impl LinkageSchema {
     /// The spec of `field`, if the schema encodes it.
     pub fn field(&self, field: Field) -> Option<&FieldSpec> {
         self.fields.iter().find(|f| f.field == field)
+    }
+
+    /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`, or
+    /// `blip P` with the flip probability.
+    pub fn hardening_label(&self) -> String {
+        match self.clk.blip() {
+            Some(p) => format!("blip {p}"),
+            None => self.clk.hardening.clone(),
+        }
     }
 
     /// Length of the CLKs this schema produces, after hardening.

@@ -365,3 +365,63 @@ fn inputs_given_twice_are_refused_and_shared_keys_warned_about() {
     let diag = std::fs::read_to_string(run.join("diagnostics.json")).unwrap();
     assert!(diag.contains("record key(s)"), "{diag}");
 }
+
+/// The hardening a run's encodings were made with is named in the encodings files, the run's
+/// diagnostics.json and the report (issue #19): here BLIP, and `none` for the default schema.
+#[test]
+fn the_run_and_its_report_name_the_hardening() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = fixture("world");
+    let schema = dir.path().join("blip.toml");
+    let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
+    std::fs::write(
+        &schema,
+        text.replace(
+            "hardening = \"none\"",
+            "hardening = \"blip\"\nflip_probability = 0.05",
+        ),
+    )
+    .unwrap();
+    let mut inputs = Vec::new();
+    for stem in ["dcf", "police"] {
+        let out = dir.path().join(format!("{stem}.parquet"));
+        let o = encode(
+            &world.join(format!("mappings/{stem}.toml")),
+            &key,
+            &world.join(format!("exports/{stem}.csv")),
+            &out,
+            &["--schema", schema.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            crosswalk::io::encodings::read(&out).unwrap().meta.hardening,
+            "blip 0.05"
+        );
+        inputs.push(out);
+    }
+    let run = dir.path().join("run");
+    let o = link(&run, &inputs, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diag: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
+            .unwrap();
+    assert_eq!(diag["hardening"], "blip 0.05");
+    let o = crosswalk(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("<th>hardening</th><td>blip 0.05</td>"),
+        "the report names the hardening"
+    );
+
+    // The default schema's files say none.
+    let plain = encode_world(&dir.path().join("plain"), &key);
+    assert_eq!(
+        crosswalk::io::encodings::read(&plain[0])
+            .unwrap()
+            .meta
+            .hardening,
+        "none"
+    );
+}

@@ -20,7 +20,8 @@
 //!
 //! File key-value metadata: `crosswalk.format`, `crosswalk.version`,
 //! `crosswalk.schema_fingerprint`, `crosswalk.kcv`, `crosswalk.clk_bits`, `crosswalk.agency`,
-//! `crosswalk.agency_type`, `crosswalk.rows`, `crosswalk.rejected_rows`.
+//! `crosswalk.agency_type`, `crosswalk.rows`, `crosswalk.rejected_rows`, `crosswalk.hardening`
+//! (absent in files of crosswalk before 0.1's audit: read as `none`).
 
 use std::fs::File;
 use std::path::Path;
@@ -80,6 +81,9 @@ pub struct FileMeta {
     pub rows: u64,
     /// Input rows rejected.
     pub rejected_rows: u64,
+    /// The schema's hardening as [`crate::schema::LinkageSchema::hardening_label`] writes it
+    /// (`none`, `xor-fold`, `blip 0.05`); `unknown` for clkhash CLKs.
+    pub hardening: String,
 }
 
 const META_KEYS: [&str; 9] = [
@@ -262,6 +266,10 @@ impl EncodingWriter {
             self.writer
                 .append_key_value_metadata(KeyValue::new(k.to_string(), v));
         }
+        self.writer.append_key_value_metadata(KeyValue::new(
+            "crosswalk.hardening".to_string(),
+            meta.hardening.clone(),
+        ));
         let file = self
             .writer
             .into_inner()
@@ -455,6 +463,16 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
             agency_type: get("crosswalk.agency_type").unwrap_or_default(),
             rows: num("crosswalk.rows")?,
             rejected_rows: num("crosswalk.rejected_rows")?,
+            hardening: {
+                let h = get("crosswalk.hardening").unwrap_or_else(|| "none".into());
+                if !crate::schema::is_hardening_label(&h) {
+                    return Err(Error::encoding(
+                        path,
+                        "metadata crosswalk.hardening is not a hardening crosswalk writes",
+                    ));
+                }
+                h
+            },
         },
         ..Encodings::default()
     };
@@ -665,6 +683,7 @@ pub fn read_clkhash(path: &Path) -> Result<Encodings> {
             agency_type: "other".to_string(),
             rows: n as u64,
             rejected_rows: 0,
+            hardening: "unknown".to_string(),
         },
         record_key: (0..n).map(|i| i.to_string()).collect(),
         clks: clks.concat(),

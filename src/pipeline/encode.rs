@@ -443,6 +443,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         agency_type: agency_type.to_string(),
         rows: summary.rows_written,
         rejected_rows: summary.rows_rejected,
+        hardening: job.schema.hardening_label(),
     };
     sink.writer.finish(&meta)?;
     if let Some(m) = sink.map {

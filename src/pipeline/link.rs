@@ -190,6 +190,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     check_each_file_once(&job.inputs, &pool)?;
     let warnings = shared_record_keys(&files, &job.inputs);
     let bits = files[0].meta.clk_bits;
+    // Equal fingerprints mean equal schemas, so one file names the hardening of all.
+    let hardening = files[0].meta.hardening.clone();
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
@@ -443,6 +445,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         "orphans_attached": summary.orphans_attached,
         "persons": summary.persons,
         "kernel": summary.platform,
+        "hardening": hardening,
         "blocking": match &lsh {
             Some(l) => serde_json::json!({
                 "method": "minhash-lsh",

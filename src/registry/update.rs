@@ -1210,6 +1210,9 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         "evidence_pairs_kept": stored.len(),
         "records_reclustered": sub.len(),
         "kernel": platform.name(),
+        // The new batches' hardening (their fingerprint equals the registry's); null for a run
+        // that only withdraws.
+        "hardening": new.first().map(|b| b.enc.meta.hardening.clone()),
         "seconds": {
             "read_and_index": round3(t_read),
             "compare": round3(t_compare),
