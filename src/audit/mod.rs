@@ -141,7 +141,7 @@ pub struct AuditReport {
     pub records: usize,
     /// CLK length in bits.
     pub clk_bits: usize,
-    /// The schema's hardening (`none`, `xor-fold`).
+    /// The schema's hardening (`none`, `xor-fold`, `blip P`).
     pub hardening: String,
     /// The schema's fingerprint.
     pub schema_fingerprint: String,
@@ -316,7 +316,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
         files: job.encodings.len(),
         records: rows.len(),
         clk_bits,
-        hardening: job.schema.clk.hardening.clone(),
+        hardening: job.schema.hardening_label(),
         schema_fingerprint: job.schema.fingerprint(),
         reference_persons: reference.total,
         truth_records,
