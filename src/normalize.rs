@@ -644,6 +644,10 @@ impl Sex {
 /// let q: DatePattern = "M/D/YYYY".parse().unwrap();
 /// assert_eq!(q.parse("3/7/2009", 2026).unwrap().to_string(), "2009-03-07");
 /// assert!(q.parse("2/30/2009", 2026).is_err());
+/// // strptime's notation, with its one-or-two-digit numbers:
+/// let s: DatePattern = "%m/%d/%Y".parse().unwrap();
+/// assert_eq!(s.parse("3/7/2009", 2026).unwrap().to_string(), "2009-03-07");
+/// assert_eq!(s.parse("03/07/2009", 2026).unwrap().to_string(), "2009-03-07");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatePattern {
@@ -682,6 +686,9 @@ impl std::str::FromStr for DatePattern {
     type Err = String;
 
     fn from_str(s: &str) -> Result<DatePattern, String> {
+        if s.contains('%') {
+            return strptime_pattern(s);
+        }
         let mut items = Vec::new();
         let mut rest = s;
         let mut seen_hour = false;
@@ -736,6 +743,55 @@ impl std::str::FromStr for DatePattern {
             text: s.to_string(),
         })
     }
+}
+
+/// A date pattern written in strptime's notation (`%m/%d/%Y`), as data teams write it. Its
+/// numeric fields read one or two digits, as Python's `strptime` does (`%m/%d/%Y` reads both
+/// `3/7/2009` and `03/07/2009`); `%-m`, `%-d` and `%#m` (unpadded forms) mean the same.
+fn strptime_pattern(s: &str) -> Result<DatePattern, String> {
+    use DateItem::*;
+    let mut items = Vec::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            items.push(Literal(c));
+            continue;
+        }
+        let mut d = chars.next();
+        if matches!(d, Some('-') | Some('#')) {
+            d = chars.next();
+        }
+        match d {
+            Some('Y') => items.push(Year4),
+            Some('y') => items.push(Year2),
+            Some('m') => items.push(Month { min: 1 }),
+            Some('d') | Some('e') => items.push(Day { min: 1 }),
+            Some('b') | Some('h') => items.push(MonthAbbr),
+            Some('B') => items.push(MonthName),
+            Some('H') | Some('M') | Some('S') => items.push(Time),
+            Some('F') => items.extend([Year4, Literal('-'), Month { min: 1 }, Literal('-'), Day { min: 1 }]),
+            Some('D') => items.extend([Month { min: 1 }, Literal('/'), Day { min: 1 }, Literal('/'), Year2]),
+            Some('T') => items.extend([Time, Literal(':'), Time, Literal(':'), Time]),
+            Some('%') => items.push(Literal('%')),
+            other => {
+                return Err(format!(
+                    "date format {s:?}: strptime directive %{} is not supported (use %Y, %y, %m, %d, %b, %B, %H, %M, %S, %F, %D, %T; %-m and %-d for unpadded forms)",
+                    other.map(String::from).unwrap_or_default()
+                ))
+            }
+        }
+    }
+    let has = |f: fn(&DateItem) -> bool| items.iter().any(f);
+    if !(has(|i| matches!(i, Year4 | Year2))
+        && has(|i| matches!(i, Month { .. } | MonthAbbr | MonthName))
+        && has(|i| matches!(i, Day { .. })))
+    {
+        return Err(format!("date format {s:?} needs a year, a month and a day"));
+    }
+    Ok(DatePattern {
+        items,
+        text: s.to_string(),
+    })
 }
 
 impl DatePattern {
@@ -901,6 +957,36 @@ impl Identifiers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// strptime notation reads what the same format reads in Python (issue #21: `%m/%d/%Y` for
+    /// `3/7/2009` used to be translated to `MM/DD/YYYY`, which drops it).
+    #[test]
+    fn strptime_patterns_read_like_strptime() {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let cases = [
+            ("%m/%d/%Y", "3/7/2009", ymd(2009, 3, 7)),
+            ("%m/%d/%Y", "03/07/2009", ymd(2009, 3, 7)),
+            ("%-m/%-d/%Y", "12/25/2008", ymd(2008, 12, 25)),
+            ("%#m/%#d/%Y", "1/2/2003", ymd(2003, 1, 2)),
+            ("%Y%m%d", "20090307", ymd(2009, 3, 7)),
+            ("%d-%b-%Y", "07-Mar-2009", ymd(2009, 3, 7)),
+            ("%B %d, %Y", "March 7, 2009", ymd(2009, 3, 7)),
+            ("%F", "2009-03-07", ymd(2009, 3, 7)),
+            ("%D", "03/07/09", ymd(2009, 3, 7)),
+            ("%Y-%m-%dT%H:%M:%S", "2009-03-07T13:45:00", ymd(2009, 3, 7)),
+            ("%m/%d/%Y %T", "3/7/2009 08:05:09", ymd(2009, 3, 7)),
+        ];
+        for (pat, raw, want) in cases {
+            let p: DatePattern = pat.parse().unwrap();
+            assert_eq!(p.parse(raw, 2026), Ok(want), "{pat} on {raw}");
+        }
+        let p: DatePattern = "%m/%d/%Y".parse().unwrap();
+        assert_eq!(p.parse("2/30/2009", 2026), Err(Problem::ImpossibleDate));
+        assert_eq!(p.parse("3/7/09", 2026), Err(Problem::UnparseableDate));
+        for bad in ["%m/%d", "%Q/%d/%Y", "%m/%d/%"] {
+            assert!(bad.parse::<DatePattern>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accents_case_and_punctuation_fold() {
