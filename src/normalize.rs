@@ -754,6 +754,13 @@ fn strptime_pattern(s: &str) -> Result<DatePattern, String> {
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c != '%' {
+            // Letters outside directives would be literals that real cells never hold (a mixed
+            // `%m/DD/%Y`); as in the native notation, only `T` (ISO timestamps) is allowed.
+            if c.is_ascii_alphabetic() && c != 'T' {
+                return Err(format!(
+                    "date format {s:?}: unexpected {c:?} outside a % directive (write the whole pattern in one notation)"
+                ));
+            }
             items.push(Literal(c));
             continue;
         }
@@ -983,7 +990,7 @@ mod tests {
         let p: DatePattern = "%m/%d/%Y".parse().unwrap();
         assert_eq!(p.parse("2/30/2009", 2026), Err(Problem::ImpossibleDate));
         assert_eq!(p.parse("3/7/09", 2026), Err(Problem::UnparseableDate));
-        for bad in ["%m/%d", "%Q/%d/%Y", "%m/%d/%"] {
+        for bad in ["%m/%d", "%Q/%d/%Y", "%m/%d/%", "%m/DD/%Y"] {
             assert!(bad.parse::<DatePattern>().is_err(), "{bad}");
         }
     }
