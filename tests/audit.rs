@@ -19,29 +19,6 @@ fn synth(dir: &Path, persons: usize, seed: u64) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// Encodes every export of the world at `world` with `key` into `enc`.
-fn encode_all(world: &Path, key: &Path, enc: &Path) -> Vec<PathBuf> {
-    std::fs::create_dir_all(enc).unwrap();
-    crosswalk::synth::AGENCIES
-        .iter()
-        .map(|(stem, _)| {
-            let out = enc.join(format!("{stem}.parquet"));
-            let o = encode(
-                &world.join(format!("mappings/{stem}.toml")),
-                key,
-                &world.join(format!("exports/{stem}.csv")),
-                &out,
-                &[
-                    "--rejects",
-                    enc.join(format!("{stem}.rejects.csv")).to_str().unwrap(),
-                ],
-            );
-            assert!(o.status.success(), "{stem}: {}", stderr(&o));
-            out
-        })
-        .collect()
-}
-
 fn audit(args: &[&str], inputs: &[PathBuf]) -> std::process::Output {
     let mut a = vec!["audit"];
     a.extend_from_slice(args);
@@ -85,7 +62,7 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
     synth(&world, 2000, 1);
     synth(&refw, 20000, 1001);
     let key = key_file(dir.path());
-    let inputs = encode_all(&world, &key, &dir.path().join("enc"));
+    let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
     let json = dir.path().join("audit.json");
     let o = audit(
         &[

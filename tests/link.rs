@@ -6,7 +6,12 @@ use crate::util::*;
 
 /// Encodes every export of fixtures/world with `key` into `dir/enc` (maps into `dir/maps`).
 pub fn encode_world(dir: &Path, key: &Path) -> Vec<PathBuf> {
-    let world = fixture("world");
+    encode_world_from(&fixture("world"), dir, key)
+}
+
+/// Encodes every export of the synthetic world at `world` with `key` into `dir/enc` (maps into
+/// `dir/maps`).
+pub fn encode_world_from(world: &Path, dir: &Path, key: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir.join("enc")).unwrap();
     std::fs::create_dir_all(dir.join("maps")).unwrap();
     let mut outs = Vec::new();
