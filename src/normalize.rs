@@ -487,18 +487,27 @@ pub fn zip(raw: &str) -> Norm {
     Ok(Some(five))
 }
 
-/// The last four digits of an SSN, full or masked (`XXX-XX-1234`).
+/// The last four digits of an SSN, full or masked (`XXX-XX-1234`). A bare number of one to
+/// three digits is a last four whose leading zeros a spreadsheet dropped (`123` was `0123`),
+/// restored as ZIP codes are; a masked or separated short value stays an error.
 ///
 /// ```
 /// use crosswalk::normalize::ssn4;
 /// assert_eq!(ssn4("XXX-XX-1234").unwrap().as_deref(), Some("1234"));
 /// assert_eq!(ssn4("123-45-6789").unwrap().as_deref(), Some("6789"));
 /// assert_eq!(ssn4("0000").unwrap(), None);
+/// assert_eq!(ssn4("123").unwrap().as_deref(), Some("0123"));
+/// assert!(ssn4("XXX-XX-12").is_err());
 /// ```
 pub fn ssn4(raw: &str) -> Norm {
     check_len(raw)?;
     if is_missing_marker(&fold(raw)) {
         return Ok(None);
+    }
+    let trimmed = raw.trim();
+    if (1..4).contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        let four = format!("{trimmed:0>4}");
+        return Ok((four != "0000").then_some(four));
     }
     let digits: Vec<u8> = raw.bytes().filter(|b| b.is_ascii_digit()).collect();
     if digits.len() < 4 {
