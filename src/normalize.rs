@@ -1073,7 +1073,8 @@ mod tests {
         assert_eq!(zip("00000").unwrap(), None);
         assert_eq!(zip("ABCDE"), Err(Problem::BadZip));
         assert_eq!(ssn4("***-**-0042").unwrap().as_deref(), Some("0042"));
-        assert_eq!(ssn4("12"), Err(Problem::BadSsn));
+        assert_eq!(ssn4("12").unwrap().as_deref(), Some("0012"));
+        assert_eq!(ssn4("1-2"), Err(Problem::BadSsn));
     }
 
     #[test]
