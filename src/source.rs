@@ -87,12 +87,44 @@ pub struct DateColumn {
     pub formats: Vec<String>,
 }
 
+/// The column(s) of the agency's record id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordId {
+    /// One column.
+    One(String),
+    /// Several columns, in order; the local id is their values joined by U+001F (the unit
+    /// separator, which no cell of an export holds).
+    Composite(Vec<String>),
+}
+
+impl Default for RecordId {
+    fn default() -> Self {
+        RecordId::One(String::new())
+    }
+}
+
+impl RecordId {
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            RecordId::One(c) => vec![c.as_str()],
+            RecordId::Composite(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Separator of a composite record id's parts in the local id.
+pub const RECORD_ID_SEPARATOR: char = '\u{1f}';
+
 /// Which column holds what. Headers are matched exactly after trimming, ignoring case.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Columns {
-    /// The agency's own record (or client) id. Required.
-    pub record_id: String,
+    /// The agency's own record (or client) id: one column, or several whose values together
+    /// identify a record (`["Dept", "Incident No"]`: incident numbers repeat across
+    /// departments). Required.
+    pub record_id: RecordId,
     /// Given name(s).
     pub given_name: Option<String>,
     /// Middle name(s) or initial.
@@ -237,6 +269,20 @@ impl SourceMapping {
     fn validate(&self) -> std::result::Result<(), String> {
         if self.agency.trim().is_empty() {
             return Err("agency must not be empty".into());
+        }
+        let ids = self.columns.record_id.columns();
+        if ids.is_empty() || ids.len() > 8 || ids.iter().any(|c| c.trim().is_empty()) {
+            return Err(
+                "columns.record_id must name one column, or a list of one to eight columns".into(),
+            );
+        }
+        for (i, a) in ids.iter().enumerate() {
+            if ids[..i]
+                .iter()
+                .any(|b| b.trim().eq_ignore_ascii_case(a.trim()))
+            {
+                return Err(format!("columns.record_id names {a:?} twice"));
+            }
         }
         let d = self.delimiter.as_str();
         if !(d.len() == 1 && d.is_ascii() || d == "\\t" || d == "tab") {
@@ -473,6 +519,8 @@ pub struct Extractor {
 #[derive(Debug, Default)]
 struct ColumnIdx {
     record_id: usize,
+    /// The further columns of a composite record id.
+    record_id_more: Vec<usize>,
     given: Option<usize>,
     middle: Option<usize>,
     family: Option<usize>,
@@ -527,6 +575,7 @@ impl Extractor {
         let mut opt = |col: &Option<String>| col.as_deref().and_then(&mut find);
         let idx = ColumnIdx {
             record_id: 0,
+            record_id_more: Vec::new(),
             given: opt(&c.given_name),
             middle: opt(&c.middle_name),
             family: opt(&c.family_name),
@@ -547,7 +596,10 @@ impl Extractor {
             trafficking: opt(&c.trafficking_type),
             age: opt(&c.age),
         };
-        let record_id = find(&c.record_id);
+        let id_columns = c.record_id.columns();
+        let record_id = find(id_columns[0]);
+        let record_id_more: Vec<Option<usize>> =
+            id_columns[1..].iter().map(|name| find(name)).collect();
         if !twice.is_empty() {
             return Err(Error::input(
                 file,
@@ -604,6 +656,7 @@ impl Extractor {
             encoding: mapping.encoding,
             idx: ColumnIdx {
                 record_id: record_id.unwrap_or(0),
+                record_id_more: record_id_more.into_iter().flatten().collect(),
                 ..idx
             },
             headers: headers.iter().map(|h| h.trim().to_string()).collect(),
@@ -676,6 +729,7 @@ impl Extractor {
         .flatten()
         .collect();
         v.push(i.record_id);
+        v.extend(&i.record_id_more);
         v
     }
 
@@ -716,20 +770,28 @@ impl Extractor {
             );
             return out;
         }
-        // Record id.
-        match self.text(cells, Some(self.idx.record_id)) {
-            Ok(Some(id)) if !id.trim().is_empty() && id.len() <= normalize::MAX_CELL_BYTES => {
-                out.local_id = id.trim().to_string()
-            }
-            Ok(_) => {
-                let col = self.col(self.idx.record_id);
-                out.reject("record_id", col, "missing record id".into());
-                return out;
-            }
-            Err(p) => {
-                let col = self.col(self.idx.record_id);
-                out.reject("record_id", col, p.describe().into());
-                return out;
+        // Record id: one column, or the parts of a composite id joined.
+        for (n, &i) in std::iter::once(&self.idx.record_id)
+            .chain(&self.idx.record_id_more)
+            .enumerate()
+        {
+            match self.text(cells, Some(i)) {
+                Ok(Some(id)) if !id.trim().is_empty() && id.len() <= normalize::MAX_CELL_BYTES => {
+                    if n > 0 {
+                        out.local_id.push(RECORD_ID_SEPARATOR);
+                    }
+                    out.local_id.push_str(id.trim());
+                }
+                Ok(_) => {
+                    out.local_id.clear();
+                    out.reject("record_id", self.col(i), "missing record id".into());
+                    return out;
+                }
+                Err(p) => {
+                    out.local_id.clear();
+                    out.reject("record_id", self.col(i), p.describe().into());
+                    return out;
+                }
             }
         }
         self.names(cells, &mut out);
@@ -1057,6 +1119,67 @@ CARELINE = "identification"
     fn row(cells: &[&str]) -> Extracted {
         let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
         ex().extract(&bytes)
+    }
+
+    /// Incident numbers repeat across departments and are shared by co-victims: a composite
+    /// id keeps records apart that one column would merge (issue #21).
+    #[test]
+    fn composite_record_ids_join_their_parts() {
+        let text = MAPPING.replace(
+            "record_id = \"Case ID\"",
+            "record_id = [\"Dept\", \"Case ID\", \"Victim\"]",
+        );
+        let m = SourceMapping::from_toml(&text, Path::new("m.toml")).unwrap();
+        assert_eq!(m.columns.record_id.columns(), ["Dept", "Case ID", "Victim"]);
+        let headers: Vec<String> = ["Dept", "Case ID", "Victim", "Child Name", "AKA", "DOB"]
+            .iter()
+            .chain(&["Gender", "Event", "Date"])
+            .map(|s| s.to_string())
+            .collect();
+        let ex = Extractor::new(
+            &m,
+            &headers,
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            Path::new("x.csv"),
+        )
+        .unwrap();
+        assert!(ex.used_columns().contains(&2));
+        let id = |cells: [&str; 3]| {
+            let mut all: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
+            for c in [
+                "LOPEZ, ANA",
+                "",
+                "03/07/2009",
+                "F",
+                "CARELINE",
+                "2024-01-02",
+            ] {
+                all.push(c.as_bytes());
+            }
+            ex.extract(&all)
+        };
+        let a = id(["HPD", "2024-17", "1"]);
+        let b = id(["WHPD", "2024-17", "1"]);
+        let c = id(["HPD", "2024-17", "2"]);
+        assert_eq!(a.local_id, "HPD\u{1f}2024-17\u{1f}1");
+        assert_ne!(a.local_id, b.local_id);
+        assert_ne!(a.local_id, c.local_id);
+        assert_eq!(a.local_id, id([" HPD ", "2024-17", "1"]).local_id);
+        let missing = id(["HPD", "", "1"]);
+        assert!(missing.rejected);
+        assert_eq!(missing.issues[0].column, "Case ID");
+        // A header without one of the parts is refused when the export is opened.
+        let short: Vec<String> = headers.iter().filter(|h| *h != "Victim").cloned().collect();
+        let err = Extractor::new(&m, &short, NaiveDate::MIN, Path::new("x.csv")).unwrap_err();
+        assert!(err.to_string().contains("Victim"), "{err}");
+        // Lists that cannot be an id are configuration errors.
+        for bad in ["[]", "[\"Dept\", \"dept\"]", "[\"\"]"] {
+            let text = MAPPING.replace("record_id = \"Case ID\"", &format!("record_id = {bad}"));
+            assert!(
+                SourceMapping::from_toml(&text, Path::new("m.toml")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

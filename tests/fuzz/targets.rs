@@ -216,7 +216,12 @@ pub fn config_toml(data: &[u8]) {
     }
     if let Ok(mapping) = SourceMapping::from_toml(text, Path::new("mapping.toml")) {
         let c = &mapping.columns;
-        let mut headers: Vec<String> = vec![c.record_id.clone()];
+        let mut headers: Vec<String> = c
+            .record_id
+            .columns()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
         headers.extend(c.given_name.iter().cloned());
         headers.extend(c.family_name.iter().cloned());
         headers.extend(c.event_code.iter().cloned());
