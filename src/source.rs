@@ -114,6 +114,37 @@ impl RecordId {
     }
 }
 
+/// Undoes mojibake: text whose UTF-8 bytes were read as Windows-1252 and written out again
+/// (`JosÃ©` for `José`, `RodrÃ­guez`), at most twice over. `None` when `s` is not such text: a
+/// string is repaired only if all of it maps back to Windows-1252 bytes that are valid UTF-8
+/// and say something else, so a real `JOÃO` (whose bytes are not UTF-8) stays.
+///
+/// ```
+/// use crosswalk::source::repair_mojibake;
+/// assert_eq!(repair_mojibake("JosÃ©").as_deref(), Some("José"));
+/// assert_eq!(repair_mojibake("JosÃƒÂ©").as_deref(), Some("José"));
+/// assert_eq!(repair_mojibake("JOÃO"), None);
+/// assert_eq!(repair_mojibake("José"), None);
+/// ```
+pub fn repair_mojibake(s: &str) -> Option<String> {
+    let once = |t: &str| -> Option<String> {
+        // Mojibake of UTF-8 starts with what its lead bytes look like in Windows-1252.
+        if t.is_ascii() || !t.chars().any(|c| matches!(c, 'Â' | 'Ã' | 'Ä' | 'Å' | 'â')) {
+            return None;
+        }
+        let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(t);
+        if unmappable {
+            return None;
+        }
+        std::str::from_utf8(&bytes)
+            .ok()
+            .filter(|u| *u != t)
+            .map(str::to_string)
+    };
+    let first = once(s)?;
+    Some(once(&first).unwrap_or(first))
+}
+
 /// Separator of a composite record id's parts in the local id.
 pub const RECORD_ID_SEPARATOR: char = '\u{1f}';
 
@@ -224,6 +255,10 @@ pub struct SourceMapping {
     /// Policy for codes missing from the tables below.
     #[serde(default)]
     pub unknown_codes: UnknownCodes,
+    /// Repair mojibake: text that was UTF-8, read as Windows-1252 and saved again upstream
+    /// (`JosÃ©` for `José`) is turned back ([`repair_mojibake`]). Off by default.
+    #[serde(default)]
+    pub repair_mojibake: bool,
     /// Stage of every row when the export has no code column (e.g. a referral log).
     #[serde(default)]
     pub default_stage: Option<Stage>,
@@ -499,6 +534,7 @@ fn fold_code(raw: &str) -> String {
 #[derive(Debug)]
 pub struct Extractor {
     encoding: TextEncoding,
+    repair_mojibake: bool,
     idx: ColumnIdx,
     headers: Vec<String>,
     dob_formats: Vec<DatePattern>,
@@ -654,6 +690,7 @@ impl Extractor {
         };
         Ok(Extractor {
             encoding: mapping.encoding,
+            repair_mojibake: mapping.repair_mojibake,
             idx: ColumnIdx {
                 record_id: record_id.unwrap_or(0),
                 record_id_more: record_id_more.into_iter().flatten().collect(),
@@ -842,6 +879,11 @@ impl Extractor {
                 encoding_rs::WINDOWS_1252.decode_without_bom_handling(raw).0
             }
         };
+        if self.repair_mojibake {
+            if let Some(fixed) = repair_mojibake(&s) {
+                return Ok(Some(Cow::Owned(fixed)));
+            }
+        }
         Ok(Some(s))
     }
 
@@ -1119,6 +1161,31 @@ CARELINE = "identification"
     fn row(cells: &[&str]) -> Extracted {
         let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
         ex().extract(&bytes)
+    }
+
+    /// Mojibake in an export (issue #21) is repaired only when the mapping asks for it.
+    #[test]
+    fn mojibake_is_repaired_on_request() {
+        let given = |text: &str| {
+            let m = SourceMapping::from_toml(text, Path::new("m.toml")).unwrap();
+            let headers: Vec<String> = ["Case ID", "Child Name", "AKA", "DOB"]
+                .iter()
+                .chain(&["Gender", "Event", "Date"])
+                .map(|s| s.to_string())
+                .collect();
+            let ex = Extractor::new(&m, &headers, NaiveDate::MIN, Path::new("x.csv")).unwrap();
+            let cells = ["1", "PÃ©rez, JosÃ©", "", "", "F", "CARELINE", ""];
+            let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
+            let e = ex.extract(&bytes);
+            (
+                e.ids.get(Field::GivenName).map(str::to_string),
+                e.ids.get(Field::FamilyName).map(str::to_string),
+            )
+        };
+        // Without the repair the mojibake becomes other letters and a split surname.
+        assert_eq!(given(MAPPING), (Some("JOSA".into()), Some("PA REZ".into())));
+        let on = MAPPING.replacen("[columns]", "repair_mojibake = true\n[columns]", 1);
+        assert_eq!(given(&on), (Some("JOSE".into()), Some("PEREZ".into())));
     }
 
     /// Incident numbers repeat across departments and are shared by co-victims: a composite
