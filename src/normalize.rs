@@ -487,9 +487,10 @@ pub fn zip(raw: &str) -> Norm {
     Ok(Some(five))
 }
 
-/// The last four digits of an SSN, full or masked (`XXX-XX-1234`). A bare number of one to
-/// three digits is a last four whose leading zeros a spreadsheet dropped (`123` was `0123`),
-/// restored as ZIP codes are; a masked or separated short value stays an error.
+/// The last four digits of an SSN, full or masked (`XXX-XX-1234`). A bare three-digit number is
+/// a last four whose leading zero a spreadsheet dropped (`123` was `0123`), restored as ZIP codes
+/// are (not `999`, a placeholder); a spreadsheet's float form (`6789.0`) loses its `.0`. Any
+/// other value with fewer than four digits stays an error.
 ///
 /// ```
 /// use crosswalk::normalize::ssn4;
@@ -497,6 +498,7 @@ pub fn zip(raw: &str) -> Norm {
 /// assert_eq!(ssn4("123-45-6789").unwrap().as_deref(), Some("6789"));
 /// assert_eq!(ssn4("0000").unwrap(), None);
 /// assert_eq!(ssn4("123").unwrap().as_deref(), Some("0123"));
+/// assert_eq!(ssn4("6789.0").unwrap().as_deref(), Some("6789"));
 /// assert!(ssn4("XXX-XX-12").is_err());
 /// ```
 pub fn ssn4(raw: &str) -> Norm {
@@ -505,11 +507,11 @@ pub fn ssn4(raw: &str) -> Norm {
         return Ok(None);
     }
     let trimmed = raw.trim();
-    if (1..4).contains(&trimmed.len()) && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        let four = format!("{trimmed:0>4}");
-        return Ok((four != "0000").then_some(four));
+    let trimmed = trimmed.strip_suffix(".0").unwrap_or(trimmed);
+    if trimmed.len() == 3 && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok((trimmed != "999").then(|| format!("0{trimmed}")));
     }
-    let digits: Vec<u8> = raw.bytes().filter(|b| b.is_ascii_digit()).collect();
+    let digits: Vec<u8> = trimmed.bytes().filter(|b| b.is_ascii_digit()).collect();
     if digits.len() < 4 {
         return Err(Problem::BadSsn);
     }
@@ -668,11 +670,17 @@ pub struct DatePattern {
 enum DateItem {
     Year4,
     Year2,
-    Month { min: usize },
+    Month {
+        min: usize,
+    },
     MonthAbbr,
     MonthName,
-    Day { min: usize },
+    Day {
+        min: usize,
+    },
     Time,
+    /// `AM` or `PM`, any case (strptime's `%p`; times are ignored).
+    AmPm,
     Literal(char),
 }
 
@@ -784,14 +792,15 @@ fn strptime_pattern(s: &str) -> Result<DatePattern, String> {
             Some('d') | Some('e') => items.push(Day { min: 1 }),
             Some('b') | Some('h') => items.push(MonthAbbr),
             Some('B') => items.push(MonthName),
-            Some('H') | Some('M') | Some('S') => items.push(Time),
+            Some('H') | Some('I') | Some('M') | Some('S') => items.push(Time),
+            Some('p') => items.push(AmPm),
             Some('F') => items.extend([Year4, Literal('-'), Month { min: 1 }, Literal('-'), Day { min: 1 }]),
             Some('D') => items.extend([Month { min: 1 }, Literal('/'), Day { min: 1 }, Literal('/'), Year2]),
             Some('T') => items.extend([Time, Literal(':'), Time, Literal(':'), Time]),
             Some('%') => items.push(Literal('%')),
             other => {
                 return Err(format!(
-                    "date format {s:?}: strptime directive %{} is not supported (use %Y, %y, %m, %d, %b, %B, %H, %M, %S, %F, %D, %T; %-m and %-d for unpadded forms)",
+                    "date format {s:?}: strptime directive %{} is not supported (use %Y, %y, %m, %d, %b, %B, %H, %I, %M, %S, %p, %F, %D, %T; %-m and %-d for unpadded forms)",
                     other.map(String::from).unwrap_or_default()
                 ))
             }
@@ -847,6 +856,13 @@ impl DatePattern {
                 DateItem::Day { min } => day = Some(digits(&mut pos, min, 2)?),
                 DateItem::Time => {
                     digits(&mut pos, 1, 2)?;
+                }
+                DateItem::AmPm => {
+                    let word = s.get(pos..pos + 2).ok_or(Problem::UnparseableDate)?;
+                    if !(word.eq_ignore_ascii_case(b"AM") || word.eq_ignore_ascii_case(b"PM")) {
+                        return Err(Problem::UnparseableDate);
+                    }
+                    pos += 2;
                 }
                 DateItem::MonthAbbr | DateItem::MonthName => {
                     let start = pos;
@@ -991,6 +1007,12 @@ mod tests {
             ("%D", "03/07/09", ymd(2009, 3, 7)),
             ("%Y-%m-%dT%H:%M:%S", "2009-03-07T13:45:00", ymd(2009, 3, 7)),
             ("%m/%d/%Y %T", "3/7/2009 08:05:09", ymd(2009, 3, 7)),
+            (
+                "%m/%d/%Y %I:%M:%S %p",
+                "3/7/2009 12:00:00 AM",
+                ymd(2009, 3, 7),
+            ),
+            ("%m/%d/%Y %I:%M %p", "3/7/2009 1:05 pm", ymd(2009, 3, 7)),
         ];
         for (pat, raw, want) in cases {
             let p: DatePattern = pat.parse().unwrap();
@@ -1073,7 +1095,9 @@ mod tests {
         assert_eq!(zip("00000").unwrap(), None);
         assert_eq!(zip("ABCDE"), Err(Problem::BadZip));
         assert_eq!(ssn4("***-**-0042").unwrap().as_deref(), Some("0042"));
-        assert_eq!(ssn4("12").unwrap().as_deref(), Some("0012"));
+        assert_eq!(ssn4("12"), Err(Problem::BadSsn));
+        assert_eq!(ssn4("999").unwrap(), None);
+        assert_eq!(ssn4("123.0").unwrap().as_deref(), Some("0123"));
         assert_eq!(ssn4("1-2"), Err(Problem::BadSsn));
     }
 

@@ -132,8 +132,9 @@ pub struct ClkOptions {
     /// `blip` (flips each bit with probability [`ClkOptions::flip_probability`]).
     #[serde(default = "default_hardening")]
     pub hardening: String,
-    /// For `hardening = "blip"`: the probability that a bit is flipped, above 0 and at most
-    /// 0.25 (default [`DEFAULT_FLIP_PROBABILITY`]). Not allowed with another hardening.
+    /// For `hardening = "blip"`: the probability that a bit is flipped, 0.0001 to 0.25 (default
+    /// [`DEFAULT_FLIP_PROBABILITY`], filled in when the schema is read). Not allowed with another
+    /// hardening.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flip_probability: Option<f64>,
 }
@@ -141,15 +142,13 @@ pub struct ClkOptions {
 /// BLIP's flip probability when the schema gives none.
 pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
 
-/// Whether `label` is one [`LinkageSchema::hardening_label`] can write.
+/// Whether `label` can be a hardening label of an encodings file: what
+/// [`LinkageSchema::hardening_label`] writes, or (for files of other versions) any short
+/// printable ASCII text; it is informational, the fingerprint decides what links.
 pub fn is_hardening_label(label: &str) -> bool {
-    match label {
-        "none" | "xor-fold" => true,
-        _ => label
-            .strip_prefix("blip ")
-            .and_then(|p| p.parse::<f64>().ok())
-            .is_some_and(|p| p > 0.0 && p <= 0.25),
-    }
+    !label.is_empty()
+        && label.len() <= 64
+        && label.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 impl ClkOptions {
@@ -241,9 +240,14 @@ impl LinkageSchema {
 
     /// Parses and validates schema TOML; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<LinkageSchema> {
-        let schema: LinkageSchema =
+        let mut schema: LinkageSchema =
             toml::from_str(text).map_err(|e| Error::config(origin, toml_message(&e)))?;
         schema.validate().map_err(|m| Error::config(origin, m))?;
+        // Defaults are filled in before fingerprinting: `blip` alone and `blip` with the
+        // default probability written out are one schema.
+        if schema.clk.hardening == "blip" && schema.clk.flip_probability.is_none() {
+            schema.clk.flip_probability = Some(DEFAULT_FLIP_PROBABILITY);
+        }
         Ok(schema)
     }
 
@@ -314,9 +318,9 @@ impl LinkageSchema {
             }
         }
         match (self.clk.hardening.as_str(), self.clk.flip_probability) {
-            ("blip", Some(p)) if !(p > 0.0 && p <= 0.25) => {
+            ("blip", Some(p)) if !(0.0001..=0.25).contains(&p) => {
                 return Err(format!(
-                    "clk.flip_probability = {p}: must be above 0 and at most 0.25"
+                    "clk.flip_probability = {p}: must be between 0.0001 and 0.25"
                 ))
             }
             (h, Some(_)) if h != "blip" => {
@@ -413,6 +417,19 @@ mod tests {
             Some(0.2)
         );
         assert!(with("blip", "flip_probability = 0.3").is_err());
+        assert_eq!(
+            with("blip", "").unwrap().fingerprint(),
+            with("blip", "flip_probability = 0.05")
+                .unwrap()
+                .fingerprint(),
+            "the default written out is the same schema"
+        );
+        assert!(with("blip", "flip_probability = 0.00001").is_err());
+        // The default schema's fingerprint, as the docs print it.
+        assert_eq!(
+            LinkageSchema::default_schema().fingerprint(),
+            "88842eff6d93e221"
+        );
         assert!(with("blip", "flip_probability = 0.0").is_err());
         assert!(with("none", "flip_probability = 0.1").is_err());
         assert_eq!(with("none", "").unwrap().clk.blip(), None);

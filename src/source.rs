@@ -314,7 +314,7 @@ impl SourceMapping {
         for (i, a) in ids.iter().enumerate() {
             if ids[..i]
                 .iter()
-                .any(|b| b.trim().eq_ignore_ascii_case(a.trim()))
+                .any(|b| b.trim().to_lowercase() == a.trim().to_lowercase())
             {
                 return Err(format!("columns.record_id names {a:?} twice"));
             }
@@ -633,7 +633,10 @@ impl Extractor {
             age: opt(&c.age),
         };
         let id_columns = c.record_id.columns();
-        let record_id = find(id_columns[0]);
+        let Some(first_id) = id_columns.first() else {
+            return Err(Error::config(file, "columns.record_id names no column"));
+        };
+        let record_id = find(first_id);
         let record_id_more: Vec<Option<usize>> =
             id_columns[1..].iter().map(|name| find(name)).collect();
         if !twice.is_empty() {
@@ -813,6 +816,16 @@ impl Extractor {
             .enumerate()
         {
             match self.text(cells, Some(i)) {
+                // A part holding the separator would let two different ids join alike.
+                Ok(Some(id)) if id.contains(RECORD_ID_SEPARATOR) => {
+                    out.local_id.clear();
+                    out.reject(
+                        "record_id",
+                        self.col(i),
+                        "record id holds a control character (U+001F)".into(),
+                    );
+                    return out;
+                }
                 Ok(Some(id)) if !id.trim().is_empty() && id.len() <= normalize::MAX_CELL_BYTES => {
                     if n > 0 {
                         out.local_id.push(RECORD_ID_SEPARATOR);
@@ -1235,6 +1248,10 @@ CARELINE = "identification"
         let missing = id(["HPD", "", "1"]);
         assert!(missing.rejected);
         assert_eq!(missing.issues[0].column, "Case ID");
+        // Parts holding the separator could join into another record's id: refused.
+        let sneaky = id(["HPD\u{1f}2024-17", "1", ""]);
+        assert!(sneaky.rejected);
+        assert_eq!(sneaky.issues[0].column, "Dept");
         // A header without one of the parts is refused when the export is opened.
         let short: Vec<String> = headers.iter().filter(|h| *h != "Victim").cloned().collect();
         let err = Extractor::new(&m, &short, NaiveDate::MIN, Path::new("x.csv")).unwrap_err();

@@ -247,6 +247,24 @@ fn refuses_what_would_mislead_and_is_deterministic() {
         crosswalk::io::encodings::read(&inputs[0]).is_ok(),
         "the input is intact"
     );
+    // Nor over the key, through `..`.
+    let key_text = std::fs::read(&key).unwrap();
+    let sneaky = dir.path().join("enc/../test.key");
+    let o = audit(
+        &[
+            "--reference",
+            r,
+            "--truth",
+            world.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--out",
+            sneaky.to_str().unwrap(),
+        ],
+        &inputs,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&key).unwrap(), key_text, "the key is intact");
 
     let run = |j: &str| {
         let out = dir.path().join(format!("a{j}.json"));

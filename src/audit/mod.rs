@@ -206,7 +206,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
             return Err(Error::encoding(
                 path,
                 format!(
-                    "made with the linkage schema {}, but the audit was given schema {fingerprint}:                      give the schema the encodings were made with (--schema)",
+                    "made with the linkage schema {}, but the audit was given schema {fingerprint}: give the schema the encodings were made with (--schema)",
                     e.meta.schema_fingerprint
                 ),
             ));
@@ -219,7 +219,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
             return Err(Error::encoding(
                 path,
                 format!(
-                    "CLKs of {} bits: the audit reads CLKs whose length is a multiple of 64 up to                      {MAX_BITS} bits",
+                    "CLKs of {} bits: the audit reads CLKs whose length is a multiple of 64 up to {MAX_BITS} bits",
                     e.meta.clk_bits
                 ),
             ));

@@ -85,8 +85,8 @@ pub fn read(
     let encoder = Encoder::new(schema, &src.key);
     let mut out = TruthMap::default();
     let mut seen = Vec::new();
-    // Rows whose record truth/records.csv does not name.
-    let mut unexplained = 0usize;
+    // Accepted rows, and those whose record truth/records.csv does not name.
+    let (mut rows, mut unexplained) = (0usize, 0usize);
     for mpath in entries {
         let mapping = SourceMapping::from_file(&mpath)?;
         if !agencies.contains(&mapping.agency) {
@@ -118,6 +118,7 @@ pub fn read(
                 if ex.rejected {
                     continue;
                 }
+                rows += 1;
                 let clk = encoder.encode(&ex.ids, &mut scratch);
                 let key = encoder.record_key(&mapping.agency, &ex.local_id);
                 let person = match persons
@@ -150,14 +151,14 @@ pub fn read(
             format!("no mapping for agency {missing:?} of the encodings: the truth needs every agency's export and mapping"),
         ));
     }
-    if unexplained * 100 > out.len() {
+    if unexplained * 100 > rows {
         return Err(Error::input(
             src.dir.join("truth").join("records.csv"),
             format!(
                 "names the person of only {} of {} records of the exports: it is not these \
                  exports' truth",
-                out.len().saturating_sub(unexplained),
-                out.len()
+                rows - unexplained,
+                rows
             ),
         ));
     }

@@ -9,8 +9,8 @@ use crosswalk::audit::{self, AuditJob, AuditReport, Rates};
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// The attacker's reference population: a CSV with a header and the columns given_name,
-    /// family_name, birth_date (YYYY-MM-DD), optionally middle_name and count. A synthetic
-    /// world's truth/identities.csv is one.
+    /// family_name, birth_date (YYYY-MM-DD), optionally count (other columns are ignored). A
+    /// synthetic world's truth/identities.csv is one.
     #[arg(long, value_name = "FILE")]
     reference: PathBuf,
     /// The linkage schema the encodings were made with [default: the built-in schema].
@@ -66,18 +66,29 @@ pub fn audit(a: &AuditArgs) -> crosswalk::Result<()> {
         today: a.reference_date.unwrap_or_else(super::today),
     };
     if let Some(out) = &a.out {
-        // A JSON result written over an input would destroy it.
-        let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let o = abs(out);
-        if a.encodings
-            .iter()
-            .chain(std::iter::once(&a.reference))
-            .any(|i| abs(i) == o)
-        {
-            return Err(crosswalk::Error::config(
-                out,
-                "--out names one of the audit's inputs; give the result its own path",
-            ));
+        // A JSON result written over an input (the key included) would destroy it. Only an
+        // existing file can be an input; links and `..` are resolved.
+        if let Ok(o) = std::fs::canonicalize(out) {
+            let same = a
+                .encodings
+                .iter()
+                .chain([&a.reference])
+                .chain(a.key_file.iter())
+                .chain(a.schema.iter())
+                .filter_map(|i| std::fs::canonicalize(i).ok())
+                .any(|i| i == o);
+            let in_truth = a
+                .truth
+                .as_ref()
+                .and_then(|t| std::fs::canonicalize(t).ok())
+                .is_some_and(|t| o.starts_with(t));
+            if same || in_truth {
+                return Err(crosswalk::Error::config(
+                    out,
+                    "--out names one of the audit's inputs (or a file in --truth); give the \
+                     result its own path",
+                ));
+            }
         }
     }
     let report = audit::run(&job)?;

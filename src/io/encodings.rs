@@ -21,7 +21,7 @@
 //! File key-value metadata: `crosswalk.format`, `crosswalk.version`,
 //! `crosswalk.schema_fingerprint`, `crosswalk.kcv`, `crosswalk.clk_bits`, `crosswalk.agency`,
 //! `crosswalk.agency_type`, `crosswalk.rows`, `crosswalk.rejected_rows`, `crosswalk.hardening`
-//! (absent in files of crosswalk before 0.1's audit: read as `none`).
+//! (absent in files written before it existed: read as `unrecorded`).
 
 use std::fs::File;
 use std::path::Path;
@@ -82,7 +82,8 @@ pub struct FileMeta {
     /// Input rows rejected.
     pub rejected_rows: u64,
     /// The schema's hardening as [`crate::schema::LinkageSchema::hardening_label`] writes it
-    /// (`none`, `xor-fold`, `blip 0.05`); `unknown` for clkhash CLKs.
+    /// (`none`, `xor-fold`, `blip 0.05`); `unrecorded` for files written before the key
+    /// existed, `unknown` for clkhash CLKs.
     pub hardening: String,
 }
 
@@ -464,7 +465,7 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
             rows: num("crosswalk.rows")?,
             rejected_rows: num("crosswalk.rejected_rows")?,
             hardening: {
-                let h = get("crosswalk.hardening").unwrap_or_else(|| "none".into());
+                let h = get("crosswalk.hardening").unwrap_or_else(|| "unrecorded".into());
                 if !crate::schema::is_hardening_label(&h) {
                     return Err(Error::encoding(
                         path,

@@ -190,8 +190,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     check_each_file_once(&job.inputs, &pool)?;
     let warnings = shared_record_keys(&files, &job.inputs);
     let bits = files[0].meta.clk_bits;
-    // Equal fingerprints mean equal schemas, so one file names the hardening of all.
-    let hardening = files[0].meta.hardening.clone();
+    // Equal fingerprints mean equal schemas, so any file that recorded its hardening names it
+    // for all (files written before the label existed say `unrecorded`).
+    let hardening = files
+        .iter()
+        .map(|f| f.meta.hardening.as_str())
+        .find(|h| *h != "unrecorded")
+        .unwrap_or("unrecorded")
+        .to_string();
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {

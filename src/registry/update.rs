@@ -1212,7 +1212,11 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         "kernel": platform.name(),
         // The new batches' hardening (their fingerprint equals the registry's); null for a run
         // that only withdraws.
-        "hardening": new.first().map(|b| b.enc.meta.hardening.clone()),
+        "hardening": new
+            .iter()
+            .map(|b| b.enc.meta.hardening.as_str())
+            .find(|h| *h != "unrecorded")
+            .or(new.first().map(|_| "unrecorded")),
         "seconds": {
             "read_and_index": round3(t_read),
             "compare": round3(t_compare),
