@@ -29,7 +29,7 @@ fn clk_vectors_from_the_independent_implementation() {
         assert_eq!(hex(clk.as_bytes()), f[11], "vector {checked} ({})", f[0]);
         checked += 1;
     }
-    assert_eq!(checked, 20);
+    assert_eq!(checked, 30);
 }
 
 #[test]
