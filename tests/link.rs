@@ -420,13 +420,62 @@ fn the_run_and_its_report_name_the_hardening() {
         "the report names the hardening"
     );
 
-    // The default schema's files say none.
+    // The default schema's files say none, written in the file's metadata.
     let plain = encode_world(&dir.path().join("plain"), &key);
-    assert_eq!(
-        crosswalk::io::encodings::read(&plain[0])
-            .unwrap()
-            .meta
-            .hardening,
-        "none"
+    let raw = |p: &std::path::Path| -> Option<String> {
+        use parquet::file::reader::FileReader;
+        let f = std::fs::File::open(p).unwrap();
+        let r = parquet::file::reader::SerializedFileReader::new(f).unwrap();
+        r.metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|k| k.key == "crosswalk.hardening").cloned())
+            .and_then(|k| k.value)
+    };
+    assert_eq!(raw(&plain[0]).as_deref(), Some("none"));
+    // A file written before the key existed is still read, as unrecorded; a run with one
+    // such file and one that records its hardening names the recorded one, in either order.
+    let old = dir.path().join("old.parquet");
+    rewrite_parquet(
+        &plain[1],
+        &old,
+        |_, c| c,
+        |m| m.retain(|(k, _)| k != "crosswalk.hardening"),
     );
+    assert_eq!(raw(&old), None);
+    let meta = crosswalk::io::encodings::read(&old).unwrap().meta;
+    assert_eq!(meta.hardening, "unrecorded");
+    for (i, pair) in [
+        [old.clone(), plain[0].clone()],
+        [plain[0].clone(), old.clone()],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let run = dir.path().join(format!("mixed{i}"));
+        let o = link(&run, pair, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
+                .unwrap();
+        assert_eq!(d["hardening"], "none");
+    }
+    // A label that is not printable text is refused.
+    let bad = dir.path().join("bad.parquet");
+    rewrite_parquet(
+        &plain[1],
+        &bad,
+        |_, c| c,
+        |m| {
+            for (k, v) in m.iter_mut() {
+                if k == "crosswalk.hardening" {
+                    *v = "\u{7}".into();
+                }
+            }
+        },
+    );
+    let err = crosswalk::io::encodings::read(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("crosswalk.hardening"), "{err}");
 }
