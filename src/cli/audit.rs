@@ -139,6 +139,13 @@ fn render(r: &AuditReport) -> String {
             "", "given", "family", "both", "year", "dob"
         ));
         out.push(line("records guessed", &a.guessed));
+        if a.per_record.is_none() {
+            out.push(
+                "  (guessed is an upper bound on what the attack re-identifies: without --truth \
+                 the audit cannot tell right guesses from wrong ones)"
+                    .to_string(),
+            );
+        }
         if let (Some(rec), Some(per)) = (&a.per_record, &a.per_person) {
             out.push(line("records recovered", rec));
             out.push(line("persons recovered", per));
