@@ -19,6 +19,26 @@ fn synth(dir: &Path, persons: usize, seed: u64) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// `crosswalk audit --reference REF --truth WORLD --key-file KEY EXTRA... INPUTS...`.
+fn audit_scored(
+    reference: &Path,
+    world: &Path,
+    key: &Path,
+    extra: &[&str],
+    inputs: &[PathBuf],
+) -> std::process::Output {
+    let mut a = vec![
+        "--reference",
+        reference.to_str().unwrap(),
+        "--truth",
+        world.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    audit(&a, inputs)
+}
+
 fn audit(args: &[&str], inputs: &[PathBuf]) -> std::process::Output {
     let mut a = vec!["audit"];
     a.extend_from_slice(args);
@@ -64,17 +84,11 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
     let key = key_file(dir.path());
     let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
     let json = dir.path().join("audit.json");
-    let o = audit(
-        &[
-            "--reference",
-            refw.join("truth/identities.csv").to_str().unwrap(),
-            "--truth",
-            world.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--out",
-            json.to_str().unwrap(),
-        ],
+    let o = audit_scored(
+        &refw.join("truth/identities.csv"),
+        &world,
+        &key,
+        &["--out", json.to_str().unwrap()],
         &inputs,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -145,17 +159,11 @@ fn a_truth_that_does_not_match_is_refused() {
     let o = crosswalk(&["keygen", "--out", other.to_str().unwrap()]);
     assert!(o.status.success());
     let world = fixture("world");
-    let o = audit(
-        &[
-            "--reference",
-            world.join("truth/identities.csv").to_str().unwrap(),
-            "--truth",
-            world.to_str().unwrap(),
-            "--key-file",
-            other.to_str().unwrap(),
-            "--schema",
-            world.join("schema.toml").to_str().unwrap(),
-        ],
+    let o = audit_scored(
+        &world.join("truth/identities.csv"),
+        &world,
+        &other,
+        &["--schema", world.join("schema.toml").to_str().unwrap()],
         &inputs,
     );
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
@@ -250,17 +258,11 @@ fn refuses_what_would_mislead_and_is_deterministic() {
     // Nor over the key, through `..`.
     let key_text = std::fs::read(&key).unwrap();
     let sneaky = dir.path().join("enc/../test.key");
-    let o = audit(
-        &[
-            "--reference",
-            r,
-            "--truth",
-            world.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "--out",
-            sneaky.to_str().unwrap(),
-        ],
+    let o = audit_scored(
+        Path::new(r),
+        &world,
+        &key,
+        &["--out", sneaky.to_str().unwrap()],
         &inputs,
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -268,19 +270,11 @@ fn refuses_what_would_mislead_and_is_deterministic() {
 
     let run = |j: &str| {
         let out = dir.path().join(format!("a{j}.json"));
-        let o = audit(
-            &[
-                "--reference",
-                r,
-                "--truth",
-                world.to_str().unwrap(),
-                "--key-file",
-                key.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "-j",
-                j,
-            ],
+        let o = audit_scored(
+            Path::new(r),
+            &world,
+            &key,
+            &["--out", out.to_str().unwrap(), "-j", j],
             &inputs,
         );
         assert!(o.status.success(), "{}", stderr(&o));

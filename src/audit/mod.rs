@@ -467,24 +467,18 @@ fn pattern_mining(
             .map(|s| {
                 let mut cnt: BTreeMap<reference::TokenName, usize> = BTreeMap::new();
                 let mut of = 0usize;
-                let mut toks = Vec::new();
                 for (j, &i) in idx.iter().enumerate() {
                     if held[s][j / 64] >> (j % 64) & 1 == 0 {
                         continue;
                     }
                     let Some(tr) = &t[i] else { continue };
-                    toks.clear();
-                    reference::target_tokens(
+                    of += 1;
+                    for tk in reference::identity_tokens(
                         schema,
                         tr.given.as_deref(),
                         tr.family.as_deref(),
                         tr.dob.as_deref(),
-                        &mut toks,
-                    );
-                    toks.sort();
-                    toks.dedup();
-                    of += 1;
-                    for tk in toks.drain(..) {
+                    ) {
                         *cnt.entry(tk).or_default() += 1;
                     }
                 }

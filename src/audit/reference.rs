@@ -91,7 +91,7 @@ fn field_tokens(schema: &LinkageSchema, field: Field, value: &str, out: &mut Vec
 
 /// The tokens of the identifiers an attack targets: given and family name, birth date. Middle
 /// names are left out: they set only some of a name token's bits.
-pub fn target_tokens(
+fn target_tokens(
     schema: &LinkageSchema,
     given: Option<&str>,
     family: Option<&str>,
@@ -107,6 +107,20 @@ pub fn target_tokens(
             field_tokens(schema, field, value, out);
         }
     }
+}
+
+/// The distinct tokens (sorted) of one identity's given name, family name and birth date.
+pub fn identity_tokens(
+    schema: &LinkageSchema,
+    given: Option<&str>,
+    family: Option<&str>,
+    dob: Option<&str>,
+) -> Vec<TokenName> {
+    let mut out = Vec::new();
+    target_tokens(schema, given, family, dob, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The distinct tokens of one name under `field`'s tokenisation.
@@ -190,23 +204,18 @@ impl Reference {
     pub fn from_persons(persons: Vec<RefPerson>, schema: &LinkageSchema) -> Reference {
         let mut weight: BTreeMap<TokenName, u64> = BTreeMap::new();
         let mut per_person: Vec<Vec<TokenName>> = Vec::with_capacity(persons.len());
-        let mut buf = Vec::new();
         for p in &persons {
-            buf.clear();
-            target_tokens(
+            let toks = identity_tokens(
                 schema,
                 p.given.as_deref(),
                 p.family.as_deref(),
                 p.dob.as_deref(),
-                &mut buf,
             );
-            buf.sort();
-            buf.dedup();
-            for t in &buf {
+            for t in &toks {
                 let w = weight.entry(t.clone()).or_default();
                 *w = w.saturating_add(p.count);
             }
-            per_person.push(buf.clone());
+            per_person.push(toks);
         }
         let total: u64 = persons
             .iter()
