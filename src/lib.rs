@@ -57,6 +57,7 @@ pub mod compare;
 pub mod encode;
 pub mod error;
 pub mod evaluate;
+pub mod inspect;
 pub mod io;
 pub mod keys;
 pub mod normalize;

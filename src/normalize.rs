@@ -63,6 +63,8 @@ pub enum Problem {
     BadNumber,
     /// A code (e.g. a trafficking type) the source mapping does not list.
     UnlistedCode,
+    /// A yes/no flag (e.g. minor) that reads as neither.
+    BadFlag,
 }
 
 impl Problem {
@@ -85,6 +87,7 @@ impl Problem {
             Problem::Undecodable => "bytes not valid in the configured text encoding",
             Problem::BadNumber => "not a valid number",
             Problem::UnlistedCode => "code not listed in the source mapping",
+            Problem::BadFlag => "not a yes/no flag (Y/N, Yes/No, True/False, 1/0)",
         }
     }
 }

@@ -194,6 +194,9 @@ pub struct Columns {
     pub trafficking_type: Option<String>,
     /// Age at the event in years (used when the date of birth cannot give it).
     pub age: Option<String>,
+    /// A minor flag (`Y`/`N`, `Yes`/`No`, `True`/`False`, `1`/`0`): the age band `<18` or `18+`
+    /// when neither the date of birth nor an age column gives the age.
+    pub minor: Option<String>,
 }
 
 /// What an event code means: a stage, optionally with a service type.
@@ -273,6 +276,11 @@ pub struct SourceMapping {
     /// Service codes.
     #[serde(default)]
     pub service_codes: BTreeMap<String, ServiceMeaning>,
+    /// Event codes on whose rows the service code applies. Empty: every row's. For a column
+    /// that holds a matter or program type on every row (also on intake and referral rows),
+    /// list the event codes of the service rows; on the other rows the service code is ignored.
+    #[serde(default)]
+    pub service_code_applies_to: Vec<String>,
     /// Trafficking-type codes beyond the built-in reading.
     #[serde(default)]
     pub trafficking_codes: BTreeMap<String, TraffickingType>,
@@ -358,6 +366,21 @@ impl SourceMapping {
         if c.service_code.is_some() && self.service_codes.is_empty() {
             return Err("columns.service_code is mapped but [service_codes] is empty".into());
         }
+        if !self.service_code_applies_to.is_empty() {
+            if c.service_code.is_none() || c.event_code.is_none() {
+                return Err("service_code_applies_to needs both columns.event_code and \
+                            columns.service_code"
+                    .into());
+            }
+            let known: Vec<String> = self.event_codes.keys().map(|k| fold_code(k)).collect();
+            for code in &self.service_code_applies_to {
+                if !known.contains(&fold_code(code)) {
+                    return Err(format!(
+                        "service_code_applies_to lists {code:?}, which is not in [event_codes]"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -401,10 +424,13 @@ pub struct Issue {
 /// [`crate::redact::code_label`] ([`UnknownCodeTally`]), and `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UnknownCode {
-    /// `event_code` or `service_code`.
+    /// `event_code`, `service_code`, `sex` or `trafficking_type`.
     pub column_kind: &'static str,
     /// The value, folded.
     value: String,
+    /// For a code the mapping does not list but crosswalk's built-in table reads: what it was
+    /// read as (`other`, `labor`); empty for an unknown code.
+    pub reading: &'static str,
 }
 
 impl UnknownCode {
@@ -413,6 +439,17 @@ impl UnknownCode {
         UnknownCode {
             column_kind,
             value: fold_code(raw),
+            reading: "",
+        }
+    }
+
+    /// A `column_kind` code with cell text `raw` that the mapping does not list and the
+    /// built-in table read as `reading`.
+    pub fn read_as(column_kind: &'static str, raw: &str, reading: &'static str) -> UnknownCode {
+        UnknownCode {
+            column_kind,
+            value: fold_code(raw),
+            reading,
         }
     }
 }
@@ -422,6 +459,7 @@ impl std::fmt::Debug for UnknownCode {
         f.debug_struct("UnknownCode")
             .field("column_kind", &self.column_kind)
             .field("shape", &crate::redact::shape(&self.value))
+            .field("reading", &self.reading)
             .finish()
     }
 }
@@ -439,8 +477,10 @@ const ROWS_LISTED: usize = 5;
 /// One line of the unknown-codes summary: a code (or a shape) and the rows that hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownCodeLine {
-    /// `event_code` or `service_code`.
+    /// `event_code`, `service_code`, `sex` or `trafficking_type`.
     pub column_kind: &'static str,
+    /// What the built-in table read the code as; empty for an unknown code.
+    pub reading: &'static str,
     /// The code, or `a value shaped 99/99/9999` ([`crate::redact::code_label`]).
     pub label: String,
     /// Rows holding it.
@@ -452,7 +492,11 @@ pub struct UnknownCodeLine {
 
 impl std::fmt::Display for UnknownCodeLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} ({} rows", self.column_kind, self.label, self.rows)?;
+        write!(f, "{} {}", self.column_kind, self.label)?;
+        if !self.reading.is_empty() {
+            write!(f, " read as {}", self.reading)?;
+        }
+        write!(f, " ({} rows", self.rows)?;
         if !self.first_rows.is_empty() {
             let list: Vec<String> = self.first_rows.iter().map(u64::to_string).collect();
             let more = self.rows - self.first_rows.len() as u64;
@@ -475,6 +519,11 @@ impl UnknownCodeTally {
         }
     }
 
+    /// Distinct codes counted.
+    pub fn len(&self) -> usize {
+        self.by_value.len()
+    }
+
     /// Whether no unknown code was met.
     pub fn is_empty(&self) -> bool {
         self.by_value.is_empty()
@@ -483,26 +532,32 @@ impl UnknownCodeTally {
     /// The summary: quotable codes one line each; the rest grouped by column and shape, with
     /// their first rows. Ordered by column, then label.
     pub fn lines(&self) -> Vec<UnknownCodeLine> {
-        let mut out: BTreeMap<(&'static str, String), (u64, Vec<u64>, bool)> = BTreeMap::new();
+        type Key = (&'static str, String, &'static str);
+        let mut out: BTreeMap<Key, (u64, Vec<u64>, bool)> = BTreeMap::new();
         for (code, (n, rows)) in &self.by_value {
             let quoted = crate::redact::code_is_quotable(&code.value, *n);
             let label = crate::redact::code_label(&code.value, *n);
-            let e = out.entry((code.column_kind, label)).or_default();
+            let e = out
+                .entry((code.column_kind, label, code.reading))
+                .or_default();
             e.0 += n;
             e.2 = quoted;
             e.1.extend(rows);
         }
         out.into_iter()
-            .map(|((column_kind, label), (rows, mut first, quoted))| {
-                first.sort_unstable();
-                first.truncate(if quoted { 0 } else { ROWS_LISTED });
-                UnknownCodeLine {
-                    column_kind,
-                    label,
-                    rows,
-                    first_rows: first,
-                }
-            })
+            .map(
+                |((column_kind, label, reading), (rows, mut first, quoted))| {
+                    first.sort_unstable();
+                    first.truncate(if quoted { 0 } else { ROWS_LISTED });
+                    UnknownCodeLine {
+                        column_kind,
+                        reading,
+                        label,
+                        rows,
+                        first_rows: first,
+                    }
+                },
+            )
             .collect()
     }
 }
@@ -522,6 +577,9 @@ pub struct Extracted {
     pub issues: Vec<Issue>,
     /// Unknown codes found in this row.
     pub unknown_codes: Vec<UnknownCode>,
+    /// Codes the mapping does not list that crosswalk's built-in tables read (sex `X` as
+    /// `other`, trafficking type `LAB` as `labor`), counted so the operator sees them.
+    pub builtin_readings: Vec<UnknownCode>,
     /// Whether the row is rejected (not encoded).
     pub rejected: bool,
 }
@@ -548,6 +606,8 @@ pub struct Extractor {
     service_codes: BTreeMap<String, (ServiceType, Option<Stage>)>,
     trafficking_codes: BTreeMap<String, TraffickingType>,
     default_stage: Option<Stage>,
+    /// Folded event codes on whose rows the service code applies (`None`: every row's).
+    service_applies: Option<Vec<String>>,
     today: NaiveDate,
     width: usize,
 }
@@ -576,6 +636,7 @@ struct ColumnIdx {
     unit: Option<usize>,
     trafficking: Option<usize>,
     age: Option<usize>,
+    minor: Option<usize>,
 }
 
 impl Extractor {
@@ -631,6 +692,7 @@ impl Extractor {
             unit: opt(&c.unit),
             trafficking: opt(&c.trafficking_type),
             age: opt(&c.age),
+            minor: opt(&c.minor),
         };
         let id_columns = c.record_id.columns();
         let Some(first_id) = id_columns.first() else {
@@ -736,6 +798,13 @@ impl Extractor {
                 .map(|(k, v)| (fold_code(k), *v))
                 .collect(),
             default_stage: mapping.default_stage,
+            service_applies: (!mapping.service_code_applies_to.is_empty()).then(|| {
+                mapping
+                    .service_code_applies_to
+                    .iter()
+                    .map(|c| fold_code(c))
+                    .collect()
+            }),
             today,
             width: headers.len(),
         })
@@ -764,12 +833,45 @@ impl Extractor {
             i.unit,
             i.trafficking,
             i.age,
+            i.minor,
         ]
         .into_iter()
         .flatten()
         .collect();
         v.push(i.record_id);
         v.extend(&i.record_id_more);
+        v
+    }
+
+    /// Each mapped field with its column index, in mapping order (`record_id` once per part;
+    /// `ssn4` and `event_code` under those names): what [`Issue::field`] names.
+    pub fn field_columns(&self) -> Vec<(&'static str, usize)> {
+        let i = &self.idx;
+        let mut v = vec![("record_id", i.record_id)];
+        v.extend(i.record_id_more.iter().map(|&c| ("record_id", c)));
+        let rest = [
+            ("given_name", i.given),
+            ("middle_name", i.middle),
+            ("family_name", i.family),
+            ("full_name", i.full),
+            ("alias", i.alias),
+            ("dob", i.dob),
+            ("sex", i.sex),
+            ("phone", i.phone),
+            ("street", i.street),
+            ("town", i.town),
+            ("zip", i.zip),
+            ("ssn4", i.ssn4),
+            ("event_code", i.event_code),
+            ("service_code", i.service_code),
+            ("event_date", i.event_date),
+            ("end_date", i.end_date),
+            ("unit", i.unit),
+            ("trafficking_type", i.trafficking),
+            ("age", i.age),
+            ("minor", i.minor),
+        ];
+        v.extend(rest.into_iter().filter_map(|(f, c)| c.map(|c| (f, c))));
         v
     }
 
@@ -796,6 +898,7 @@ impl Extractor {
             },
             issues: Vec::new(),
             unknown_codes: Vec::new(),
+            builtin_readings: Vec::new(),
             rejected: false,
         };
         if cells.len() != self.width {
@@ -971,18 +1074,20 @@ impl Extractor {
             normalize::date(t, &self.dob_formats, today)
         });
         out.ids.set(Field::Dob, dob.map(normalize::date_key));
+        let builtin = std::cell::RefCell::new(None);
         let sex = self.field(cells, self.idx.sex, "sex", out, |t| {
             let folded = normalize::fold(t);
+            if let Some(&s) = self.sex_codes.get(&fold_code(t)) {
+                return Ok(Some(s));
+            }
             if normalize::is_missing_marker(&folded) {
                 return Ok(Some(Sex::Unknown));
             }
-            self.sex_codes
-                .get(&fold_code(t))
-                .copied()
-                .or_else(|| Sex::from_common_code(&folded))
-                .map(Some)
-                .ok_or(Problem::UnknownSexCode)
+            let s = Sex::from_common_code(&folded).ok_or(Problem::UnknownSexCode)?;
+            *builtin.borrow_mut() = Some(UnknownCode::read_as("sex", t, s.label()));
+            Ok(Some(s))
         });
+        out.builtin_readings.extend(builtin.take());
         let sex = sex.unwrap_or(Sex::Unknown);
         out.facts.sex = sex;
         out.ids.set(Field::Sex, sex.token().map(String::from));
@@ -1034,34 +1139,57 @@ impl Extractor {
                 _ => Err(Problem::BadNumber),
             }
         });
-        out.facts.age_band = match (dob, out.facts.event_date, age_col) {
-            (Some(b), Some(e), _) if e >= b => AgeBand::from_age(years_between(b, e)),
-            (_, _, Some(a)) => AgeBand::from_age(a),
+        let minor = self.field(
+            cells,
+            self.idx.minor,
+            "minor",
+            out,
+            |t| match normalize::fold(t).as_str() {
+                "" => Ok(None),
+                "Y" | "YES" | "TRUE" | "T" | "1" | "MINOR" => Ok(Some(true)),
+                "N" | "NO" | "FALSE" | "F" | "0" | "ADULT" => Ok(Some(false)),
+                m if normalize::is_missing_marker(m) => Ok(None),
+                _ => Err(Problem::BadFlag),
+            },
+        );
+        out.facts.age_band = match (dob, out.facts.event_date, age_col, minor) {
+            (Some(b), Some(e), _, _) if e >= b => AgeBand::from_age(years_between(b, e)),
+            (_, _, Some(a), _) => AgeBand::from_age(a),
+            (_, _, _, Some(true)) => AgeBand::Minor,
+            (_, _, _, Some(false)) => AgeBand::Adult,
             _ => AgeBand::Unknown,
         };
+        let builtin = std::cell::RefCell::new(None);
         out.facts.trafficking_type = self
             .field(cells, self.idx.trafficking, "trafficking_type", out, |t| {
-                let code = fold_code(t);
-                if normalize::is_missing_marker(&normalize::fold(t)) {
+                if let Some(&tt) = self.trafficking_codes.get(&fold_code(t)) {
+                    return Ok(Some(tt));
+                }
+                let folded = normalize::fold(t);
+                if normalize::is_missing_marker(&folded) {
                     return Ok(Some(TraffickingType::Unknown));
                 }
-                self.trafficking_codes
-                    .get(&code)
-                    .copied()
-                    .or_else(|| TraffickingType::from_common_code(&normalize::fold(t)))
-                    .map(Some)
-                    .ok_or(Problem::UnlistedCode)
+                let tt = TraffickingType::from_common_code(&folded).ok_or(Problem::UnlistedCode)?;
+                *builtin.borrow_mut() =
+                    Some(UnknownCode::read_as("trafficking_type", t, tt.label()));
+                Ok(Some(tt))
             })
             .unwrap_or(TraffickingType::Unknown);
+        out.builtin_readings.extend(builtin.take());
         // Stage and service.
         let mut stage = self.default_stage;
         let mut service = None;
+        let mut service_applies = self.service_applies.is_none();
         if let Some(i) = self.idx.event_code {
             match self.text(cells, Some(i)) {
                 Ok(Some(t)) => match self.event_codes.get(&fold_code(&t)) {
                     Some(&(st, sv)) => {
                         stage = Some(st);
                         service = sv;
+                        service_applies |= self
+                            .service_applies
+                            .as_ref()
+                            .is_some_and(|list| list.contains(&fold_code(&t)));
                     }
                     None => out.unknown_codes.push(UnknownCode::new("event_code", &t)),
                 },
@@ -1069,7 +1197,7 @@ impl Extractor {
                 Err(p) => out.reject("event_code", self.col(i), p.describe().into()),
             }
         }
-        if let Some(i) = self.idx.service_code {
+        if let Some(i) = self.idx.service_code.filter(|_| service_applies) {
             match self.text(cells, Some(i)) {
                 Ok(Some(t)) if t.trim().is_empty() => {}
                 Ok(Some(t)) => match self.service_codes.get(&fold_code(&t)) {

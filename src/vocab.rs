@@ -35,8 +35,14 @@ pub const AGENCY_TYPES: [&str; 6] = [
     "service_provider",
     "other",
 ];
-/// Age band labels; the first two are minors. `unknown` is last.
-pub const AGE_BANDS: [&str; 6] = ["<13", "13-17", "18-23", "24-29", "30+", "unknown"];
+/// Age band labels: five from an age, then `<18` and `18+` from a mapped minor flag when no
+/// age is known (a minor or an adult of unrecorded age), and `unknown` last. `<13`, `13-17` and
+/// `<18` are minors.
+pub const AGE_BANDS: [&str; 8] = [
+    "<13", "13-17", "18-23", "24-29", "30+", "<18", "18+", "unknown",
+];
+/// Index of `unknown` in [`AGE_BANDS`].
+pub const AGE_BAND_UNKNOWN: u8 = 7;
 /// Sex labels; `unknown` is last.
 pub const SEXES: [&str; 4] = ["female", "male", "other", "unknown"];
 /// Trafficking type labels; `unknown` is last.
@@ -144,7 +150,9 @@ impl TraffickingType {
             "SEX" | "SEXUAL" | "SEX TRAFFICKING" | "CSEC" | "CSE" | "DMST" | "S" => {
                 TraffickingType::Sex
             }
-            "LABOR" | "LABOUR" | "LABOR TRAFFICKING" | "L" => TraffickingType::Labor,
+            "LABOR" | "LABOUR" | "LABOR TRAFFICKING" | "LAB" | "LBR" | "L" => {
+                TraffickingType::Labor
+            }
             "BOTH" | "SEX AND LABOR" | "SEX LABOR" | "B" => TraffickingType::Both,
             "" | "UNKNOWN" | "UNK" | "U" | "NULL" => TraffickingType::Unknown,
             _ => return None,
@@ -198,6 +206,10 @@ pub enum AgeBand {
     Age24To29,
     /// 30 and over.
     Age30Plus,
+    /// A minor of unrecorded age (from a mapped minor flag).
+    Minor,
+    /// An adult of unrecorded age (from a mapped minor flag).
+    Adult,
     /// Not derivable.
     Unknown,
 }
@@ -214,7 +226,8 @@ impl AgeBand {
         }
     }
 
-    /// The label written to outputs: `<13`, `13-17`, `18-23`, `24-29`, `30+`, `unknown`.
+    /// The label written to outputs: `<13`, `13-17`, `18-23`, `24-29`, `30+`, `<18`, `18+`,
+    /// `unknown`.
     pub fn label(self) -> &'static str {
         match self {
             AgeBand::Under13 => "<13",
@@ -222,6 +235,8 @@ impl AgeBand {
             AgeBand::Age18To23 => "18-23",
             AgeBand::Age24To29 => "24-29",
             AgeBand::Age30Plus => "30+",
+            AgeBand::Minor => "<18",
+            AgeBand::Adult => "18+",
             AgeBand::Unknown => "unknown",
         }
     }
@@ -274,7 +289,12 @@ mod tests {
         assert_eq!(agencies.map(|a| a.label()), AGENCY_TYPES);
         let bands = [0, 13, 18, 24, 30].map(|a| AgeBand::from_age(a).label());
         assert_eq!(bands[..], AGE_BANDS[..5]);
-        assert_eq!(AgeBand::Unknown.label(), AGE_BANDS[5]);
+        assert_eq!(AgeBand::Minor.label(), AGE_BANDS[5]);
+        assert_eq!(AgeBand::Adult.label(), AGE_BANDS[6]);
+        assert_eq!(
+            AgeBand::Unknown.label(),
+            AGE_BANDS[AGE_BAND_UNKNOWN as usize]
+        );
         assert_eq!(
             [Sex::Female, Sex::Male, Sex::Other, Sex::Unknown].map(|s| s.label()),
             SEXES

@@ -18,4 +18,5 @@ mod privacy;
 mod props;
 mod registry;
 mod report;
+mod report_browser;
 mod synth;

@@ -39,7 +39,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
-pub use crate::vocab::{AGENCY_TYPES, AGE_BANDS, SERVICE_TYPES, SEXES, STAGES, TRAFFICKING_TYPES};
+pub use crate::vocab::{
+    AGENCY_TYPES, AGE_BANDS, AGE_BAND_UNKNOWN, SERVICE_TYPES, SEXES, STAGES, TRAFFICKING_TYPES,
+};
 
 /// The index of `label` in `list`, if any.
 pub fn index_of(list: &[&str], label: &str) -> Option<u8> {
@@ -70,7 +72,7 @@ pub struct Event {
     pub start: Option<NaiveDate>,
     /// Service end date.
     pub end: Option<NaiveDate>,
-    /// Index into [`AGE_BANDS`] (0 is `<13`; use 5 for unknown).
+    /// Index into [`AGE_BANDS`] (0 is `<13`; use [`AGE_BAND_UNKNOWN`] for unknown).
     pub age_band: u8,
     /// Index into [`SEXES`].
     pub sex: u8,
@@ -289,6 +291,18 @@ struct Person {
     events: Vec<usize>,
 }
 
+/// A person's age band at first contact from their events in journey order: the first band
+/// known from an age (`<13` to `30+`), else the first from a minor flag (`<18`, `18+`), else
+/// unknown. A later event that dates the birth refines an earlier flag.
+fn first_age_band<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> u8 {
+    events
+        .clone()
+        .map(|e| e.age_band)
+        .find(|&b| b < 5)
+        .or_else(|| events.map(|e| e.age_band).find(|&b| b < AGE_BAND_UNKNOWN))
+        .unwrap_or(AGE_BAND_UNKNOWN)
+}
+
 /// Computes every aggregate table, unsuppressed. Apply [`suppress::suppress`] before
 /// publishing.
 pub fn compute(log: &EventLog, settings: &Settings) -> Vec<Table> {
@@ -322,19 +336,13 @@ pub fn compute(log: &EventLog, settings: &Settings) -> Vec<Table> {
         });
     }
     // Groups.
-    let first_known = |list: &[usize], f: &dyn Fn(&Event) -> u8, unknown: u8| {
-        list.iter()
-            .map(|&i| f(events[i]))
-            .find(|&v| v != unknown)
-            .unwrap_or(unknown)
-    };
     let mut group_set: BTreeSet<Group> = BTreeSet::new();
     let mut person_group_keys: Vec<[Group; 3]> = Vec::new();
     for list in by_person.values() {
-        let band = first_known(list, &|e| e.age_band, 5);
+        let band = first_age_band(list.iter().map(|&i| events[i]));
         let minor = match band {
-            0 | 1 => "minor",
-            5 => "unknown",
+            0 | 1 | 5 => "minor",
+            AGE_BAND_UNKNOWN => "unknown",
             _ => "adult",
         };
         let month = events[list[0]]
@@ -520,7 +528,7 @@ pub fn compute(log: &EventLog, settings: &Settings) -> Vec<Table> {
                 .find(|&v| v != unknown)
                 .unwrap_or(unknown)
         };
-        let band = first(&|e| e.age_band.min(5), 5);
+        let band = first_age_band(evs.iter().copied());
         let sex = first(&|e| e.sex.min(3), 3);
         let tt = first(&|e| e.trafficking.min(3), 3);
         demographics.add(

@@ -20,14 +20,19 @@ pub struct EncodeArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "schema")]
     source: Option<PathBuf>,
     /// The secret key file (from `crosswalk keygen`; mode 0600).
-    #[arg(long, value_name = "FILE")]
-    key_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "check")]
+    key_file: Option<PathBuf>,
     /// The agency export: CSV, or Parquet when the name ends in .parquet or .pq.
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
     /// The encodings file to write (Parquet).
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "check")]
+    out: Option<PathBuf>,
+    /// Dry run: read the export under the source mapping as the encoder would and print, per
+    /// field, the cells filled, parsed and dropped (and why), warning for any field that loses
+    /// more than 2% of its filled cells. Needs no key; writes nothing.
+    #[arg(long, conflicts_with_all = ["map_out", "rejects"])]
+    check: bool,
     /// Also write the local map (local id ↔ record_key). It must stay at the agency.
     #[arg(long, value_name = "FILE")]
     map_out: Option<PathBuf>,
@@ -47,6 +52,12 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
     type Error = crosswalk::Error;
 
     fn try_from(a: &EncodeArgs) -> crosswalk::Result<EncodeJob> {
+        let (Some(key_file), Some(out)) = (&a.key_file, &a.out) else {
+            return Err(crosswalk::Error::config(
+                &a.input,
+                "--key-file and --out are required (unless --check)",
+            ));
+        };
         let schema = match &a.schema {
             Some(p) => LinkageSchema::from_file(p)?,
             None => LinkageSchema::default_schema(),
@@ -57,19 +68,19 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
                 Some(p) => SourceMapping::from_file(p)?,
                 None => {
                     return Err(crosswalk::Error::config(
-                        &a.out,
+                        out,
                         "--source is required (a source mapping) unless --schema is a clkhash schema (.json)",
                     ))
                 }
             },
-            key: SecretKey::read(&a.key_file)?,
+            key: SecretKey::read(key_file)?,
             input: a.input.clone(),
-            out: a.out.clone(),
+            out: out.clone(),
             map_out: a.map_out.clone(),
             rejects: a
                 .rejects
                 .clone()
-                .unwrap_or_else(|| EncodeJob::default_rejects_path(&a.out)),
+                .unwrap_or_else(|| EncodeJob::default_rejects_path(out)),
             threads: super::threads(a.threads),
             today: a.reference_date.unwrap_or_else(super::today),
             chunk_rows: crosswalk::pipeline::encode::DEFAULT_CHUNK_ROWS,
@@ -78,6 +89,9 @@ impl TryFrom<&EncodeArgs> for EncodeJob {
 }
 
 pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
+    if args.check {
+        return check(args);
+    }
     if let Some(schema) = args.schema.as_ref().filter(|p| {
         p.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
@@ -86,7 +100,13 @@ pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
         for note in &parsed.notes {
             eprintln!("crosswalk: {}: {note}", schema.display());
         }
-        let key = SecretKey::read(&args.key_file)?;
+        let (Some(key_file), Some(out)) = (&args.key_file, &args.out) else {
+            return Err(crosswalk::Error::config(
+                &args.input,
+                "--key-file and --out are required (unless --check)",
+            ));
+        };
+        let key = SecretKey::read(key_file)?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(super::threads(args.threads))
             .build()
@@ -94,7 +114,7 @@ pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
                 crosswalk::Error::io("<thread pool>", std::io::Error::other(e.to_string()))
             })?;
         let s = pool.install(|| {
-            crosswalk::clkhash::encode_file(parsed, key.expose_bytes(), &args.input, &args.out)
+            crosswalk::clkhash::encode_file(parsed, key.expose_bytes(), &args.input, out)
         })?;
         eprintln!(
             "crosswalk: encoded {} records with clkhash schema {} in {:.2}s ({:.0} records/s); wrote {} (key check value {})",
@@ -102,7 +122,7 @@ pub fn encode(args: &EncodeArgs) -> crosswalk::Result<()> {
             schema.display(),
             s.encode_seconds,
             s.records as f64 / s.encode_seconds.max(1e-9),
-            args.out.display(),
+            out.display(),
             key.check_value()
         );
         return Ok(());
@@ -139,6 +159,15 @@ fn print_summary(job: &EncodeJob, s: &EncodeSummary) {
             s.unknown_codes.len() - 12
         );
     }
+    for line in s.builtin_readings.iter().take(12) {
+        eprintln!("  {:>8}  built-in reading: {line}", line.rows);
+    }
+    if !s.builtin_readings.is_empty() {
+        eprintln!(
+            "            (codes the mapping does not list, read by crosswalk's built-in tables; \
+             list them in [sex_codes] / [trafficking_codes] to read them otherwise)"
+        );
+    }
     if s.alias_clks > 0 {
         eprintln!("  {} alias CLKs written", s.alias_clks);
     }
@@ -161,4 +190,27 @@ fn print_summary(job: &EncodeJob, s: &EncodeSummary) {
             m.display()
         );
     }
+}
+
+/// `encode --check`: the per-field report of [`crosswalk::inspect::check`], with warnings.
+fn check(args: &EncodeArgs) -> crosswalk::Result<()> {
+    let Some(source) = &args.source else {
+        return Err(crosswalk::Error::config(
+            &args.input,
+            "--check needs --source (a source mapping); a clkhash schema has no mapping to check",
+        ));
+    };
+    let mapping = SourceMapping::from_file(source)?;
+    let today = args.reference_date.unwrap_or_else(super::today);
+    let report = crosswalk::inspect::check(&args.input, &mapping, today)?;
+    eprintln!(
+        "crosswalk: checked {} against {} (dry run: nothing encoded, nothing written)",
+        args.input.display(),
+        source.display()
+    );
+    print!("{}", report.render());
+    for w in report.warnings() {
+        eprintln!("crosswalk: warning: {w}");
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod clks;
 mod demo;
 mod encode;
 mod evaluate;
+mod inspect;
 mod keygen;
 mod link;
 mod report;
@@ -31,6 +32,9 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Print the key check value (KCV) of an existing key file.
     Kcv(keygen::KcvArgs),
+    /// Describe an export (columns, shapes, dates, codes; never a value) and draft its source
+    /// mapping, or check a mapping against it.
+    Inspect(inspect::InspectArgs),
     /// Encode an agency export into keyed CLKs (Parquet) with non-identifying event facts.
     Encode(encode::EncodeArgs),
     /// Run the agency side end to end on embedded example exports.
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> crosswalk::Result<()> {
     match cli.command {
         Command::Keygen(a) => keygen::keygen(&a),
         Command::Kcv(a) => keygen::kcv(&a),
+        Command::Inspect(a) => inspect::inspect(&a),
         Command::Encode(a) => encode::encode(&a),
         Command::Demo(a) => demo::demo(&a),
         Command::Synth(a) => synth::synth(&a),

@@ -189,7 +189,8 @@ fn read_unguarded(path: &Path) -> Result<RunEvents> {
                     .and_then(|v| analytics::index_of(&analytics::SERVICE_TYPES, v)),
                 start: date(start, i),
                 end: date(end, i),
-                age_band: analytics::index_of(&analytics::AGE_BANDS, age.value(i)).unwrap_or(5),
+                age_band: analytics::index_of(&analytics::AGE_BANDS, age.value(i))
+                    .unwrap_or(analytics::AGE_BAND_UNKNOWN),
                 sex: analytics::index_of(&analytics::SEXES, sex.value(i)).unwrap_or(3),
                 trafficking: analytics::index_of(&analytics::TRAFFICKING_TYPES, tt.value(i))
                     .unwrap_or(3),

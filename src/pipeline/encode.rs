@@ -79,6 +79,10 @@ pub struct EncodeSummary {
     /// Unknown codes with their counts: a code only where it cannot be an identifier, else its
     /// shape and first rows ([`UnknownCodeTally::lines`]).
     pub unknown_codes: Vec<UnknownCodeLine>,
+    /// Codes of the sex and trafficking-type columns that the mapping does not list and the
+    /// built-in tables read (`X` as sex `other`), shown like unknown codes: list them in
+    /// `[sex_codes]` / `[trafficking_codes]` to read them otherwise.
+    pub builtin_readings: Vec<UnknownCodeLine>,
     /// Alias CLKs written.
     pub alias_clks: u64,
     /// Rows whose CLK (probably) equals an earlier row's: repeat contacts of the same person
@@ -173,6 +177,7 @@ struct Sink<'a> {
     rejects_path: &'a std::path::Path,
     seen: Bloom<u64>,
     unknown: UnknownCodeTally,
+    builtin: UnknownCodeTally,
 }
 
 impl Sink<'_> {
@@ -204,6 +209,9 @@ impl Sink<'_> {
                     action,
                     &issue.reason,
                 ])?;
+            }
+            for code in &ex.builtin_readings {
+                self.builtin.add(code, raw.row);
             }
             for code in &ex.unknown_codes {
                 self.unknown.add(code, raw.row);
@@ -305,6 +313,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         seen: Bloom::new_for_fp_rate_with_seed(2_000_000, 0.01, &[7u8; 32])
             .map_err(|e| Error::io("<bloom filter>", std::io::Error::other(e)))?,
         unknown: UnknownCodeTally::default(),
+        builtin: UnknownCodeTally::default(),
     };
     sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
     // One long-lived scratch (token cache) per worker, found by the worker's index: the cache
@@ -382,6 +391,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     })?;
     let summary = &mut sink.summary;
     summary.unknown_codes = sink.unknown.lines();
+    summary.builtin_readings = sink.builtin.lines();
 
     // The rejects report is the diagnosis: it is kept even when the run fails below.
     let rejects = sink
