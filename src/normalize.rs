@@ -340,6 +340,38 @@ pub enum NameLayout {
 ///            (Some("ANA"), Some("M"), Some("LOPEZ")));
 /// ```
 pub fn split_name(raw: &str, layout: NameLayout) -> std::result::Result<NameParts, Problem> {
+    split_name_with(raw, layout, 1)
+}
+
+/// Words that begin a family name when they follow the given name: `Ana de la Cruz` has the
+/// family name `DE LA CRUZ` (folded forms).
+const SURNAME_PARTICLES: &[&str] = &[
+    "DE", "DEL", "DELA", "DELLA", "DELLE", "DEGLI", "DI", "DA", "DAS", "DO", "DOS", "DU", "LA",
+    "LAS", "LOS", "LE", "VAN", "VON", "DER", "DEN", "TER", "Y",
+];
+
+/// [`split_name`] with `family_words`: under `first_last`, how many trailing words (at most;
+/// initials never count) form the family name when the cell has more words than that; 2 for
+/// exports that write two surnames (`María José Rodríguez Pérez`: given `MARIA`, middle `JOSE`,
+/// family `RODRIGUEZ PEREZ`). Values below 1 count as 1. `last_comma_first` ignores it.
+///
+/// Under `first_last`, a hyphenated word is one word (`Ana Sezadez-Mavado`: family
+/// `SEZADEZ MAVADO`), and surname particles after the given name start the family name (`Ana
+/// de la Cruz`: family `DE LA CRUZ`).
+///
+/// ```
+/// use crosswalk::normalize::{split_name_with, NameLayout};
+/// let p = split_name_with("María José Rodríguez Pérez", NameLayout::FirstLast, 2).unwrap();
+/// assert_eq!(p.middle.as_deref(), Some("JOSE"));
+/// assert_eq!(p.family.as_deref(), Some("RODRIGUEZ PEREZ"));
+/// let p = split_name_with("Ana M Lopez", NameLayout::FirstLast, 2).unwrap();
+/// assert_eq!((p.middle.as_deref(), p.family.as_deref()), (Some("M"), Some("LOPEZ")));
+/// ```
+pub fn split_name_with(
+    raw: &str,
+    layout: NameLayout,
+    family_words: u8,
+) -> std::result::Result<NameParts, Problem> {
     check_len(raw)?;
     let comma = raw.find(',');
     let mut parts = match (layout, comma) {
@@ -359,32 +391,54 @@ pub fn split_name(raw: &str, layout: NameLayout) -> std::result::Result<NamePart
                 family,
             }
         }
-        _ => {
-            let all = match name(&raw.replace(',', " "))? {
-                Some(all) => all,
-                None => return Ok(NameParts::default()),
-            };
-            let words: Vec<&str> = all.split(' ').collect();
-            match words.len() {
-                1 => NameParts {
-                    given: Some(words[0].to_string()),
-                    ..NameParts::default()
-                },
-                2 => NameParts {
-                    given: Some(words[0].to_string()),
-                    middle: None,
-                    family: Some(words[1].to_string()),
-                },
-                n => NameParts {
-                    given: Some(words[0].to_string()),
-                    middle: Some(words[1..n - 1].join(" ")),
-                    family: Some(words[n - 1].to_string()),
-                },
-            }
-        }
+        _ => first_last(raw, family_words)?,
     };
     parts.drop_placeholders();
     Ok(parts)
+}
+
+/// `first_last`: the first word given, the family name from the end (see [`split_name_with`]),
+/// the rest middle.
+fn first_last(raw: &str, family_words: u8) -> std::result::Result<NameParts, Problem> {
+    // The whole cell first: its problems (no letters, another script) and missing markers.
+    let Some(all) = name(&raw.replace(',', " "))? else {
+        return Ok(NameParts::default());
+    };
+    // Then word by word, a hyphenated word staying one unit.
+    let mut units: Vec<String> = raw
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter_map(|w| name(w).ok().flatten())
+        .collect();
+    if units.len() > 1 {
+        units.retain(|u| !NAME_NOISE.contains(&u.as_str()));
+    }
+    if units.is_empty() {
+        units = vec![all];
+    }
+    let n = units.len();
+    if n == 1 {
+        return Ok(NameParts {
+            given: units.pop(),
+            ..NameParts::default()
+        });
+    }
+    // The family name starts at `start`: the last unit, widened to `family_words` units that
+    // are not initials, then over any particles before it; the given name always stays.
+    let mut start = n - 1;
+    let mut taken = 1;
+    while taken < family_words.max(1) && start > 1 && units[start - 1].len() > 1 {
+        start -= 1;
+        taken += 1;
+    }
+    while start > 1 && SURNAME_PARTICLES.contains(&units[start - 1].as_str()) {
+        start -= 1;
+    }
+    let join = |r: std::ops::Range<usize>| Some(units[r].join(" ")).filter(|s| !s.is_empty());
+    Ok(NameParts {
+        given: Some(units[0].clone()),
+        middle: join(1..start),
+        family: join(start..n),
+    })
 }
 
 /// Normalises a phone number to 10 characters, `?` for unknown digits.
@@ -1067,6 +1121,47 @@ mod tests {
         let r = split_name("Madonna", NameLayout::FirstLast).unwrap();
         assert_eq!(r.given.as_deref(), Some("MADONNA"));
         assert_eq!(r.family, None);
+    }
+
+    /// Issue #21: `first_last` keeps a hyphenated surname and one after particles together, and
+    /// `family_words = 2` keeps two surnames together.
+    #[test]
+    fn first_last_keeps_compound_surnames() {
+        let fl = |raw: &str, words: u8| {
+            let p = split_name_with(raw, NameLayout::FirstLast, words).unwrap();
+            (p.given, p.middle, p.family)
+        };
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            fl("Wanda Sezadez-Mavado", 1),
+            (s("WANDA"), None, s("SEZADEZ MAVADO"))
+        );
+        assert_eq!(fl("Ana de la Cruz", 1), (s("ANA"), None, s("DE LA CRUZ")));
+        assert_eq!(
+            fl("Ana Maria van der Berg", 1),
+            (s("ANA"), s("MARIA"), s("VAN DER BERG"))
+        );
+        assert_eq!(
+            fl("María Rodríguez Pérez", 1),
+            (s("MARIA"), s("RODRIGUEZ"), s("PEREZ"))
+        );
+        assert_eq!(
+            fl("María Rodríguez Pérez", 2),
+            (s("MARIA"), None, s("RODRIGUEZ PEREZ"))
+        );
+        assert_eq!(
+            fl("María José Rodríguez Pérez Jr.", 2),
+            (s("MARIA"), s("JOSE"), s("RODRIGUEZ PEREZ"))
+        );
+        // Initials never count as a surname, and the given name always stays.
+        assert_eq!(fl("Ana M. Lopez", 2), (s("ANA"), s("M"), s("LOPEZ")));
+        assert_eq!(fl("Ana Lopez", 2), (s("ANA"), None, s("LOPEZ")));
+        assert_eq!(fl("De Leon", 1), (s("DE"), None, s("LEON")));
+        // A cell's problems are the whole cell's, as before.
+        assert_eq!(
+            split_name_with("123 456", NameLayout::FirstLast, 2),
+            Err(Problem::NoLetters)
+        );
     }
 
     #[test]

@@ -51,6 +51,19 @@ pub struct NameColumn {
     pub column: String,
     /// Layout of the cell.
     pub layout: NameLayout,
+    /// Under `first_last`: how many trailing words (initials never count) form the family
+    /// name, 1 (default) or 2 for exports that write two surnames
+    /// ([`normalize::split_name_with`]).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub family_words: u8,
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn is_one(n: &u8) -> bool {
+    *n == 1
 }
 
 /// A column of aliases (AKA): each alias gives the record a second CLK.
@@ -65,6 +78,9 @@ pub struct AliasColumn {
     /// Separator between several aliases in one cell (default `;`).
     #[serde(default = "default_alias_sep")]
     pub separator: String,
+    /// As [`NameColumn::family_words`].
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub family_words: u8,
 }
 
 fn default_alias_layout() -> NameLayout {
@@ -351,6 +367,13 @@ impl SourceMapping {
                 f.parse::<DatePattern>()?;
             }
         }
+        let words = [
+            c.full_name.as_ref().map(|n| n.family_words),
+            c.alias.as_ref().map(|a| a.family_words),
+        ];
+        if words.into_iter().flatten().any(|w| !(1..=2).contains(&w)) {
+            return Err("family_words must be 1 or 2".into());
+        }
         if c.alias.as_ref().is_some_and(|a| a.separator.is_empty()) {
             return Err("columns.alias.separator must not be empty".into());
         }
@@ -600,7 +623,9 @@ pub struct Extractor {
     end_formats: Vec<DatePattern>,
     alias_layout: NameLayout,
     alias_sep: String,
+    alias_family_words: u8,
     full_layout: NameLayout,
+    full_family_words: u8,
     sex_codes: BTreeMap<String, Sex>,
     event_codes: BTreeMap<String, (Stage, Option<ServiceType>)>,
     service_codes: BTreeMap<String, (ServiceType, Option<Stage>)>,
@@ -767,6 +792,8 @@ impl Extractor {
             end_formats: parse(&c.end_date),
             alias_layout: c.alias.as_ref().map_or(NameLayout::FirstLast, |a| a.layout),
             alias_sep: c.alias.as_ref().map_or(";".into(), |a| a.separator.clone()),
+            alias_family_words: c.alias.as_ref().map_or(1, |a| a.family_words),
+            full_family_words: c.full_name.as_ref().map_or(1, |a| a.family_words),
             full_layout: c
                 .full_name
                 .as_ref()
@@ -1038,9 +1065,9 @@ impl Extractor {
             family: self.field(cells, self.idx.family, "family_name", out, normalize::name),
         };
         if self.idx.full.is_some() {
-            let layout = self.full_layout;
+            let (layout, words) = (self.full_layout, self.full_family_words);
             let full = self.field(cells, self.idx.full, "full_name", out, |t| {
-                normalize::split_name(t, layout).map(Some)
+                normalize::split_name_with(t, layout, words).map(Some)
             });
             if let Some(full) = full {
                 // Separate columns win; the one-cell name fills the gaps.
@@ -1056,7 +1083,7 @@ impl Extractor {
             let aliases = self.field(cells, self.idx.alias, "alias", out, |t| {
                 let mut v = Vec::new();
                 for one in t.split(sep) {
-                    let p = normalize::split_name(one, layout)?;
+                    let p = normalize::split_name_with(one, layout, self.alias_family_words)?;
                     if !p.is_empty() {
                         v.push(p);
                     }
@@ -1302,6 +1329,126 @@ CARELINE = "identification"
     fn row(cells: &[&str]) -> Extracted {
         let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
         ex().extract(&bytes)
+    }
+
+    fn extractor(mapping: &str, headers: &[&str]) -> Extractor {
+        let m = SourceMapping::from_toml(mapping, Path::new("m.toml")).unwrap();
+        let headers: Vec<String> = headers.iter().map(|s| s.to_string()).collect();
+        Extractor::new(
+            &m,
+            &headers,
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            Path::new("x.csv"),
+        )
+        .unwrap()
+    }
+
+    fn extract(ex: &Extractor, cells: &[&str]) -> Extracted {
+        let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
+        ex.extract(&bytes)
+    }
+
+    /// Issue #21: a matter-type column filled on every row makes services only of the rows
+    /// whose event code says so.
+    #[test]
+    fn service_codes_apply_only_with_their_event_codes() {
+        let mapping = r#"
+agency = "legal"
+agency_type = "service_provider"
+service_code_applies_to = ["svc"]
+[columns]
+record_id = "Id"
+given_name = "First"
+event_code = "Event"
+service_code = "Matter"
+[event_codes]
+INTAKE = "screening"
+SVC = "service_immediate"
+[service_codes]
+TVISA = { service = "legal", stage = "service_transitional" }
+"#;
+        let ex = extractor(mapping, &["Id", "First", "Event", "Matter"]);
+        let intake = extract(&ex, &["1", "Ana", "INTAKE", "TVISA"]);
+        assert_eq!(intake.facts.stage, Some(Stage::Screening));
+        assert_eq!(intake.facts.service_type, None);
+        // An unknown matter type on a non-service row is not even looked at.
+        let other = extract(&ex, &["1", "Ana", "INTAKE", "NOPE"]);
+        assert!(other.unknown_codes.is_empty());
+        let service = extract(&ex, &["1", "Ana", "SVC", "TVISA"]);
+        assert_eq!(service.facts.service_type, Some(ServiceType::Legal));
+        assert_eq!(service.facts.stage, Some(Stage::ServiceTransitional));
+        // Without the list, every row's matter type counts (the trap).
+        let plain = mapping.replace("service_code_applies_to = [\"svc\"]\n", "");
+        let ex = extractor(&plain, &["Id", "First", "Event", "Matter"]);
+        let intake = extract(&ex, &["1", "Ana", "INTAKE", "TVISA"]);
+        assert_eq!(intake.facts.service_type, Some(ServiceType::Legal));
+        // A listed code the event table lacks is refused.
+        let bad = mapping.replace("[\"svc\"]", "[\"SERVICE\"]");
+        let e = SourceMapping::from_toml(&bad, Path::new("m.toml")).unwrap_err();
+        assert!(e.to_string().contains("not in [event_codes]"), "{e}");
+    }
+
+    /// Issue #21: codes read by a built-in table are counted as such, and a mapping's own table
+    /// overrides the built-in reading (`X` = not recorded).
+    #[test]
+    fn built_in_readings_are_counted_and_can_be_overridden() {
+        let mapping = r#"
+agency = "p"
+agency_type = "law_enforcement"
+default_stage = "identification"
+[columns]
+record_id = "Id"
+given_name = "First"
+sex = "Sex"
+trafficking_type = "Type"
+"#;
+        let ex = extractor(mapping, &["Id", "First", "Sex", "Type"]);
+        let r = extract(&ex, &["1", "Ana", "X", "LAB"]);
+        assert_eq!(r.facts.sex, Sex::Other);
+        assert_eq!(r.facts.trafficking_type, TraffickingType::Labor);
+        let kinds: Vec<(&str, &str)> = r
+            .builtin_readings
+            .iter()
+            .map(|c| (c.column_kind, c.reading))
+            .collect();
+        assert_eq!(kinds, [("sex", "other"), ("trafficking_type", "labor")]);
+        let mut tally = UnknownCodeTally::default();
+        for row in 1..=6 {
+            tally.add(&r.builtin_readings[0], row);
+        }
+        assert_eq!(tally.lines()[0].to_string(), "sex X read as other (6 rows)");
+        let own = format!("{mapping}[sex_codes]\nX = \"unknown\"\n");
+        let ex = extractor(&own, &["Id", "First", "Sex", "Type"]);
+        let r = extract(&ex, &["1", "Ana", "X", ""]);
+        assert_eq!(r.facts.sex, Sex::Unknown);
+        assert!(r.builtin_readings.is_empty());
+    }
+
+    /// Issue #21: a mapped minor flag gives `<18` or `18+` when no age is known, and a date of
+    /// birth wins over it.
+    #[test]
+    fn minor_flag_feeds_the_age_band_only_without_an_age() {
+        let mapping = r#"
+agency = "p"
+agency_type = "taskforce"
+default_stage = "referral"
+[columns]
+record_id = "Id"
+given_name = "First"
+dob = { column = "DOB", formats = ["YYYY-MM-DD"] }
+event_date = { column = "Date", formats = ["YYYY-MM-DD"] }
+minor = "Minor (Y/N)"
+"#;
+        let ex = extractor(mapping, &["Id", "First", "DOB", "Date", "Minor (Y/N)"]);
+        let band = |dob: &str, flag: &str| {
+            let r = extract(&ex, &["1", "Ana", dob, "2025-01-01", flag]);
+            (r.facts.age_band.label(), r.issues.len())
+        };
+        assert_eq!(band("", "Y"), ("<18", 0));
+        assert_eq!(band("", "no"), ("18+", 0));
+        assert_eq!(band("", ""), ("unknown", 0));
+        assert_eq!(band("1990-01-01", "Y"), ("30+", 0));
+        assert_eq!(band("", "maybe"), ("unknown", 1));
     }
 
     /// Mojibake in an export (issue #21) is repaired only when the mapping asks for it.

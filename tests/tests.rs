@@ -11,6 +11,7 @@ mod febrl;
 mod fuzz_corpus;
 mod golden;
 mod hostile;
+mod inspect;
 mod keygen;
 mod link;
 mod parquet_input;

@@ -685,6 +685,25 @@ mod tests {
             .unwrap_or_else(|| panic!("no cell {name} {g} {dims:?}"))
     }
 
+    /// A band from an age wins over one from a minor flag, whichever came first; a flag alone
+    /// makes a minor or an adult.
+    #[test]
+    fn first_age_band_prefers_an_age_to_a_flag() {
+        let e = |age_band| Event {
+            age_band,
+            ..Event::default()
+        };
+        let band = |bands: &[u8]| {
+            let evs: Vec<Event> = bands.iter().map(|&b| e(b)).collect();
+            AGE_BANDS[first_age_band(evs.iter()) as usize]
+        };
+        assert_eq!(band(&[5, 1, 3]), "13-17");
+        assert_eq!(band(&[AGE_BAND_UNKNOWN, 6]), "18+");
+        assert_eq!(band(&[AGE_BAND_UNKNOWN, 5, 6]), "<18");
+        assert_eq!(band(&[AGE_BAND_UNKNOWN]), "unknown");
+        assert_eq!(band(&[]), "unknown");
+    }
+
     /// A small hand-built journey set whose every figure is worked out by hand below.
     fn log() -> EventLog {
         let mut log = EventLog::default();

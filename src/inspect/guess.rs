@@ -694,7 +694,7 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
                 formats: vec![],
             }),
             Composite::With(j, before, after) => {
-                taken[j] = true;
+                // Not taken: a department may be the unit too.
                 g.mapped.push(Guess {
                     column: j,
                     role: Role::RecordId,
@@ -800,8 +800,15 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
             g.unmapped.push((i, why));
         }
     }
-    g.mapped
-        .sort_by_key(|x| (x.role != Role::RecordId, x.column));
+    // Record-id parts first, in the order found (a composite id lists the narrowing column
+    // first); the rest in column order.
+    g.mapped.sort_by_key(|x| {
+        if x.role == Role::RecordId {
+            (false, 0)
+        } else {
+            (true, x.column)
+        }
+    });
     g.unmapped.sort();
     if g.get("dob").is_none()
         && g.get("given_name").is_none()

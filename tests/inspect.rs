@@ -1,0 +1,439 @@
+//! `crosswalk inspect` and `crosswalk encode --check` (issue #21): drafts that need only their
+//! code tables, house-style variations, the traps the issue lists, and a privacy scan of every
+//! output on every fixture export.
+
+use std::path::{Path, PathBuf};
+
+use crosswalk::source::SourceMapping;
+
+use crate::util::*;
+
+fn synth_world(dir: &Path, persons: &str, seed: &str) {
+    let o = crosswalk(&[
+        "synth",
+        "--persons",
+        persons,
+        "--seed",
+        seed,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Runs `inspect EXPORT --agency-type TYPE --draft OUT` and returns the draft's text.
+fn draft(export: &Path, agency_type: &str, out: &Path) -> String {
+    let o = crosswalk(&[
+        "inspect",
+        export.to_str().unwrap(),
+        "--agency-type",
+        agency_type,
+        "--draft",
+        out.to_str().unwrap(),
+        "--reference-date",
+        "2026-11-22",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// What an integrator adds to a draft: the agency's name and type, the code tables and the
+/// default stage, all taken from `hand`.
+fn fill_in(draft: &str, hand: &str) -> String {
+    let mut d: toml::Table = toml::from_str(draft).expect("the draft is valid TOML");
+    let h: toml::Table = toml::from_str(hand).unwrap();
+    for key in [
+        "agency",
+        "agency_type",
+        "default_stage",
+        "sex_codes",
+        "event_codes",
+        "service_codes",
+        "trafficking_codes",
+        "service_code_applies_to",
+    ] {
+        match h.get(key) {
+            Some(v) => {
+                d.insert(key.into(), v.clone());
+            }
+            None => {
+                if d.get(key)
+                    .and_then(|v| v.as_table())
+                    .is_some_and(|t| t.is_empty())
+                {
+                    d.remove(key);
+                }
+            }
+        }
+    }
+    toml::to_string(&d).unwrap()
+}
+
+fn agency_type(hand: &str) -> String {
+    let h: toml::Table = toml::from_str(hand).unwrap();
+    h["agency_type"].as_str().unwrap().to_string()
+}
+
+/// Drafts `export` and checks that, with the code tables filled in, it is the hand-written
+/// mapping and encodes to the same bytes.
+fn assert_draft_is_the_mapping(dir: &Path, key: &Path, export: &Path, hand: &str, name: &str) {
+    let d = draft(
+        export,
+        &agency_type(hand),
+        &dir.join(format!("{name}.draft.toml")),
+    );
+    // Unfilled, the draft does not load: a code column needs its table.
+    let filled = fill_in(&d, hand);
+    let filled_path = dir.join(format!("{name}.filled.toml"));
+    std::fs::write(&filled_path, &filled).unwrap();
+    let ours = SourceMapping::from_toml(&filled, &filled_path)
+        .unwrap_or_else(|e| panic!("{name}: the filled draft does not load: {e}"));
+    let theirs = SourceMapping::from_toml(hand, Path::new("hand.toml")).unwrap();
+    assert_eq!(ours.columns, theirs.columns, "{name}: [columns]");
+    assert_eq!(ours, theirs, "{name}: the whole mapping");
+    let hand_path = dir.join(format!("{name}.hand.toml"));
+    std::fs::write(&hand_path, hand).unwrap();
+    let mut encoded = Vec::new();
+    for (src, tag) in [(&filled_path, "draft"), (&hand_path, "hand")] {
+        let out = dir.join(format!("{name}.{tag}.parquet"));
+        let o = encode(src, key, export, &out, &["--reference-date", "2026-11-22"]);
+        assert!(o.status.success(), "{name} {tag}: {}", stderr(&o));
+        encoded.push(std::fs::read(&out).unwrap());
+    }
+    assert!(
+        encoded[0] == encoded[1],
+        "{name}: the draft's encodings differ from the hand-written mapping's"
+    );
+}
+
+/// The issue's bar: for each agency export of `crosswalk synth`, the draft needs only its code
+/// tables. Filled in, it is the committed mapping (so the encodings, the fill rates and the F1
+/// of a linkage of the drafts are the same as the hand-written mappings').
+#[test]
+fn drafts_of_every_synth_export_need_only_their_code_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = tmp.path().join("world");
+    synth_world(&world, "500", "11");
+    let key = key_file(tmp.path());
+    for (stem, _) in crosswalk::synth::AGENCIES {
+        let hand = std::fs::read_to_string(world.join(format!("mappings/{stem}.toml"))).unwrap();
+        let export = world.join(format!("exports/{stem}.csv"));
+        assert_draft_is_the_mapping(tmp.path(), &key, &export, &hand, stem);
+    }
+}
+
+/// Rewrites a CSV export: `f` maps each row (header first) to its new cells.
+fn rewrite(
+    src: &Path,
+    dest: &Path,
+    delimiter: u8,
+    windows_1252: bool,
+    f: &mut dyn FnMut(usize, Vec<String>) -> Vec<String>,
+) {
+    let text = std::fs::read(src).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for (i, rec) in r.records().enumerate() {
+        let cells: Vec<String> = rec.unwrap().iter().map(str::to_string).collect();
+        w.write_record(f(i, cells)).unwrap();
+    }
+    let bytes = w.into_inner().unwrap();
+    let bytes = if windows_1252 {
+        let (b, _, bad) = encoding_rs::WINDOWS_1252.encode(std::str::from_utf8(&bytes).unwrap());
+        assert!(!bad);
+        b.into_owned()
+    } else {
+        bytes
+    };
+    std::fs::write(dest, bytes).unwrap();
+}
+
+/// House-style variations of the synthetic exports: another delimiter, encoding and line
+/// end; incident numbers that repeat across departments (a composite id); and an id shared by
+/// co-victims, which no column tells apart (a warning, not a guess).
+#[test]
+fn house_style_variations_are_drafted_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = tmp.path().join("world");
+    synth_world(&world, "400", "12");
+    let key = key_file(tmp.path());
+    let hand = |stem: &str| std::fs::read_to_string(world.join(format!("mappings/{stem}.toml")));
+
+    // DCF as a semicolon-separated Windows-1252 file with CRLF line ends.
+    let dcf = tmp.path().join("dcf_semicolons.csv");
+    rewrite(
+        &world.join("exports/dcf.csv"),
+        &dcf,
+        b';',
+        true,
+        &mut |_, c| c,
+    );
+    let dcf_hand = hand("dcf").unwrap().replace(
+        "encoding = \"utf-8\"",
+        "encoding = \"windows-1252\"\ndelimiter = \";\"",
+    );
+    assert_draft_is_the_mapping(tmp.path(), &key, &dcf, &dcf_hand, "dcf_semicolons");
+
+    // Police incident numbers counted per department: the same number in every department.
+    let police = tmp.path().join("police_by_department.csv");
+    let mut per_dept: std::collections::HashMap<String, u32> = Default::default();
+    rewrite(
+        &world.join("exports/police.csv"),
+        &police,
+        b',',
+        false,
+        &mut |i, mut c| {
+            if i > 0 {
+                let n = per_dept.entry(c[6].clone()).or_default();
+                *n += 1;
+                c[0] = format!("{:05}", *n);
+            }
+            c
+        },
+    );
+    let police_hand = hand("police").unwrap().replace(
+        "record_id = \"Incident No\"",
+        "record_id = [\"Department\", \"Incident No\"]",
+    );
+    assert!(police_hand.contains("[\"Department\""));
+    assert_draft_is_the_mapping(tmp.path(), &key, &police, &police_hand, "police_by_dept");
+
+    // Co-victims: every incident has two victims; no column tells them apart.
+    let shared = tmp.path().join("co_victims.csv");
+    let mut text = String::from("Incident No,Victim Name,Victim DOB,Offense Code\n");
+    let names = [
+        "Ana Lopez",
+        "Maria Ruiz",
+        "Jose Diaz",
+        "Luz Vega",
+        "Rosa Mora",
+        "Eva Cruz",
+    ];
+    for i in 0..60 {
+        text.push_str(&format!(
+            "INC-{:04},{},{}/{}/20{:02},HT-INC\n",
+            i / 2,
+            names[i % 6],
+            i % 12 + 1,
+            i % 27 + 1,
+            i % 10
+        ));
+    }
+    std::fs::write(&shared, text).unwrap();
+    let d = draft(&shared, "law_enforcement", &tmp.path().join("co.toml"));
+    assert!(d.contains("record_id = \"Incident No\""), "{d}");
+    assert!(d.contains("may not identify one person"), "{d}");
+}
+
+/// The trap of the issue: `MM/DD/YYYY` for cells like `3/7/2009` loses most birth dates
+/// quietly. `encode --check` says so, and names the pattern that reads them; the strptime
+/// form the format notes use reads them all.
+#[test]
+fn encode_check_warns_of_a_lossy_date_pattern_and_names_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = tmp.path().join("world");
+    synth_world(&world, "300", "13");
+    let hand = std::fs::read_to_string(world.join("mappings/police.toml")).unwrap();
+    let export = world.join("exports/police.csv");
+    let check = |mapping: &str| {
+        let p = tmp.path().join("m.toml");
+        std::fs::write(&p, mapping).unwrap();
+        let o = crosswalk(&[
+            "encode",
+            "--check",
+            "--source",
+            p.to_str().unwrap(),
+            "--input",
+            export.to_str().unwrap(),
+            "--reference-date",
+            "2026-11-22",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (String::from_utf8_lossy(&o.stdout).into_owned(), stderr(&o))
+    };
+    let (report, warnings) = check(&hand);
+    assert!(report.contains("dob"), "{report}");
+    assert!(!warnings.contains("warning"), "{warnings}");
+    let literal = hand.replace("\"M/D/YYYY\"", "\"MM/DD/YYYY\"");
+    assert_ne!(literal, hand);
+    let (_, warnings) = check(&literal);
+    assert!(
+        warnings.contains("warning: field dob (column \"Victim DOB\") loses"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("adding \"M/D/YYYY\""), "{warnings}");
+    let strptime = hand.replace("\"M/D/YYYY\"", "\"%m/%d/%Y\"");
+    let (_, warnings) = check(&strptime);
+    assert!(!warnings.contains("warning"), "{warnings}");
+    // No key, no output: nothing was written beside the mapping.
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["m.toml", "world"]);
+}
+
+/// The identifier values of an export under its mapping: every word (4 characters or more)
+/// of its name, alias, birth-date, phone, street, SSN and ZIP cells.
+fn needles(export: &Path, mapping: &SourceMapping) -> Vec<String> {
+    let bytes = std::fs::read(export).unwrap();
+    let text = match mapping.encoding {
+        crosswalk::source::TextEncoding::Utf8 => String::from_utf8(bytes).unwrap(),
+        crosswalk::source::TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(&bytes)
+            .0
+            .into_owned(),
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(mapping.delimiter_byte())
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let c = &mapping.columns;
+    let wanted: Vec<&str> = [
+        c.given_name.as_deref(),
+        c.middle_name.as_deref(),
+        c.family_name.as_deref(),
+        c.full_name.as_ref().map(|n| n.column.as_str()),
+        c.alias.as_ref().map(|n| n.column.as_str()),
+        c.dob.as_ref().map(|d| d.column.as_str()),
+        c.phone.as_deref(),
+        c.street.as_deref(),
+        c.ssn4.as_deref(),
+        c.zip.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let idx: Vec<usize> = wanted
+        .iter()
+        .map(|w| headers.iter().position(|h| h == w).unwrap())
+        .collect();
+    // A street's single words (`Street`, `Main`) are not identifiers: only whole addresses.
+    let street = c
+        .street
+        .as_deref()
+        .and_then(|s| headers.iter().position(|h| h == s));
+    let header_words: Vec<String> = headers
+        .iter()
+        .flat_map(|h| h.split_whitespace().map(str::to_lowercase))
+        .collect();
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        for &i in &idx {
+            let cell = rec.get(i).unwrap_or("");
+            let mut pieces: Vec<&str> = if Some(i) == street {
+                Vec::new()
+            } else {
+                cell.split(|ch: char| ch.is_whitespace() || ",;".contains(ch))
+                    .collect()
+            };
+            pieces.push(cell.trim());
+            for p in pieces {
+                let p = p.trim().to_lowercase();
+                if p.chars().count() >= 4 && !header_words.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `needle` occurs in `hay` as a whole word (not inside a longer word or number).
+fn occurs(hay: &str, needle: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(needle) {
+        let start = from + i;
+        let end = start + needle.len();
+        let before = hay[..start].chars().next_back();
+        let after = hay[end..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        if boundary(before) && boundary(after) {
+            return true;
+        }
+        from = start + needle.len().max(1);
+    }
+    false
+}
+
+/// Nothing `inspect` (report, draft), `inspect --mapping` or `encode --check` prints holds an
+/// identifier of the export: checked on every fixture export and every synthetic export.
+#[test]
+fn inspect_prints_no_identifier_of_any_fixture_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let world = tmp.path().join("world");
+    synth_world(&world, "300", "14");
+    let mut cases: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for dir in [fixture("world"), world.clone()] {
+        for (stem, _) in crosswalk::synth::AGENCIES {
+            cases.push((
+                dir.join(format!("exports/{stem}.csv")),
+                dir.join(format!("mappings/{stem}.toml")),
+            ));
+        }
+    }
+    for (stem, _, _) in FIXTURES {
+        cases.push((
+            fixture(&format!("encoder/{stem}.csv")),
+            fixture(&format!("encoder/{stem}.toml")),
+        ));
+    }
+    let mut scanned = 0;
+    for (export, mapping_path) in &cases {
+        let mapping = SourceMapping::from_file(mapping_path).unwrap();
+        let needles = needles(export, &mapping);
+        assert!(!needles.is_empty(), "{}", export.display());
+        let e = export.to_str().unwrap();
+        let m = mapping_path.to_str().unwrap();
+        let runs = [
+            crosswalk(&["inspect", e]),
+            crosswalk(&["inspect", e, "--mapping", m]),
+            crosswalk(&["encode", "--check", "--source", m, "--input", e]),
+        ];
+        for o in &runs {
+            assert!(o.status.success(), "{e}: {}", stderr(o));
+            let all = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+            .to_lowercase();
+            let leaked: Vec<&String> = needles.iter().filter(|n| occurs(&all, n)).collect();
+            assert!(
+                leaked.is_empty(),
+                "{e}: {} identifier value(s) in the output",
+                leaked.len()
+            );
+            scanned += all.len();
+        }
+    }
+    assert!(scanned > 100_000, "{scanned}");
+}
+
+/// The scan above finds an identifier where one is printed (so it cannot pass by missing
+/// everything).
+#[test]
+fn the_inspect_scan_finds_a_printed_identifier() {
+    let mapping = SourceMapping::from_file(&fixture("world/mappings/dcf.toml")).unwrap();
+    let needles = needles(&fixture("world/exports/dcf.csv"), &mapping);
+    let text = std::fs::read_to_string(fixture("world/exports/dcf.csv"))
+        .unwrap()
+        .to_lowercase();
+    let line = text.lines().nth(3).unwrap();
+    assert!(needles.iter().any(|n| occurs(line, n)));
+    assert!(occurs("row 3: lopez.", "lopez"));
+    assert!(!occurs("lopezz and 12345", "lopez"));
+    assert!(!occurs("12345", "2345"));
+}
