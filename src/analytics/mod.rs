@@ -737,7 +737,8 @@ mod tests {
         log.events
             .push(ev(2, police, Some(0), None, d(1, 5), None, 2));
         // Person 3, adult: dcf screening in June, nothing since (cutoff = Jun 30, within 90 days).
-        log.events.push(ev(3, dcf, Some(1), None, d(6, 1), None, 5));
+        log.events
+            .push(ev(3, dcf, Some(1), None, d(6, 1), None, AGE_BAND_UNKNOWN));
         log.events.push(ev(3, dcf, None, None, d(6, 30), None, 2));
         log
     }
@@ -849,7 +850,7 @@ mod tests {
         let e = cell(&t, "entry_points", all, "all", &["law_enforcement"]);
         assert_eq!(e.count, Some(2));
         assert!((e.values[0].unwrap() - 2.0 / 3.0).abs() < 1e-12);
-        // Person 3's first event has no age band (5 = unknown); the first known one, 18-23,
+        // Person 3's first event has no age band; the first known one, 18-23,
         // comes from the later event.
         assert_eq!(
             cell(&t, "demographics", all, "all", &["age_band", "18-23"]).count,

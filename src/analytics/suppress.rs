@@ -132,8 +132,8 @@ fn equations(tables: &[Table]) -> Vec<Equation> {
     }
     if let (Some(up), Some(dem)) = (unique, find("demographics")) {
         for (group, bands) in [
-            ("minor", &["<13", "13-17"][..]),
-            ("adult", &["18-23", "24-29", "30+"][..]),
+            ("minor", &["<13", "13-17", "<18"][..]),
+            ("adult", &["18-23", "24-29", "30+", "18+"][..]),
             ("unknown", &["unknown"][..]),
         ] {
             let total = tables[up]
