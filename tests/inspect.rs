@@ -437,3 +437,67 @@ fn the_inspect_scan_finds_a_printed_identifier() {
     assert!(!occurs("lopezz and 12345", "lopez"));
     assert!(!occurs("12345", "2345"));
 }
+
+/// Issue #21: mojibake in a name column (`JosÃ©`) is noticed and the draft repairs it; clean
+/// accents are left alone.
+#[test]
+fn inspect_notices_mojibake_in_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |rows: &[&str]| {
+        let p = tmp.path().join("names.csv");
+        let mut text = String::from("Client ID,First Name,Last Name,DOB,Program\n");
+        for (i, r) in rows.iter().cycle().take(40).enumerate() {
+            text.push_str(&format!("C{i:04},{r},2001-02-{:02},SHELTER\n", i % 28 + 1));
+        }
+        std::fs::write(&p, text).unwrap();
+        draft(&p, "service_provider", &tmp.path().join("d.toml"))
+    };
+    let broken = run(&["JosÃ©,PÃ©rez", "Ana,Lopez", "MarÃ\u{AD}a,NuÃ±ez"]);
+    assert!(broken.contains("repair_mojibake = true"), "{broken}");
+    let clean = run(&["José,Pérez", "Ana,Lopez", "María,Nuñez"]);
+    assert!(!clean.contains("repair_mojibake"), "{clean}");
+}
+
+/// Every hostile export of the robustness corpus: `inspect` ends with an exit code (never a
+/// panic) and prints no identifier of the file.
+#[test]
+fn inspect_survives_the_hostile_corpus_and_leaks_nothing() {
+    let dir = fixture("hostile");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".csv") || name.ends_with(".parquet")) {
+            continue;
+        }
+        let o = crosswalk(&["inspect", path.to_str().unwrap()]);
+        let code = o.status.code();
+        assert!(
+            matches!(code, Some(0 | 1 | 4)),
+            "{name}: exit {code:?}: {}",
+            stderr(&o)
+        );
+        let all = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .to_lowercase();
+        // The hostile layout: client_id, first_name, last_name, birth_date, phone, ...
+        let bytes = std::fs::read(&path).unwrap();
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&bytes[..]);
+        for rec in r.byte_records().flatten().skip(1) {
+            for cell in rec.iter().skip(1).take(4) {
+                let text = String::from_utf8_lossy(cell).trim().to_lowercase();
+                if text.chars().count() >= 4 && !text.chars().all(|c| c.is_ascii_digit()) {
+                    assert!(!occurs(&all, &text), "{name}: an identifier in the output");
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "{checked}");
+}

@@ -129,6 +129,27 @@ pub(crate) fn draft(ins: &Inspection) -> String {
             cols.len()
         );
     }
+    let names = [
+        "given_name",
+        "middle_name",
+        "family_name",
+        "full_name",
+        "alias",
+    ];
+    let mojibake: u64 = g
+        .mapped
+        .iter()
+        .filter(|x| names.contains(&x.role.key()))
+        .map(|x| cols[x.column].mojibake)
+        .sum();
+    if mojibake > 0 {
+        let _ = writeln!(
+            out,
+            "{:<40}# {mojibake} cells of the name columns look like UTF-8 read as Windows-1252 and \
+             saved again upstream (JosÃ© for José)",
+            "repair_mojibake = true"
+        );
+    }
     let has_code_column = g.get("event_code").is_some() || g.get("service_code").is_some();
     if !has_code_column {
         out.push_str(

@@ -308,8 +308,12 @@ fn hint(header: &str) -> Option<Hint> {
 }
 
 /// Whether a value looks like a name: letters, with only spaces, hyphens, apostrophes,
-/// periods and commas beside them.
+/// periods and commas beside them (mojibake judged once repaired).
 fn name_like(v: &str) -> bool {
+    // Mojibake (`JosÃ©`) is judged as what it was.
+    if let Some(fixed) = crate::source::repair_mojibake(v) {
+        return name_like(&fixed);
+    }
     v.chars().any(char::is_alphabetic)
         && v.chars().all(|c| c.is_alphabetic() || " -'.,’".contains(c))
 }

@@ -281,6 +281,14 @@ impl Inspection {
                 }
             }
         }
+        for c in p.columns.iter().filter(|c| c.mojibake > 0) {
+            let _ = writeln!(
+                out,
+                "  {}: {} cells look like mojibake (UTF-8 read as Windows-1252 upstream: JosÃ© for \
+                 José); the draft sets repair_mojibake if a name column has them",
+                c.header, c.mojibake
+            );
+        }
         for note in &self.guesses.notes {
             let _ = writeln!(out, "  note: {note}");
         }

@@ -85,6 +85,9 @@ pub struct ColumnProfile {
     pub markers: u64,
     /// Cells whose bytes are not valid in the detected encoding.
     pub undecodable: u64,
+    /// Cells that look like mojibake: UTF-8 read as Windows-1252 and saved again upstream
+    /// (`JosÃ©`), which [`crate::source::repair_mojibake`] turns back.
+    pub mojibake: u64,
     /// The commonest value shapes ([`shape`]) with their cell counts, most frequent first.
     pub shapes: Vec<(String, u64)>,
     /// Distinct filled values (exact up to about two million).
@@ -121,6 +124,7 @@ impl ColumnProfile {
             filled: 0,
             markers: 0,
             undecodable: 0,
+            mojibake: 0,
             shapes: Vec::new(),
             distinct: 0,
             dates: Vec::new(),
@@ -185,6 +189,9 @@ impl ColumnProfile {
             return;
         }
         self.filled += 1;
+        if !t.is_ascii() && crate::source::repair_mojibake(t).is_some() {
+            self.mojibake += 1;
+        }
         let mut h = FxHasher::default();
         folded.hash(&mut h);
         let hash = h.finish() | 1;
