@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end on a synthetic world: synth -> keygen -> encode every agency -> link -> evaluate.
 # Usage: benches/link_world.sh PERSONS [THRESHOLD] [SEED]   (run from the repository root)
-# Env: KEY=FILE uses that key (default: a fresh one per run), COHESION=NUM, KEEP=1 keeps the
+# Env: REALISM=hard makes a hard world (default classic), KEY=FILE uses that key (default: a
+# fresh one per run), COHESION=NUM, KEEP=1 keeps the
 # temporary directory, LINK_ARGS='...' adds flags to `crosswalk link`.
 set -euo pipefail
 persons=${1:-2000}; threshold=${2:-0.8}; seed=${3:-1}
@@ -9,7 +10,7 @@ bin=target/release/crosswalk
 [ -x "$bin" ] || cargo build --release --quiet
 dir=$(mktemp -d)
 [ -n "${KEEP:-}" ] && echo "kept $dir" >&2 || trap 'rm -rf "$dir"' EXIT
-$bin synth --persons "$persons" --seed "$seed" --out "$dir/world" 2>/dev/null
+$bin synth --persons "$persons" --seed "$seed" --realism "${REALISM:-classic}" --out "$dir/world" 2>/dev/null
 if [ -n "${KEY:-}" ]; then install -m 600 "$KEY" "$dir/key"; else $bin keygen --out "$dir/key" >/dev/null 2>&1; fi
 mkdir -p "$dir/enc" "$dir/maps"
 for m in "$dir"/world/mappings/*.toml; do

@@ -17,6 +17,11 @@ pub struct SynthArgs {
     /// Output directory (exports/, mappings/, truth/, schema.toml).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// How hard the world is to link: classic (the demo's world) or hard (closer to real
+    /// exports: skewed name frequencies, alias-only records, persons without a birth date, a
+    /// referral log with ages instead of birth dates; docs/synth.md).
+    #[arg(long, value_name = "LEVEL", default_value = "classic")]
+    realism: synth::Realism,
 }
 
 pub fn synth(args: &SynthArgs) -> crosswalk::Result<()> {
@@ -24,6 +29,7 @@ pub fn synth(args: &SynthArgs) -> crosswalk::Result<()> {
         persons: args.persons,
         seed: args.seed,
         out: args.out.clone(),
+        realism: args.realism,
     })?;
     eprintln!(
         "crosswalk synth: {} persons, {} records in {} exports -> {}",

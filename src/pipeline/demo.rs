@@ -65,6 +65,7 @@ pub fn run(
     }
     progress("generating the synthetic world");
     synth::run(&SynthConfig {
+        realism: synth::Realism::Classic,
         persons,
         seed: 1,
         out: world.clone(),

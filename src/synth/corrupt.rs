@@ -48,6 +48,8 @@ pub(crate) struct Observed {
     pub aka: String,
     /// Whether the name fields hold the person's alias instead of their name.
     pub alias_as_name: bool,
+    /// An age recorded instead of the birth date (the hard world's referral log).
+    pub age: Option<u32>,
 }
 
 const KEYBOARD: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
@@ -195,6 +197,7 @@ pub(crate) fn observe(p: &Person, date: NaiveDate, r: &Rates, rng: &mut Rand) ->
         ssn4: p.ssn4.clone().unwrap_or_default(),
         aka,
         alias_as_name,
+        age: None,
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::corrupt::{observe, Observed, Rates};
 use super::world::{Agency, Event, World};
-use super::{write_csv, Rand, SynthSummary};
+use super::{write_csv, Rand, Realism, SynthSummary};
 use crate::error::Result;
 use crate::vocab::TraffickingType;
 
@@ -49,6 +49,30 @@ fn index(a: Agency) -> usize {
         Agency::CaseMgmt => 8,
     }
 }
+
+/// A hard world's recording error rates of agency `i`: more typos and nicknames everywhere,
+/// aliases recorded as the name twice as often; police lose more birth dates; the taskforce's
+/// referral log is typed by hand (docs/synth.md).
+fn hard_rates(i: usize) -> Rates {
+    let mut r = RATES[i];
+    r.typo = (r.typo * 1.5).min(0.5);
+    r.nickname = (r.nickname * 1.5).min(0.5);
+    r.alias_as_name = (r.alias_as_name * 2.0).min(0.6);
+    match i {
+        1 => r.dob_missing = 0.15,
+        3 => {
+            r.typo = 0.15;
+            r.nickname = 0.15;
+            r.swap = 0.05;
+            r.dob_missing = 0.10;
+        }
+        _ => {}
+    }
+    r
+}
+
+/// Share of a hard world's referral-log rows that record an age instead of the birth date.
+const AGE_INSTEAD_OF_DOB: f64 = 0.7;
 
 /// Recording error rates per agency, in [`AGENCIES`] order (docs/synth.md).
 const RATES: [Rates; 9] = [
@@ -154,8 +178,34 @@ fn tt_code(t: TraffickingType, style: u8) -> &'static str {
     }
 }
 
-/// Header of each export, in [`AGENCIES`] order.
-fn header(i: usize) -> &'static [&'static str] {
+/// Source mapping of export `i`; a hard world's referral log has an age column.
+fn mapping_text(i: usize, hard: bool) -> String {
+    let text = MAPPINGS[i].to_string();
+    if hard && i == 3 {
+        text.replace(
+            "dob = { column = \"DOB\", formats = [\"YYYYMMDD\"] }\n",
+            "dob = { column = \"DOB\", formats = [\"YYYYMMDD\"] }\nage = \"Age\"\n",
+        )
+    } else {
+        text
+    }
+}
+
+/// Header of each export, in [`AGENCIES`] order; a hard world's referral log has an age
+/// column after the birth date.
+fn header(i: usize, hard: bool) -> &'static [&'static str] {
+    if hard && i == 3 {
+        return &[
+            "Ref ID",
+            "Last",
+            "First",
+            "DOB",
+            "Age",
+            "Phone",
+            "Referral Date",
+            "Referred By",
+        ];
+    }
     match i {
         0 => &[
             "Case ID",
@@ -273,7 +323,7 @@ fn header(i: usize) -> &'static [&'static str] {
 fn alias_use(i: usize, o: &Observed) -> &'static str {
     if o.alias_as_name {
         "name"
-    } else if header(i).contains(&"AKA") && !o.aka.is_empty() {
+    } else if header(i, false).contains(&"AKA") && !o.aka.is_empty() {
         "aka"
     } else {
         ""
@@ -288,6 +338,7 @@ fn row(
     e: &Event,
     tt: TraffickingType,
     rng: &mut Rand,
+    hard: bool,
 ) -> Vec<String> {
     let s = |x: &str| x.to_string();
     let sex_fm = s(if o.female { "F" } else { "M" });
@@ -356,7 +407,7 @@ fn row(
             } else {
                 phone_fmt(&o.phone, 3)
             };
-            vec![
+            let mut cells = vec![
                 s(id),
                 o.family.clone(),
                 o.given.clone(),
@@ -364,7 +415,11 @@ fn row(
                 ph,
                 compact(Some(e.start)),
                 s(rng.pick::<&str>(&["DCF", "HPD", "CSP", "Provider"])),
-            ]
+            ];
+            if hard {
+                cells.insert(4, o.age.map(|a| a.to_string()).unwrap_or_default());
+            }
+            cells
         }
         4 => vec![
             s(id),
@@ -445,7 +500,13 @@ fn incident_ids(i: usize) -> bool {
 const ID_PREFIX: [&str; 9] = ["DCF-", "INC-", "CAC-", "R-", "H-", "HMIS", "MH-", "M-", "C"];
 
 /// Writes every export, mapping and truth file; returns counts.
-pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<SynthSummary> {
+pub(crate) fn write_all(
+    world: &World,
+    out: &Path,
+    rng: &mut Rand,
+    realism: Realism,
+) -> Result<SynthSummary> {
+    let hard = realism == Realism::Hard;
     let mut by_agency: Vec<Vec<&Event>> = vec![Vec::new(); AGENCIES.len()];
     for e in &world.events {
         by_agency[index(e.agency)].push(e);
@@ -472,7 +533,11 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
     for (i, events) in by_agency.iter_mut().enumerate() {
         events.sort_by_key(|e| (e.start, e.person));
         let (stem, agency) = AGENCIES[i];
-        let mut rows = vec![header(i).iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+        let mut rows = vec![header(i, hard)
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()];
+        let rates = if hard { hard_rates(i) } else { RATES[i] };
         // client id -> what was registered under it (providers reuse it)
         let mut clients: HashMap<u32, (String, Observed)> = HashMap::new();
         let mut next_id = 1u32;
@@ -485,7 +550,27 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
                     *next_id * 7 % 1_000_000 + 100_000 * (i as u32 % 3)
                 );
                 *next_id += 1;
-                (id, observe(p, e.start, &RATES[i], rng))
+                let mut o = observe(p, e.start, &rates, rng);
+                if hard {
+                    // Police and the taskforce hear only the alias of some; some persons give
+                    // no birth date to anyone; the referral log often writes an age instead.
+                    if let (true, true, Some((g, f))) = (p.alias_only, i == 1 || i == 3, &p.alias) {
+                        o.given = g.clone();
+                        o.family = f.clone();
+                        o.middle.clear();
+                        o.aka.clear();
+                        o.alias_as_name = true;
+                    }
+                    if p.dob_unknown {
+                        o.dob = None;
+                    }
+                    if i == 3 && rng.chance(AGE_INSTEAD_OF_DOB) {
+                        let born = o.dob.unwrap_or(p.dob);
+                        o.age = Some(crate::source::years_between(born, e.start));
+                        o.dob = None;
+                    }
+                }
+                (id, o)
             };
             let (id, obs) = if incident_ids(i) {
                 fresh(rng, &mut next_id)
@@ -499,7 +584,7 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
                     }
                 }
             };
-            rows.push(row(i, &id, &obs, e, p.trafficking, rng));
+            rows.push(row(i, &id, &obs, e, p.trafficking, rng, hard));
             truth_events.push(vec![
                 agency.to_string(),
                 id.clone(),
@@ -512,7 +597,8 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
             ]);
             truth_records.push(vec![agency.to_string(), id, p.id.to_string()]);
         }
-        let mapping = crate::source::SourceMapping::from_toml(MAPPINGS[i], Path::new(stem))?;
+        let text = mapping_text(i, hard);
+        let mapping = crate::source::SourceMapping::from_toml(&text, Path::new(stem))?;
         write_csv(
             &out.join("exports").join(format!("{stem}.csv")),
             mapping.delimiter_byte(),
@@ -522,7 +608,7 @@ pub(crate) fn write_all(world: &World, out: &Path, rng: &mut Rand) -> Result<Syn
         )?;
         crate::io::write_atomic(
             &out.join("mappings").join(format!("{stem}.toml")),
-            MAPPINGS[i].as_bytes(),
+            text.as_bytes(),
         )?;
         summary.records += rows.len() - 1;
         summary

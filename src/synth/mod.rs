@@ -16,7 +16,13 @@
 //! use crosswalk::synth::{self, SynthConfig};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let summary = synth::run(&SynthConfig { persons: 50, seed: 7, out: dir.path().into() }).unwrap();
+//! let summary = synth::run(&SynthConfig {
+//!     persons: 50,
+//!     seed: 7,
+//!     out: dir.path().into(),
+//!     realism: synth::Realism::Classic,
+//! })
+//! .unwrap();
 //! assert_eq!(summary.persons, 50);
 //! assert!(summary.records > 50);
 //! assert!(dir.path().join("truth/records.csv").exists());
@@ -46,6 +52,34 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Output directory (created if missing).
     pub out: PathBuf,
+    /// How hard the world is to link.
+    pub realism: Realism,
+}
+
+/// How hard a synthetic world is to link (docs/synth.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Realism {
+    /// The world of the first releases: the demo's and the tests' (byte-identical across
+    /// versions for a seed).
+    #[default]
+    Classic,
+    /// Closer to real exports (../shared/domain.md): more skewed name frequencies, more
+    /// aliases and persons filed under an alias only by police and the taskforce, persons who
+    /// never give a birth date, a referral log that records an age instead of the birth date on
+    /// most rows and is typed by hand, more surname changes and nicknames.
+    Hard,
+}
+
+impl std::str::FromStr for Realism {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Realism, String> {
+        match s {
+            "classic" => Ok(Realism::Classic),
+            "hard" => Ok(Realism::Hard),
+            _ => Err("use classic or hard".into()),
+        }
+    }
 }
 
 /// What was generated.
@@ -133,8 +167,8 @@ pub fn run(cfg: &SynthConfig) -> Result<SynthSummary> {
         std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
     }
     let mut rng = Rand::new(cfg.seed);
-    let world = world::World::generate(cfg.persons, &mut rng);
-    let summary = exports::write_all(&world, out, &mut rng)?;
+    let world = world::World::generate(cfg.persons, &mut rng, cfg.realism);
+    let summary = exports::write_all(&world, out, &mut rng, cfg.realism)?;
     crate::io::write_atomic(
         &out.join("schema.toml"),
         crate::schema::DEFAULT_SCHEMA_TOML.as_bytes(),

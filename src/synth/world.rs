@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDate, TimeDelta};
 
 use super::names::*;
-use super::{world_end, Rand};
+use super::{world_end, Rand, Realism};
 use crate::vocab::TraffickingType;
 
 /// Where a person lived (and which phone they had) from a date on.
@@ -32,6 +32,10 @@ pub(crate) struct Person {
     pub homes: Vec<Home>,
     /// A completely different name the person sometimes gives.
     pub alias: Option<(String, String)>,
+    /// Police and the taskforce only ever hear the alias (hard worlds).
+    pub alias_only: bool,
+    /// The person never gives a birth date to anyone (hard worlds).
+    pub dob_unknown: bool,
     pub trafficking: TraffickingType,
     pub minor: bool,
     pub first_contact: NaiveDate,
@@ -86,14 +90,60 @@ pub(crate) struct World {
     pub events: Vec<Event>,
 }
 
-/// Zipf exponent of given-name draws (names.rs explains the choice).
-const GIVEN_S: f64 = 0.7;
-/// Zipf exponent of surname draws.
-const SURNAME_S: f64 = 0.6;
-/// Share of surnames drawn from the long tail of composed names.
-const SURNAME_TAIL: f64 = 0.4;
-/// Share of female given names drawn from the long tail.
-const GIVEN_TAIL: f64 = 0.25;
+/// How names are drawn and how often the hard cases occur, per [`Realism`].
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    /// Zipf exponent of given-name draws (names.rs explains the choice).
+    given_s: f64,
+    /// Zipf exponent of surname draws.
+    surname_s: f64,
+    /// Share of surnames drawn from the long tail of composed names.
+    surname_tail: f64,
+    /// Share of female given names drawn from the long tail.
+    given_tail: f64,
+    /// Share of persons with an alias.
+    alias: f64,
+    /// Share of alias holders whom police and the taskforce know only by the alias.
+    alias_only: f64,
+    /// Share of persons who never give a birth date.
+    dob_unknown: f64,
+    /// Share of adult women who change surname during their journey.
+    surname_change: f64,
+}
+
+const CLASSIC: Params = Params {
+    given_s: 0.7,
+    surname_s: 0.6,
+    surname_tail: 0.4,
+    given_tail: 0.25,
+    alias: 0.06,
+    alias_only: 0.0,
+    dob_unknown: 0.0,
+    surname_change: 0.03,
+};
+
+/// A region's names are more concentrated than the classic world's: the commonest given name
+/// and surname are held by several percent of persons, and the long tail of rare names is
+/// thinner (docs/synth.md has the resulting shares).
+const HARD: Params = Params {
+    given_s: 0.8,
+    surname_s: 0.7,
+    surname_tail: 0.3,
+    given_tail: 0.18,
+    alias: 0.15,
+    alias_only: 0.4,
+    dob_unknown: 0.05,
+    surname_change: 0.08,
+};
+
+impl Params {
+    fn of(r: Realism) -> Params {
+        match r {
+            Realism::Classic => CLASSIC,
+            Realism::Hard => HARD,
+        }
+    }
+}
 
 /// A name composed from syllables (one rare name of many thousands).
 fn composed(rng: &mut Rand, parts: NameParts) -> String {
@@ -105,26 +155,26 @@ fn composed(rng: &mut Rand, parts: NameParts) -> String {
     )
 }
 
-/// A surname: a common one by Zipf weight, or (`SURNAME_TAIL`) a rare composed one.
-fn draw_surname(rng: &mut Rand, hispanic: bool) -> String {
+/// A surname: a common one by Zipf weight, or (`surname_tail`) a rare composed one.
+fn draw_surname(rng: &mut Rand, hispanic: bool, k: &Params) -> String {
     let (list, parts) = if hispanic {
         (HISPANIC_SURNAMES, HISPANIC_SURNAME_PARTS)
     } else {
         (OTHER_SURNAMES, OTHER_SURNAME_PARTS)
     };
-    if rng.chance(SURNAME_TAIL) {
+    if rng.chance(k.surname_tail) {
         composed(rng, parts)
     } else {
-        rng.zipf(list, SURNAME_S).to_string()
+        rng.zipf(list, k.surname_s).to_string()
     }
 }
 
-/// A given name from `pool`, or for a woman (`GIVEN_TAIL`) a rare composed one.
-fn given_name(rng: &mut Rand, pool: &[&str], female: bool) -> String {
-    if female && rng.chance(GIVEN_TAIL) {
+/// A given name from `pool`, or for a woman (`given_tail`) a rare composed one.
+fn given_name(rng: &mut Rand, pool: &[&str], female: bool, k: &Params) -> String {
+    if female && rng.chance(k.given_tail) {
         composed(rng, FEMALE_GIVEN_PARTS)
     } else {
-        rng.zipf(pool, GIVEN_S).to_string()
+        rng.zipf(pool, k.given_s).to_string()
     }
 }
 
@@ -148,7 +198,8 @@ fn new_home(rng: &mut Rand, from: NaiveDate) -> Home {
 }
 
 impl World {
-    pub fn generate(n: usize, rng: &mut Rand) -> World {
+    pub fn generate(n: usize, rng: &mut Rand, realism: Realism) -> World {
+        let k = &Params::of(realism);
         let mut persons: Vec<Person> = Vec::with_capacity(n);
         let start = NaiveDate::from_ymd_opt(2022, 1, 1).unwrap_or_default();
         let span = (NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default() - start).num_days();
@@ -178,19 +229,19 @@ impl World {
                 (false, true) => OTHER_FEMALE,
                 (false, false) => OTHER_MALE,
             };
-            let mut given = given_name(rng, given_pool, female);
+            let mut given = given_name(rng, given_pool, female, k);
             let middle = rng
                 .chance(0.45)
-                .then(|| given_name(rng, given_pool, female));
+                .then(|| given_name(rng, given_pool, female, k));
             let surname = if hispanic {
-                let a = draw_surname(rng, true);
+                let a = draw_surname(rng, true, k);
                 if rng.chance(0.35) {
-                    format!("{a} {}", draw_surname(rng, true))
+                    format!("{a} {}", draw_surname(rng, true, k))
                 } else {
                     a.to_string()
                 }
             } else {
-                draw_surname(rng, false)
+                draw_surname(rng, false, k)
             };
             let (surname, homes, fam) = match &sibling_of {
                 Some(s) => {
@@ -201,7 +252,7 @@ impl World {
                             + days(rng.range(400, 1800) * if rng.chance(0.5) { 1 } else { -1 });
                     }
                     while given == s.given {
-                        given = given_name(rng, given_pool, female);
+                        given = given_name(rng, given_pool, female, k);
                     }
                     (s.surname.clone(), s.homes.clone(), s.family)
                 }
@@ -224,18 +275,31 @@ impl World {
                 2 => TraffickingType::Both,
                 _ => TraffickingType::Unknown,
             };
-            let alias = rng.chance(0.06).then(|| {
+            let alias = rng.chance(k.alias).then(|| {
                 (
-                    given_name(rng, if female { OTHER_FEMALE } else { OTHER_MALE }, female),
-                    draw_surname(rng, false),
+                    given_name(
+                        rng,
+                        if female { OTHER_FEMALE } else { OTHER_MALE },
+                        female,
+                        k,
+                    ),
+                    draw_surname(rng, false, k),
                 )
             });
-            let new_surname = (!minor && female && rng.chance(0.03)).then(|| {
+            let new_surname = (!minor && female && rng.chance(k.surname_change)).then(|| {
                 (
                     first_contact + days(rng.range(60, 500)),
-                    draw_surname(rng, false),
+                    draw_surname(rng, false, k),
                 )
             });
+            // Hard worlds only draw these, so that a classic world's stream is unchanged.
+            let (alias_only, dob_unknown) = match realism {
+                Realism::Classic => (false, false),
+                Realism::Hard => (
+                    alias.is_some() && rng.chance(k.alias_only),
+                    rng.chance(k.dob_unknown),
+                ),
+            };
             persons.push(Person {
                 id,
                 family: fam,
@@ -250,6 +314,8 @@ impl World {
                     .then(|| format!("{:04}", rng.range(1, 9999))),
                 homes,
                 alias,
+                alias_only,
+                dob_unknown,
                 trafficking,
                 minor,
                 first_contact,
