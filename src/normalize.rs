@@ -377,12 +377,23 @@ pub fn split_name_with(
     let mut parts = match (layout, comma) {
         (NameLayout::LastCommaFirst, Some(i)) => {
             let family = name(&raw[..i])?;
-            let rest = name(&raw[i + 1..])?;
-            let (given, middle) = match rest {
-                Some(r) => match r.split_once(' ') {
-                    Some((g, m)) => (Some(g.to_string()), Some(m.to_string())),
-                    None => (Some(r), None),
-                },
+            // The first word after the comma is the given name, a hyphenated one whole
+            // (`Lopez, Jo-Ann`), as under `first_last`.
+            let (given, middle) = match name(&raw[i + 1..])? {
+                Some(all) => {
+                    let units: Vec<String> = raw[i + 1..]
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .filter_map(|w| name(w).ok().flatten())
+                        .filter(|u| !NAME_NOISE.contains(&u.as_str()))
+                        .collect();
+                    match units.split_first() {
+                        Some((g, rest)) if !rest.is_empty() => {
+                            (Some(g.clone()), Some(rest.join(" ")))
+                        }
+                        Some((g, _)) => (Some(g.clone()), None),
+                        None => (Some(all), None),
+                    }
+                }
                 None => (None, None),
             };
             NameParts {
@@ -431,6 +442,10 @@ fn first_last(raw: &str, family_words: u8) -> std::result::Result<NameParts, Pro
         taken += 1;
     }
     while start > 1 && SURNAME_PARTICLES.contains(&units[start - 1].as_str()) {
+        start -= 1;
+    }
+    // `y` joins two surnames (`Lopez y Garcia`): the one before it belongs too.
+    if start > 1 && units[start] == "Y" {
         start -= 1;
     }
     let join = |r: std::ops::Range<usize>| Some(units[r].join(" ")).filter(|s| !s.is_empty());
@@ -1157,6 +1172,16 @@ mod tests {
         assert_eq!(fl("Ana M. Lopez", 2), (s("ANA"), s("M"), s("LOPEZ")));
         assert_eq!(fl("Ana Lopez", 2), (s("ANA"), None, s("LOPEZ")));
         assert_eq!(fl("De Leon", 1), (s("DE"), None, s("LEON")));
+        assert_eq!(
+            fl("Maria Lopez y Garcia", 1),
+            (s("MARIA"), None, s("LOPEZ Y GARCIA"))
+        );
+        assert_eq!(fl("Jo-Ann Lopez", 1), (s("JO ANN"), None, s("LOPEZ")));
+        let lcf = split_name("Lopez, Jo-Ann Marie Jr.", NameLayout::LastCommaFirst).unwrap();
+        assert_eq!(
+            (lcf.given, lcf.middle, lcf.family),
+            (s("JO ANN"), s("MARIE"), s("LOPEZ"))
+        );
         // A cell's problems are the whole cell's, as before.
         assert_eq!(
             split_name_with("123 456", NameLayout::FirstLast, 2),

@@ -122,10 +122,11 @@ pub fn shape(value: &str) -> String {
 /// made only of code-vocabulary words ([`CODE_WORDS`]), or, held by at least
 /// [`MIN_ROWS_TO_QUOTE`] rows, it is code-shaped: at most 24 ASCII characters, at most three
 /// digits (no date, phone, SSN, ZIP or id), no word of four letters or more that is not a code
-/// word (`12 Main St`), and a digit or one of `_ . / & # : +` in it
-/// (`SVC_01`, `A/B`), or words of at most two letters (`A`, `IR`), or hyphen-joined words
-/// (`HSG-EM`, `SVC-HOUSING`). A plain word of three or more letters (`LEE`, `Lopez`) may be a name
-/// and is never quoted.
+/// word (`12 Main St`), and then either digits without spaces and without a name-like word
+/// (`SVC-01`, `REF2`; not `WU#1`), or one of `_ / # : +` beside a word no name is, a code word, a
+/// single letter or a run of consonants (`HSG_EM`, `T/V`; not `LEE/KIM`), or a single letter
+/// (`A`). A plain word (`LEE`, `Lopez`) or hyphen-joined words (`HSG-EM`, `Jo-Ann`) may be a
+/// name and are never quoted.
 pub fn code_is_quotable(value: &str, rows: u64) -> bool {
     let v = value.trim();
     if v.is_empty() {
@@ -161,13 +162,24 @@ pub fn code_is_quotable(value: &str, rows: u64) -> bool {
     {
         return false;
     }
-    // A number beside words (`12 Oak St`) is an address, not a code: digits only without spaces.
+    // A word no code is made of: two letters or more with a vowel, not a code word (`LEE`,
+    // `WU`; `HSG`, `SVC` and `T` are code-like).
+    let name_like = |w: &String| {
+        letters_only(w)
+            && w.len() > 1
+            && !CODE_WORDS.contains(&w.as_str())
+            && w.bytes().any(|b| b"aeiouy".contains(&b))
+    };
+    // A number beside words (`12 Oak St`) is an address, not a code: digits only without
+    // spaces, and no name-like word beside them (`WU#1`).
     if digits > 0 {
-        return !v.contains(' ');
+        return !v.contains(' ') && !words.iter().any(name_like);
     }
     // `-`, `.` and `&` join names too (`Jo-Ann`, `A.J.`, `Bo & Li`): only `_ / # : +` mark a
-    // code by themselves.
-    v.contains(|c| "_/#:+".contains(c)) || (words.len() == 1 && words[0].len() == 1)
+    // code, and only beside a word no name is: a code word, a single letter or a run of
+    // consonants (`HSG_EM`, `T/V`); `LEE/KIM`, `LI_WU` and `WU#1` may be names.
+    (v.contains(|c| "_/#:+".contains(c)) && words.iter().any(|w| !name_like(w)))
+        || (words.len() == 1 && words[0].len() == 1)
 }
 
 /// How a code-column value appears in a message: the code itself when
@@ -216,6 +228,10 @@ mod tests {
             "St. Cyr",
             "Bo & Li",
             "HSG-EM",
+            "LEE/KIM",
+            "LI_WU",
+            "WU#1",
+            "Kim/Lee",
         ] {
             assert!(!code_is_quotable(v, 1_000), "{v}");
             assert!(!code_label(v, 1_000).contains(v.trim()), "{v}");

@@ -555,11 +555,23 @@ impl UnknownCodeTally {
     /// The summary: quotable codes one line each; the rest grouped by column and shape, with
     /// their first rows. Ordered by column, then label.
     pub fn lines(&self) -> Vec<UnknownCodeLine> {
+        self.lines_quoting(&|_| false)
+    }
+
+    /// As [`UnknownCodeTally::lines`], quoting also the codes for which `also` holds: the
+    /// entries of a fixed public table (what crosswalk's built-in readings read), which tell
+    /// nothing about a person.
+    pub fn lines_quoting(&self, also: &dyn Fn(&str) -> bool) -> Vec<UnknownCodeLine> {
         type Key = (&'static str, String, &'static str);
         let mut out: BTreeMap<Key, (u64, Vec<u64>, bool)> = BTreeMap::new();
         for (code, (n, rows)) in &self.by_value {
-            let quoted = crate::redact::code_is_quotable(&code.value, *n);
-            let label = crate::redact::code_label(&code.value, *n);
+            let listed = also(&code.value);
+            let quoted = listed || crate::redact::code_is_quotable(&code.value, *n);
+            let label = if listed {
+                code.value.clone()
+            } else {
+                crate::redact::code_label(&code.value, *n)
+            };
             let e = out
                 .entry((code.column_kind, label, code.reading))
                 .or_default();
@@ -583,6 +595,15 @@ impl UnknownCodeTally {
             )
             .collect()
     }
+}
+
+/// Whether a code is read by a built-in table (sex or trafficking type): a value of a fixed
+/// public list, quoted in summaries whatever its count.
+pub fn is_builtin_code(value: &str) -> bool {
+    let folded = normalize::fold(value);
+    !folded.is_empty()
+        && (Sex::from_common_code(&folded).is_some()
+            || TraffickingType::from_common_code(&folded).is_some())
 }
 
 /// One extracted row.

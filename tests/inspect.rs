@@ -501,3 +501,175 @@ fn inspect_survives_the_hostile_corpus_and_leaks_nothing() {
     }
     assert!(checked >= 25, "{checked}");
 }
+
+/// Writes `text` to `dir/name` and drafts it (agency type `law_enforcement`), returning the
+/// process output.
+fn inspect_text(dir: &Path, name: &str, text: &str) -> std::process::Output {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    crosswalk(&[
+        "inspect",
+        p.to_str().unwrap(),
+        "--agency-type",
+        "law_enforcement",
+    ])
+}
+
+/// Review findings on `inspect` (2026-12-06), each a regression test: a headerless file is
+/// refused without quoting its first row; a birth date written only on the intake row is not
+/// a different person; a per-row unique column does not make a composite id; specific header
+/// words win over generic ones; a dated header is not taken for the birth date.
+#[test]
+fn inspect_review_regressions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // No header: the first row is a person.
+    let o = inspect_text(
+        tmp.path(),
+        "noheader.csv",
+        "Maria Lopez,F,LAB\nAna Ruiz,F,SEX\nJose Diaz,M,LAB\n",
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", out(&o));
+    assert!(!out(&o).contains("Maria") && !out(&o).contains("Lopez"));
+
+    // A birth date on the intake row only: one client id, one person.
+    let mut text = String::from("Client ID,First Name,Last Name,DOB,Service Type\n");
+    let names = ["Ana", "Rosa", "Luz", "Eva", "Marta", "Lina"];
+    for c in 0..120 {
+        for k in 0..3 {
+            let dob = if k == 0 {
+                format!("2001-01-{:02}", c % 28 + 1)
+            } else {
+                String::new()
+            };
+            text.push_str(&format!("C{c:04},{},Diaz{c},{dob},SVC{k}\n", names[c % 6]));
+        }
+    }
+    let o = inspect_text(tmp.path(), "intake_dob.csv", &text);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("record_id = \"Client ID\"\n"),
+        "{}",
+        out(&o)
+    );
+
+    // Co-victims told apart by a victim number, beside a badge number unique to each row.
+    let mut text =
+        String::from("Incident #,Badge,Victim Seq,Victim Name,Victim DOB,Offense Code\n");
+    for i in 0..80 {
+        for v in 1..=2 {
+            text.push_str(&format!(
+                "INC-{i:04},B{:05},{v},{} Vega{},{}/{}/2005,HT-INC\n",
+                i * 2 + v,
+                names[(i + v) % 6],
+                i * 2 + v,
+                v + 1,
+                i % 27 + 1
+            ));
+        }
+    }
+    let o = inspect_text(tmp.path(), "covictims.csv", &text);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("record_id = [\"Victim Seq\", \"Incident #\"]"),
+        "{}",
+        out(&o)
+    );
+
+    // Specific header words first.
+    let mut text = String::from(
+        "Client ID,First Name,Last Name,Phone Number,SSN Last 4,Age at Intake,Last Known Address,Program\n",
+    );
+    for c in 0..60 {
+        text.push_str(&format!(
+            "C{c:04},{},Ortiz{c},860555{c:04},{:04},{},{c} Main Street,SHELTER\n",
+            names[c % 6],
+            c * 7,
+            15 + c % 5
+        ));
+    }
+    let o = inspect_text(tmp.path(), "headers.csv", &text);
+    let d = out(&o);
+    for line in [
+        "record_id = \"Client ID\"",
+        "phone = \"Phone Number\"",
+        "ssn4 = \"SSN Last 4\"",
+        "age = \"Age at Intake\"",
+        "street = \"Last Known Address\"",
+    ] {
+        assert!(d.contains(line), "{line}: {d}");
+    }
+
+    // Old dates under a header that names another date are not the birth date.
+    let mut text = String::from("Case ID,Client Name,Case Opened,Event Date,Event Type\n");
+    for c in 0..60 {
+        text.push_str(&format!(
+            "K{c:04},{} Soto,1990-01-{:02},2024-02-{:02},INTAKE\n",
+            names[c % 6],
+            c % 28 + 1,
+            c % 28 + 1
+        ));
+    }
+    let o = inspect_text(tmp.path(), "olddates.csv", &text);
+    assert!(!out(&o).contains("\ndob = "), "{}", out(&o));
+}
+
+/// `encode --check` says why rows are rejected and does not count their cells as parsed.
+#[test]
+fn encode_check_counts_rejected_rows_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("ragged.csv");
+    std::fs::write(
+        &export,
+        "Client ID,Client Name,DOB,Program\n\
+         C1,Ana Diaz,2001-01-01,SHELTER\n\
+         C2,Diaz, Rosa,2001-01-02,SHELTER\n\
+         C3,Luz Vega,2001-01-03,SHELTER\n\
+         C4,Vega, Eva,2001-01-04,SHELTER\n",
+    )
+    .unwrap();
+    let mapping = tmp.path().join("m.toml");
+    std::fs::write(
+        &mapping,
+        "agency = \"h\"\nagency_type = \"service_provider\"\n[columns]\nrecord_id = \"Client ID\"\n\
+         full_name = { column = \"Client Name\", layout = \"first_last\" }\n\
+         dob = { column = \"DOB\", formats = [\"YYYY-MM-DD\"] }\nservice_code = \"Program\"\n\
+         [service_codes]\nSHELTER = \"housing\"\n",
+    )
+    .unwrap();
+    let o = crosswalk(&[
+        "encode",
+        "--check",
+        "--source",
+        mapping.to_str().unwrap(),
+        "--input",
+        export.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        report.contains("4 rows; 2 would be rejected as a whole"),
+        "{report}"
+    );
+    assert!(
+        report.contains("rows rejected: row: ragged row"),
+        "{report}"
+    );
+    assert!(
+        report.contains("over the 2 rows that would be encoded"),
+        "{report}"
+    );
+    assert!(
+        stderr(&o).contains("2 of 4 rows would be rejected"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!report.contains("Diaz") && !report.contains("Rosa"));
+}

@@ -291,16 +291,32 @@ struct Person {
     events: Vec<usize>,
 }
 
-/// A person's age band at first contact from their events in journey order: the first band
-/// known from an age (`<13` to `30+`), else the first from a minor flag (`<18`, `18+`), else
-/// unknown. A later event that dates the birth refines an earlier flag.
+/// A person's age band at first contact from their events in journey order: the first known
+/// band; when that comes from a minor flag (`<18`, `18+`), a later band from an age that
+/// agrees with the flag (`13-17` for `<18`) names it more precisely. A later age that does not
+/// agree is of a later time (the minor has grown up) and is not used.
 fn first_age_band<'a>(events: impl Iterator<Item = &'a Event> + Clone) -> u8 {
-    events
+    let Some(first) = events
         .clone()
         .map(|e| e.age_band)
-        .find(|&b| b < 5)
-        .or_else(|| events.map(|e| e.age_band).find(|&b| b < AGE_BAND_UNKNOWN))
-        .unwrap_or(AGE_BAND_UNKNOWN)
+        .find(|&b| b < AGE_BAND_UNKNOWN)
+    else {
+        return AGE_BAND_UNKNOWN;
+    };
+    if first < 5 {
+        return first;
+    }
+    let agrees = |b: u8| {
+        if first == 5 {
+            b <= 1
+        } else {
+            (2..5).contains(&b)
+        }
+    };
+    events
+        .map(|e| e.age_band)
+        .find(|&b| b < 5 && agrees(b))
+        .unwrap_or(first)
 }
 
 /// Computes every aggregate table, unsuppressed. Apply [`suppress::suppress`] before
@@ -685,8 +701,8 @@ mod tests {
             .unwrap_or_else(|| panic!("no cell {name} {g} {dims:?}"))
     }
 
-    /// A band from an age wins over one from a minor flag, whichever came first; a flag alone
-    /// makes a minor or an adult.
+    /// A band from an age refines a minor flag it agrees with; one that disagrees (the minor
+    /// grew up) does not turn a minor at first contact into an adult.
     #[test]
     fn first_age_band_prefers_an_age_to_a_flag() {
         let e = |age_band| Event {
@@ -698,6 +714,9 @@ mod tests {
             AGE_BANDS[first_age_band(evs.iter()) as usize]
         };
         assert_eq!(band(&[5, 1, 3]), "13-17");
+        assert_eq!(band(&[5, 2]), "<18");
+        assert_eq!(band(&[6, 1, 3]), "24-29");
+        assert_eq!(band(&[2, 5]), "18-23");
         assert_eq!(band(&[AGE_BAND_UNKNOWN, 6]), "18+");
         assert_eq!(band(&[AGE_BAND_UNKNOWN, 5, 6]), "<18");
         assert_eq!(band(&[AGE_BAND_UNKNOWN]), "unknown");

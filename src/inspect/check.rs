@@ -61,7 +61,10 @@ pub struct MappingCheck {
     pub rows: u64,
     /// Rows the encoder would reject as a whole.
     pub rows_rejected: u64,
-    /// One entry per mapped field (and record-id part), in mapping order.
+    /// Why, by reason (a row may have several).
+    pub row_rejections: BTreeMap<String, u64>,
+    /// One entry per mapped field (and record-id part), in mapping order, counted over the
+    /// rows that would be encoded (a rejected row's cells are not counted).
     pub fields: Vec<FieldCheck>,
     /// Codes the mapping does not list (the encoder stops on them unless told otherwise).
     pub unknown_codes: Vec<UnknownCodeLine>,
@@ -74,6 +77,19 @@ impl MappingCheck {
     /// what would read them where known; unknown codes.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
+        if self.rows > 0 && self.rows_rejected as f64 > LOSS_WARNING * self.rows as f64 {
+            let why: Vec<String> = self
+                .row_rejections
+                .iter()
+                .map(|(r, n)| format!("{r} ({n})"))
+                .collect();
+            w.push(format!(
+                "{} of {} rows would be rejected as a whole: {}",
+                self.rows_rejected,
+                self.rows,
+                why.join("; ")
+            ));
+        }
         for f in &self.fields {
             if f.filled > 0 && f.loss() > LOSS_WARNING {
                 let why = f
@@ -123,13 +139,22 @@ impl MappingCheck {
             "{} rows; {} would be rejected as a whole",
             self.rows, self.rows_rejected
         );
+        for (r, n) in &self.row_rejections {
+            let _ = writeln!(out, "  {n:>8}  rows rejected: {r}");
+        }
+        let kept = self.rows - self.rows_rejected;
+        let _ = writeln!(
+            out,
+            "  per field, over the {kept} rows that would be encoded (filled and parsed: share of \
+             those rows; dropped: cells)"
+        );
         let _ = writeln!(
             out,
             "  {:<17} {:<24} {:>8} {:>8} {:>8}  why dropped",
             "field", "column", "filled", "parsed", "dropped"
         );
         for f in &self.fields {
-            let pct = |n: u64| format!("{:.1}%", 100.0 * n as f64 / self.rows.max(1) as f64);
+            let pct = |n: u64| format!("{:.1}%", 100.0 * n as f64 / kept.max(1) as f64);
             let why: Vec<String> = f
                 .dropped
                 .iter()
@@ -186,6 +211,7 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
     let mut unknown = UnknownCodeTally::default();
     let mut builtin = UnknownCodeTally::default();
     let (mut rows, mut rejected) = (0u64, 0u64);
+    let mut row_rejections: BTreeMap<String, u64> = BTreeMap::new();
     let mut chunk: Vec<RawRow> = Vec::new();
     let decode = |cell: &[u8]| -> Option<String> {
         match mapping.encoding {
@@ -207,11 +233,30 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
             rows += 1;
             let cells: Vec<&[u8]> = raw.record.iter().collect();
             let ex = extractor.extract(&cells);
-            rejected += u64::from(ex.rejected);
+            for code in &ex.unknown_codes {
+                unknown.add(code, raw.row);
+            }
+            if ex.rejected || !ex.unknown_codes.is_empty() {
+                // The encoder drops the row (an unknown code stops the run, or rejects the row
+                // under unknown_codes = "reject"): its cells are not counted per field.
+                rejected += 1;
+                for issue in ex.issues.iter().filter(|i| i.row_rejected) {
+                    *row_rejections
+                        .entry(format!("{}: {}", issue.field, issue.reason))
+                        .or_default() += 1;
+                }
+                if !ex.unknown_codes.is_empty() {
+                    *row_rejections.entry("unknown code".into()).or_default() += 1;
+                }
+                continue;
+            }
             for (k, &(field, col)) in fields.iter().enumerate() {
                 let cell = cells.get(col).copied().unwrap_or(b"");
                 let text = decode(cell);
+                // A record id is any text (the encoder takes `NULL` as an id too); other fields
+                // count a missing-value marker as empty.
                 let present = match &text {
+                    Some(t) if field == "record_id" => !t.trim().is_empty(),
                     Some(t) => !normalize::is_missing_marker(&normalize::fold(t.trim())),
                     None => true,
                 };
@@ -237,9 +282,6 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
                     }
                 }
             }
-            for code in &ex.unknown_codes {
-                unknown.add(code, raw.row);
-            }
             for code in &ex.builtin_readings {
                 builtin.add(code, raw.row);
             }
@@ -259,9 +301,10 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
     Ok(MappingCheck {
         rows,
         rows_rejected: rejected,
+        row_rejections,
         fields,
         unknown_codes: unknown.lines(),
-        builtin_readings: builtin.lines(),
+        builtin_readings: builtin.lines_quoting(&crate::source::is_builtin_code),
     })
 }
 

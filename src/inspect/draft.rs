@@ -225,7 +225,7 @@ pub(crate) fn draft(ins: &Inspection) -> String {
                 "# The codes of {} with their rows. {help}",
                 header(x.column)
             );
-            if let Some(lines) = cols[x.column].code_lines("code") {
+            if let Some(lines) = cols[x.column].code_lines("code", &|v| builtin(v).is_some()) {
                 code_lines(out, &lines, builtin);
             }
         }

@@ -178,27 +178,64 @@ pub(crate) fn words(header: &str) -> Vec<String> {
 fn hint(header: &str) -> Option<Hint> {
     let w = words(header);
     let has = |list: &[&str]| w.iter().any(|x| list.contains(&x.as_str()));
-    if has(&["dob", "birth", "birthdate", "born", "birthday"]) && !has(&["place", "country"]) {
+    // Specific words first: `Phone Number` is a phone, not an id; `SSN Last 4` an SSN, not a
+    // surname; `Age at Intake` an age, not a date; `Last Known Address` an address.
+    if has(&["dob", "birth", "birthdate", "born", "birthday"])
+        && !has(&["place", "country", "city", "town", "state"])
+    {
         return Some(Hint::Dob);
     }
-    if has(&[
-        "date",
-        "dt",
-        "at",
-        "start",
-        "end",
-        "opened",
-        "closed",
-        "entry",
-        "exit",
-        "time",
-        "begin",
-        "admitted",
-        "discharged",
-        "started",
-        "ended",
-        "when",
-    ]) {
+    if has(&["age"]) {
+        return Some(Hint::Age);
+    }
+    if has(&["phone", "cell", "tel", "telephone", "mobile"]) {
+        return Some(Hint::Phone);
+    }
+    if has(&["ssn", "ssn4", "social", "sin"]) {
+        return Some(Hint::Ssn);
+    }
+    if has(&["zip", "zipcode", "postal", "postcode"]) {
+        return Some(Hint::Zip);
+    }
+    if has(&["address", "addr", "addr1", "street", "address1"]) {
+        return Some(Hint::Street);
+    }
+    if has(&["city", "town", "municipality"]) {
+        return Some(Hint::Town);
+    }
+    if has(&["sex", "gender"]) {
+        return Some(Hint::Sex);
+    }
+    let not_a_date = has(&[
+        "reason",
+        "type",
+        "status",
+        "code",
+        "by",
+        "destination",
+        "note",
+        "notes",
+    ]);
+    if !not_a_date
+        && has(&[
+            "date",
+            "dt",
+            "at",
+            "start",
+            "end",
+            "opened",
+            "closed",
+            "entry",
+            "exit",
+            "time",
+            "begin",
+            "admitted",
+            "discharged",
+            "started",
+            "ended",
+            "when",
+        ])
+    {
         let end = has(&[
             "end",
             "exit",
@@ -212,7 +249,9 @@ fn hint(header: &str) -> Option<Hint> {
         ]);
         return Some(Hint::Date { end });
     }
-    if has(&["aka", "alias", "aliases", "nickname", "nicknames"]) || (has(&["known"])) {
+    if has(&["aka", "alias", "aliases", "nickname", "nicknames"])
+        || (has(&["also"]) && has(&["known"]))
+    {
         return Some(Hint::Alias);
     }
     if has(&["#", "id", "no", "num", "number", "nbr", "key", "identifier"]) {
@@ -243,27 +282,6 @@ fn hint(header: &str) -> Option<Hint> {
         "familyname",
     ]) {
         return Some(Hint::Family);
-    }
-    if has(&["phone", "cell", "tel", "telephone", "mobile"]) {
-        return Some(Hint::Phone);
-    }
-    if has(&["ssn", "ssn4", "social", "sin"]) {
-        return Some(Hint::Ssn);
-    }
-    if has(&["zip", "zipcode", "postal", "postcode"]) {
-        return Some(Hint::Zip);
-    }
-    if has(&["city", "town", "municipality"]) {
-        return Some(Hint::Town);
-    }
-    if has(&["address", "addr", "addr1", "street", "address1"]) {
-        return Some(Hint::Street);
-    }
-    if has(&["sex", "gender"]) {
-        return Some(Hint::Sex);
-    }
-    if has(&["age"]) {
-        return Some(Hint::Age);
     }
     if has(&["minor", "juvenile"]) {
         return Some(Hint::Minor);
@@ -305,6 +323,12 @@ fn hint(header: &str) -> Option<Hint> {
         return Some(Hint::Name);
     }
     None
+}
+
+/// Whether a header cell's words suggest any field: a first row in which few cells do is
+/// taken for data, not a header ([`super::inspect`]).
+pub(crate) fn is_hinted(header: &str) -> bool {
+    hint(header).is_some()
 }
 
 /// Whether a value looks like a name: letters, with only spaces, hyphens, apostrophes,
@@ -417,8 +441,10 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
             assign(&mut g, &mut taken, i, role, why, Vec::new());
         }
     }
-    // Alias.
-    if let Some(i) = (0..cols.len()).find(|&i| free(&taken, i) && hints[i] == Some(Hint::Alias)) {
+    // Alias: a header that says so, over cells that are names.
+    if let Some(i) = (0..cols.len())
+        .find(|&i| free(&taken, i) && hints[i] == Some(Hint::Alias) && name_share(&cols[i]) >= 0.7)
+    {
         let c = &cols[i];
         let sep = [';', '/', '|']
             .into_iter()
@@ -499,12 +525,16 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
         .copied()
         .find(|&i| hints[i] == Some(Hint::Dob))
         .or_else(|| {
-            // No header says so: a date column ten or more years older than the others.
+            // No header says so: a date column whose header names nothing, ten or more years
+            // older than the others.
             let years: Vec<(usize, i32)> = date_cols
                 .iter()
                 .filter_map(|&i| cols[i].median_year.map(|y| (i, y)))
                 .collect();
-            let oldest = years.iter().min_by_key(|x| x.1)?;
+            let oldest = years
+                .iter()
+                .filter(|x| hints[x.0].is_none())
+                .min_by_key(|x| x.1)?;
             let others_min = years
                 .iter()
                 .filter(|x| x.0 != oldest.0)
@@ -653,92 +683,23 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
         let flag = cols[i].share(|v| {
             matches!(
                 normalize::fold(v).as_str(),
-                "Y" | "N" | "YES" | "NO" | "TRUE" | "FALSE" | "T" | "F" | "1" | "0"
+                "Y" | "N"
+                    | "YES"
+                    | "NO"
+                    | "TRUE"
+                    | "FALSE"
+                    | "T"
+                    | "F"
+                    | "1"
+                    | "0"
+                    | "MINOR"
+                    | "ADULT"
             )
         });
         if flag >= 0.9 {
             let why = format!("header names it; {} of the cells are yes/no", pct(flag));
             assign(&mut g, &mut taken, i, Role::Minor, why, vec![]);
         }
-    }
-
-    // Record id.
-    let id_ok = |c: &ColumnProfile| c.fill_rate() >= 0.9 && c.distinct_ratio() >= 0.05;
-    let id = (0..cols.len())
-        .find(|&i| free(&taken, i) && hints[i] == Some(Hint::Id) && id_ok(&cols[i]))
-        .or_else(|| {
-            (0..cols.len()).find(|&i| {
-                free(&taken, i)
-                    && hints[i].is_none()
-                    && cols[i].distinct_ratio() >= 0.3
-                    && cols[i].share(|v| digits(v) > 0) >= 0.9
-            })
-        });
-    if let Some(i) = id {
-        taken[i] = true;
-        let c = &cols[i];
-        let why = format!(
-            "{}; {} filled, {} distinct values in {} filled cells",
-            if hints[i] == Some(Hint::Id) {
-                "header names an id"
-            } else {
-                "the first column of mostly distinct values with digits"
-            },
-            pct(c.fill_rate()),
-            c.distinct,
-            c.filled
-        );
-        let person = person_key_columns(&g);
-        let parts = composite_id(profile, i, &person, &taken);
-        match parts {
-            Composite::Alone => g.mapped.push(Guess {
-                column: i,
-                role: Role::RecordId,
-                why,
-                formats: vec![],
-            }),
-            Composite::With(j, before, after) => {
-                // Not taken: a department may be the unit too.
-                g.mapped.push(Guess {
-                    column: j,
-                    role: Role::RecordId,
-                    why: format!(
-                        "rows sharing the id column's value hold different persons in {} of \
-                         the shared ids, {} once this column is added: a composite id",
-                        pct(before),
-                        pct(after)
-                    ),
-                    formats: vec![],
-                });
-                g.mapped.push(Guess {
-                    column: i,
-                    role: Role::RecordId,
-                    why,
-                    formats: vec![],
-                });
-            }
-            Composite::Unresolved(share) => {
-                g.notes.push(format!(
-                    "rows sharing a record id hold different names or birth dates in {} of the \
-                     shared ids, and no other column tells them apart: the id may not identify \
-                     one person (an incident shared by co-victims?). Map a column that does, \
-                     or a list of columns (record_id = [\"A\", \"B\"])",
-                    pct(share)
-                ));
-                g.mapped.push(Guess {
-                    column: i,
-                    role: Role::RecordId,
-                    why,
-                    formats: vec![],
-                });
-            }
-        }
-    } else {
-        g.notes.push(
-            "no column looks like a record id (mostly distinct values with digits): set \
-             record_id by hand"
-                .into(),
-        );
     }
 
     // Code columns: event or service.
@@ -791,6 +752,86 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
         );
         assign(&mut g, &mut taken, i, Role::Unit, why, vec![]);
     }
+    // Record id.
+    let id_ok = |c: &ColumnProfile| c.fill_rate() >= 0.9 && c.distinct_ratio() >= 0.05;
+    let id = (0..cols.len())
+        .find(|&i| free(&taken, i) && hints[i] == Some(Hint::Id) && id_ok(&cols[i]))
+        .or_else(|| {
+            (0..cols.len()).find(|&i| {
+                free(&taken, i)
+                    && hints[i].is_none()
+                    && cols[i].distinct_ratio() >= 0.3
+                    && cols[i].share(|v| digits(v) > 0) >= 0.9
+            })
+        });
+    if let Some(i) = id {
+        taken[i] = true;
+        let c = &cols[i];
+        let why = format!(
+            "{}; {} filled, {} distinct values in {} filled cells",
+            if hints[i] == Some(Hint::Id) {
+                "header names an id"
+            } else {
+                "the first column of mostly distinct values with digits"
+            },
+            pct(c.fill_rate()),
+            c.distinct,
+            c.filled_hashed
+        );
+        let person = person_key_columns(&g);
+        let unit = g.get("unit").map(|x| x.column);
+        let parts = composite_id(profile, i, &person, &taken, unit);
+        match parts {
+            Composite::Alone => g.mapped.push(Guess {
+                column: i,
+                role: Role::RecordId,
+                why,
+                formats: vec![],
+            }),
+            Composite::With(j, before, after) => {
+                // Not taken: a department may be the unit too.
+                g.mapped.push(Guess {
+                    column: j,
+                    role: Role::RecordId,
+                    why: format!(
+                        "rows sharing the id column's value hold different persons in {} of \
+                         the shared ids, {} once this column is added: a composite id",
+                        pct(before),
+                        pct(after)
+                    ),
+                    formats: vec![],
+                });
+                g.mapped.push(Guess {
+                    column: i,
+                    role: Role::RecordId,
+                    why,
+                    formats: vec![],
+                });
+            }
+            Composite::Unresolved(share) => {
+                g.notes.push(format!(
+                    "rows sharing a record id hold different names or birth dates in {} of the \
+                     shared ids, and no other column tells them apart: the id may not identify \
+                     one person (an incident shared by co-victims?). Map a column that does, \
+                     or a list of columns (record_id = [\"A\", \"B\"])",
+                    pct(share)
+                ));
+                g.mapped.push(Guess {
+                    column: i,
+                    role: Role::RecordId,
+                    why,
+                    formats: vec![],
+                });
+            }
+        }
+    } else {
+        g.notes.push(
+            "no column looks like a record id (mostly distinct values with digits): set \
+             record_id by hand"
+                .into(),
+        );
+    }
+
     for (i, c) in cols.iter().enumerate() {
         if !taken[i] {
             let why = if c.codes.is_some() {
@@ -814,6 +855,22 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
         }
     });
     g.unmapped.sort();
+    let mut seen: Vec<String> = Vec::new();
+    for c in cols {
+        let h = c.header.to_lowercase();
+        if seen.contains(&h)
+            && g.mapped
+                .iter()
+                .any(|x| cols[x.column].header.to_lowercase() == h)
+        {
+            g.notes.push(format!(
+                "the header {:?} appears more than once: crosswalk cannot tell the columns apart; \
+                 rename one in the export",
+                c.header
+            ));
+        }
+        seen.push(h);
+    }
     if g.get("dob").is_none()
         && g.get("given_name").is_none()
         && g.get("family_name").is_none()
@@ -845,50 +902,56 @@ enum Composite {
     Unresolved(f64),
 }
 
-/// Share of ids held by two or more rows whose rows differ in the person columns (names, birth
-/// date), with the id made of `id` and, if given, `with`. Rows with no person value are skipped.
+/// Share of ids held by two or more rows whose rows differ in a person column (a name, the
+/// birth date) where both rows have a value, with the id made of `id` and, if given, `with`. A
+/// birth date written only on the intake row is no difference.
 fn conflict_share(p: &Profile, id: usize, with: Option<usize>, person: &[usize]) -> f64 {
     use std::collections::HashMap;
     let n = p.columns[id].row_hashes.len();
-    let mut first: HashMap<(u64, u64), (u64, bool)> = HashMap::new();
+    let cell = |c: usize, r: usize| p.columns[c].row_hashes.get(r).copied().unwrap_or(0);
+    // Per id: rows seen, whether two differ, and each person column's first value.
+    let mut groups: HashMap<(u64, u64), (u32, bool, Vec<u64>)> = HashMap::new();
     for r in 0..n {
-        let idv = p.columns[id].row_hashes[r];
+        let idv = cell(id, r);
         if idv == 0 {
             continue;
         }
-        let extra = with.map_or(0, |w| p.columns[w].row_hashes.get(r).copied().unwrap_or(0));
-        let mut key = 0u64;
-        for &c in person {
-            key = key
-                .rotate_left(17)
-                .wrapping_add(p.columns[c].row_hashes.get(r).copied().unwrap_or(0));
-        }
-        if key == 0 {
-            continue;
-        }
-        let e = first.entry((idv, extra)).or_insert((key, false));
-        if e.0 != key {
-            e.1 = true;
-        }
-    }
-    // Ids seen more than once are not tracked separately; a differing one counts as shared.
-    let mut counts: HashMap<(u64, u64), u32> = HashMap::new();
-    for r in 0..n {
-        let idv = p.columns[id].row_hashes[r];
-        if idv != 0 {
-            let extra = with.map_or(0, |w| p.columns[w].row_hashes.get(r).copied().unwrap_or(0));
-            *counts.entry((idv, extra)).or_default() += 1;
+        let extra = with.map_or(0, |w| cell(w, r));
+        let e = groups
+            .entry((idv, extra))
+            .or_insert_with(|| (0, false, vec![0; person.len()]));
+        e.0 += 1;
+        for (k, &c) in person.iter().enumerate() {
+            let v = cell(c, r);
+            if v == 0 {
+                continue;
+            }
+            if e.2[k] == 0 {
+                e.2[k] = v;
+            } else if e.2[k] != v {
+                e.1 = true;
+            }
         }
     }
-    let shared = counts.values().filter(|&&c| c >= 2).count();
+    let shared = groups.values().filter(|g| g.0 >= 2).count();
     if shared == 0 {
         return 0.0;
     }
-    let differing = first.values().filter(|v| v.1).count();
+    let differing = groups.values().filter(|g| g.1).count();
     differing as f64 / shared as f64
 }
 
-fn composite_id(p: &Profile, id: usize, person: &[usize], taken: &[bool]) -> Composite {
+/// Whether the id column alone holds different persons under one value, and if so the column
+/// (free, or the unit) that tells them apart: the one that brings the share of such ids below
+/// a third, fewest distinct values first (a department, a victim number; not a column of
+/// values unique to each row, which would split every person).
+fn composite_id(
+    p: &Profile,
+    id: usize,
+    person: &[usize],
+    taken: &[bool],
+    unit: Option<usize>,
+) -> Composite {
     const MUCH: f64 = 0.3;
     if person.is_empty() {
         return Composite::Alone;
@@ -898,12 +961,14 @@ fn composite_id(p: &Profile, id: usize, person: &[usize], taken: &[bool]) -> Com
         return Composite::Alone;
     }
     let best = (0..p.columns.len())
-        .filter(|&j| j != id && !taken[j] && p.columns[j].codes.is_some())
+        .filter(|&j| j != id && (!taken[j] || Some(j) == unit))
+        .filter(|&j| p.columns[j].codes.is_some() && p.columns[j].distinct_ratio() < 0.5)
         .map(|j| (j, conflict_share(p, id, Some(j), person)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+        .filter(|&(_, share)| share < alone / 3.0)
+        .min_by_key(|&(j, _)| (p.columns[j].distinct, j));
     match best {
-        Some((j, share)) if share < alone / 3.0 => Composite::With(j, alone, share),
-        _ => Composite::Unresolved(alone),
+        Some((j, share)) => Composite::With(j, alone, share),
+        None => Composite::Unresolved(alone),
     }
 }
 
@@ -946,6 +1011,17 @@ mod tests {
             })
         );
         assert_eq!(hint("Referred By"), None);
+        assert_eq!(hint("Phone Number"), Some(Hint::Phone));
+        assert_eq!(hint("Cell #"), Some(Hint::Phone));
+        assert_eq!(hint("Social Security Number"), Some(Hint::Ssn));
+        assert_eq!(hint("SSN Last 4"), Some(Hint::Ssn));
+        assert_eq!(hint("Age at Intake"), Some(Hint::Age));
+        assert_eq!(hint("Last Known Address"), Some(Hint::Street));
+        assert_eq!(hint("Known Associates"), None);
+        assert_eq!(hint("Also Known As"), Some(Hint::Alias));
+        assert_eq!(hint("Closed Reason"), None);
+        assert_eq!(hint("Zip Code"), Some(Hint::Zip));
+        assert_eq!(hint("First Contact Date"), Some(Hint::Date { end: false }));
         assert_eq!(hint("Region"), Some(Hint::Unit));
     }
 }

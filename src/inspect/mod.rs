@@ -116,11 +116,21 @@ fn agency_from_file(path: &Path) -> String {
 pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection> {
     let sniff = sniff::sniff(path)?;
     let profile = profile::profile(path, sniff.delimiter, sniff.encoding, options.today)?;
-    if !crate::source::header_is_plain(&profile.headers) {
+    // A header must look like one (no data-shaped cell) and read like one: at least three in
+    // ten of its cells name a field crosswalk knows. A first row of names and codes (`Maria
+    // Lopez,F,LAB`) passes the first test and fails the second, and is never quoted.
+    let hinted = profile
+        .headers
+        .iter()
+        .filter(|h| guess::is_hinted(h))
+        .count();
+    let reads_like_a_header = hinted > 0 && hinted * 10 >= profile.headers.len() * 3;
+    if !crate::source::header_is_plain(&profile.headers) || !reads_like_a_header {
         return Err(Error::input(
             path,
             "the first row does not look like a header (a cell holds a date, a number or an \
-             address): crosswalk maps columns by their names. Export the file again with its \
+             address, or few of its cells name a field such as a name, birth date, id or \
+             code): crosswalk maps columns by their names. Export the file again with its \
              column names in the first row",
         ));
     }
@@ -261,7 +271,9 @@ impl Inspection {
                 Role::EventCode | Role::ServiceCode | Role::Sex | Role::TraffickingType
             ) {
                 let c = &p.columns[g.column];
-                if let Some(lines) = c.code_lines("code") {
+                let builtin = matches!(g.role, Role::Sex | Role::TraffickingType);
+                let also = |v: &str| builtin && crate::source::is_builtin_code(v);
+                if let Some(lines) = c.code_lines("code", &also) {
                     let _ = writeln!(out, "  codes of {} ({}):", c.header, g.role.key());
                     for l in lines {
                         let rows = if l.first_rows.is_empty() {

@@ -52,8 +52,8 @@ pub const DATE_CANDIDATES: &[&str] = &[
 
 /// Non-empty values kept per column for guessing and date patterns.
 const SAMPLE_VALUES: usize = 4000;
-/// Distinct values counted exactly up to this many per column.
-const DISTINCT_CAP: usize = 1 << 21;
+/// Longest value kept in a column's sample (characters); longer cells are not sampled.
+const SAMPLE_CHARS: usize = 256;
 /// Distinct values tracked as codes per column; a column with more is not a code column.
 pub const MAX_CODES: usize = 200;
 /// Rows whose per-column value hashes are kept (for the record-id checks).
@@ -90,8 +90,10 @@ pub struct ColumnProfile {
     pub mojibake: u64,
     /// The commonest value shapes ([`shape`]) with their cell counts, most frequent first.
     pub shapes: Vec<(String, u64)>,
-    /// Distinct filled values (exact up to about two million).
+    /// Distinct filled values among the first [`HASHED_ROWS`] rows.
     pub distinct: u64,
+    /// Filled cells among the first [`HASHED_ROWS`] rows (what `distinct` is counted over).
+    pub filled_hashed: u64,
     /// Date patterns that parse some of the column, best first.
     pub dates: Vec<DateFit>,
     /// Median year of the dates the best pattern reads.
@@ -127,6 +129,7 @@ impl ColumnProfile {
             mojibake: 0,
             shapes: Vec::new(),
             distinct: 0,
+            filled_hashed: 0,
             dates: Vec::new(),
             median_year: None,
             codes: Some(UnknownCodeTally::default()),
@@ -142,16 +145,21 @@ impl ColumnProfile {
         self.filled as f64 / self.rows.max(1) as f64
     }
 
-    /// Distinct values per filled cell.
+    /// Distinct values per filled cell (over the first [`HASHED_ROWS`] rows).
     pub fn distinct_ratio(&self) -> f64 {
-        self.distinct as f64 / self.filled.max(1) as f64
+        self.distinct as f64 / self.filled_hashed.max(1) as f64
     }
 
     /// The column's codes with their counts when it has at most [`MAX_CODES`] distinct values:
     /// a code only where it cannot be an identifier, else its shape and first rows.
-    pub fn code_lines(&self, kind: &'static str) -> Option<Vec<UnknownCodeLine>> {
+    /// Codes for which `also` holds are quoted too (a built-in table's entries).
+    pub fn code_lines(
+        &self,
+        kind: &'static str,
+        also: &dyn Fn(&str) -> bool,
+    ) -> Option<Vec<UnknownCodeLine>> {
         let tally = self.codes.as_ref()?;
-        let mut lines = tally.lines();
+        let mut lines = tally.lines_quoting(also);
         for l in &mut lines {
             l.column_kind = kind;
         }
@@ -195,12 +203,13 @@ impl ColumnProfile {
         let mut h = FxHasher::default();
         folded.hash(&mut h);
         let hash = h.finish() | 1;
-        self.push_hash(hash);
-        if self.distinct_set.len() < DISTINCT_CAP {
+        if self.row_hashes.len() < HASHED_ROWS {
+            self.filled_hashed += 1;
             self.distinct_set.insert(hash);
         }
+        self.push_hash(hash);
         *self.shape_counts.entry(shape(t)).or_default() += 1;
-        if self.sample.len() < SAMPLE_VALUES {
+        if self.sample.len() < SAMPLE_VALUES && t.chars().count() <= SAMPLE_CHARS {
             self.sample.push(t.to_string());
         }
         if let Some(codes) = &mut self.codes {
@@ -304,8 +313,8 @@ pub fn shape(value: &str) -> String {
     out
 }
 
-/// An export read through: its header and each column's profile.
-#[derive(Debug)]
+/// An export read through: its header and each column's profile. Its `Debug` shows counts
+/// only (a first row that is not a header may hold a person's name).
 pub struct Profile {
     /// Data rows read.
     pub rows: u64,
@@ -315,6 +324,16 @@ pub struct Profile {
     pub headers: Vec<String>,
     /// One profile per header column.
     pub columns: Vec<ColumnProfile>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("rows", &self.rows)
+            .field("ragged_rows", &self.ragged_rows)
+            .field("columns", &self.columns.len())
+            .finish()
+    }
 }
 
 /// Reads every row of `path` (CSV with `delimiter` and `encoding`, or Parquet) and profiles
@@ -403,13 +422,15 @@ mod tests {
         assert_eq!(born.dates[0].pattern, "M/D/YYYY");
         assert_eq!(born.dates[0].rate, 1.0);
         assert_eq!(born.median_year, Some(1970));
-        let codes = prof.columns[0].code_lines("service_code").unwrap();
+        let codes = prof.columns[0]
+            .code_lines("service_code", &|_| false)
+            .unwrap();
         assert_eq!(codes.len(), 3);
         assert_eq!(codes[0].label, "SVC-0");
         assert_eq!(prof.columns[0].distinct, 3);
         assert_eq!(prof.columns[1].distinct, 40);
         // Dates are never quoted, only shaped.
-        let dates = prof.columns[1].code_lines("x").unwrap();
+        let dates = prof.columns[1].code_lines("x", &|_| false).unwrap();
         assert!(dates
             .iter()
             .all(|l| l.label.starts_with("a value shaped 9")));

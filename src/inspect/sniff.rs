@@ -105,6 +105,8 @@ pub fn sniff(path: &Path) -> Result<Sniff> {
     let body = if bom { &sample[3..] } else { &sample[..] };
     // The sample ends at its last line end, so that no row is cut.
     let body = match body.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+        // A `\r` at the very end may be the first half of a `\r\n` the sample cut.
+        Some(end) if sample.len() >= SAMPLE_BYTES && body[end] == b'\r' && end > 0 => &body[..end],
         Some(end) if sample.len() >= SAMPLE_BYTES => &body[..=end],
         _ => body,
     };

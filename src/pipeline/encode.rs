@@ -391,7 +391,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     })?;
     let summary = &mut sink.summary;
     summary.unknown_codes = sink.unknown.lines();
-    summary.builtin_readings = sink.builtin.lines();
+    summary.builtin_readings = sink.builtin.lines_quoting(&crate::source::is_builtin_code);
 
     // The rejects report is the diagnosis: it is kept even when the run fails below.
     let rejects = sink
