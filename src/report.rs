@@ -679,11 +679,10 @@ pub fn render(input: &ReportInput<'_>) -> String {
         "<section><h2>8. How the records were linked</h2><p>Record pairs whose CLK similarity (Dice) reached the threshold, by score. \
          A valley just above the threshold means the threshold sits between matches and non-matches.</p>{}{}\
          <p class=\"note\">Persons are linked, not known: a person recorded under an alias that shares no name with their other records \
-         is counted twice, and twins or siblings recorded with few identifiers can be counted once. On synthetic worlds of 300 to 3,000 persons, \
-         96.6–99.6% of the figures came within 2% or 2 persons (or events, or days) of the truth; at 28,000 persons, 81% \
-         (docs/aggregates.md, section 7).</p></section>",
+         is counted twice, and twins or siblings recorded with few identifiers can be counted once. {}</p></section>",
         diag,
-        hbars(&hist, None)
+        hbars(&hist, None),
+        uncertainty(d)
     );
     let _ = writeln!(
         h,
@@ -692,6 +691,25 @@ pub fn render(input: &ReportInput<'_>) -> String {
         input.min_cell
     );
     h
+}
+
+/// What this run itself says about its uncertainty: the pairs that scored just above the
+/// threshold, each of which may as well be a false as a true match. Accuracy measured on other
+/// data (a synthetic world) is not this run's and is not printed here.
+fn uncertainty(d: &serde_json::Value) -> String {
+    let borderline = d.get("borderline_pairs").and_then(|v| v.as_u64());
+    let linked = d.get("pairs_at_or_above_threshold").and_then(|v| v.as_u64());
+    match (borderline, linked) {
+        (Some(b), Some(l)) if l > 0 => format!(
+            "Of this run's {} linked record pairs, {} ({:.1}%) scored within 0.05 of the threshold: \
+             each of these could as well be two persons, and the persons they join are the ones a \
+             different threshold would count differently.",
+            l,
+            b,
+            100.0 * b as f64 / l as f64
+        ),
+        _ => String::new(),
+    }
 }
 
 const CSS: &str = "body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1a202c;background:#f7fafc;margin:0}\
