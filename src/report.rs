@@ -698,7 +698,9 @@ pub fn render(input: &ReportInput<'_>) -> String {
 /// data (a synthetic world) is not this run's and is not printed here.
 fn uncertainty(d: &serde_json::Value) -> String {
     let borderline = d.get("borderline_pairs").and_then(|v| v.as_u64());
-    let linked = d.get("pairs_at_or_above_threshold").and_then(|v| v.as_u64());
+    let linked = d
+        .get("pairs_at_or_above_threshold")
+        .and_then(|v| v.as_u64());
     match (borderline, linked) {
         (Some(b), Some(l)) if l > 0 => format!(
             "Of this run's {} linked record pairs, {} ({:.1}%) scored within 0.05 of the threshold: \
