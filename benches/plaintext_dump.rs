@@ -1,0 +1,85 @@
+//! Not a timing bench: the plaintext side of a comparison. Writes the normalised identifiers of
+//! every record of a synthetic world (one row per record, its first row; the same extraction
+//! and normalisation `crosswalk encode` applies) to a CSV for a plaintext linker
+//! (benches/plaintext_fs.py, Splink). Synthetic data only: the output holds names and birth
+//! dates, which is why this lives in benches/ and never in the product.
+//!
+//! `cargo bench --bench plaintext_dump -- WORLD_DIR OUT.csv`
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crosswalk::io::csv_in::RawRow;
+use crosswalk::io::ExportSource;
+use crosswalk::schema::Field;
+use crosswalk::source::{Extractor, SourceMapping};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let [world, out] = &args[..] else {
+        eprintln!("usage: cargo bench --bench plaintext_dump -- WORLD_DIR OUT.csv");
+        std::process::exit(2);
+    };
+    let world = Path::new(world);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let mut w = csv::Writer::from_path(out).expect("output writable");
+    let fields = [
+        ("given", Field::GivenName),
+        ("middle", Field::MiddleName),
+        ("family", Field::FamilyName),
+        ("dob", Field::Dob),
+        ("sex", Field::Sex),
+        ("phone", Field::Phone),
+        ("street", Field::Street),
+        ("town", Field::Town),
+        ("zip", Field::Zip),
+        ("ssn4", Field::Ssn4),
+    ];
+    let mut header = vec!["unique_id", "agency", "local_id"];
+    header.extend(fields.iter().map(|f| f.0));
+    header.extend(["alias_given", "alias_family", "age_band"]);
+    w.write_record(&header).unwrap();
+    let mut n = 0u64;
+    for (stem, _) in crosswalk::synth::AGENCIES {
+        let mapping = SourceMapping::from_file(&world.join(format!("mappings/{stem}.toml")))
+            .expect("mapping");
+        let input = world.join(format!("exports/{stem}.csv"));
+        let mut src =
+            ExportSource::open(&input, mapping.delimiter_byte(), mapping.encoding).expect("open");
+        let ex = Extractor::new(&mapping, src.headers(), today, &input).expect("columns");
+        let mut seen = HashSet::new();
+        let mut chunk: Vec<RawRow> = Vec::new();
+        loop {
+            let k = src.read_chunk(&mut chunk, 8192).expect("read");
+            if k == 0 {
+                break;
+            }
+            for raw in &chunk[..k] {
+                let cells: Vec<&[u8]> = raw.record.iter().collect();
+                let e = ex.extract(&cells);
+                if e.rejected || !seen.insert(e.local_id.clone()) {
+                    continue;
+                }
+                n += 1;
+                let mut row = vec![
+                    format!("{}|{}", mapping.agency, e.local_id),
+                    mapping.agency.clone(),
+                    e.local_id.clone(),
+                ];
+                for (_, f) in fields {
+                    row.push(e.ids.get(f).unwrap_or("").to_string());
+                }
+                let alias = e.aliases.first();
+                row.push(alias.and_then(|a| a.given.clone()).unwrap_or_default());
+                row.push(alias.and_then(|a| a.family.clone()).unwrap_or_default());
+                row.push(e.facts.age_band.label().to_string());
+                w.write_record(&row).unwrap();
+            }
+        }
+    }
+    w.flush().unwrap();
+    eprintln!("{n} records");
+}
