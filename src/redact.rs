@@ -121,12 +121,12 @@ pub fn shape(value: &str) -> String {
 /// Whether a code-column value seen in `rows` rows may be quoted in a message: it is empty, or
 /// made only of code-vocabulary words ([`CODE_WORDS`]), or, held by at least
 /// [`MIN_ROWS_TO_QUOTE`] rows, it is code-shaped: at most 24 ASCII characters, at most three
-/// digits (no date, phone, SSN, ZIP or id), no word of four letters or more that is not a code
-/// word (`12 Main St`), and then either digits without spaces and without a name-like word
-/// (`SVC-01`, `REF2`; not `WU#1`), or one of `_ / # : +` beside a word no name is, a code word, a
-/// single letter or a run of consonants (`HSG_EM`, `T/V`; not `LEE/KIM`), or a single letter
-/// (`A`). A plain word (`LEE`, `Lopez`) or hyphen-joined words (`HSG-EM`, `Jo-Ann`) may be a
-/// name and are never quoted.
+/// digits (no date, phone, SSN, ZIP or id), and no run of letters (wherever digits or
+/// punctuation cut it) that may be a name: none of four letters or more that is not a code word
+/// (`12 Main St`, `LOPEZ2`), none of two or three with a vowel (`LEE`, `WU1`, `KIM_J`) or `NG`;
+/// and then digits in a value without spaces (`SVC-01`, `SVC2`), or one of `_ / # : +`
+/// (`HSG_TX`, `T/V`), or a single letter (`A`). Hyphen-joined words (`HSG-EM`, `Jo-Ann`) and
+/// plain words may be names and are never quoted.
 pub fn code_is_quotable(value: &str, rows: u64) -> bool {
     let v = value.trim();
     if v.is_empty() {
@@ -154,32 +154,36 @@ pub fn code_is_quotable(value: &str, rows: u64) -> bool {
     if rows < MIN_ROWS_TO_QUOTE {
         return false;
     }
-    let letters_only = |w: &String| w.bytes().all(|b| b.is_ascii_alphabetic());
-    // A word of four letters or more that is not a code word may be a name or a street.
-    if !words
+    // The runs of letters, wherever digits or punctuation cut them (`LOPEZ2` holds `lopez`).
+    let runs: Vec<String> = v
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    // A run of four letters or more that is not a code word may be a name or a street.
+    if runs
         .iter()
-        .all(|w| w.len() <= 3 || !letters_only(w) || CODE_WORDS.contains(&w.as_str()))
+        .any(|w| w.len() > 3 && !CODE_WORDS.contains(&w.as_str()))
     {
         return false;
     }
-    // A word no code is made of: two letters or more with a vowel, not a code word (`LEE`,
-    // `WU`; `HSG`, `SVC` and `T` are code-like).
+    // A run no code is made of: two letters or more with a vowel (or `NG`, a surname without
+    // one), not a code word (`LEE`, `WU`, `KIM`; `HSG`, `SVC` and `T` are code-like).
     let name_like = |w: &String| {
-        letters_only(w)
-            && w.len() > 1
+        w.len() > 1
             && !CODE_WORDS.contains(&w.as_str())
-            && w.bytes().any(|b| b"aeiouy".contains(&b))
+            && (w == "ng" || w.bytes().any(|b| b"aeiouy".contains(&b)))
     };
-    // A number beside words (`12 Oak St`) is an address, not a code: digits only without
-    // spaces, and no name-like word beside them (`WU#1`).
-    if digits > 0 {
-        return !v.contains(' ') && !words.iter().any(name_like);
+    if runs.iter().any(name_like) {
+        return false;
     }
-    // `-`, `.` and `&` join names too (`Jo-Ann`, `A.J.`, `Bo & Li`): only `_ / # : +` mark a
-    // code, and only beside a word no name is: a code word, a single letter or a run of
-    // consonants (`HSG_EM`, `T/V`); `LEE/KIM`, `LI_WU` and `WU#1` may be names.
-    (v.contains(|c| "_/#:+".contains(c)) && words.iter().any(|w| !name_like(w)))
-        || (words.len() == 1 && words[0].len() == 1)
+    // A number beside words (`12 Oak St`) is an address, not a code: digits only without
+    // spaces (`SVC-01`, `SVC2`). `-`, `.` and `&` join names too (`Jo-Ann`, `A.J.`, `Bo & Li`):
+    // only `_ / # : +` mark a code (`T/V`, `HSG_TX`), or a single letter (`A`).
+    if digits > 0 {
+        return !v.contains(' ');
+    }
+    v.contains(|c| "_/#:+".contains(c)) || (words.len() == 1 && words[0].len() == 1)
 }
 
 /// How a code-column value appears in a message: the code itself when
@@ -232,6 +236,17 @@ mod tests {
             "LI_WU",
             "WU#1",
             "Kim/Lee",
+            "LOPEZ2",
+            "NGUYEN1",
+            "JSMITH1",
+            "KIM2",
+            "WU1",
+            "LEE01",
+            "KIM_J",
+            "LEE/M",
+            "NG#1",
+            "NG/LY",
+            "NG_T",
         ] {
             assert!(!code_is_quotable(v, 1_000), "{v}");
             assert!(!code_label(v, 1_000).contains(v.trim()), "{v}");
@@ -240,7 +255,7 @@ mod tests {
 
     #[test]
     fn codes_are_quoted_when_common_enough() {
-        for v in ["SVC-01", "HSG_EM", "A", "T/V", "REF2", "SVC_HOUSING"] {
+        for v in ["SVC-01", "HSG_TX", "A", "T/V", "SVC2", "SVC_HOUSING"] {
             assert!(code_is_quotable(v, 5), "{v}");
             assert!(!code_is_quotable(v, 4), "{v}");
         }

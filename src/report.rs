@@ -703,7 +703,7 @@ fn uncertainty(d: &serde_json::Value) -> String {
         .and_then(|v| v.as_u64());
     match (borderline, linked) {
         (Some(b), Some(l)) if l > 0 => format!(
-            "Of this run's {} linked record pairs, {} ({:.1}%) scored within 0.05 of the threshold: \
+            "Of this run's {} record pairs at or above the threshold, {} ({:.1}%) scored within 0.05 of it: \
              each of these could as well be two persons, and the persons they join are the ones a \
              different threshold would count differently.",
             l,

@@ -673,3 +673,49 @@ fn encode_check_counts_rejected_rows_apart() {
     );
     assert!(!report.contains("Diaz") && !report.contains("Rosa"));
 }
+
+/// A date format that leaves rows without any usable identifier gets them rejected; the check
+/// still names the pattern that would read them (review, 2026-12-06).
+#[test]
+fn encode_check_names_the_fix_when_a_bad_date_rejects_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("dob_only.csv");
+    let mut text = String::from("Client ID,DOB,Program\n");
+    for i in 0..50 {
+        text.push_str(&format!(
+            "C{i:03},{:02}/{:02}/2001,SHELTER\n",
+            i % 12 + 1,
+            i % 28 + 1
+        ));
+    }
+    std::fs::write(&export, text).unwrap();
+    let mapping = tmp.path().join("m.toml");
+    std::fs::write(
+        &mapping,
+        "agency = \"h\"\nagency_type = \"service_provider\"\n[columns]\nrecord_id = \"Client ID\"\n\
+         dob = { column = \"DOB\", formats = [\"YYYY-MM-DD\"] }\nservice_code = \"Program\"\n\
+         [service_codes]\nSHELTER = \"housing\"\n",
+    )
+    .unwrap();
+    let o = crosswalk(&[
+        "encode",
+        "--check",
+        "--source",
+        mapping.to_str().unwrap(),
+        "--input",
+        export.to_str().unwrap(),
+        "--reference-date",
+        "2026-11-22",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warnings = stderr(&o);
+    assert!(
+        warnings.contains("50 of 50 rows would be rejected"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("field dob (column \"DOB\") is dropped in 50 rows that are rejected")
+            && warnings.contains("adding \"MM/DD/YYYY\""),
+        "{warnings}"
+    );
+}

@@ -31,9 +31,12 @@ pub struct FieldCheck {
     pub column: String,
     /// Cells with a value (not empty, not a missing-value marker such as `NULL`).
     pub filled: u64,
-    /// Filled cells dropped, by reason.
+    /// Filled cells dropped, by reason (in rows that would be encoded).
     pub dropped: BTreeMap<String, u64>,
-    /// A date pattern that would read dropped cells: `(pattern, cells it reads)`.
+    /// Cells dropped in rows rejected as a whole (where the field's loss may be why).
+    pub dropped_in_rejected_rows: u64,
+    /// A date pattern that would read dropped cells, of kept and rejected rows alike:
+    /// `(pattern, cells it reads)`.
     pub would_parse: Option<(&'static str, u64)>,
 }
 
@@ -66,8 +69,10 @@ pub struct MappingCheck {
     /// One entry per mapped field (and record-id part), in mapping order, counted over the
     /// rows that would be encoded (a rejected row's cells are not counted).
     pub fields: Vec<FieldCheck>,
-    /// Codes the mapping does not list (the encoder stops on them unless told otherwise).
+    /// Codes the mapping does not list.
     pub unknown_codes: Vec<UnknownCodeLine>,
+    /// Whether they stop the encoder (`unknown_codes = "error"`) or only reject their rows.
+    pub unknown_codes_stop: bool,
     /// Codes read by crosswalk's built-in tables only.
     pub builtin_readings: Vec<UnknownCodeLine>,
 }
@@ -91,6 +96,16 @@ impl MappingCheck {
             ));
         }
         for f in &self.fields {
+            if f.dropped_in_rejected_rows > 0 {
+                let mut line = format!(
+                    "field {} (column {:?}) is dropped in {} rows that are rejected as a whole",
+                    f.field, f.column, f.dropped_in_rejected_rows
+                );
+                if let Some((p, n)) = f.would_parse {
+                    let _ = write!(line, "; adding \"{p}\" to its formats would read {n} cells");
+                }
+                w.push(line);
+            }
             if f.filled > 0 && f.loss() > LOSS_WARNING {
                 let why = f
                     .dropped
@@ -118,8 +133,13 @@ impl MappingCheck {
         }
         if !self.unknown_codes.is_empty() {
             w.push(format!(
-                "{} code(s) the mapping does not list (the encoder stops on them): {}",
+                "{} code(s) the mapping does not list ({}): {}",
                 self.unknown_codes.len(),
+                if self.unknown_codes_stop {
+                    "the encoder stops on them"
+                } else {
+                    "the encoder rejects their rows"
+                },
                 self.unknown_codes
                     .iter()
                     .take(8)
@@ -204,10 +224,25 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
     let mut source = ExportSource::open(input, mapping.delimiter_byte(), mapping.encoding)?;
     let headers = source.headers().to_vec();
     let extractor = Extractor::new(mapping, &headers, today, input)?;
+    if let Some(&c) = source
+        .unsupported()
+        .iter()
+        .find(|c| extractor.used_columns().contains(c))
+    {
+        return Err(crate::error::Error::input(
+            input,
+            format!(
+                "mapped column {:?} has a Parquet type crosswalk cannot read as text (a list or \
+                 struct); export it as text or a plain number or date",
+                headers[c]
+            ),
+        ));
+    }
     let fields = extractor.field_columns();
     let mut filled = vec![0u64; fields.len()];
     let mut dropped: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); fields.len()];
     let mut failed: Vec<Vec<String>> = vec![Vec::new(); fields.len()];
+    let mut dropped_in_rejected = vec![0u64; fields.len()];
     let mut unknown = UnknownCodeTally::default();
     let mut builtin = UnknownCodeTally::default();
     let (mut rows, mut rejected) = (0u64, 0u64);
@@ -236,7 +271,12 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
             for code in &ex.unknown_codes {
                 unknown.add(code, raw.row);
             }
-            if ex.rejected || !ex.unknown_codes.is_empty() {
+            // Counted on every row, as the encoder's summary does.
+            for code in &ex.builtin_readings {
+                builtin.add(code, raw.row);
+            }
+            let row_dropped = ex.rejected || !ex.unknown_codes.is_empty();
+            if row_dropped {
                 // The encoder drops the row (an unknown code stops the run, or rejects the row
                 // under unknown_codes = "reject"): its cells are not counted per field.
                 rejected += 1;
@@ -248,7 +288,6 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
                 if !ex.unknown_codes.is_empty() {
                     *row_rejections.entry("unknown code".into()).or_default() += 1;
                 }
-                continue;
             }
             for (k, &(field, col)) in fields.iter().enumerate() {
                 let cell = cells.get(col).copied().unwrap_or(b"");
@@ -263,14 +302,23 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
                 if !present {
                     continue;
                 }
-                filled[k] += 1;
+                if !row_dropped {
+                    filled[k] += 1;
+                }
                 // A composite id's parts share the field name: the issue names its column.
                 for issue in ex
                     .issues
                     .iter()
                     .filter(|i| i.field == field && i.column == headers[col].trim())
                 {
-                    *dropped[k].entry(issue.reason.clone()).or_default() += 1;
+                    if row_dropped {
+                        // A field that fails in a rejected row may be why it was rejected (no
+                        // usable identifier left): counted apart, and its cells still tried
+                        // against other date patterns below.
+                        dropped_in_rejected[k] += 1;
+                    } else {
+                        *dropped[k].entry(issue.reason.clone()).or_default() += 1;
+                    }
                     let date = matches!(field, "dob" | "event_date" | "end_date");
                     if date
                         && issue.reason == Problem::UnparseableDate.describe()
@@ -282,9 +330,6 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
                     }
                 }
             }
-            for code in &ex.builtin_readings {
-                builtin.add(code, raw.row);
-            }
         }
     }
     let fields = fields
@@ -295,6 +340,7 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
             column: headers[col].trim().to_string(),
             filled: filled[k],
             dropped: std::mem::take(&mut dropped[k]),
+            dropped_in_rejected_rows: dropped_in_rejected[k],
             would_parse: best_pattern(&failed[k], today),
         })
         .collect();
@@ -303,6 +349,7 @@ pub fn check(input: &Path, mapping: &SourceMapping, today: NaiveDate) -> Result<
         rows_rejected: rejected,
         row_rejections,
         fields,
+        unknown_codes_stop: mapping.unknown_codes == crate::source::UnknownCodes::Error,
         unknown_codes: unknown.lines(),
         builtin_readings: builtin.lines_quoting(&crate::source::is_builtin_code),
     })

@@ -118,8 +118,16 @@ fn dob_error(d: NaiveDate, rng: &mut Rand) -> NaiveDate {
     alt.unwrap_or(NaiveDate::from_ymd_opt(d.year(), d.month(), (d.day() % 28) + 1).unwrap_or(d))
 }
 
-/// What one agency records about `p` on `date`, with its error rates.
-pub(crate) fn observe(p: &Person, date: NaiveDate, r: &Rates, rng: &mut Rand) -> Observed {
+/// What one agency records about `p` on `date`, with its error rates. `alias_only`: the agency
+/// knows the person only by the alias (a hard world's police and taskforce), which then goes
+/// through the same recording errors as a name.
+pub(crate) fn observe(
+    p: &Person,
+    date: NaiveDate,
+    r: &Rates,
+    rng: &mut Rand,
+    alias_only: bool,
+) -> Observed {
     let home = p.home_at(date);
     let mut given = p.given.clone();
     let mut family = p.surname_at(date).to_string();
@@ -127,7 +135,8 @@ pub(crate) fn observe(p: &Person, date: NaiveDate, r: &Rates, rng: &mut Rand) ->
     let mut aka = String::new();
     let mut alias_as_name = false;
     if let Some((ag, af)) = &p.alias {
-        if rng.chance(r.alias_as_name) {
+        // `||` keeps the classic stream: no draw when the alias is forced.
+        if alias_only || rng.chance(r.alias_as_name) {
             given = ag.clone();
             family = af.clone();
             middle.clear();

@@ -550,17 +550,14 @@ pub(crate) fn write_all(
                     *next_id * 7 % 1_000_000 + 100_000 * (i as u32 % 3)
                 );
                 *next_id += 1;
-                let mut o = observe(p, e.start, &rates, rng);
+                // Police and the taskforce hear only the alias of some (hard worlds); it goes
+                // through the same recording errors as a name.
+                let alias_only = hard && p.alias_only && (i == 1 || i == 3);
+                let mut o = observe(p, e.start, &rates, rng, alias_only);
                 if hard {
-                    // Police and the taskforce hear only the alias of some; some persons give
-                    // no birth date to anyone; the referral log often writes an age instead.
-                    if let (true, true, Some((g, f))) = (p.alias_only, i == 1 || i == 3, &p.alias) {
-                        o.given = g.clone();
-                        o.family = f.clone();
-                        o.middle.clear();
-                        o.aka.clear();
-                        o.alias_as_name = true;
-                    }
+                    // Some persons give no birth date to anyone; the referral log often writes
+                    // an age instead: an age even such a person states (from the true birth
+                    // date, or the recorded one when there is one).
                     if p.dob_unknown {
                         o.dob = None;
                     }
