@@ -199,7 +199,7 @@ pub fn score(records: &[Labelled]) -> Scores {
 /// record keys to local ids through the agencies' local maps (every `*.parquet` in `maps`).
 pub fn score_run(truth_dir: &Path, run: &Path, maps: &Path) -> Result<Scores> {
     let truth = read_truth(truth_dir)?;
-    let entities = crate::pipeline::link::read_entities(run)?;
+    let entities = crate::io::entities::read_entities(run)?;
     let local = read_local_maps(maps)?;
     let mut labelled = Vec::with_capacity(entities.len());
     for ((agency, key), person) in &entities {

@@ -133,7 +133,7 @@ fn link_reads_clkhash_json_and_csv_and_clks_writes_them() {
         csv_out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let entities = crosswalk::pipeline::link::entity_rows(&run).unwrap();
+    let entities = crosswalk::io::entities::entity_rows(&run).unwrap();
     assert_eq!(entities.len(), 600);
     let mut by_person: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (agency, _, p) in entities {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crosswalk::evaluate;
-use crosswalk::pipeline::link::entity_rows;
+use crosswalk::io::entities::entity_rows;
 use crosswalk::registry::{self, update::read_changelog};
 
 use crate::util::{all_pairs_prf, crosswalk, evaluate_run, fixture, key_file, stderr};

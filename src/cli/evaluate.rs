@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::Args;
 use crosswalk::analytics::Settings;
 use crosswalk::evaluate::{self, AggregateCheck, Scores};
-use crosswalk::pipeline::link;
 
 /// Flags of `evaluate`.
 #[derive(Debug, Args)]
@@ -36,7 +35,7 @@ pub fn evaluate(args: &EvaluateArgs) -> crosswalk::Result<()> {
         // Every generation's entities read once; the truth of all their records joined once.
         let entities = (1..=generations)
             .map(|g| {
-                link::read_entities(
+                crosswalk::io::entities::read_entities(
                     &registry
                         .join("generations")
                         .join(crosswalk::registry::generation_name(g)),

@@ -7,6 +7,7 @@
 pub mod aggregates;
 pub mod csv_in;
 pub mod encodings;
+pub mod entities;
 pub mod events;
 pub mod parquet_in;
 pub mod run;

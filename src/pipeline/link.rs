@@ -22,17 +22,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{RecordBatch, StringArray};
-use arrow_schema::{DataType, Field as ArrowField, Schema};
 use rayon::prelude::*;
 
 use crate::block::{Lsh, LshParams};
 use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
+use crate::io::entities::write_entities;
 use crate::io::{encodings, events};
 
 /// Two records (by node id) and their Dice score.
@@ -482,35 +480,6 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     Ok(summary)
 }
 
-/// Writes `entities.parquet` (`agency`, `record_key`, `person_id`) atomically, rows in the
-/// order given.
-pub fn write_entities<'a>(
-    path: &Path,
-    rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
-) -> Result<()> {
-    let (mut agency, mut key, mut person) = (Vec::new(), Vec::new(), Vec::new());
-    for (a, k, p) in rows {
-        agency.push(a);
-        key.push(k);
-        person.push(p);
-    }
-    let schema = Arc::new(Schema::new(vec![
-        ArrowField::new("agency", DataType::Utf8, false),
-        ArrowField::new("record_key", DataType::Utf8, false),
-        ArrowField::new("person_id", DataType::Utf8, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(agency)),
-            Arc::new(StringArray::from(key)),
-            Arc::new(StringArray::from(person)),
-        ],
-    )
-    .map_err(|e| Error::parquet(path, e))?;
-    crate::io::write_parquet(path, &batch, &[])
-}
-
 /// Writes `events.parquet` (every row of `files` with its person, no CLKs) atomically, rows
 /// sorted by every column so that input order does not matter. `person_of(agency,
 /// record_key)` gives each row's person id; a row without one is an error.
@@ -885,58 +854,6 @@ pub fn attach_orphans(
 
 fn summary_rows(files: &[encodings::Encodings]) -> usize {
     files.iter().map(|f| f.len()).sum()
-}
-
-/// Reads `entities.parquet` of a run: `(agency, record_key) -> person_id`.
-pub fn read_entities(run: &Path) -> Result<HashMap<(String, String), String>> {
-    Ok(entity_rows(run)?
-        .into_iter()
-        .map(|(a, k, p)| ((a, k), p))
-        .collect())
-}
-
-/// Column `i` of a batch of `entities.parquet` (`agency`, `record_key`, `person_id`: all text).
-pub(crate) fn entities_column<'a>(
-    batch: &'a arrow_array::RecordBatch,
-    i: usize,
-    path: &Path,
-) -> Result<&'a StringArray> {
-    use arrow_array::Array;
-    batch
-        .column(i)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| Error::encoding(path, "not a crosswalk entities file"))
-}
-
-/// Reads `entities.parquet` of a run (or registry generation) as `(agency, record_key,
-/// person_id)` rows in file order.
-pub fn entity_rows(run: &Path) -> Result<Vec<(String, String, String)>> {
-    let path = run.join("entities.parquet");
-    crate::io::guard_reader(&path, || entity_rows_unguarded(&path))
-}
-
-fn entity_rows_unguarded(path: &Path) -> Result<Vec<(String, String, String)>> {
-    use arrow_array::Array;
-    let path = path.to_path_buf();
-    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .map_err(|e| Error::parquet(&path, e))?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| Error::parquet(&path, e))?;
-        let col = |i| entities_column(&batch, i, &path);
-        let (a, k, p) = (col(0)?, col(1)?, col(2)?);
-        for i in 0..a.len() {
-            out.push((
-                a.value(i).to_string(),
-                k.value(i).to_string(),
-                p.value(i).to_string(),
-            ));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

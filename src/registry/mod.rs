@@ -627,7 +627,7 @@ pub fn as_run(dir: &Path) -> Result<PathBuf> {
         .map(|b| crate::io::encodings::read(&dir.join("batches").join(format!("{}.parquet", b.id))))
         .collect::<Result<_>>()?;
     let persons: std::collections::HashMap<(String, String), String> =
-        crate::pipeline::link::read_entities(&gen_dir)?;
+        crate::io::entities::read_entities(&gen_dir)?;
     crate::pipeline::link::write_events(&events, &files, &|a, k| {
         persons
             .get(&(a.to_string(), k.to_string()))

@@ -319,7 +319,7 @@ pub fn registry_files(data: &[u8]) {
             }
             6 => {
                 write("entities.parquet");
-                let _ = crosswalk::pipeline::link::entity_rows(dir);
+                let _ = crosswalk::io::entities::entity_rows(dir);
             }
             _ => {
                 write("events.parquet");
