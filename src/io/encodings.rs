@@ -652,7 +652,7 @@ fn is_record_key(k: &str) -> bool {
 /// fingerprint or key check value: they link with each other (fingerprint
 /// [`CLKHASH_FINGERPRINT`]), never with crosswalk's own encodings.
 pub fn read_clkhash(path: &Path) -> Result<Encodings> {
-    let clks = crate::clkhash::read_clks(path)?;
+    let clks = super::clk_files::read_clks(path)?;
     let bytes = clks.first().map_or(0, |c| c.len());
     if clks.iter().any(|c| c.len() != bytes) {
         return Err(Error::encoding(

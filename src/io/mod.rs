@@ -5,6 +5,7 @@
 //! intact and never a half-written file.
 
 pub mod aggregates;
+pub mod clk_files;
 pub mod csv_in;
 pub mod encodings;
 pub mod entities;
