@@ -201,3 +201,62 @@ fn read_unguarded(path: &Path) -> Result<RunEvents> {
     }
     Ok(out)
 }
+/// Writes `events.parquet` (every row of `files` with its person, no CLKs) atomically, rows
+/// sorted by every column so that input order does not matter. `person_of(agency,
+/// record_key)` gives each row's person id; a row without one is an error.
+pub fn write_from_encodings<'p>(
+    path: &Path,
+    files: &[super::encodings::Encodings],
+    person_of: &dyn Fn(&str, &str) -> Option<&'p str>,
+) -> Result<()> {
+    let mut event_rows = Vec::with_capacity(files.iter().map(|f| f.len()).sum());
+    for f in files {
+        for i in 0..f.len() {
+            let person_id = person_of(&f.meta.agency, &f.record_key[i]).ok_or_else(|| {
+                Error::encoding(
+                    path,
+                    format!("row {} of an encodings file has no person", i + 1),
+                )
+            })?;
+            event_rows.push(EventRow {
+                person_id,
+                agency: &f.meta.agency,
+                agency_type: &f.meta.agency_type,
+                record_key: &f.record_key[i],
+                stage: f.stage[i].as_deref(),
+                service_type: f.service_type[i].as_deref(),
+                event_date: f.event_date[i],
+                end_date: f.end_date[i],
+                age_band: &f.age_band[i],
+                sex: &f.sex[i],
+                trafficking_type: &f.trafficking_type[i],
+            });
+        }
+    }
+    event_rows.sort_by(|a, b| {
+        (
+            a.agency,
+            a.record_key,
+            a.event_date,
+            a.stage,
+            a.service_type,
+            a.end_date,
+        )
+            .cmp(&(
+                b.agency,
+                b.record_key,
+                b.event_date,
+                b.stage,
+                b.service_type,
+                b.end_date,
+            ))
+            .then_with(|| {
+                (a.age_band, a.sex, a.trafficking_type).cmp(&(
+                    b.age_band,
+                    b.sex,
+                    b.trafficking_type,
+                ))
+            })
+    });
+    write(path, &event_rows)
+}

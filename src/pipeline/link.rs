@@ -21,7 +21,7 @@ pub use crate::io::encodings::{check_each_file_once, check_same};
 use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -382,7 +382,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
     )?;
     // The run's events with their persons: the analytics' input (no CLKs).
-    write_events(
+    events::write_from_encodings(
         &out.path().join("events.parquet"),
         &files,
         &|agency, key| {
@@ -478,66 +478,6 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     crate::io::pause("run");
     out.commit()?;
     Ok(summary)
-}
-
-/// Writes `events.parquet` (every row of `files` with its person, no CLKs) atomically, rows
-/// sorted by every column so that input order does not matter. `person_of(agency,
-/// record_key)` gives each row's person id; a row without one is an error.
-pub fn write_events<'p>(
-    path: &Path,
-    files: &[encodings::Encodings],
-    person_of: &dyn Fn(&str, &str) -> Option<&'p str>,
-) -> Result<()> {
-    let mut event_rows = Vec::with_capacity(summary_rows(files));
-    for f in files {
-        for i in 0..f.len() {
-            let person_id = person_of(&f.meta.agency, &f.record_key[i]).ok_or_else(|| {
-                Error::encoding(
-                    path,
-                    format!("row {} of an encodings file has no person", i + 1),
-                )
-            })?;
-            event_rows.push(events::EventRow {
-                person_id,
-                agency: &f.meta.agency,
-                agency_type: &f.meta.agency_type,
-                record_key: &f.record_key[i],
-                stage: f.stage[i].as_deref(),
-                service_type: f.service_type[i].as_deref(),
-                event_date: f.event_date[i],
-                end_date: f.end_date[i],
-                age_band: &f.age_band[i],
-                sex: &f.sex[i],
-                trafficking_type: &f.trafficking_type[i],
-            });
-        }
-    }
-    event_rows.sort_by(|a, b| {
-        (
-            a.agency,
-            a.record_key,
-            a.event_date,
-            a.stage,
-            a.service_type,
-            a.end_date,
-        )
-            .cmp(&(
-                b.agency,
-                b.record_key,
-                b.event_date,
-                b.stage,
-                b.service_type,
-                b.end_date,
-            ))
-            .then_with(|| {
-                (a.age_band, a.sex, a.trafficking_type).cmp(&(
-                    b.age_band,
-                    b.sex,
-                    b.trafficking_type,
-                ))
-            })
-    });
-    events::write(path, &event_rows)
 }
 
 /// The ranges of block `b` (rows `8b..8b+8`) of a popcount-sorted matrix with popcounts `pops`:
@@ -850,10 +790,6 @@ pub fn attach_orphans(
         (0..n as u32).map(|i| find_root(&mut parent, i)).collect(),
         attached,
     )
-}
-
-fn summary_rows(files: &[encodings::Encodings]) -> usize {
-    files.iter().map(|f| f.len()).sum()
 }
 
 #[cfg(test)]

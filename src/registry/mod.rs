@@ -628,7 +628,7 @@ pub fn as_run(dir: &Path) -> Result<PathBuf> {
         .collect::<Result<_>>()?;
     let persons: std::collections::HashMap<(String, String), String> =
         crate::io::entities::read_entities(&gen_dir)?;
-    crate::pipeline::link::write_events(&events, &files, &|a, k| {
+    crate::io::events::write_from_encodings(&events, &files, &|a, k| {
         persons
             .get(&(a.to_string(), k.to_string()))
             .map(|p| p.as_str())

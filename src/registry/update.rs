@@ -36,9 +36,10 @@ use crate::block::{informative_positions, Lsh, LshParams, MinHasher};
 use crate::cluster::{cluster_scored_par, find_root, Edge};
 use crate::compare::{intersection, prefetch, ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
+use crate::io::encodings::check_same;
 use crate::io::entities::{entities_column, write_entities};
 use crate::io::{encodings, write_atomic};
-use crate::pipeline::link::{check_same, record_scorer, MIN_DICE};
+use crate::pipeline::link::{record_scorer, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]
