@@ -60,6 +60,7 @@ pub mod evaluate;
 pub mod inspect;
 pub mod io;
 pub mod keys;
+pub mod link;
 pub mod normalize;
 pub mod pipeline;
 pub mod redact;

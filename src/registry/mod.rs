@@ -62,7 +62,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        use crate::pipeline::link::*;
+        use crate::link::*;
         Settings {
             threshold: DEFAULT_THRESHOLD,
             cohesion: DEFAULT_COHESION,

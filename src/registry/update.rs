@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::io::encodings::check_same;
 use crate::io::entities::{entities_column, write_entities};
 use crate::io::{encodings, write_atomic};
-use crate::pipeline::link::{record_scorer, MIN_DICE};
+use crate::link::{record_scorer, MIN_DICE};
 
 /// A registry run.
 #[derive(Debug, Clone)]

@@ -1,0 +1,29 @@
+//! The linkage core: what the one-off linkage job ([`crate::pipeline::link`]) and the monthly
+//! registry ([`crate::registry`]) share. Candidate pairs ([`candidates`]), the evidence two
+//! records give each other ([`score`]), and the rules that turn scored pairs into persons
+//! beyond clustering ([`assign`]: lone records, one-to-one matching). Issue #18 grows the
+//! evidence model here.
+
+pub mod assign;
+pub mod candidates;
+pub mod score;
+
+pub use assign::{attach_orphans, one_to_one, Rows};
+pub use score::{record_score, record_scorer};
+
+/// Default Dice threshold (docs/linkage.md explains the choice).
+pub const DEFAULT_THRESHOLD: f64 = 0.8;
+/// Default cohesion for merging clusters ([`crate::cluster`]).
+pub const DEFAULT_COHESION: f64 = 0.5;
+/// Default containment: a pair below the threshold whose smaller CLK has at least this share of
+/// its bits in the other (overlap coefficient) still counts in cluster averages.
+pub const DEFAULT_CONTAINMENT: f64 = 0.85;
+/// Default overlap a lone record needs to join a cluster ([`attach_orphans`]).
+pub const DEFAULT_ORPHAN_OVERLAP: f64 = 0.75;
+/// Default margin by which a lone record's best cluster must beat the second best.
+pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.1;
+/// Pairs below this Dice never count as evidence (containment, lone records).
+pub const MIN_DICE: f64 = 0.6;
+
+/// Above this many CLKs, `Blocking::Auto` switches from comparing all pairs to LSH.
+pub const AUTO_LSH_ROWS: usize = 50_000;
