@@ -93,3 +93,42 @@ fn a_parquet_export_encodes_like_its_csv() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("\"Tags\""), "{}", stderr(&o));
 }
+
+/// `inspect` reads a Parquet export too: the same roles as its CSV, with no encoding or
+/// delimiter to guess, a list column left out, and an integer ZIP taken as a ZIP.
+#[test]
+fn inspect_drafts_a_parquet_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("dcf.parquet");
+    dcf_as_parquet(&pq);
+    let draft_path = dir.path().join("dcf.toml");
+    let o = crosswalk(&[
+        "inspect",
+        pq.to_str().unwrap(),
+        "--agency-type",
+        "child_welfare",
+        "--draft",
+        draft_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let draft: toml::Table =
+        toml::from_str(&std::fs::read_to_string(&draft_path).unwrap()).unwrap();
+    assert!(draft.get("encoding").is_none() && draft.get("delimiter").is_none());
+    let hand: toml::Table =
+        toml::from_str(&std::fs::read_to_string(fixture("encoder/dcf.toml")).unwrap()).unwrap();
+    let (d, h) = (
+        draft["columns"].as_table().unwrap(),
+        hand["columns"].as_table().unwrap(),
+    );
+    for key in [
+        "record_id",
+        "given_name",
+        "family_name",
+        "dob",
+        "zip",
+        "event_code",
+    ] {
+        assert_eq!(d.get(key), h.get(key), "{key}");
+    }
+    assert!(stderr(&o).contains("format: Parquet"), "{}", stderr(&o));
+}
