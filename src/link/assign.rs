@@ -39,6 +39,34 @@ pub fn one_to_one(n: usize, edges: &[Edge], agency_of: &[&str]) -> Vec<u32> {
     (0..n as u32).map(|i| find_root(&mut parent, i)).collect()
 }
 
+/// The one target a lone record clearly belongs to, given its best overlap with each target:
+/// the target of the highest overlap (ties to the smaller target), when that overlap reaches
+/// `min_overlap` and beats every other target's by at least `margin`. The one rule of the
+/// one-off job ([`attach_orphans`]) and the registry.
+///
+/// ```
+/// use crosswalk::link::assign::clear_best;
+/// assert_eq!(clear_best([(7u32, 0.9), (3, 0.7)], 0.75, 0.1), Some(7));
+/// assert_eq!(clear_best([(7u32, 0.9), (3, 0.85)], 0.75, 0.1), None); // ambiguous
+/// assert_eq!(clear_best([(7u32, 0.7)], 0.75, 0.1), None); // not enough overlap
+/// ```
+pub fn clear_best<T: Ord + Copy>(
+    best: impl IntoIterator<Item = (T, f64)>,
+    min_overlap: f64,
+    margin: f64,
+) -> Option<T> {
+    let mut ranked: Vec<(T, f64)> = best.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    match ranked.as_slice() {
+        [(t, o), rest @ ..]
+            if *o >= min_overlap && rest.first().is_none_or(|r| r.1 <= o - margin) =>
+        {
+            Some(*t)
+        }
+        _ => None,
+    }
+}
+
 /// The compared CLK rows: the popcount-sorted matrix, each row's record (`owner`) and
 /// popcount, the kernel platform, and the LSH tables when blocking was used.
 #[derive(Debug, Clone, Copy)]
@@ -154,16 +182,10 @@ pub fn attach_orphans(
                 let e = best.entry(labels[other as usize]).or_insert(0.0);
                 *e = e.max(o);
             }
-            let mut ranked: Vec<(u32, f64)> = best.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            match ranked.as_slice() {
-                [(l, o), rest @ ..]
-                    if *o >= min_overlap && rest.first().is_none_or(|r| r.1 <= o - margin) =>
-                {
-                    (me, *l)
-                }
-                _ => (me, u32::MAX),
-            }
+            (
+                me,
+                clear_best(best, min_overlap, margin).unwrap_or(u32::MAX),
+            )
         })
         .collect();
     // A record with several CLKs (aliases) attaches only if all its choices agree.

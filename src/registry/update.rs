@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::io::encodings::check_same;
 use crate::io::entities::{entities_column, write_entities};
 use crate::io::{encodings, write_atomic};
+use crate::link::assign::clear_best;
 use crate::link::{record_scorer, MIN_DICE};
 
 /// A registry run.
@@ -1006,17 +1007,9 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                 let e = best.entry(target).or_insert(0.0);
                 *e = e.max(o);
             }
-            let mut ranked: Vec<(u64, f32)> = best.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            if let [(t, o), rest @ ..] = ranked.as_slice() {
-                let o = *o as f64;
-                if o >= min_overlap
-                    && rest
-                        .first()
-                        .is_none_or(|r| r.1 as f64 <= o - s.orphan_margin)
-                {
-                    attach.insert(l, *t);
-                }
+            let best = best.into_iter().map(|(t, o)| (t, o as f64));
+            if let Some(t) = clear_best(best, min_overlap, s.orphan_margin) {
+                attach.insert(l, t);
             }
         }
     }
