@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End to end on a synthetic world: synth -> keygen -> encode every agency -> link -> evaluate.
 # Usage: benches/link_world.sh PERSONS [THRESHOLD] [SEED]   (run from the repository root)
-# Env: REALISM=hard makes a hard world (default classic), KEY=FILE uses that key (default: a
-# fresh one per run), COHESION=NUM, KEEP=1 keeps the
-# temporary directory, LINK_ARGS='...' adds flags to `crosswalk link`.
+# Env: REALISM=hard makes a hard world (default classic), SCHEMA=FILE encodes with that schema
+# (default: the world's), KEY=FILE uses that key (default: a fresh one per run), COHESION=NUM,
+# KEEP=1 keeps the temporary directory, LINK_ARGS='...' adds flags to `crosswalk link`.
 set -euo pipefail
 persons=${1:-2000}; threshold=${2:-0.8}; seed=${3:-1}
 bin=target/release/crosswalk
@@ -15,7 +15,7 @@ if [ -n "${KEY:-}" ]; then install -m 600 "$KEY" "$dir/key"; else $bin keygen --
 mkdir -p "$dir/enc" "$dir/maps"
 for m in "$dir"/world/mappings/*.toml; do
   s=$(basename "$m" .toml)
-  $bin encode --schema "$dir/world/schema.toml" --source "$m" --key-file "$dir/key" \
+  $bin encode --schema "${SCHEMA:-$dir/world/schema.toml}" --source "$m" --key-file "$dir/key" \
     --input "$dir/world/exports/$s.csv" --out "$dir/enc/$s.parquet" \
     --map-out "$dir/maps/$s.parquet" --rejects "$dir/maps/$s.rejects.csv" 2>/dev/null
 done

@@ -196,6 +196,29 @@ pub struct FieldSpec {
     /// `name` by default, so a first/last swap keeps its bits. Defaults to the field's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Salt the field's tokens with a stable value of the same record (Schnell's salting): a
+    /// token then sets other bits for every salt value, so its bit pattern repeats only among
+    /// records that share the salt. Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<Salt>,
+}
+
+/// What salts a field's tokens ([`FieldSpec::salt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Salt {
+    /// The year of the record's date of birth (an empty salt when the date is missing).
+    BirthYear,
+}
+
+impl Salt {
+    /// The salt's value for a record's identifiers: the birth year (`YYYY` of the normalised
+    /// `YYYYMMDD` date), or empty.
+    pub fn value(self, ids: &crate::normalize::Identifiers) -> &str {
+        match self {
+            Salt::BirthYear => ids.get(Field::Dob).and_then(|d| d.get(..4)).unwrap_or(""),
+        }
+    }
 }
 
 impl FieldSpec {
@@ -342,6 +365,11 @@ impl LinkageSchema {
                     "field {f}: bits_per_token = {} must be between 1 and 64",
                     spec.bits_per_token
                 ));
+            }
+            if spec.salt == Some(Salt::BirthYear) && f == Field::Dob {
+                return Err(
+                    "field dob: salt = \"birth_year\" would salt the date with itself".into(),
+                );
             }
             if spec.tokens == Tokens::Ngrams && !(1..=4).contains(&spec.n) {
                 return Err(format!("field {f}: n = {} must be between 1 and 4", spec.n));

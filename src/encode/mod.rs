@@ -61,6 +61,7 @@ struct FieldPlan {
     padded: bool,
     k: usize,
     ns: usize,
+    salt: Option<crate::schema::Salt>,
 }
 
 /// A CLK encoder for one schema and key. Cheap to share across threads (`&Encoder` is `Sync`);
@@ -171,6 +172,15 @@ pub(crate) fn blip_params(clk_key: &[u8; 32], p: f64) -> ([u8; 32], u32) {
     (key, (p * 65536.0).round() as u32)
 }
 
+/// The hashing key of a salted field's tokens: the namespace key keyed again with the salt's
+/// value (`BLAKE3-keyed(namespace key, "salt:" + value)`).
+pub(crate) fn salted_key(ns_key: &[u8; 32], value: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(ns_key);
+    h.update(b"salt:");
+    h.update(value.as_bytes());
+    *h.finalize().as_bytes()
+}
+
 /// The hashing key of namespace `name` under the clk sub-key.
 pub(crate) fn namespace_key(clk_key: &[u8; 32], name: &str) -> [u8; 32] {
     let mut h = blake3::Hasher::new_keyed(clk_key);
@@ -201,6 +211,7 @@ impl Encoder {
                 padded: spec.padded,
                 k: spec.bits_per_token,
                 ns,
+                salt: spec.salt,
             });
         }
         let ns_keys = ns_names
@@ -250,10 +261,20 @@ impl Encoder {
             let Some(value) = ids.get(plan.field) else {
                 continue;
             };
+            let bits = self.bits;
+            if let Some(salt) = plan.salt {
+                // Salted tokens: a key per salt value, no cache (the cache is per namespace).
+                let key = salted_key(&self.ns_keys[plan.ns], salt.value(ids));
+                tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
+                    for p in token_positions(&key, t, plan.k, bits) {
+                        clk.set(p as usize);
+                    }
+                });
+                continue;
+            }
             let cache = &mut caches[plan.ns];
             let ns_key = &self.ns_keys[plan.ns];
             let max_k = self.ns_max_k[plan.ns];
-            let bits = self.bits;
             tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
@@ -385,6 +406,99 @@ mod tests {
             assert_eq!(fast, slow);
             assert_eq!(again, slow);
         }
+    }
+
+    /// A schema with the name fields salted by the birth year.
+    fn salted_schema() -> LinkageSchema {
+        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+            "namespace = \"name\"",
+            "namespace = \"name\"\nsalt = \"birth_year\"",
+        );
+        LinkageSchema::from_toml(&text, std::path::Path::new("salted.toml")).unwrap()
+    }
+
+    #[test]
+    fn salted_fields_match_the_reference_and_vary_with_the_year() {
+        let schema = salted_schema();
+        assert_eq!(schema.fields.iter().filter(|f| f.salt.is_some()).count(), 3);
+        assert_ne!(
+            schema.fingerprint(),
+            LinkageSchema::default_schema().fingerprint()
+        );
+        let key = SecretKey::from_bytes([3; 32]);
+        let e = Encoder::new(&schema, &key);
+        let mut s = Scratch::default();
+        let names_only = |given: &str, family: &str, dob: Option<&str>| {
+            let mut ids = Identifiers::default();
+            ids.set(Field::GivenName, Some(given.to_string()));
+            ids.set(Field::FamilyName, Some(family.to_string()));
+            ids.set(Field::Dob, dob.map(str::to_string));
+            ids
+        };
+        for ids in [
+            person("Maria", "Lopez", "20080412"),
+            names_only("MARIA", "LOPEZ", None),
+            Identifiers::default(),
+        ] {
+            assert_eq!(
+                e.encode(&ids, &mut s),
+                reference::encode(&schema, &key, &ids)
+            );
+        }
+        // The name's bits depend on the year, not on the rest of the date.
+        let without_dob = |ids: &Identifiers| {
+            let mut only = Identifiers::default();
+            only.set(
+                Field::GivenName,
+                ids.get(Field::GivenName).map(str::to_string),
+            );
+            only.set(
+                Field::FamilyName,
+                ids.get(Field::FamilyName).map(str::to_string),
+            );
+            only
+        };
+        let a = names_only("MARIA", "LOPEZ", Some("20080412"));
+        let b = names_only("MARIA", "LOPEZ", Some("20081130"));
+        let c = names_only("MARIA", "LOPEZ", Some("20090412"));
+        let name_bits = |ids: &Identifiers| {
+            let mut salted_only = Identifiers::default();
+            salted_only.set(
+                Field::GivenName,
+                ids.get(Field::GivenName).map(str::to_string),
+            );
+            salted_only.set(
+                Field::FamilyName,
+                ids.get(Field::FamilyName).map(str::to_string),
+            );
+            salted_only.set(Field::Dob, ids.get(Field::Dob).map(str::to_string));
+            let full = e.encode(&salted_only, &mut Scratch::default());
+            let dob_only = {
+                let mut d = Identifiers::default();
+                d.set(Field::Dob, ids.get(Field::Dob).map(str::to_string));
+                e.encode(&d, &mut Scratch::default())
+            };
+            (full, dob_only)
+        };
+        let (fa, _) = name_bits(&a);
+        let (fb, _) = name_bits(&b);
+        let (fc, _) = name_bits(&c);
+        assert!(
+            fa.dice(&fb) > fa.dice(&fc),
+            "same year shares the name's bits"
+        );
+        // Without a salt value the name hashes under the empty salt, not the plain key.
+        let plain = Encoder::new(&LinkageSchema::default_schema(), &key);
+        assert_ne!(
+            e.encode(&without_dob(&a), &mut s),
+            plain.encode(&without_dob(&a), &mut Scratch::default())
+        );
+        // The date itself cannot be salted with its own year.
+        let bad = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+            "tokens = \"date\"",
+            "tokens = \"date\"\nsalt = \"birth_year\"",
+        );
+        assert!(LinkageSchema::from_toml(&bad, std::path::Path::new("b.toml")).is_err());
     }
 
     #[test]

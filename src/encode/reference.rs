@@ -68,7 +68,10 @@ pub fn encode(schema: &LinkageSchema, key: &SecretKey, ids: &Identifiers) -> Clk
         let Some(value) = ids.get(spec.field) else {
             continue;
         };
-        let ns_key = super::namespace_key(&clk_key, spec.namespace());
+        let mut ns_key = super::namespace_key(&clk_key, spec.namespace());
+        if let Some(salt) = spec.salt {
+            ns_key = super::salted_key(&ns_key, salt.value(ids));
+        }
         for token in tokens(spec.tokens, spec.n, spec.padded, value) {
             let mut xof = blake3::Hasher::new_keyed(&ns_key)
                 .update(token.as_bytes())
