@@ -54,3 +54,19 @@ fn cli_md_and_help_list_every_command_and_exit_code() {
         );
     }
 }
+
+/// The experiments' schemas in benches/schemas/ stay loadable (the measurements name them).
+#[test]
+fn the_experiment_schemas_load() {
+    let dir = root().join("benches/schemas");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            crosswalk::schema::LinkageSchema::from_file(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n}");
+}
