@@ -136,6 +136,7 @@ fn browse(bin: &Path, page: &Path, work: &Path) -> Browsed {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--no-first-run",
         "--no-default-browser-check",
         "--disable-extensions",
