@@ -310,7 +310,15 @@ fn grow(
 /// Returns the group and its holders.
 fn clean(rows: &BitRows, cols: &Columns, group: Vec<u16>) -> (Vec<u16>, Vec<u64>) {
     const STRICT: f64 = 0.97;
+    // A position set in (nearly) every record of the sample is no evidence of any one token: in
+    // a population that shares a birth year the year's positions are such, and they must not
+    // join every group.
+    const NEAR_CONSTANT: f64 = 0.9;
     let bits = rows.bits();
+    let n = rows.len().max(1) as f64;
+    let constant: Vec<bool> = (0..bits)
+        .map(|q| popcount(cols.col(q)) as f64 >= NEAR_CONSTANT * n)
+        .collect();
     let mut group = group;
     group.sort_unstable();
     let mut cnt = vec![0u32; bits];
@@ -340,7 +348,11 @@ fn clean(rows: &BitRows, cols: &Columns, group: Vec<u16>) -> (Vec<u16>, Vec<u64>
         counts(rows, cols, &all, held, &mut cnt);
         let before = group.len();
         for (q, &c) in cnt.iter().enumerate() {
-            if held > 0 && c as f64 >= STRICT * held as f64 && !group.contains(&(q as u16)) {
+            if held > 0
+                && c as f64 >= STRICT * held as f64
+                && !constant[q]
+                && !group.contains(&(q as u16))
+            {
                 group.push(q as u16);
             }
         }
@@ -736,6 +748,18 @@ mod tests {
     /// positions exactly.
     #[test]
     fn finds_the_positions_of_frequent_tokens() {
+        finds_tokens_with_a_constant_token(false);
+    }
+
+    /// A token every record holds (the birth year of a population born in one year) is no
+    /// part of the other tokens' groups: without this, every group took its positions and the
+    /// attack failed on one-year populations (docs/measurements/2026-12-06-salting.md).
+    #[test]
+    fn a_token_every_record_holds_joins_no_group() {
+        finds_tokens_with_a_constant_token(true);
+    }
+
+    fn finds_tokens_with_a_constant_token(constant: bool) {
         let mut rng = Lcg(7);
         let bits = 1024;
         let k = 20;
@@ -756,6 +780,21 @@ mod tests {
                     for &q in pos {
                         data[i * 16 + q as usize / 64] |= 1 << (63 - q as usize % 64);
                     }
+                }
+            }
+        }
+        if constant {
+            // Twelve positions set in every record, outside every token.
+            let mut fixed = Vec::new();
+            while fixed.len() < 12 {
+                let q = (rng.next() % bits as u64) as u16;
+                if !tokens.iter().any(|t| t.contains(&q)) && !fixed.contains(&q) {
+                    fixed.push(q);
+                }
+            }
+            for i in 0..n {
+                for &q in &fixed {
+                    data[i * 16 + q as usize / 64] |= 1 << (63 - q as usize % 64);
                 }
             }
         }
