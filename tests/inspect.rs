@@ -8,19 +8,6 @@ use crosswalk::source::SourceMapping;
 
 use crate::util::*;
 
-fn synth_world(dir: &Path, persons: &str, seed: &str) {
-    let o = crosswalk(&[
-        "synth",
-        "--persons",
-        persons,
-        "--seed",
-        seed,
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 /// Runs `inspect EXPORT --agency-type TYPE --draft OUT` and returns the draft's text.
 fn draft(export: &Path, agency_type: &str, out: &Path) -> String {
     let o = crosswalk(&[
@@ -113,7 +100,7 @@ fn assert_draft_is_the_mapping(dir: &Path, key: &Path, export: &Path, hand: &str
 fn drafts_of_every_synth_export_need_only_their_code_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let world = tmp.path().join("world");
-    synth_world(&world, "500", "11");
+    synth_world(&world, "500", "11", "classic");
     let key = key_file(tmp.path());
     for (stem, _) in crosswalk::synth::AGENCIES {
         let hand = std::fs::read_to_string(world.join(format!("mappings/{stem}.toml"))).unwrap();
@@ -162,7 +149,7 @@ fn rewrite(
 fn house_style_variations_are_drafted_too() {
     let tmp = tempfile::tempdir().unwrap();
     let world = tmp.path().join("world");
-    synth_world(&world, "400", "12");
+    synth_world(&world, "400", "12", "classic");
     let key = key_file(tmp.path());
     let hand = |stem: &str| std::fs::read_to_string(world.join(format!("mappings/{stem}.toml")));
 
@@ -239,22 +226,13 @@ fn house_style_variations_are_drafted_too() {
 fn encode_check_warns_of_a_lossy_date_pattern_and_names_the_fix() {
     let tmp = tempfile::tempdir().unwrap();
     let world = tmp.path().join("world");
-    synth_world(&world, "300", "13");
+    synth_world(&world, "300", "13", "classic");
     let hand = std::fs::read_to_string(world.join("mappings/police.toml")).unwrap();
     let export = world.join("exports/police.csv");
     let check = |mapping: &str| {
         let p = tmp.path().join("m.toml");
         std::fs::write(&p, mapping).unwrap();
-        let o = crosswalk(&[
-            "encode",
-            "--check",
-            "--source",
-            p.to_str().unwrap(),
-            "--input",
-            export.to_str().unwrap(),
-            "--reference-date",
-            "2026-11-22",
-        ]);
+        let o = encode_check(&p, &export);
         assert!(o.status.success(), "{}", stderr(&o));
         (String::from_utf8_lossy(&o.stdout).into_owned(), stderr(&o))
     };
@@ -374,7 +352,7 @@ fn occurs(hay: &str, needle: &str) -> bool {
 fn inspect_prints_no_identifier_of_any_fixture_export() {
     let tmp = tempfile::tempdir().unwrap();
     let world = tmp.path().join("world");
-    synth_world(&world, "300", "14");
+    synth_world(&world, "300", "14", "classic");
     let mut cases: Vec<(PathBuf, PathBuf)> = Vec::new();
     for dir in [fixture("world"), world.clone()] {
         for (stem, _) in crosswalk::synth::AGENCIES {
@@ -644,14 +622,7 @@ fn encode_check_counts_rejected_rows_apart() {
          [service_codes]\nSHELTER = \"housing\"\n",
     )
     .unwrap();
-    let o = crosswalk(&[
-        "encode",
-        "--check",
-        "--source",
-        mapping.to_str().unwrap(),
-        "--input",
-        export.to_str().unwrap(),
-    ]);
+    let o = encode_check(&mapping, &export);
     assert!(o.status.success(), "{}", stderr(&o));
     let report = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -697,16 +668,7 @@ fn encode_check_names_the_fix_when_a_bad_date_rejects_rows() {
          [service_codes]\nSHELTER = \"housing\"\n",
     )
     .unwrap();
-    let o = crosswalk(&[
-        "encode",
-        "--check",
-        "--source",
-        mapping.to_str().unwrap(),
-        "--input",
-        export.to_str().unwrap(),
-        "--reference-date",
-        "2026-11-22",
-    ]);
+    let o = encode_check(&mapping, &export);
     assert!(o.status.success(), "{}", stderr(&o));
     let warnings = stderr(&o);
     assert!(

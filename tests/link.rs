@@ -488,18 +488,7 @@ fn the_run_and_its_report_name_the_hardening() {
 fn links_the_hard_world_above_its_floor() {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("world");
-    let o = crosswalk(&[
-        "synth",
-        "--persons",
-        "1500",
-        "--seed",
-        "2",
-        "--realism",
-        "hard",
-        "--out",
-        world.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_world(&world, "1500", "2", "hard");
     let key = key_file(dir.path());
     let inputs = encode_world_from(&world, dir.path(), &key);
     let run = dir.path().join("run");

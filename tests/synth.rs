@@ -5,16 +5,7 @@ use std::path::Path;
 use crate::util::*;
 
 fn synth(dir: &Path, persons: &str, seed: &str) {
-    let o = crosswalk(&[
-        "synth",
-        "--persons",
-        persons,
-        "--seed",
-        seed,
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_world(dir, persons, seed, "classic");
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -140,20 +131,7 @@ fn exact_match_baseline_misses_much() {
 #[test]
 fn a_hard_world_has_the_hard_cases() {
     let dir = tempfile::tempdir().unwrap();
-    let hard = |d: &Path, seed: &str| {
-        let o = crosswalk(&[
-            "synth",
-            "--persons",
-            "1500",
-            "--seed",
-            seed,
-            "--realism",
-            "hard",
-            "--out",
-            d.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-    };
+    let hard = |d: &Path, seed: &str| synth_world(d, "1500", seed, "hard");
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     hard(&a, "4");

@@ -266,3 +266,34 @@ pub fn rewrite_parquet(
     }
     w.close().unwrap();
 }
+
+/// Runs `crosswalk synth --persons PERSONS --seed SEED --realism REALISM --out DIR`, asserting
+/// success.
+pub fn synth_world(dir: &Path, persons: &str, seed: &str, realism: &str) {
+    let o = crosswalk(&[
+        "synth",
+        "--persons",
+        persons,
+        "--seed",
+        seed,
+        "--realism",
+        realism,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Runs `crosswalk encode --check --source MAPPING --input EXPORT --reference-date 2026-11-22`.
+pub fn encode_check(mapping: &Path, export: &Path) -> Output {
+    crosswalk(&[
+        "encode",
+        "--check",
+        "--source",
+        mapping.to_str().unwrap(),
+        "--input",
+        export.to_str().unwrap(),
+        "--reference-date",
+        "2026-11-22",
+    ])
+}
