@@ -1325,31 +1325,22 @@ CARELINE = "identification"
 "#;
 
     fn ex() -> Extractor {
-        let m = SourceMapping::from_toml(MAPPING, Path::new("m.toml")).unwrap();
-        let headers: Vec<String> = [
-            "Case ID",
-            "Child Name",
-            "AKA",
-            "DOB",
-            "Gender",
-            "Event",
-            "Date",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        Extractor::new(
-            &m,
-            &headers,
-            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
-            Path::new("x.csv"),
+        extractor(
+            MAPPING,
+            &[
+                "Case ID",
+                "Child Name",
+                "AKA",
+                "DOB",
+                "Gender",
+                "Event",
+                "Date",
+            ],
         )
-        .unwrap()
     }
 
     fn row(cells: &[&str]) -> Extracted {
-        let bytes: Vec<&[u8]> = cells.iter().map(|c| c.as_bytes()).collect();
-        ex().extract(&bytes)
+        extract(&ex(), cells)
     }
 
     fn extractor(mapping: &str, headers: &[&str]) -> Extractor {
