@@ -342,6 +342,15 @@ fn name_like(v: &str) -> bool {
         && v.chars().all(|c| c.is_alphabetic() || " -'.,’".contains(c))
 }
 
+/// A one-cell name column's layout: `LAST, FIRST` when most cells have a comma.
+fn layout_of(c: &ColumnProfile) -> NameLayout {
+    if c.share(|v| v.contains(',')) >= 0.5 {
+        NameLayout::LastCommaFirst
+    } else {
+        NameLayout::FirstLast
+    }
+}
+
 fn digits(v: &str) -> usize {
     v.chars().filter(char::is_ascii_digit).count()
 }
@@ -450,12 +459,7 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
             .into_iter()
             .max_by_key(|&s| (c.sample.iter().filter(|v| v.contains(s)).count(), s == ';'))
             .unwrap_or(';');
-        let comma = c.share(|v| v.contains(','));
-        let layout = if comma >= 0.5 {
-            NameLayout::LastCommaFirst
-        } else {
-            NameLayout::FirstLast
-        };
+        let layout = layout_of(c);
         let why = format!(
             "header names aliases; {} filled; several are split at {sep:?}",
             pct(c.fill_rate())
@@ -490,11 +494,7 @@ pub fn guess(profile: &Profile, agency_type: Option<AgencyType>) -> Guesses {
         if let Some(i) = best {
             let c = &cols[i];
             let comma = c.share(|v| v.contains(','));
-            let layout = if comma >= 0.5 {
-                NameLayout::LastCommaFirst
-            } else {
-                NameLayout::FirstLast
-            };
+            let layout = layout_of(c);
             let why = format!(
                 "{} of the cells are names of two or more words, {} with a comma{}",
                 pct(multi(c)),
