@@ -128,8 +128,9 @@ pub struct ClkOptions {
     /// position drawn independently from a keyed extendable-output hash) is supported.
     #[serde(default = "default_hashing")]
     pub hashing: String,
-    /// Post-processing of the filter: `none` (default), `xor-fold` (halves the length) or
-    /// `blip` (flips each bit with probability [`ClkOptions::flip_probability`]).
+    /// Post-processing of the filter: `none` (default), `xor-fold` (halves the length),
+    /// `blip` (flips each bit with probability [`ClkOptions::flip_probability`]) or
+    /// `diffusion` (each output bit the XOR of [`ClkOptions::diffusion_taps`] keyed input bits).
     #[serde(default = "default_hardening")]
     pub hardening: String,
     /// For `hardening = "blip"`: the probability that a bit is flipped, 0.0001 to 0.25 (default
@@ -137,7 +138,15 @@ pub struct ClkOptions {
     /// hardening.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flip_probability: Option<f64>,
+    /// For `hardening = "diffusion"`: how many input bits each output bit XORs, 2 to 16
+    /// (default [`DEFAULT_DIFFUSION_TAPS`], filled in when the schema is read). Not allowed
+    /// with another hardening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diffusion_taps: Option<usize>,
 }
+
+/// Diffusion's taps per output bit when the schema gives none.
+pub const DEFAULT_DIFFUSION_TAPS: usize = 4;
 
 /// BLIP's flip probability when the schema gives none.
 pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
@@ -156,6 +165,11 @@ impl ClkOptions {
     pub fn blip(&self) -> Option<f64> {
         (self.hardening == "blip")
             .then(|| self.flip_probability.unwrap_or(DEFAULT_FLIP_PROBABILITY))
+    }
+
+    /// The taps per output bit of diffusion: `None` unless `hardening = "diffusion"`.
+    pub fn diffusion(&self) -> Option<usize> {
+        (self.hardening == "diffusion").then(|| self.diffusion_taps.unwrap_or(DEFAULT_DIFFUSION_TAPS))
     }
 }
 
@@ -271,6 +285,9 @@ impl LinkageSchema {
         if schema.clk.hardening == "blip" && schema.clk.flip_probability.is_none() {
             schema.clk.flip_probability = Some(DEFAULT_FLIP_PROBABILITY);
         }
+        if schema.clk.hardening == "diffusion" && schema.clk.diffusion_taps.is_none() {
+            schema.clk.diffusion_taps = Some(DEFAULT_DIFFUSION_TAPS);
+        }
         Ok(schema)
     }
 
@@ -279,12 +296,15 @@ impl LinkageSchema {
         self.fields.iter().find(|f| f.field == field)
     }
 
-    /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`, or
-    /// `blip P` with the flip probability.
+    /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`,
+    /// `blip P` with the flip probability, or `diffusion T` with the taps per output bit.
     pub fn hardening_label(&self) -> String {
-        match self.clk.blip() {
-            Some(p) => format!("blip {p}"),
-            None => self.clk.hardening.clone(),
+        if let Some(p) = self.clk.blip() {
+            format!("blip {p}")
+        } else if let Some(t) = self.clk.diffusion() {
+            format!("diffusion {t}")
+        } else {
+            self.clk.hardening.clone()
         }
     }
 
@@ -327,7 +347,7 @@ impl LinkageSchema {
             ));
         }
         match self.clk.hardening.as_str() {
-            "none" | "blip" => {}
+            "none" | "blip" | "diffusion" => {}
             "xor-fold" if bits.is_multiple_of(128) => {}
             "xor-fold" => {
                 return Err(format!(
@@ -336,7 +356,7 @@ impl LinkageSchema {
             }
             other => {
                 return Err(format!(
-                    "clk.hardening = {other:?}: expected \"none\", \"xor-fold\" or \"blip\""
+                    "clk.hardening = {other:?}: expected \"none\", \"xor-fold\", \"blip\" or \"diffusion\""
                 ))
             }
         }
@@ -348,6 +368,15 @@ impl LinkageSchema {
             }
             (h, Some(_)) if h != "blip" => {
                 return Err("clk.flip_probability is for hardening = \"blip\" only".into())
+            }
+            _ => {}
+        }
+        match (self.clk.hardening.as_str(), self.clk.diffusion_taps) {
+            ("diffusion", Some(t)) if !(2..=16).contains(&t) => {
+                return Err(format!("clk.diffusion_taps = {t}: must be between 2 and 16"))
+            }
+            (h, Some(_)) if h != "diffusion" => {
+                return Err("clk.diffusion_taps is for hardening = \"diffusion\" only".into())
             }
             _ => {}
         }
@@ -461,6 +490,29 @@ mod tests {
         assert!(with("blip", "flip_probability = 0.0").is_err());
         assert!(with("none", "flip_probability = 0.1").is_err());
         assert_eq!(with("none", "").unwrap().clk.blip(), None);
+    }
+
+    #[test]
+    fn diffusion_taps_only_with_diffusion_and_in_range() {
+        let with = |h: &str, t: &str| {
+            let text = DEFAULT_SCHEMA_TOML
+                .replace("hardening = \"none\"", &format!("hardening = \"{h}\"\n{t}"));
+            LinkageSchema::from_toml(&text, Path::new("s.toml"))
+        };
+        let plain = with("diffusion", "").unwrap();
+        assert_eq!(plain.clk.diffusion(), Some(DEFAULT_DIFFUSION_TAPS));
+        assert_eq!(plain.hardening_label(), format!("diffusion {DEFAULT_DIFFUSION_TAPS}"));
+        assert_eq!(plain.output_bits(), plain.clk.bits, "diffusion keeps the length");
+        let written = with("diffusion", &format!("diffusion_taps = {DEFAULT_DIFFUSION_TAPS}"));
+        assert_eq!(plain.fingerprint(), written.unwrap().fingerprint());
+        assert_eq!(with("diffusion", "diffusion_taps = 3").unwrap().clk.diffusion(), Some(3));
+        for bad in ["diffusion_taps = 1", "diffusion_taps = 17", "diffusion_taps = 0"] {
+            assert!(with("diffusion", bad).is_err(), "{bad}");
+        }
+        assert!(with("none", "diffusion_taps = 4").is_err());
+        assert!(with("blip", "diffusion_taps = 4").is_err());
+        assert!(with("diffusion", "flip_probability = 0.05").is_err());
+        assert_eq!(with("none", "").unwrap().clk.diffusion(), None);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct Encoder {
     record_key: [u8; 32],
     /// BLIP's key and threshold, when the schema asks for it.
     blip: Option<([u8; 32], u32)>,
+    /// Diffusion's wiring, when the schema asks for it.
+    diffusion: Option<Diffusion>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -163,6 +165,100 @@ pub(crate) fn blip(clk: &Clk, blip_key: &[u8; 32], threshold: u32) -> Clk {
     out
 }
 
+/// Diffusion's taps (after Armknecht, Heng and Schnell 2023): for every output bit `j`, in
+/// order, `t` distinct input positions, drawn from the keyed XOF
+/// `BLAKE3-keyed(BLAKE3-keyed(clk_key, "hardening:diffusion"), bits ‖ t)` (both as `u32`
+/// little-endian) read as little-endian `u32`s modulo `bits`, a repeat of a position already
+/// drawn for the same output skipped. Output bit `j` is the XOR of the input bits at
+/// `taps[j*t .. (j+1)*t]`. The wiring is keyed: without the key nobody knows which input bits
+/// an output bit mixes.
+pub(crate) fn diffusion_taps(clk_key: &[u8; 32], bits: usize, t: usize) -> Vec<u16> {
+    let key = *blake3::Hasher::new_keyed(clk_key)
+        .update(b"hardening:diffusion")
+        .finalize()
+        .as_bytes();
+    let mut xof = blake3::Hasher::new_keyed(&key)
+        .update(&(bits as u32).to_le_bytes())
+        .update(&(t as u32).to_le_bytes())
+        .finalize_xof();
+    let mut taps: Vec<u16> = Vec::with_capacity(bits * t);
+    for _ in 0..bits {
+        let start = taps.len();
+        while taps.len() - start < t {
+            let mut word = [0u8; 4];
+            xof.fill(&mut word);
+            let p = (u32::from_le_bytes(word) % bits as u32) as u16;
+            if !taps[start..].contains(&p) {
+                taps.push(p);
+            }
+        }
+    }
+    taps
+}
+
+/// Diffusion's wiring, turned around for speed: for every input bit, the output bits it
+/// feeds. A record sets a few hundred input bits, each feeding about `t` outputs, so flipping
+/// those outputs costs far less than computing every output's parity.
+#[derive(Debug, Clone)]
+struct Diffusion {
+    /// `feeds[starts[i]..starts[i + 1]]`: the outputs input bit `i` feeds.
+    starts: Vec<u32>,
+    feeds: Vec<u16>,
+}
+
+impl Diffusion {
+    fn new(taps: &[u16], bits: usize, t: usize) -> Diffusion {
+        let mut counts = vec![0u32; bits + 1];
+        for &p in taps {
+            counts[p as usize + 1] += 1;
+        }
+        for i in 0..bits {
+            counts[i + 1] += counts[i];
+        }
+        let starts = counts.clone();
+        let mut feeds = vec![0u16; taps.len()];
+        for (j, out_taps) in taps.chunks_exact(t).enumerate() {
+            for &p in out_taps {
+                feeds[counts[p as usize] as usize] = j as u16;
+                counts[p as usize] += 1;
+            }
+        }
+        Diffusion { starts, feeds }
+    }
+
+    /// Every output bit: the XOR of its taps' input bits.
+    fn apply(&self, clk: &Clk) -> Clk {
+        let mut out = Clk::zeros(clk.len_bits());
+        for (w, chunk) in clk.as_bytes().chunks_exact(8).enumerate() {
+            let mut word = u64::from_be_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
+            while word != 0 {
+                // Most significant bit first, as the CLK stores them.
+                let i = w * 64 + word.leading_zeros() as usize;
+                word &= !(1u64 << (63 - (i % 64)));
+                let (a, b) = (self.starts[i] as usize, self.starts[i + 1] as usize);
+                for &j in &self.feeds[a..b] {
+                    out.flip(j as usize);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Diffusion the slow, obvious way (the reference encoder's and the tests' version): output
+/// bit `j` is the parity of the input bits at `taps[j*t .. (j+1)*t]`.
+pub(crate) fn diffuse_reference(clk: &Clk, taps: &[u16], t: usize) -> Clk {
+    let mut out = Clk::zeros(clk.len_bits());
+    for (j, out_taps) in taps.chunks_exact(t).enumerate() {
+        if out_taps.iter().filter(|&&p| clk.get(p as usize)).count() % 2 == 1 {
+            out.set(j);
+        }
+    }
+    out
+}
+
 /// BLIP's key under the clk sub-key, and its flip threshold out of 65,536.
 pub(crate) fn blip_params(clk_key: &[u8; 32], p: f64) -> ([u8; 32], u32) {
     let key = *blake3::Hasher::new_keyed(clk_key)
@@ -236,6 +332,13 @@ impl Encoder {
             ns_max_k,
             record_key: key.record_key_key(),
             blip: schema.clk.blip().map(|p| blip_params(&clk_key, p)),
+            diffusion: schema.clk.diffusion().map(|t| {
+                Diffusion::new(
+                    &diffusion_taps(&clk_key, schema.clk.bits, t),
+                    schema.clk.bits,
+                    t,
+                )
+            }),
         }
     }
 
@@ -303,6 +406,8 @@ impl Encoder {
             clk.xor_fold()
         } else if let Some((key, threshold)) = &self.blip {
             blip(&clk, key, *threshold)
+        } else if let Some(d) = &self.diffusion {
+            d.apply(&clk)
         } else {
             clk
         }
@@ -387,6 +492,81 @@ mod tests {
         let flips_a: Vec<usize> = (0..1024).filter(|&i| x.get(i) != y.get(i)).collect();
         let flips_b: Vec<usize> = (0..1024).filter(|&i| u.get(i) != v.get(i)).collect();
         assert_ne!(flips_a, flips_b);
+    }
+
+    fn diffusion_schema(taps: usize) -> LinkageSchema {
+        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+            "hardening = \"none\"",
+            &format!("hardening = \"diffusion\"\ndiffusion_taps = {taps}"),
+        );
+        LinkageSchema::from_toml(&text, std::path::Path::new("diffusion.toml")).unwrap()
+    }
+
+    /// Diffusion: the fast encoder agrees with the reference one, every output bit mixes `t`
+    /// distinct inputs, the wiring depends on the key, and similar records stay more similar
+    /// than different ones.
+    #[test]
+    fn diffusion_matches_the_reference_and_keeps_similarity() {
+        let key = SecretKey::from_bytes([3; 32]);
+        for t in [2, 4, 7] {
+            let schema = diffusion_schema(t);
+            assert_eq!(schema.output_bits(), 1024);
+            let e = Encoder::new(&schema, &key);
+            let mut s = Scratch::default();
+            for ids in [
+                person("Maria", "Lopez", "20080412"),
+                person("Ana Maria", "Rodriguez Perez", "19990101"),
+                Identifiers::default(),
+            ] {
+                let fast = e.encode(&ids, &mut s);
+                assert_eq!(fast, e.encode(&ids, &mut s), "deterministic");
+                assert_eq!(fast, reference::encode(&schema, &key, &ids), "t = {t}");
+            }
+            let taps = diffusion_taps(&key.clk_key(), 1024, t);
+            assert_eq!(taps.len(), 1024 * t);
+            for out in taps.chunks_exact(t) {
+                let mut o = out.to_vec();
+                o.sort_unstable();
+                o.dedup();
+                assert_eq!(o.len(), t, "distinct taps");
+            }
+            assert_ne!(
+                taps,
+                diffusion_taps(&SecretKey::from_bytes([4; 32]).clk_key(), 1024, t),
+                "keyed wiring"
+            );
+            let a = e.encode(&person("Maria", "Lopez", "20080412"), &mut s);
+            let typo = e.encode(&person("Maria", "Lopes", "20080412"), &mut s);
+            let other = e.encode(&person("Kayla", "Smith", "20100228"), &mut s);
+            assert!(a.dice(&typo) > a.dice(&other) + 0.1, "t = {t}");
+            // An empty record stays empty: a missing field is visible, as without hardening.
+            assert_eq!(
+                e.encode(&Identifiers::default(), &mut s).count_ones(),
+                0,
+                "t = {t}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast (input-driven) diffusion equals the parity definition on any bits, and is
+        /// linear: diffusing `a XOR b` gives the XOR of the two diffusions.
+        #[test]
+        fn diffusion_fast_path_is_the_parity_definition(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 32),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 32),
+            t in 2usize..9,
+        ) {
+            let taps = diffusion_taps(&[9; 32], 256, t);
+            let d = Diffusion::new(&taps, 256, t);
+            let (ca, cb) = (Clk::from_bytes(a.clone()).unwrap(), Clk::from_bytes(b.clone()).unwrap());
+            let xa = d.apply(&ca);
+            proptest::prop_assert_eq!(&xa, &diffuse_reference(&ca, &taps, t));
+            let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
+            let xb = d.apply(&cb);
+            let both: Vec<u8> = xa.as_bytes().iter().zip(xb.as_bytes()).map(|(p, q)| p ^ q).collect();
+            proptest::prop_assert_eq!(d.apply(&Clk::from_bytes(x).unwrap()).into_bytes(), both);
+        }
     }
 
     #[test]

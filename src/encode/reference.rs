@@ -88,6 +88,8 @@ pub fn encode(schema: &LinkageSchema, key: &SecretKey, ids: &Identifiers) -> Clk
     } else if let Some(p) = schema.clk.blip() {
         let (blip_key, threshold) = super::blip_params(&clk_key, p);
         super::blip(&clk, &blip_key, threshold)
+    } else if let Some(t) = schema.clk.diffusion() {
+        super::diffuse_reference(&clk, &super::diffusion_taps(&clk_key, bits, t), t)
     } else {
         clk
     }
