@@ -169,7 +169,8 @@ impl ClkOptions {
 
     /// The taps per output bit of diffusion: `None` unless `hardening = "diffusion"`.
     pub fn diffusion(&self) -> Option<usize> {
-        (self.hardening == "diffusion").then(|| self.diffusion_taps.unwrap_or(DEFAULT_DIFFUSION_TAPS))
+        (self.hardening == "diffusion")
+            .then(|| self.diffusion_taps.unwrap_or(DEFAULT_DIFFUSION_TAPS))
     }
 }
 
@@ -373,7 +374,9 @@ impl LinkageSchema {
         }
         match (self.clk.hardening.as_str(), self.clk.diffusion_taps) {
             ("diffusion", Some(t)) if !(2..=16).contains(&t) => {
-                return Err(format!("clk.diffusion_taps = {t}: must be between 2 and 16"))
+                return Err(format!(
+                    "clk.diffusion_taps = {t}: must be between 2 and 16"
+                ))
             }
             (h, Some(_)) if h != "diffusion" => {
                 return Err("clk.diffusion_taps is for hardening = \"diffusion\" only".into())
@@ -501,12 +504,32 @@ mod tests {
         };
         let plain = with("diffusion", "").unwrap();
         assert_eq!(plain.clk.diffusion(), Some(DEFAULT_DIFFUSION_TAPS));
-        assert_eq!(plain.hardening_label(), format!("diffusion {DEFAULT_DIFFUSION_TAPS}"));
-        assert_eq!(plain.output_bits(), plain.clk.bits, "diffusion keeps the length");
-        let written = with("diffusion", &format!("diffusion_taps = {DEFAULT_DIFFUSION_TAPS}"));
+        assert_eq!(
+            plain.hardening_label(),
+            format!("diffusion {DEFAULT_DIFFUSION_TAPS}")
+        );
+        assert_eq!(
+            plain.output_bits(),
+            plain.clk.bits,
+            "diffusion keeps the length"
+        );
+        let written = with(
+            "diffusion",
+            &format!("diffusion_taps = {DEFAULT_DIFFUSION_TAPS}"),
+        );
         assert_eq!(plain.fingerprint(), written.unwrap().fingerprint());
-        assert_eq!(with("diffusion", "diffusion_taps = 3").unwrap().clk.diffusion(), Some(3));
-        for bad in ["diffusion_taps = 1", "diffusion_taps = 17", "diffusion_taps = 0"] {
+        assert_eq!(
+            with("diffusion", "diffusion_taps = 3")
+                .unwrap()
+                .clk
+                .diffusion(),
+            Some(3)
+        );
+        for bad in [
+            "diffusion_taps = 1",
+            "diffusion_taps = 17",
+            "diffusion_taps = 0",
+        ] {
             assert!(with("diffusion", bad).is_err(), "{bad}");
         }
         assert!(with("none", "diffusion_taps = 4").is_err());
