@@ -127,8 +127,9 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
     assert!(rate(&bands[3]) > rate(&bands[0]), "{stdout}");
     // The other attacks ran and scored.
     assert_eq!(v["attacks"][1]["attack"], "pattern-mining-soft");
-    assert_eq!(v["attacks"][2]["attack"], "repeated-encodings");
-    for a in 1..3 {
+    assert_eq!(v["attacks"][2]["attack"], "pattern-mining-soft-sparse");
+    assert_eq!(v["attacks"][3]["attack"], "repeated-encodings");
+    for a in 1..4 {
         assert!(v["attacks"][a]["per_record"]["of"].as_u64().unwrap() > 7000);
     }
 
