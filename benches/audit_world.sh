@@ -2,7 +2,8 @@
 # Attack a synthetic world's encodings and score the attack against its truth:
 # synth (target) -> keygen -> encode every agency -> synth (reference, another seed) -> audit.
 # Usage: benches/audit_world.sh PERSONS [REFERENCE_PERSONS] [SEED]   (run from the repository root)
-# Env: SCHEMA=FILE encodes with that schema (default: the built-in one), AGENCIES='dcf police'
+# Env: SCHEMA=FILE encodes with that schema (default: the built-in one), REALISM=hard makes both
+# worlds hard (default classic), AGENCIES='dcf police'
 # encodes only those exports, KEEP=1 keeps the temporary directory, AUDIT_ARGS='...' adds flags
 # to `crosswalk audit`.
 set -euo pipefail
@@ -11,8 +12,9 @@ bin=target/release/crosswalk
 [ -x "$bin" ] || cargo build --release --quiet
 dir=$(mktemp -d)
 [ -n "${KEEP:-}" ] && echo "kept $dir" >&2 || trap 'rm -rf "$dir"' EXIT
-$bin synth --persons "$persons" --seed "$seed" --out "$dir/world" >/dev/null 2>&1
-$bin synth --persons "$ref" --seed "$((seed + 1000))" --out "$dir/ref" >/dev/null 2>&1
+realism=${REALISM:-classic}
+$bin synth --persons "$persons" --seed "$seed" --realism "$realism" --out "$dir/world" >/dev/null 2>&1
+$bin synth --persons "$ref" --seed "$((seed + 1000))" --realism "$realism" --out "$dir/ref" >/dev/null 2>&1
 schema=${SCHEMA:-$dir/world/schema.toml}
 if [ -n "${SCHEMA:-}" ]; then cp "$SCHEMA" "$dir/world/schema.toml"; fi
 $bin keygen --out "$dir/key" >/dev/null 2>&1

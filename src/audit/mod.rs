@@ -3,13 +3,16 @@
 //! Privacy is measured like linkage quality: by running the attack. The audit plays the
 //! taskforce gone bad (or anyone who obtains encodings files): it holds the encodings, knows the
 //! public schema, and reads a **reference population** of names and birth dates like the
-//! target's ([`reference`]). It runs two attacks:
+//! target's ([`reference`]). It runs two kinds of attack:
 //!
 //! - **pattern mining** (Christen, Ranbaduge, Vatsalan and Schnell 2018): mine the groups of
 //!   bit positions that are set together ([`mine`]), label each group with the reference token
 //!   of matching frequency and co-occurrence ([`align`]), then guess each record's given name,
 //!   family name and birth date: the reference name all of whose labelled tokens the record holds
-//!   (the longest such name, then the most frequent);
+//!   (the longest such name, then the most frequent). Three variants: exact groups, groups
+//!   mined from correlations (which survive folding, bit flips and diffusion better), and the
+//!   latter mined on the sparsest quarter of the records, where a hardening that mixes a
+//!   token's bits with the rest of the record hides it least;
 //! - **frequency alignment of repeated encodings** (after Kuzu et al. 2011): identical CLKs are
 //!   grouped, and the largest groups are given the most frequent reference names.
 //!
