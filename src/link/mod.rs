@@ -2,10 +2,12 @@
 //! registry ([`crate::registry`]) share. Candidate pairs ([`candidates`]), the evidence two
 //! records give each other ([`score`]), and the rules that turn scored pairs into persons
 //! beyond clustering ([`assign`]: lone records, one-to-one matching). Issue #18 grows the
-//! evidence model here.
+//! evidence model here: [`model`] is its Fellegi-Sunter core, measured by the `fs_parts`
+//! experiment (benches/fs_parts.rs) and not yet used by the link job.
 
 pub mod assign;
 pub mod candidates;
+pub mod model;
 pub mod score;
 
 pub use assign::{attach_orphans, one_to_one, Rows};

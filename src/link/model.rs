@@ -1,0 +1,324 @@
+//! A Fellegi-Sunter match model over comparison levels (issue #18, first step).
+//!
+//! Each candidate pair is described by one level per comparison (names, birth date, ...). Level
+//! 0 means *no evidence*: a value missing on either side weighs nothing, neither for nor
+//! against. Every other level `l` of comparison `c` has `m[c][l]`, the probability of that
+//! level among matches, and `u[c][l]`, among non-matches; a pair's match weight is
+//! `log2(λ / (1 − λ)) + Σ_c log2(m[c][l_c] / u[c][l_c])`, and its match probability follows
+//! from it. The comparisons are taken as independent given match status (the model's one
+//! strong assumption: correlated fields, such as the parts of one household address, belong in
+//! one comparison).
+//!
+//! `u` is estimated from random pairs, which are almost all non-matches
+//! ([`Model::estimate_u`]); `m` and `λ` by expectation maximisation on the candidate pairs
+//! with `u` held fixed ([`Model::expectation_maximisation`]), so no truth is needed. Every sum
+//! runs in a fixed order: the same pairs give bit-identical parameters at any thread count.
+//!
+//! # Example
+//!
+//! ```
+//! use crosswalk::link::model::Model;
+//!
+//! // One comparison with levels 0 (missing), 1 (disagree), 2 (agree).
+//! let mut model = Model::new(&[3]);
+//! // Random pairs mostly disagree.
+//! let random: Vec<u8> = (0..1000).map(|i| if i % 100 == 0 { 2 } else { 1 }).collect();
+//! model.estimate_u(&random);
+//! // Candidates: 300 that agree, 700 that disagree.
+//! let cands: Vec<u8> = (0..1000).map(|i| if i < 300 { 2 } else { 1 }).collect();
+//! model.expectation_maximisation(&cands, &[true], 50);
+//! model.estimate_lambda(&cands, 1000.0, 50);
+//! assert!(model.weight(&[2]) > model.weight(&[1]));
+//! assert_eq!(model.level_weight(0, 0), 0.0); // missing: no evidence
+//! ```
+
+/// Pseudo-count added to every level when estimating `m` and `u`, so that a level never seen
+/// gets a small probability instead of zero (an infinite weight).
+const PSEUDO: f64 = 0.5;
+
+/// Match-probability parameters of a Fellegi-Sunter model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Prior share of matches among the pairs the model was fitted on (λ).
+    pub lambda: f64,
+    /// `m[c][l]`: probability of level `l` of comparison `c` among matches (`m[c][0]` unused).
+    pub m: Vec<Vec<f64>>,
+    /// `u[c][l]`: the same among non-matches.
+    pub u: Vec<Vec<f64>>,
+}
+
+impl Model {
+    /// A starting model for comparisons with `levels[c]` levels each (level 0 included): `m`
+    /// rising and `u` falling with the level, λ = 0.1.
+    pub fn new(levels: &[usize]) -> Model {
+        let ramp = |n: usize, up: bool| -> Vec<f64> {
+            let mut v = vec![0.0; n];
+            let k = n.saturating_sub(1).max(1) as f64;
+            let mut total = 0.0;
+            for (l, x) in v.iter_mut().enumerate().skip(1) {
+                let r = l as f64 / k;
+                *x = if up {
+                    0.05 + r * r
+                } else {
+                    0.05 + (1.0 - r) * (1.0 - r)
+                };
+                total += *x;
+            }
+            for x in v.iter_mut().skip(1) {
+                *x /= total;
+            }
+            v
+        };
+        Model {
+            lambda: 0.1,
+            m: levels.iter().map(|&n| ramp(n, true)).collect(),
+            u: levels.iter().map(|&n| ramp(n, false)).collect(),
+        }
+    }
+
+    /// Number of comparisons.
+    pub fn comparisons(&self) -> usize {
+        self.m.len()
+    }
+
+    /// Estimates `u` from the levels of random pairs (`random.len()` a multiple of the number
+    /// of comparisons, one row per pair), taken as non-matches.
+    pub fn estimate_u(&mut self, random: &[u8]) {
+        let c = self.comparisons();
+        for (ci, u) in self.u.iter_mut().enumerate() {
+            let mut counts = vec![PSEUDO; u.len()];
+            for row in random.chunks_exact(c) {
+                let l = row[ci] as usize;
+                if l > 0 && l < counts.len() {
+                    counts[l] += 1.0;
+                }
+            }
+            normalise(&mut counts, u);
+        }
+    }
+
+    /// Weight of level `level` of comparison `c`: `log2(m / u)`, 0 for level 0.
+    pub fn level_weight(&self, c: usize, level: u8) -> f64 {
+        let l = level as usize;
+        if l == 0 || l >= self.m[c].len() {
+            return 0.0;
+        }
+        (self.m[c][l] / self.u[c][l]).log2()
+    }
+
+    /// The match weight of one pair's levels (without the prior).
+    pub fn weight(&self, levels: &[u8]) -> f64 {
+        levels
+            .iter()
+            .enumerate()
+            .map(|(c, &l)| self.level_weight(c, l))
+            .sum()
+    }
+
+    /// The prior's weight, `log2(λ / (1 − λ))`.
+    pub fn prior_weight(&self) -> f64 {
+        (self.lambda / (1.0 - self.lambda)).log2()
+    }
+
+    /// Match probability of a pair with match weight `weight` (prior added here).
+    pub fn probability(&self, weight: f64) -> f64 {
+        probability(weight, self.lambda)
+    }
+
+    /// Estimates `m` by expectation maximisation over candidate pairs' levels (`pairs.len()`
+    /// a multiple of the number of comparisons), `u` held at its random-pair estimate: at most
+    /// `iterations` rounds, fewer when every parameter moves less than 1e-6.
+    ///
+    /// Candidates are chosen for agreeing on something (similar names, an equal birth date).
+    /// Among them the comparisons they were chosen by say little about matching and much about
+    /// the choice: only the comparisons with `train[c]` set take part (in the posterior and in
+    /// the update), as in Splink's blocked training sessions. Train each comparison in a session
+    /// whose candidates were *not* chosen by it, then fit λ on all candidates with
+    /// [`Model::estimate_lambda`].
+    pub fn expectation_maximisation(&mut self, pairs: &[u8], train: &[bool], iterations: usize) {
+        let c = self.comparisons();
+        let n = pairs.len() / c.max(1);
+        if n == 0 {
+            return;
+        }
+        let mut lambda = self.lambda;
+        for _ in 0..iterations {
+            let mut cm: Vec<Vec<f64>> = self.m.iter().map(|m| vec![PSEUDO; m.len()]).collect();
+            let mut total = 0.0;
+            for row in pairs.chunks_exact(c) {
+                let w: f64 = (0..c)
+                    .filter(|&ci| train[ci])
+                    .map(|ci| self.level_weight(ci, row[ci]))
+                    .sum();
+                let p = probability(w, lambda);
+                total += p;
+                for (ci, &l) in row.iter().enumerate() {
+                    let l = l as usize;
+                    if train[ci] && l > 0 && l < cm[ci].len() {
+                        cm[ci][l] += p;
+                    }
+                }
+            }
+            let new_lambda = (total / n as f64).clamp(1e-9, 1.0 - 1e-9);
+            let mut moved = (new_lambda - lambda).abs();
+            lambda = new_lambda;
+            for (ci, counts) in cm.iter_mut().enumerate() {
+                if train[ci] {
+                    moved = moved.max(update(counts, &mut self.m[ci]));
+                }
+            }
+            if moved < 1e-6 {
+                break;
+            }
+        }
+    }
+
+    /// Fits λ with `m` and `u` fixed: the share of matches among `total_pairs` pairs, of
+    /// which `pairs` are the candidates and every other pair is taken as a non-match (the
+    /// pairs no candidate pass proposes agree on nothing it looks at). With `u` from random
+    /// pairs, λ is then the prior of a random pair, and [`Model::probability`] is a random
+    /// pair's posterior: the weights of the comparisons that chose the candidates count too.
+    pub fn estimate_lambda(&mut self, pairs: &[u8], total_pairs: f64, iterations: usize) {
+        let c = self.comparisons();
+        let n = pairs.len() / c.max(1);
+        if n == 0 {
+            return;
+        }
+        let all = total_pairs.max(n as f64);
+        let weights: Vec<f64> = pairs.chunks_exact(c).map(|r| self.weight(r)).collect();
+        for _ in 0..iterations {
+            let total: f64 = weights.iter().map(|&w| probability(w, self.lambda)).sum();
+            let lambda = (total / all).clamp(1e-12, 1.0 - 1e-9);
+            let moved = (lambda - self.lambda).abs();
+            self.lambda = lambda;
+            if moved < 1e-9 {
+                break;
+            }
+        }
+    }
+}
+
+/// Match probability of a pair of weight `w` under prior λ.
+fn probability(w: f64, lambda: f64) -> f64 {
+    let w = w + (lambda / (1.0 - lambda)).log2();
+    1.0 / (1.0 + (-w).exp2())
+}
+
+/// Normalises `counts` into `params` and returns the largest change.
+fn update(counts: &mut [f64], params: &mut [f64]) -> f64 {
+    let before = params.to_vec();
+    normalise(counts, params);
+    before
+        .iter()
+        .zip(params.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+/// `out[l] = counts[l] / Σ counts[1..]` for `l ≥ 1`; `out[0] = 0`.
+fn normalise(counts: &mut [f64], out: &mut [f64]) {
+    counts[0] = 0.0;
+    let total: f64 = counts.iter().sum();
+    for (o, &c) in out.iter_mut().zip(counts.iter()) {
+        *o = if total > 0.0 { c / total } else { 0.0 };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A generated world of pairs whose true m, u and λ are known: EM, with u from random
+    /// pairs, recovers them.
+    #[test]
+    fn em_recovers_known_parameters() {
+        // Two comparisons: names (levels 1..=3) and dob (1..=2, 0 = missing 30% of the time).
+        let m_true = [vec![0.0, 0.05, 0.15, 0.8], vec![0.0, 0.1, 0.9]];
+        let u_true = [vec![0.0, 0.9, 0.08, 0.02], vec![0.0, 0.97, 0.03]];
+        let mut state = 12345u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let draw = |p: &[f64], x: f64| -> u8 {
+            let mut acc = 0.0;
+            for (l, &q) in p.iter().enumerate().skip(1) {
+                acc += q;
+                if x < acc {
+                    return l as u8;
+                }
+            }
+            (p.len() - 1) as u8
+        };
+        let mut pairs = Vec::new();
+        let mut random = Vec::new();
+        for i in 0..40_000 {
+            let is_match = i % 5 == 0; // λ = 0.2
+            let (m0, m1) = if is_match {
+                (&m_true[0], &m_true[1])
+            } else {
+                (&u_true[0], &u_true[1])
+            };
+            pairs.push(draw(m0, next()));
+            let missing = next() < 0.3;
+            let d = draw(m1, next());
+            pairs.push(if missing { 0 } else { d });
+            random.push(draw(&u_true[0], next()));
+            random.push(draw(&u_true[1], next()));
+        }
+        let mut model = Model::new(&[4, 3]);
+        model.estimate_u(&random);
+        model.expectation_maximisation(&pairs, &[true, true], 200);
+        model.estimate_lambda(&pairs, 40_000.0, 200);
+        assert!((model.lambda - 0.2).abs() < 0.02, "λ {}", model.lambda);
+        for (c, m) in m_true.iter().enumerate() {
+            for (l, (got, want)) in model.m[c].iter().zip(m).enumerate().skip(1) {
+                assert!(
+                    (got - want).abs() < 0.03,
+                    "m[{c}][{l}] {got} against {want}"
+                );
+            }
+        }
+        // Agreement weighs for, disagreement against, missing nothing.
+        assert!(model.level_weight(0, 3) > 4.0);
+        assert!(model.level_weight(1, 1) < -2.0);
+        assert_eq!(model.level_weight(1, 0), 0.0);
+        let p = model.probability(model.weight(&[3, 2]));
+        assert!(p > 0.99, "{p}");
+        assert!(model.probability(model.weight(&[1, 1])) < 0.01);
+    }
+
+    /// A blocked session: every candidate was chosen because comparison 0 agrees, so it says
+    /// nothing there; trained on comparison 1 alone, EM recovers comparison 1's `m`, and
+    /// comparison 0's parameters stay as they were.
+    #[test]
+    fn a_blocked_session_trains_only_what_it_may() {
+        let mut pairs = Vec::new();
+        for i in 0..10_000u32 {
+            let is_match = i % 4 == 0;
+            // Comparison 1 agrees for 90% of matches and 5% of non-matches.
+            let agree = if is_match { i % 40 != 0 } else { i % 20 == 1 };
+            pairs.extend_from_slice(&[2, if agree { 2 } else { 1 }]);
+        }
+        let mut model = Model::new(&[3, 3]);
+        model.u = vec![vec![0.0, 0.99, 0.01], vec![0.0, 0.95, 0.05]];
+        let before = model.m[0].clone();
+        model.expectation_maximisation(&pairs, &[false, true], 200);
+        assert_eq!(model.m[0], before, "the blocking comparison is not trained");
+        assert!((model.m[1][2] - 0.9).abs() < 0.03, "m {:?}", model.m[1]);
+        // λ over all pairs: 2,500 matches among 10,000 candidates of 1,000,000 pairs.
+        model.estimate_lambda(&pairs, 1_000_000.0, 500);
+        assert!((model.lambda - 0.0025).abs() < 0.001, "λ {}", model.lambda);
+    }
+
+    #[test]
+    fn nothing_to_fit_changes_nothing() {
+        let mut model = Model::new(&[3]);
+        let before = model.clone();
+        model.expectation_maximisation(&[], &[true], 10);
+        model.estimate_lambda(&[], 10.0, 10);
+        assert_eq!(model, before);
+    }
+}
