@@ -324,9 +324,9 @@ fn main() {
     let mut model = Model::new(&COMPARISONS.map(|x| x.1));
     model.estimate_u(&random);
     // Two blocked sessions: among pairs chosen by their names, train everything else; among
-    // pairs chosen by an equal birth date, the names alone (trained there with the household
-    // fields, twins, who share birth date, phone and address, teach it that different given
-    // names are common among matches: classic F1 0.9738 against 0.9799).
+    // pairs chosen by an equal birth date, the names with the comparisons `FS_SESSION_B` names
+    // (default: sex and SSN-4; the age band follows from the birth date, and the household's
+    // phone and address agree for twins, who share the birth date too).
     let (by_names, by_dob): (Vec<u8>, Vec<u8>) = {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for l in lv.chunks_exact(c) {
@@ -340,10 +340,22 @@ fn main() {
         (a, b)
     };
     let train_a: Vec<bool> = (0..c).map(|i| i != 0).collect();
-    let train_b: Vec<bool> = (0..c).map(|i| i == 0).collect();
-    model.expectation_maximisation(&by_names, &train_a, 100);
-    model.expectation_maximisation(&by_dob, &train_b, 100);
-    model.estimate_lambda(&lv, n as f64 * (n as f64 - 1.0) / 2.0, 200);
+    let session_b = std::env::var("FS_SESSION_B").unwrap_or_else(|_| "names,ssn,sex".into());
+    let train_b: Vec<bool> = COMPARISONS
+        .iter()
+        .map(|(name, _)| session_b.split(',').any(|x| x == *name))
+        .collect();
+    let all_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
+    model
+        .expectation_maximisation(&by_names, &train_a, 100)
+        .expect("session A trains six comparisons");
+    model
+        .expectation_maximisation(&by_dob, &train_b, 100)
+        .expect("session B trains at least two comparisons");
+    model.estimate_lambda(&lv, all_pairs, 200);
+    // Matches among the random pairs inflated u of rare agreement levels: take them out.
+    model.debias_u();
+    model.estimate_lambda(&lv, all_pairs, 200);
     eprintln!("{} candidate pairs, λ {:.4}", pairs.len(), model.lambda);
     for (ci, (name, k)) in COMPARISONS.iter().enumerate() {
         let w: Vec<String> = (1..*k)
@@ -381,7 +393,8 @@ fn main() {
         .collect();
     let people: Vec<&str> = recs.iter().map(|r| r.person.as_str()).collect();
     if std::env::var_os("FS_DEBUG").is_some() {
-        // The commonest level vectors of false pairs at p >= 0.9 and of true pairs below 0.5.
+        // The commonest level vectors of false pairs at p >= 0.5 and of true pairs below 0.5
+        // (pairs before clustering, without the term-frequency adjustment).
         let mut fp: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut fn_: HashMap<Vec<u8>, usize> = HashMap::new();
         for (&(a, b), l) in pairs.iter().zip(lv.chunks_exact(c)) {

@@ -148,6 +148,10 @@ pub struct ClkOptions {
 /// Diffusion's taps per output bit when the schema gives none.
 pub const DEFAULT_DIFFUSION_TAPS: usize = 4;
 
+/// Longest filter diffusion is allowed on: its wiring table takes `bits²/8` bytes per encoder
+/// (8 MiB at 8,192 bits), and the audit attacks CLKs up to the same length.
+pub const MAX_DIFFUSION_BITS: usize = 8192;
+
 /// BLIP's flip probability when the schema gives none.
 pub const DEFAULT_FLIP_PROBABILITY: f64 = 0.05;
 
@@ -348,7 +352,13 @@ impl LinkageSchema {
             ));
         }
         match self.clk.hardening.as_str() {
-            "none" | "blip" | "diffusion" => {}
+            "none" | "blip" => {}
+            "diffusion" if bits <= MAX_DIFFUSION_BITS => {}
+            "diffusion" => {
+                return Err(format!(
+                    "clk.hardening = \"diffusion\" needs clk.bits at most {MAX_DIFFUSION_BITS}, not {bits}"
+                ))
+            }
             "xor-fold" if bits.is_multiple_of(128) => {}
             "xor-fold" => {
                 return Err(format!(
@@ -535,6 +545,10 @@ mod tests {
         assert!(with("none", "diffusion_taps = 4").is_err());
         assert!(with("blip", "diffusion_taps = 4").is_err());
         assert!(with("diffusion", "flip_probability = 0.05").is_err());
+        let long = DEFAULT_SCHEMA_TOML
+            .replace("hardening = \"none\"", "hardening = \"diffusion\"")
+            .replace("bits = 1024 ", "bits = 16384 ");
+        assert!(LinkageSchema::from_toml(&long, Path::new("s.toml")).is_err());
         assert_eq!(with("none", "").unwrap().clk.diffusion(), None);
     }
 

@@ -129,6 +129,18 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
     assert_eq!(v["attacks"][1]["attack"], "pattern-mining-soft");
     assert_eq!(v["attacks"][2]["attack"], "pattern-mining-soft-sparse");
     assert_eq!(v["attacks"][3]["attack"], "repeated-encodings");
+    // The sparse-records attack mines a quarter of the records and still finds real tokens
+    // there (about a hundred on this world); it labels on every record.
+    let sparse = &v["attacks"][2]["found"];
+    let (mined_on, sampled) = (
+        sparse["mined_records"].as_u64().unwrap(),
+        sparse["sample_records"].as_u64().unwrap(),
+    );
+    assert!(mined_on * 3 < sampled, "{stdout}");
+    assert!(
+        sparse["groups_that_are_tokens"].as_u64().unwrap() >= 50,
+        "{stdout}"
+    );
     for a in 1..4 {
         assert!(v["attacks"][a]["per_record"]["of"].as_u64().unwrap() > 7000);
     }

@@ -628,6 +628,38 @@ pub fn mine_soft(rows: &BitRows, p: &MineParams) -> Vec<Signature> {
     found
 }
 
+/// Soft groups mined on some records, fitted again on `rows`: each group's holder threshold,
+/// posterior and support come from the mixture of its counts over `rows`. Groups with no well
+/// separated mixture there, or fewer than `min_support` holders, are dropped. A group mined on
+/// the sparsest records would otherwise be judged by counts of sparse records, and every
+/// denser record would seem to hold it.
+pub fn refit(sigs: Vec<Signature>, rows: &BitRows, min_support: usize) -> Vec<Signature> {
+    use rayon::prelude::*;
+    sigs.into_par_iter()
+        .filter_map(|mut sig| {
+            let counts: Vec<u32> = (0..rows.len())
+                .map(|i| {
+                    rows.row(i)
+                        .iter()
+                        .zip(&sig.mask)
+                        .map(|(r, k)| (r & k).count_ones())
+                        .sum()
+                })
+                .collect();
+            let (t, post, sep) = mixture_threshold(&counts, sig.positions.len() as u32)?;
+            let support = counts.iter().filter(|&&c| c >= t).count();
+            if support < min_support || support >= rows.len() {
+                return None;
+            }
+            sig.threshold = Some(t);
+            sig.posterior = post;
+            sig.separation = sep;
+            sig.support = support;
+            Some(sig)
+        })
+        .collect()
+}
+
 /// The least count at which the upper component of a two-binomial mixture fitted to `counts`
 /// (of `k` trials each) is the likelier, and the upper component's posterior by count; `None`
 /// if the fit finds no well separated second component.

@@ -144,7 +144,7 @@ pub struct AuditReport {
     pub records: usize,
     /// CLK length in bits.
     pub clk_bits: usize,
-    /// The schema's hardening (`none`, `xor-fold`, `blip P`).
+    /// The schema's hardening (`none`, `xor-fold`, `blip P`, `diffusion T`).
     pub hardening: String,
     /// The schema's fingerprint.
     pub schema_fingerprint: String,
@@ -347,12 +347,13 @@ fn sample_indices(n: usize, cap: usize) -> Vec<usize> {
 struct MiningSample {
     /// At most this many.
     cap: usize,
-    /// Only the quarter of the records with the fewest bits set (at most `cap` of them, ties
-    /// in record order). Where a hardening mixes a token's bits with the record's other bits
-    /// (folding, diffusion), the records with few other bits hide their tokens least: a token's
-    /// correlation left after diffusion over `t` taps shrinks as `(1 - 2d)^(t-1)` with the
-    /// record's density `d`, and a sparse record has fewer bits set after it too. The attack
-    /// that knows this mines there, and labels and guesses every record.
+    /// Mine only the quarter of the records with the fewest bits set (at most `cap` of them,
+    /// ties in record order). Where a hardening mixes a token's bits with the record's other
+    /// bits (folding, diffusion), the records with few other bits hide their tokens least: a
+    /// token's correlation left after diffusion over `t` taps shrinks as `(1 - 2d)^(t-1)` with
+    /// the record's density `d`, and a sparse record has fewer bits set after it too. The
+    /// attack that knows this mines there, then fits its groups again on the usual sample
+    /// ([`mine::refit`]), labels them there and guesses every record.
     sparse: bool,
 }
 
@@ -390,6 +391,7 @@ fn pattern_mining(
 ) -> (Vec<Guess>, Found, Option<f64>) {
     let idx = sampling.indices(rows);
     let sample = rows.select(&idx);
+    let mined_on = sample.len();
     let params = MineParams {
         min_support: (sample.len() / 1000).max(25),
         token_size: [Field::GivenName, Field::FamilyName, Field::Dob]
@@ -403,6 +405,17 @@ fn pattern_mining(
         mine::mine_soft(&sample, &params)
     } else {
         mine::mine(&sample, &params)
+    };
+    // Groups mined on the sparsest records are labelled on the usual sample, whose token
+    // frequencies are the whole target's (the sparse quarter's are not the reference's).
+    let (idx, sample, sigs) = if sampling.sparse {
+        let idx = sample_indices(rows.len(), sampling.cap.max(1));
+        let sample = rows.select(&idx);
+        let min_support = (sample.len() / 1000).max(25);
+        let sigs = mine::refit(sigs, &sample, min_support);
+        (idx, sample, sigs)
+    } else {
+        (idx, sample, sigs)
     };
     // Holders of each group in the sample, as bitsets, for supports and co-occurrence.
     let words = sample.len().div_ceil(64);
@@ -653,6 +666,7 @@ fn pattern_mining(
     found.insert("groups_labelled".into(), labelled.len());
     found.insert("groups_labelled_as_dates".into(), dob_groups.len());
     found.insert("sample_records".into(), sample.len());
+    found.insert("mined_records".into(), mined_on);
     if let Some(g) = &group_truth {
         found.insert(
             "groups_that_are_tokens".into(),

@@ -98,6 +98,9 @@ impl Drop for Encoder {
         if let Some((k, _)) = &mut self.blip {
             k.zeroize();
         }
+        if let Some(d) = &mut self.diffusion {
+            d.rows.zeroize();
+        }
     }
 }
 
@@ -173,7 +176,8 @@ pub(crate) fn blip(clk: &Clk, blip_key: &[u8; 32], threshold: u32) -> Clk {
 /// `taps[j*t .. (j+1)*t]`. The wiring is keyed: without the key nobody knows which input bits
 /// an output bit mixes.
 pub(crate) fn diffusion_taps(clk_key: &[u8; 32], bits: usize, t: usize) -> Vec<u16> {
-    let key = *blake3::Hasher::new_keyed(clk_key)
+    use zeroize::Zeroize;
+    let mut key = *blake3::Hasher::new_keyed(clk_key)
         .update(b"hardening:diffusion")
         .finalize()
         .as_bytes();
@@ -181,6 +185,7 @@ pub(crate) fn diffusion_taps(clk_key: &[u8; 32], bits: usize, t: usize) -> Vec<u
         .update(&(bits as u32).to_le_bytes())
         .update(&(t as u32).to_le_bytes())
         .finalize_xof();
+    key.zeroize();
     let mut taps: Vec<u16> = Vec::with_capacity(bits * t);
     for _ in 0..bits {
         let start = taps.len();
@@ -200,32 +205,29 @@ pub(crate) fn diffusion_taps(clk_key: &[u8; 32], bits: usize, t: usize) -> Vec<u
 /// feeds, as one row of the CLK's length. An output is then the XOR of the rows of the input
 /// bits a record sets (a few hundred rows of 16 words for 1,024 bits, which the compiler
 /// vectorises), with no branch that depends on the wiring.
-#[derive(Debug, Clone)]
+///
+/// The table is the hardening's whole secret (whoever holds it can undo the mixing): it is
+/// never printed (no `Debug`) and is wiped when the encoder is dropped. It takes `l²/8` bytes
+/// (128 KiB at 1,024 bits), which is why the schema allows diffusion up to
+/// [`crate::schema::MAX_DIFFUSION_BITS`] only.
 struct Diffusion {
     /// Words per row (`bits / 64`).
     words: usize,
-    /// `rows[i * words..(i + 1) * words]`: the outputs input bit `i` feeds, in the CLK's byte
-    /// order (each word holds eight CLK bytes in native order).
+    /// `rows[i * words..(i + 1) * words]`: the outputs input bit `i` feeds, output bit `j` at
+    /// `1 << (63 - j % 64)` of word `j / 64` (the CLK's bit order read as big-endian words).
     rows: Vec<u64>,
 }
 
 impl Diffusion {
     fn new(taps: &[u16], bits: usize, t: usize) -> Diffusion {
-        let row_bytes = bits / 8;
-        let mut bytes = vec![0u8; bits * row_bytes];
+        let words = bits / 64;
+        let mut rows = vec![0u64; bits * words];
         for (j, out_taps) in taps.chunks_exact(t).enumerate() {
             for &p in out_taps {
-                bytes[p as usize * row_bytes + j / 8] |= 0x80 >> (j % 8);
+                rows[p as usize * words + j / 64] |= 1u64 << (63 - j % 64);
             }
         }
-        let rows = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
-        Diffusion {
-            words: bits / 64,
-            rows,
-        }
+        Diffusion { words, rows }
     }
 
     /// Every output bit: the XOR of its taps' input bits.
@@ -246,7 +248,7 @@ impl Diffusion {
                 }
             }
         }
-        let bytes = acc.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let bytes = acc.iter().flat_map(|w| w.to_be_bytes()).collect();
         Clk::from_bytes(bytes).unwrap_or_else(|| Clk::zeros(clk.len_bits()))
     }
 }
@@ -337,11 +339,11 @@ impl Encoder {
             record_key: key.record_key_key(),
             blip: schema.clk.blip().map(|p| blip_params(&clk_key, p)),
             diffusion: schema.clk.diffusion().map(|t| {
-                Diffusion::new(
-                    &diffusion_taps(&clk_key, schema.clk.bits, t),
-                    schema.clk.bits,
-                    t,
-                )
+                use zeroize::Zeroize;
+                let mut taps = diffusion_taps(&clk_key, schema.clk.bits, t);
+                let d = Diffusion::new(&taps, schema.clk.bits, t);
+                taps.zeroize();
+                d
             }),
         }
     }

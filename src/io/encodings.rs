@@ -82,7 +82,7 @@ pub struct FileMeta {
     /// Input rows rejected.
     pub rejected_rows: u64,
     /// The schema's hardening as [`crate::schema::LinkageSchema::hardening_label`] writes it
-    /// (`none`, `xor-fold`, `blip 0.05`); `unrecorded` for files written before the key
+    /// (`none`, `xor-fold`, `blip 0.05`, `diffusion 4`); `unrecorded` for files written before the key
     /// existed, `unknown` for clkhash CLKs.
     pub hardening: String,
 }

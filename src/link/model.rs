@@ -19,16 +19,17 @@
 //! ```
 //! use crosswalk::link::model::Model;
 //!
-//! // One comparison with levels 0 (missing), 1 (disagree), 2 (agree).
-//! let mut model = Model::new(&[3]);
-//! // Random pairs mostly disagree.
-//! let random: Vec<u8> = (0..1000).map(|i| if i % 100 == 0 { 2 } else { 1 }).collect();
+//! // Two comparisons with levels 0 (missing), 1 (disagree), 2 (agree); random pairs mostly
+//! // disagree.
+//! // (one comparison alone cannot be trained: see `expectation_maximisation`)
+//! let mut model = Model::new(&[3, 3]);
+//! let random: Vec<u8> = (0..1000).flat_map(|i| if i % 100 == 0 { [2, 2] } else { [1, 1] }).collect();
 //! model.estimate_u(&random);
-//! // Candidates: 300 that agree, 700 that disagree.
-//! let cands: Vec<u8> = (0..1000).map(|i| if i < 300 { 2 } else { 1 }).collect();
-//! model.expectation_maximisation(&cands, &[true], 50);
+//! // Candidates: 300 that agree on both, 700 that disagree on both.
+//! let cands: Vec<u8> = (0..1000).flat_map(|i| if i < 300 { [2, 2] } else { [1, 1] }).collect();
+//! model.expectation_maximisation(&cands, &[true, true], 50).unwrap();
 //! model.estimate_lambda(&cands, 1000.0, 50);
-//! assert!(model.weight(&[2]) > model.weight(&[1]));
+//! assert!(model.weight(&[2, 2]) > model.weight(&[1, 1]));
 //! assert_eq!(model.level_weight(0, 0), 0.0); // missing: no evidence
 //! ```
 
@@ -134,12 +135,26 @@ impl Model {
     /// the choice: only the comparisons with `train[c]` set take part (in the posterior and in
     /// the update), as in Splink's blocked training sessions. Train each comparison in a session
     /// whose candidates were *not* chosen by it, then fit λ on all candidates with
-    /// [`Model::estimate_lambda`].
-    pub fn expectation_maximisation(&mut self, pairs: &[u8], train: &[bool], iterations: usize) {
+    /// [`Model::estimate_lambda`]. The session's own λ (the share of matches among `pairs`) is
+    /// left in [`Model::lambda`].
+    ///
+    /// At least two comparisons must be trained: with `u` fixed, one comparison alone fits its
+    /// levels' shares exactly for a whole range of λ, and `m` would be wherever EM happened to
+    /// stop ([`ModelError::TooFewTrained`]).
+    pub fn expectation_maximisation(
+        &mut self,
+        pairs: &[u8],
+        train: &[bool],
+        iterations: usize,
+    ) -> Result<(), ModelError> {
+        let trained = train.iter().filter(|&&t| t).count();
+        if trained < 2 {
+            return Err(ModelError::TooFewTrained { trained });
+        }
         let c = self.comparisons();
         let n = pairs.len() / c.max(1);
         if n == 0 {
-            return;
+            return Ok(());
         }
         let mut lambda = self.lambda;
         for _ in 0..iterations {
@@ -171,6 +186,27 @@ impl Model {
                 break;
             }
         }
+        self.lambda = lambda;
+        Ok(())
+    }
+
+    /// Takes the matches out of `u`. Random pairs are almost all non-matches, but the few
+    /// matches among them (a share λ) are most of the random pairs that agree on a rare level
+    /// (an equal birth date, phone or SSN-4), so `u` of those levels comes out too high and
+    /// their weights too low. With λ (of a random pair, [`Model::estimate_lambda`]) and `m`
+    /// known: `u' = (u − λ·m) / (1 − λ)`, at least a tenth of the original, renormalised.
+    pub fn debias_u(&mut self) {
+        let lambda = self.lambda;
+        for (u, m) in self.u.iter_mut().zip(&self.m) {
+            let mut counts: Vec<f64> = u
+                .iter()
+                .zip(m)
+                .map(|(&u, &m)| ((u - lambda * m) / (1.0 - lambda)).max(u / 10.0))
+                .collect();
+            let before = u.clone();
+            normalise(&mut counts, u);
+            debug_assert_eq!(before.len(), u.len());
+        }
     }
 
     /// Fits λ with `m` and `u` fixed: the share of matches among `total_pairs` pairs, of
@@ -196,6 +232,20 @@ impl Model {
             }
         }
     }
+}
+
+/// Why a model cannot be fitted as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A training session with fewer than two comparisons leaves `m` undetermined.
+    #[error(
+        "an EM session must train at least two comparisons ({trained} given): with u fixed, one \
+         alone fits its levels for a whole range of λ"
+    )]
+    TooFewTrained {
+        /// Comparisons the session would have trained.
+        trained: usize,
+    },
 }
 
 /// Match probability of a pair of weight `w` under prior λ.
@@ -270,7 +320,9 @@ mod tests {
         }
         let mut model = Model::new(&[4, 3]);
         model.estimate_u(&random);
-        model.expectation_maximisation(&pairs, &[true, true], 200);
+        model
+            .expectation_maximisation(&pairs, &[true, true], 200)
+            .unwrap();
         model.estimate_lambda(&pairs, 40_000.0, 200);
         assert!((model.lambda - 0.2).abs() < 0.02, "λ {}", model.lambda);
         for (c, m) in m_true.iter().enumerate() {
@@ -290,34 +342,129 @@ mod tests {
         assert!(model.probability(model.weight(&[1, 1])) < 0.01);
     }
 
-    /// A blocked session: every candidate was chosen because comparison 0 agrees, so it says
-    /// nothing there; trained on comparison 1 alone, EM recovers comparison 1's `m`, and
-    /// comparison 0's parameters stay as they were.
+    /// Candidates of a blocked session: all chosen because comparison 0 agrees; comparisons 1
+    /// and 2 agree, independently, for 90% and 80% of matches and 5% and 10% of non-matches
+    /// (the `u` the tests hold fixed); a quarter are matches.
+    fn blocked_pairs() -> Vec<u8> {
+        let mut state = 987654321u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut pairs = Vec::new();
+        for i in 0..40_000u32 {
+            let (pa, pb) = if i % 4 == 0 { (0.9, 0.8) } else { (0.05, 0.1) };
+            let a = next() < pa;
+            let b = next() < pb;
+            pairs.extend_from_slice(&[2, if a { 2 } else { 1 }, if b { 2 } else { 1 }]);
+        }
+        pairs
+    }
+
+    /// Trained on comparisons 1 and 2 (not the one that chose the pairs), EM recovers their
+    /// `m` and the session's λ whatever λ it starts from, and leaves comparison 0 alone.
     #[test]
     fn a_blocked_session_trains_only_what_it_may() {
-        let mut pairs = Vec::new();
-        for i in 0..10_000u32 {
-            let is_match = i % 4 == 0;
-            // Comparison 1 agrees for 90% of matches and 5% of non-matches.
-            let agree = if is_match { i % 40 != 0 } else { i % 20 == 1 };
-            pairs.extend_from_slice(&[2, if agree { 2 } else { 1 }]);
+        let pairs = blocked_pairs();
+        let mut fits = Vec::new();
+        for start in [0.05, 0.25, 0.6] {
+            let mut model = Model::new(&[3, 3, 3]);
+            model.u = vec![
+                vec![0.0, 0.99, 0.01],
+                vec![0.0, 0.95, 0.05],
+                vec![0.0, 0.9, 0.1],
+            ];
+            model.lambda = start;
+            let before = model.m[0].clone();
+            model
+                .expectation_maximisation(&pairs, &[false, true, true], 500)
+                .unwrap();
+            assert_eq!(model.m[0], before, "the blocking comparison is not trained");
+            assert!(
+                (model.m[1][2] - 0.9).abs() < 0.03,
+                "start {start}: {:?}",
+                model.m
+            );
+            assert!(
+                (model.m[2][2] - 0.8).abs() < 0.03,
+                "start {start}: {:?}",
+                model.m
+            );
+            assert!(
+                (model.lambda - 0.25).abs() < 0.03,
+                "start {start}: λ {}",
+                model.lambda
+            );
+            fits.push(model.m[1][2]);
         }
-        let mut model = Model::new(&[3, 3]);
-        model.u = vec![vec![0.0, 0.99, 0.01], vec![0.0, 0.95, 0.05]];
-        let before = model.m[0].clone();
-        model.expectation_maximisation(&pairs, &[false, true], 200);
-        assert_eq!(model.m[0], before, "the blocking comparison is not trained");
-        assert!((model.m[1][2] - 0.9).abs() < 0.03, "m {:?}", model.m[1]);
-        // λ over all pairs: 2,500 matches among 10,000 candidates of 1,000,000 pairs.
-        model.estimate_lambda(&pairs, 1_000_000.0, 500);
-        assert!((model.lambda - 0.0025).abs() < 0.001, "λ {}", model.lambda);
+        assert!(fits.iter().all(|f| (f - fits[0]).abs() < 0.005), "{fits:?}");
+        // One comparison alone is refused.
+        let mut model = Model::new(&[3, 3, 3]);
+        assert_eq!(
+            model.expectation_maximisation(&pairs, &[false, true, false], 10),
+            Err(ModelError::TooFewTrained { trained: 1 })
+        );
+    }
+
+    /// λ over all pairs is the fixed point `λ = Σ p(λ) / N`, candidates' posteriors summed and
+    /// every other pair a non-match.
+    #[test]
+    fn lambda_is_the_fixed_point_over_all_pairs() {
+        let pairs = blocked_pairs();
+        let mut model = Model::new(&[3, 3, 3]);
+        model.m = vec![
+            vec![0.0, 0.02, 0.98],
+            vec![0.0, 0.1, 0.9],
+            vec![0.0, 0.2, 0.8],
+        ];
+        model.u = vec![
+            vec![0.0, 0.99, 0.01],
+            vec![0.0, 0.95, 0.05],
+            vec![0.0, 0.9, 0.1],
+        ];
+        let all = 1_000_000.0;
+        model.estimate_lambda(&pairs, all, 2000);
+        let sum: f64 = pairs
+            .chunks_exact(3)
+            .map(|r| model.probability(model.weight(r)))
+            .sum();
+        assert!(
+            (model.lambda - sum / all).abs() < 1e-7,
+            "λ {} against Σp/N {}",
+            model.lambda,
+            sum / all
+        );
+        assert!(
+            model.lambda > 1e-4 && model.lambda < 0.02,
+            "λ {}",
+            model.lambda
+        );
+    }
+
+    /// Matches among random pairs inflate `u` of the agreeing level; `debias_u` takes them out.
+    #[test]
+    fn debiasing_u_takes_the_matches_out() {
+        let mut model = Model::new(&[3]);
+        model.m = vec![vec![0.0, 0.1, 0.9]];
+        // True u of agreement 1e-4; random pairs hold 1e-3 matches, so they show ~1e-3.
+        let lambda = 1e-3;
+        let observed = lambda * 0.9 + (1.0 - lambda) * 1e-4;
+        model.u = vec![vec![0.0, 1.0 - observed, observed]];
+        model.lambda = lambda;
+        model.debias_u();
+        assert!((model.u[0][2] - 1e-4).abs() < 2e-5, "{:?}", model.u);
+        assert!((model.u[0][1] + model.u[0][2] - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn nothing_to_fit_changes_nothing() {
-        let mut model = Model::new(&[3]);
+        let mut model = Model::new(&[3, 3]);
         let before = model.clone();
-        model.expectation_maximisation(&[], &[true], 10);
+        model
+            .expectation_maximisation(&[], &[true, true], 10)
+            .unwrap();
         model.estimate_lambda(&[], 10.0, 10);
         assert_eq!(model, before);
     }
