@@ -22,14 +22,14 @@ use std::path::Path;
 
 use crosswalk::clk::Clk;
 use crosswalk::encode::{Encoder, Scratch};
-use crosswalk::io::csv_in::RawRow;
-use crosswalk::io::ExportSource;
 use crosswalk::keys::SecretKey;
 use crosswalk::link::model::Model;
 use crosswalk::normalize::{Identifiers, Sex};
 use crosswalk::schema::{Field, LinkageSchema};
-use crosswalk::source::{Extractor, SourceMapping};
 use crosswalk::vocab::AgeBand;
+
+#[path = "common/world.rs"]
+mod world;
 
 /// One record as the experiment sees it: its parts' encodings and the facts.
 struct Rec {
@@ -205,7 +205,6 @@ fn main() {
         None => "hardening = \"none\"".to_string(),
     };
     let world = Path::new(world);
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let key = SecretKey::from_bytes([7; 32]);
     let encoders: Vec<Encoder> = PARTS
         .iter()
@@ -219,58 +218,37 @@ fn main() {
     }
     let mut recs: Vec<Rec> = Vec::new();
     let mut scratch = Scratch::default();
-    for (stem, _) in crosswalk::synth::AGENCIES {
-        let mapping = SourceMapping::from_file(&world.join(format!("mappings/{stem}.toml")))
-            .expect("mapping");
-        let input = world.join(format!("exports/{stem}.csv"));
-        let mut src =
-            ExportSource::open(&input, mapping.delimiter_byte(), mapping.encoding).expect("open");
-        let ex = Extractor::new(&mapping, src.headers(), today, &input).expect("columns");
-        let mut seen = std::collections::HashSet::new();
-        let mut chunk: Vec<RawRow> = Vec::new();
-        loop {
-            let k = src.read_chunk(&mut chunk, 8192).expect("read");
-            if k == 0 {
-                break;
-            }
-            for raw in &chunk[..k] {
-                let cells: Vec<&[u8]> = raw.record.iter().collect();
-                let e = ex.extract(&cells);
-                if e.rejected || !seen.insert(e.local_id.clone()) {
-                    continue;
-                }
-                let Some(person) = truth.get(&format!("{}|{}", mapping.agency, e.local_id)) else {
-                    continue;
-                };
-                // An absent part encodes to no bits, with or without diffusion.
-                let mut part = |i: usize, ids: &Identifiers| {
-                    let c = encoders[i].encode(ids, &mut scratch);
-                    (c.count_ones() > 0).then_some(c)
-                };
-                let names = part(0, &e.ids);
-                let aliases = e
-                    .aliases
-                    .iter()
-                    .filter_map(|a| {
-                        let mut ids = Identifiers::default();
-                        ids.set_names(a);
-                        part(0, &ids)
-                    })
-                    .collect();
-                recs.push(Rec {
-                    person: person.clone(),
-                    names,
-                    aliases,
-                    dob: part(1, &e.ids),
-                    phone: part(2, &e.ids),
-                    address: part(3, &e.ids),
-                    ssn: part(4, &e.ids),
-                    sex: e.facts.sex,
-                    born: born(e.facts.age_band, e.facts.event_date),
-                });
-            }
-        }
-    }
+    world::for_each_record(world, |agency, e| {
+        let Some(person) = truth.get(&format!("{}|{}", agency, e.local_id)) else {
+            return;
+        };
+        // An absent part encodes to no bits, with or without diffusion.
+        let mut part = |i: usize, ids: &Identifiers| {
+            let c = encoders[i].encode(ids, &mut scratch);
+            (c.count_ones() > 0).then_some(c)
+        };
+        let names = part(0, &e.ids);
+        let aliases = e
+            .aliases
+            .iter()
+            .filter_map(|a| {
+                let mut ids = Identifiers::default();
+                ids.set_names(a);
+                part(0, &ids)
+            })
+            .collect();
+        recs.push(Rec {
+            person: person.clone(),
+            names,
+            aliases,
+            dob: part(1, &e.ids),
+            phone: part(2, &e.ids),
+            address: part(3, &e.ids),
+            ssn: part(4, &e.ids),
+            sex: e.facts.sex,
+            born: born(e.facts.age_band, e.facts.event_date),
+        });
+    });
     let n = recs.len();
     eprintln!("{n} records");
 

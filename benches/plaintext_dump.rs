@@ -6,13 +6,12 @@
 //!
 //! `cargo bench --bench plaintext_dump -- WORLD_DIR OUT.csv`
 
-use std::collections::HashSet;
 use std::path::Path;
 
-use crosswalk::io::csv_in::RawRow;
-use crosswalk::io::ExportSource;
 use crosswalk::schema::Field;
-use crosswalk::source::{Extractor, SourceMapping};
+
+#[path = "common/world.rs"]
+mod world;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -24,7 +23,6 @@ fn main() {
         std::process::exit(2);
     };
     let world = Path::new(world);
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     let mut w = csv::Writer::from_path(out).expect("output writable");
     let fields = [
         ("given", Field::GivenName),
@@ -43,43 +41,22 @@ fn main() {
     header.extend(["alias_given", "alias_family", "age_band"]);
     w.write_record(&header).unwrap();
     let mut n = 0u64;
-    for (stem, _) in crosswalk::synth::AGENCIES {
-        let mapping = SourceMapping::from_file(&world.join(format!("mappings/{stem}.toml")))
-            .expect("mapping");
-        let input = world.join(format!("exports/{stem}.csv"));
-        let mut src =
-            ExportSource::open(&input, mapping.delimiter_byte(), mapping.encoding).expect("open");
-        let ex = Extractor::new(&mapping, src.headers(), today, &input).expect("columns");
-        let mut seen = HashSet::new();
-        let mut chunk: Vec<RawRow> = Vec::new();
-        loop {
-            let k = src.read_chunk(&mut chunk, 8192).expect("read");
-            if k == 0 {
-                break;
-            }
-            for raw in &chunk[..k] {
-                let cells: Vec<&[u8]> = raw.record.iter().collect();
-                let e = ex.extract(&cells);
-                if e.rejected || !seen.insert(e.local_id.clone()) {
-                    continue;
-                }
-                n += 1;
-                let mut row = vec![
-                    format!("{}|{}", mapping.agency, e.local_id),
-                    mapping.agency.clone(),
-                    e.local_id.clone(),
-                ];
-                for (_, f) in fields {
-                    row.push(e.ids.get(f).unwrap_or("").to_string());
-                }
-                let alias = e.aliases.first();
-                row.push(alias.and_then(|a| a.given.clone()).unwrap_or_default());
-                row.push(alias.and_then(|a| a.family.clone()).unwrap_or_default());
-                row.push(e.facts.age_band.label().to_string());
-                w.write_record(&row).unwrap();
-            }
+    world::for_each_record(world, |agency, e| {
+        n += 1;
+        let mut row = vec![
+            format!("{}|{}", agency, e.local_id),
+            agency.to_string(),
+            e.local_id.clone(),
+        ];
+        for (_, f) in fields {
+            row.push(e.ids.get(f).unwrap_or("").to_string());
         }
-    }
+        let alias = e.aliases.first();
+        row.push(alias.and_then(|a| a.given.clone()).unwrap_or_default());
+        row.push(alias.and_then(|a| a.family.clone()).unwrap_or_default());
+        row.push(e.facts.age_band.label().to_string());
+        w.write_record(&row).unwrap();
+    });
     w.flush().unwrap();
     eprintln!("{n} records");
 }

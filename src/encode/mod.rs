@@ -456,6 +456,15 @@ mod tests {
         ids
     }
 
+    /// Records the encoder is checked against the reference on: two persons and an empty one.
+    fn samples() -> [Identifiers; 3] {
+        [
+            person("Maria", "Lopez", "20080412"),
+            person("Ana Maria", "Rodriguez Perez", "19990101"),
+            Identifiers::default(),
+        ]
+    }
+
     /// BLIP flips about `p` of the bits, the same ones every time for the same record, and the
     /// fast encoder agrees with the reference one.
     #[test]
@@ -519,11 +528,7 @@ mod tests {
             assert_eq!(schema.output_bits(), 1024);
             let e = Encoder::new(&schema, &key);
             let mut s = Scratch::default();
-            for ids in [
-                person("Maria", "Lopez", "20080412"),
-                person("Ana Maria", "Rodriguez Perez", "19990101"),
-                Identifiers::default(),
-            ] {
+            for ids in samples() {
                 let fast = e.encode(&ids, &mut s);
                 assert_eq!(fast, e.encode(&ids, &mut s), "deterministic");
                 assert_eq!(fast, reference::encode(&schema, &key, &ids), "t = {t}");
@@ -581,11 +586,7 @@ mod tests {
         let schema = LinkageSchema::default_schema();
         let key = SecretKey::from_bytes([3; 32]);
         let mut s = Scratch::default();
-        for ids in [
-            person("Maria", "Lopez", "20080412"),
-            person("Ana Maria", "Rodriguez Perez", "19990101"),
-            Identifiers::default(),
-        ] {
+        for ids in samples() {
             let fast = e.encode(&ids, &mut s);
             let again = e.encode(&ids, &mut s); // now from the cache
             let slow = reference::encode(&schema, &key, &ids);

@@ -278,6 +278,17 @@ fn normalise(counts: &mut [f64], out: &mut [f64]) {
 mod tests {
     use super::*;
 
+    /// A deterministic stream of uniform numbers in [0, 1) (xorshift64).
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
     /// A generated world of pairs whose true m, u and λ are known: EM, with u from random
     /// pairs, recovers them.
     #[test]
@@ -285,13 +296,7 @@ mod tests {
         // Two comparisons: names (levels 1..=3) and dob (1..=2, 0 = missing 30% of the time).
         let m_true = [vec![0.0, 0.05, 0.15, 0.8], vec![0.0, 0.1, 0.9]];
         let u_true = [vec![0.0, 0.9, 0.08, 0.02], vec![0.0, 0.97, 0.03]];
-        let mut state = 12345u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(12345);
         let draw = |p: &[f64], x: f64| -> u8 {
             let mut acc = 0.0;
             for (l, &q) in p.iter().enumerate().skip(1) {
@@ -346,13 +351,7 @@ mod tests {
     /// and 2 agree, independently, for 90% and 80% of matches and 5% and 10% of non-matches
     /// (the `u` the tests hold fixed); a quarter are matches.
     fn blocked_pairs() -> Vec<u8> {
-        let mut state = 987654321u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(987654321);
         let mut pairs = Vec::new();
         for i in 0..40_000u32 {
             let (pa, pb) = if i % 4 == 0 { (0.9, 0.8) } else { (0.05, 0.1) };
