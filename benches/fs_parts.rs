@@ -14,6 +14,9 @@
 //! comparisons.
 //!
 //! `cargo bench --bench fs_parts -- WORLD_DIR [--taps T] [--no-tf] [--min-average A]...`
+//! Env: `FS_HOUSEHOLD=1` makes phone and address one comparison; `FS_SESSION_B=names,ssn,sex`
+//! names the comparisons trained among pairs with equal birth dates; `FS_DEBUG=1` prints the
+//! commonest level vectors of false and missed pairs.
 //!
 //! Synthetic worlds only: it reads raw exports and the truth.
 
@@ -62,6 +65,18 @@ const COMPARISONS: [(&str, usize); 7] = [
     ("dob", 5),
     ("phone", 4),
     ("address", 4),
+    ("ssn", 3),
+    ("sex", 3),
+    ("age", 3),
+];
+
+/// With `FS_HOUSEHOLD=1`: phone and address as one comparison, `household` (0 neither
+/// comparable, 1 disagree, 2 partly agree, 3 one agrees, 4 both agree), so that the two fields
+/// a household shares count once.
+const COMPARISONS_HOUSEHOLD: [(&str, usize); 6] = [
+    ("names", 6),
+    ("dob", 5),
+    ("household", 5),
     ("ssn", 3),
     ("sex", 3),
     ("age", 3),
@@ -135,11 +150,32 @@ fn names_sim(a: &Rec, b: &Rec, taps: Option<usize>) -> Option<f64> {
     best
 }
 
-fn levels(a: &Rec, b: &Rec, names: Option<f64>, taps: Option<usize>, out: &mut Vec<u8>) {
+/// How the levels are built: the diffusion's taps (if any) and whether phone and address
+/// form one comparison.
+#[derive(Clone, Copy)]
+struct Scheme {
+    taps: Option<usize>,
+    household: bool,
+}
+
+fn levels(a: &Rec, b: &Rec, names: Option<f64>, scheme: Scheme, out: &mut Vec<u8>) {
+    let taps = scheme.taps;
     out.push(band(names, &[0.6, 0.75, 0.85, 0.95]));
     out.push(band(dice(&a.dob, &b.dob, taps), &[0.5, 0.8, 0.99]));
-    out.push(band(dice(&a.phone, &b.phone, taps), &[0.7, 0.99]));
-    out.push(band(dice(&a.address, &b.address, taps), &[0.5, 0.8]));
+    let phone = band(dice(&a.phone, &b.phone, taps), &[0.7, 0.99]);
+    let address = band(dice(&a.address, &b.address, taps), &[0.5, 0.8]);
+    if scheme.household {
+        out.push(match (phone, address) {
+            (0, 0) => 0,
+            (3, 3) => 4,
+            (3, _) | (_, 3) => 3,
+            (2, _) | (_, 2) => 2,
+            _ => 1,
+        });
+    } else {
+        out.push(phone);
+        out.push(address);
+    }
     out.push(band(dice(&a.ssn, &b.ssn, taps), &[0.99]));
     out.push(match (a.sex, b.sex) {
         (Sex::Unknown, _) | (_, Sex::Unknown) => 0,
@@ -253,7 +289,14 @@ fn main() {
     eprintln!("{n} records");
 
     // Candidates: names (legal or alias) at plain-scale Dice >= 0.6, or equal birth-date parts.
-    let c = COMPARISONS.len();
+    let household = std::env::var_os("FS_HOUSEHOLD").is_some();
+    let scheme = Scheme { taps, household };
+    let comparisons: &[(&str, usize)] = if household {
+        &COMPARISONS_HOUSEHOLD
+    } else {
+        &COMPARISONS
+    };
+    let c = comparisons.len();
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut lv: Vec<u8> = Vec::new();
     {
@@ -271,7 +314,7 @@ fn main() {
                     };
                     if names.unwrap_or(0.0) >= 0.6 || same_dob {
                         ps.push((i as u32, j as u32));
-                        levels(&recs[i], &recs[j], names, taps, &mut ls);
+                        levels(&recs[i], &recs[j], names, scheme, &mut ls);
                     }
                 }
                 (ps, ls)
@@ -297,9 +340,9 @@ fn main() {
             continue;
         }
         let names = names_sim(&recs[i], &recs[j], taps);
-        levels(&recs[i], &recs[j], names, taps, &mut random);
+        levels(&recs[i], &recs[j], names, scheme, &mut random);
     }
-    let mut model = Model::new(&COMPARISONS.map(|x| x.1));
+    let mut model = Model::new(&comparisons.iter().map(|x| x.1).collect::<Vec<_>>());
     model.estimate_u(&random);
     // Two blocked sessions: among pairs chosen by their names, train everything else; among
     // pairs chosen by an equal birth date, the names with the comparisons `FS_SESSION_B` names
@@ -319,7 +362,7 @@ fn main() {
     };
     let train_a: Vec<bool> = (0..c).map(|i| i != 0).collect();
     let session_b = std::env::var("FS_SESSION_B").unwrap_or_else(|_| "names,ssn,sex".into());
-    let train_b: Vec<bool> = COMPARISONS
+    let train_b: Vec<bool> = comparisons
         .iter()
         .map(|(name, _)| session_b.split(',').any(|x| x == *name))
         .collect();
@@ -335,7 +378,7 @@ fn main() {
     model.debias_u();
     model.estimate_lambda(&lv, all_pairs, 200);
     eprintln!("{} candidate pairs, λ {:.4}", pairs.len(), model.lambda);
-    for (ci, (name, k)) in COMPARISONS.iter().enumerate() {
+    for (ci, (name, k)) in comparisons.iter().enumerate() {
         let w: Vec<String> = (1..*k)
             .map(|l| format!("{:+.1}", model.level_weight(ci, l as u8)))
             .collect();
@@ -388,7 +431,8 @@ fn main() {
             let mut v: Vec<_> = m.into_iter().collect();
             v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
             let total: usize = v.iter().map(|x| x.1).sum();
-            eprintln!("{name}: {total} pairs; levels (names dob phone address ssn sex age):");
+            let names: Vec<&str> = comparisons.iter().map(|x| x.0).collect();
+            eprintln!("{name}: {total} pairs; levels ({}):", names.join(" "));
             for (l, k) in v.iter().take(12) {
                 eprintln!("  {l:?} {k}");
             }
