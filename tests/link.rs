@@ -371,6 +371,62 @@ fn inputs_given_twice_are_refused_and_shared_keys_warned_about() {
     assert!(diag.contains("record key(s)"), "{diag}");
 }
 
+/// Diffusion end to end through the CLI: the fixtures' world encoded with 3 taps links at the
+/// lower threshold diffusion needs (docs/encoding.md §5a) above a floor (today P 0.999, R 0.960,
+/// F1 0.979 with the test key), with the same persons at one thread and two, and every file
+/// names the hardening.
+#[test]
+fn a_diffused_world_links_above_its_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = dir.path().join("world");
+    for sub in ["exports", "mappings"] {
+        std::fs::create_dir_all(world.join(sub)).unwrap();
+        for e in std::fs::read_dir(fixture("world").join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), world.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
+    std::fs::write(
+        world.join("schema.toml"),
+        text.replace(
+            "hardening = \"none\"",
+            "hardening = \"diffusion\"\ndiffusion_taps = 3",
+        ),
+    )
+    .unwrap();
+    let inputs = encode_world_from(&world, dir.path(), &key);
+    for p in &inputs {
+        let e = crosswalk::io::encodings::read(p).unwrap();
+        assert_eq!(e.meta.hardening, "diffusion 3");
+        // Half-full outputs, whatever the record's fields.
+        let bits = (e.clks.len() * 8) as f64;
+        let ones: u32 = e.clks.iter().map(|b| b.count_ones()).sum();
+        assert!(
+            (0.35..0.55).contains(&(ones as f64 / bits)),
+            "{}",
+            ones as f64 / bits
+        );
+    }
+    let (r1, r2) = (dir.path().join("run1"), dir.path().join("run2"));
+    for (run, j) in [(&r1, "1"), (&r2, "2")] {
+        let o = link(run, &inputs, &["--threshold", "0.66", "-j", j]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_same_runs(&r1, &r2);
+    let out = evaluate_run(&fixture("world/truth"), &r1, &dir.path().join("maps"));
+    let [p, r, f1] = all_pairs_prf(&out);
+    assert!(
+        f1 >= 0.96 && p >= 0.98 && r >= 0.94,
+        "P {p} R {r} F1 {f1}\n{out}"
+    );
+    let diag: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r1.join("diagnostics.json")).unwrap())
+            .unwrap();
+    assert_eq!(diag["hardening"], "diffusion 3");
+}
+
 /// The hardening a run's encodings were made with is named in the encodings files, the run's
 /// diagnostics.json and the report (issue #19): here BLIP, and `none` for the default schema.
 #[test]
