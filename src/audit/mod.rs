@@ -12,7 +12,8 @@
 //!   (the longest such name, then the most frequent). Three variants: exact groups, groups
 //!   mined from correlations (which survive folding, bit flips and diffusion better), and the
 //!   latter mined on the sparsest quarter of the records, where a hardening that mixes a
-//!   token's bits with the rest of the record hides it least;
+//!   token's bits with the rest of the record hides it least; and, when the schema salts names
+//!   by the birth year, plain mining of each birth year's records apart ([`by_year`]);
 //! - **frequency alignment of repeated encodings** (after Kuzu et al. 2011): identical CLKs are
 //!   grouped, and the largest groups are given the most frequent reference names.
 //!
