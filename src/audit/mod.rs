@@ -396,7 +396,7 @@ fn by_year(
         })
         .collect();
     let mut found = Found::new();
-    let (mut parts, mut part_records, mut mined, mut labelled) = (0, 0, 0, 0);
+    let (mut parts, mut part_records, mut mined, mut labelled, mut tokens) = (0, 0, 0, 0, 0);
     let (mut right, mut weight) = (0.0, 0.0);
     for idx in years.values().filter(|v| v.len() >= MIN_YEAR_RECORDS) {
         let sub = rows.select(idx);
@@ -421,6 +421,7 @@ fn by_year(
         parts += 1;
         part_records += idx.len();
         mined += f.get("groups_mined").copied().unwrap_or(0);
+        tokens += f.get("groups_that_are_tokens").copied().unwrap_or(0);
         let l = f.get("groups_labelled").copied().unwrap_or(0);
         labelled += l;
         if let Some(lr) = lr {
@@ -432,6 +433,9 @@ fn by_year(
     found.insert("records_in_years_attacked".into(), part_records);
     found.insert("groups_mined".into(), mined);
     found.insert("groups_labelled".into(), labelled);
+    if truth.is_some() {
+        found.insert("groups_that_are_tokens".into(), tokens);
+    }
     (guesses, found, (weight > 0.0).then(|| right / weight))
 }
 
