@@ -425,6 +425,11 @@ fn a_diffused_world_links_above_its_floor() {
         serde_json::from_str(&std::fs::read_to_string(r1.join("diagnostics.json")).unwrap())
             .unwrap();
     assert_eq!(diag["hardening"], "diffusion 3");
+    assert_eq!(
+        diag["warnings"],
+        serde_json::json!([]),
+        "a threshold was given"
+    );
 }
 
 /// The hardening a run's encodings were made with is named in the encodings files, the run's
@@ -464,10 +469,17 @@ fn the_run_and_its_report_name_the_hardening() {
     let run = dir.path().join("run");
     let o = link(&run, &inputs, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Hardened encodings at the plain CLKs' default threshold: warned, in stderr and diagnostics.
+    assert!(
+        stderr(&o).contains("the encodings are hardened (blip 0.05)"),
+        "{}",
+        stderr(&o)
+    );
     let diag: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
             .unwrap();
     assert_eq!(diag["hardening"], "blip 0.05");
+    assert!(diag["warnings"].to_string().contains("--threshold"));
     let o = crosswalk(&["report", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();

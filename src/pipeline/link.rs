@@ -147,6 +147,21 @@ pub fn shared_record_keys(files: &[encodings::Encodings], paths: &[PathBuf]) -> 
     out
 }
 
+/// A warning when hardened encodings are linked at the plain CLKs' default threshold: every
+/// hardening lowers every pair's Dice, and diffusion far below 0.8 (docs/encoding.md gives the
+/// thresholds measured for each).
+fn hardening_threshold_warning(hardening: &str, threshold: f64) -> Option<String> {
+    let hardened = !matches!(hardening, "none" | "unrecorded" | "unknown");
+    (hardened && threshold == crate::link::DEFAULT_THRESHOLD).then(|| {
+        format!(
+            "the encodings are hardened ({hardening}), which lowers every pair's similarity, but \
+             the threshold is the default for plain CLKs ({}): give --threshold (docs/encoding.md \
+             lists the thresholds measured for each hardening)",
+            crate::link::DEFAULT_THRESHOLD
+        )
+    })
+}
+
 /// Runs the link job.
 pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let t0 = Instant::now();
@@ -173,7 +188,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         check_same(&files[0].meta, &job.inputs[0], &f.meta, p)?;
     }
     check_each_file_once(&job.inputs, &pool)?;
-    let warnings = shared_record_keys(&files, &job.inputs);
+    let mut warnings = shared_record_keys(&files, &job.inputs);
     let bits = files[0].meta.clk_bits;
     // Equal fingerprints mean equal schemas, so any file that recorded its hardening names it
     // for all (files written before the label existed say `unrecorded`).
@@ -183,6 +198,9 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .find(|h| *h != "unrecorded")
         .unwrap_or("unrecorded")
         .to_string();
+    if let Some(w) = hardening_threshold_warning(&hardening, job.threshold) {
+        warnings.push(w);
+    }
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
