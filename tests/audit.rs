@@ -52,6 +52,55 @@ fn share(v: &serde_json::Value, of: &str, what: &str) -> f64 {
     v[of][what].as_f64().unwrap() / v[of]["of"].as_f64().unwrap()
 }
 
+/// What a scored audit of a synthetic world printed and wrote.
+struct Scored {
+    /// The world attacked (kept alive with its directory).
+    world: PathBuf,
+    _dir: tempfile::TempDir,
+    /// The JSON result, and as text.
+    v: serde_json::Value,
+    text: String,
+    stdout: String,
+    stderr: String,
+}
+
+/// Synthesises a world of `persons` (seed 1) and the attacker's reference population (20,000
+/// persons, seed 1001), lets `schema` rewrite the world's schema, encodes every export with it
+/// and audits the encodings with the truth.
+fn audit_a_world(persons: usize, schema: impl Fn(String) -> String) -> Scored {
+    let dir = tempfile::tempdir().unwrap();
+    let (world, refw) = (dir.path().join("world"), dir.path().join("ref"));
+    synth(&world, persons, 1);
+    synth(&refw, 20000, 1001);
+    let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
+    std::fs::write(world.join("schema.toml"), schema(text)).unwrap();
+    let key = key_file(dir.path());
+    let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
+    let json = dir.path().join("audit.json");
+    let o = audit_scored(
+        &refw.join("truth/identities.csv"),
+        &world,
+        &key,
+        &[
+            "--schema",
+            world.join("schema.toml").to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        &inputs,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&json).unwrap();
+    Scored {
+        world,
+        _dir: dir,
+        v: serde_json::from_str(&text).unwrap(),
+        text,
+        stdout: String::from_utf8(o.stdout.clone()).unwrap(),
+        stderr: stderr(&o),
+    }
+}
+
 /// Every name word (3+ letters) and birth date of a world's identities, as the output would
 /// spell them.
 fn identifiers(world: &Path) -> Vec<String> {
@@ -77,24 +126,15 @@ fn identifiers(world: &Path) -> Vec<String> {
 /// reference). An attack that breaks falls below it.
 #[test]
 fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
-    let dir = tempfile::tempdir().unwrap();
-    let (world, refw) = (dir.path().join("world"), dir.path().join("ref"));
-    synth(&world, 2000, 1);
-    synth(&refw, 20000, 1001);
-    let key = key_file(dir.path());
-    let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
-    let json = dir.path().join("audit.json");
-    let o = audit_scored(
-        &refw.join("truth/identities.csv"),
-        &world,
-        &key,
-        &["--out", json.to_str().unwrap()],
-        &inputs,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let stdout = String::from_utf8(o.stdout.clone()).unwrap();
-    let text = std::fs::read_to_string(&json).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // (`_dir` bound: the world's directory lives as long as the test)
+    let Scored {
+        world,
+        _dir,
+        v,
+        text,
+        stdout,
+        stderr: err,
+    } = audit_a_world(2000, |schema| schema);
     assert_eq!(v["format"], "crosswalk-audit/1");
     assert_eq!(
         v["truth_records"], v["records"],
@@ -152,7 +192,7 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
             .map(|w| w.to_ascii_uppercase())
             .collect()
     };
-    let out_words = words(&format!("{stdout}\n{text}\n{}", stderr(&o)));
+    let out_words = words(&format!("{stdout}\n{text}\n{err}"));
     for id in identifiers(&world) {
         assert!(
             !out_words.contains(&id),
@@ -167,40 +207,24 @@ fn pattern_mining_recovers_names_from_unhardened_encodings_of_a_known_world() {
 /// world's persons; docs/measurements/2026-12-06-salting.md has the larger world).
 #[test]
 fn salting_by_birth_year_falls_to_the_attack_that_sorts_by_year() {
-    let dir = tempfile::tempdir().unwrap();
-    let (world, refw) = (dir.path().join("world"), dir.path().join("ref"));
-    synth(&world, 8000, 1);
-    synth(&refw, 20000, 1001);
-    let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
-    let salted = text.replace(
-        "namespace = \"name\"",
-        "namespace = \"name\"\nsalt = \"birth_year\"",
-    );
-    assert_eq!(
-        salted.matches("salt = ").count(),
-        3,
-        "the three name fields"
-    );
-    std::fs::write(world.join("schema.toml"), salted).unwrap();
-    let key = key_file(dir.path());
-    let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
-    let json = dir.path().join("audit.json");
-    let o = audit_scored(
-        &refw.join("truth/identities.csv"),
-        &world,
-        &key,
-        &[
-            "--schema",
-            world.join("schema.toml").to_str().unwrap(),
-            "--out",
-            json.to_str().unwrap(),
-        ],
-        &inputs,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let stdout = String::from_utf8(o.stdout.clone()).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let Scored {
+        world,
+        _dir,
+        v,
+        stdout,
+        ..
+    } = audit_a_world(8000, |schema| {
+        let salted = schema.replace(
+            "namespace = \"name\"",
+            "namespace = \"name\"\nsalt = \"birth_year\"",
+        );
+        assert_eq!(
+            salted.matches("salt = ").count(),
+            3,
+            "the three name fields"
+        );
+        salted
+    });
     let attacks = v["attacks"].as_array().unwrap();
     let by = |name: &str| attacks.iter().find(|a| a["attack"] == name).unwrap();
     let plain = share(by("pattern-mining"), "per_person", "given");

@@ -281,6 +281,18 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
         }
     }
 
+    // Every attack scored against the same candidates and truth.
+    let scored = |name: &str, found: Found, guesses: &[Guess], labels_right, start| {
+        score(
+            name,
+            found,
+            guesses,
+            &cands,
+            truth.as_deref(),
+            labels_right,
+            start,
+        )
+    };
     let mut attacks = Vec::new();
     let mut plain: Vec<Guess> = Vec::new();
     for (name, soft, sparse) in [
@@ -301,15 +313,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
             soft,
             truth.as_deref(),
         );
-        attacks.push(score(
-            name,
-            found,
-            &guesses,
-            &cands,
-            truth.as_deref(),
-            labels_right,
-            start,
-        ));
+        attacks.push(scored(name, found, &guesses, labels_right, start));
         if name == "pattern-mining" {
             plain = guesses;
         }
@@ -328,27 +332,17 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
             &plain,
             truth.as_deref(),
         );
-        attacks.push(score(
+        attacks.push(scored(
             "pattern-mining-by-year",
             found,
             &guesses,
-            &cands,
-            truth.as_deref(),
             labels_right,
             start,
         ));
     }
     let start = Instant::now();
     let (guesses, found) = repeated_encodings(&rows, &reference);
-    attacks.push(score(
-        "repeated-encodings",
-        found,
-        &guesses,
-        &cands,
-        truth.as_deref(),
-        None,
-        start,
-    ));
+    attacks.push(scored("repeated-encodings", found, &guesses, None, start));
     Ok(AuditReport {
         format: FORMAT,
         version: env!("CARGO_PKG_VERSION"),

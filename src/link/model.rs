@@ -203,9 +203,7 @@ impl Model {
                 .zip(m)
                 .map(|(&u, &m)| ((u - lambda * m) / (1.0 - lambda)).max(u / 10.0))
                 .collect();
-            let before = u.clone();
             normalise(&mut counts, u);
-            debug_assert_eq!(before.len(), u.len());
         }
     }
 
