@@ -102,6 +102,174 @@ impl std::fmt::Display for Field {
     }
 }
 
+/// An identifier group that gets an encoding of its own beside the record CLK (a *part*), so
+/// that the linkage job can weigh each group's agreement, and tell a missing group from a
+/// disagreeing one (docs/encoding.md §6, issue #18). Sex is not a part: the event facts carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// Given, middle and family name (alias names get names parts of their own).
+    Names,
+    /// Date of birth.
+    Dob,
+    /// Telephone number.
+    Phone,
+    /// Street, town and ZIP code.
+    Address,
+    /// Last four digits of the SSN.
+    Ssn4,
+}
+
+impl Part {
+    /// Number of parts.
+    pub const COUNT: usize = 5;
+    /// Every part, in the order of the encodings file's columns.
+    pub const ALL: [Part; Part::COUNT] = [
+        Part::Names,
+        Part::Dob,
+        Part::Phone,
+        Part::Address,
+        Part::Ssn4,
+    ];
+
+    /// The part's name, as in column names (`part_names`) and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Names => "names",
+            Part::Dob => "dob",
+            Part::Phone => "phone",
+            Part::Address => "address",
+            Part::Ssn4 => "ssn4",
+        }
+    }
+
+    /// The identifier fields the part encodes.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Part::Names => &[Field::GivenName, Field::MiddleName, Field::FamilyName],
+            Part::Dob => &[Field::Dob],
+            Part::Phone => &[Field::Phone],
+            Part::Address => &[Field::Street, Field::Town, Field::Zip],
+            Part::Ssn4 => &[Field::Ssn4],
+        }
+    }
+
+    /// Index into per-part arrays (`0..Part::COUNT`).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `[parts]` table: per-part encodings beside the record CLK ([`Part`]). Each part is a
+/// Bloom filter of its fields' tokens (the fields' `[[fields]]` settings), under a hashing key
+/// of its own, hardened on its own. Absent from a schema: no parts are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartsOptions {
+    /// `diffusion` (default) or `none`. A part holds one identifier group, so its tokens stand
+    /// out more than in a record CLK: unhardened parts are for experiments (docs/privacy.md).
+    #[serde(default = "default_parts_hardening")]
+    pub hardening: String,
+    /// Diffusion's taps per output bit, 2 to 16 (default [`DEFAULT_PART_TAPS`], filled in when
+    /// the schema is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diffusion_taps: Option<usize>,
+    /// Bits of the names part (default 1024); 0 writes no such part.
+    #[serde(default = "default_names_bits")]
+    pub names_bits: usize,
+    /// Bits of the birth-date part (default 512); 0 writes no such part.
+    #[serde(default = "default_small_part_bits")]
+    pub dob_bits: usize,
+    /// Bits of the phone part (default 512); 0 writes no such part.
+    #[serde(default = "default_small_part_bits")]
+    pub phone_bits: usize,
+    /// Bits of the address part (default 512); 0 writes no such part.
+    #[serde(default = "default_small_part_bits")]
+    pub address_bits: usize,
+    /// Bits of the SSN-4 part (default 256); 0 writes no such part.
+    #[serde(default = "default_ssn4_bits")]
+    pub ssn4_bits: usize,
+}
+
+/// Diffusion's taps per output bit of a part when the schema gives none: a names part is
+/// sparser than a record CLK, and 3 taps left the correlation attack 8.7% of given names
+/// (docs/measurements/2026-12-06-fs-parts.md).
+pub const DEFAULT_PART_TAPS: usize = 4;
+
+fn default_parts_hardening() -> String {
+    "diffusion".into()
+}
+fn default_names_bits() -> usize {
+    1024
+}
+fn default_small_part_bits() -> usize {
+    512
+}
+fn default_ssn4_bits() -> usize {
+    256
+}
+
+impl PartsOptions {
+    /// Bits of `part` (0: not written).
+    pub fn bits(&self, part: Part) -> usize {
+        match part {
+            Part::Names => self.names_bits,
+            Part::Dob => self.dob_bits,
+            Part::Phone => self.phone_bits,
+            Part::Address => self.address_bits,
+            Part::Ssn4 => self.ssn4_bits,
+        }
+    }
+
+    /// The taps per output bit of diffusion: `None` unless `hardening = "diffusion"`.
+    pub fn diffusion(&self) -> Option<usize> {
+        (self.hardening == "diffusion").then(|| self.diffusion_taps.unwrap_or(DEFAULT_PART_TAPS))
+    }
+
+    /// The parts' hardening as files and diagnostics name it: `none` or `diffusion T`.
+    pub fn hardening_label(&self) -> String {
+        match self.diffusion() {
+            Some(t) => format!("diffusion {t}"),
+            None => self.hardening.clone(),
+        }
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        match (self.hardening.as_str(), self.diffusion_taps) {
+            ("none", None) | ("diffusion", None) => {}
+            ("diffusion", Some(t)) if (2..=16).contains(&t) => {}
+            ("diffusion", Some(t)) => {
+                return Err(format!(
+                    "parts.diffusion_taps = {t}: must be between 2 and 16"
+                ))
+            }
+            ("none", Some(_)) => {
+                return Err("parts.diffusion_taps is for hardening = \"diffusion\" only".into())
+            }
+            (other, _) => {
+                return Err(format!(
+                    "parts.hardening = {other:?}: expected \"diffusion\" or \"none\""
+                ))
+            }
+        }
+        for part in Part::ALL {
+            let bits = self.bits(part);
+            if !bits.is_multiple_of(64) || bits > MAX_DIFFUSION_BITS {
+                return Err(format!(
+                    "parts.{part}_bits = {bits}: must be 0 (no part) or a multiple of 64, at \
+                     most {MAX_DIFFUSION_BITS}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a normalised field value is cut into tokens before hashing (docs/encoding.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -259,6 +427,9 @@ pub struct LinkageSchema {
     pub clk: ClkOptions,
     /// The identifier fields, each with its tokenisation and weight.
     pub fields: Vec<FieldSpec>,
+    /// Per-part encodings beside the record CLK; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartsOptions>,
 }
 
 /// The built-in default linkage schema (docs/encoding.md explains every number).
@@ -293,12 +464,58 @@ impl LinkageSchema {
         if schema.clk.hardening == "diffusion" && schema.clk.diffusion_taps.is_none() {
             schema.clk.diffusion_taps = Some(DEFAULT_DIFFUSION_TAPS);
         }
+        if let Some(parts) = &mut schema.parts {
+            if parts.hardening == "diffusion" && parts.diffusion_taps.is_none() {
+                parts.diffusion_taps = Some(DEFAULT_PART_TAPS);
+            }
+        }
         Ok(schema)
     }
 
     /// The spec of `field`, if the schema encodes it.
     pub fn field(&self, field: Field) -> Option<&FieldSpec> {
         self.fields.iter().find(|f| f.field == field)
+    }
+
+    /// The parts this schema writes: those with bits whose fields the schema encodes (at least
+    /// one of them), in [`Part::ALL`] order.
+    pub fn parts(&self) -> Vec<Part> {
+        let Some(opts) = &self.parts else {
+            return Vec::new();
+        };
+        Part::ALL
+            .into_iter()
+            .filter(|&p| opts.bits(p) > 0 && p.fields().iter().any(|&f| self.field(f).is_some()))
+            .collect()
+    }
+
+    /// The schema that encodes `part` alone: the part's fields with their `[[fields]]`
+    /// settings, the part's length and hardening, no parts of its own. `None` when the schema
+    /// writes no such part. The encoder hashes it under a key of the part's own
+    /// ([`crate::encode::Encoder::for_part`]).
+    pub fn part_schema(&self, part: Part) -> Option<LinkageSchema> {
+        let opts = self.parts.as_ref()?;
+        if !self.parts().contains(&part) {
+            return None;
+        }
+        Some(LinkageSchema {
+            version: self.version,
+            name: format!("{} part {}", self.name, part.name()),
+            clk: ClkOptions {
+                bits: opts.bits(part),
+                hashing: self.clk.hashing.clone(),
+                hardening: opts.hardening.clone(),
+                flip_probability: None,
+                diffusion_taps: opts.diffusion(),
+            },
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| part.fields().contains(&f.field))
+                .cloned()
+                .collect(),
+            parts: None,
+        })
     }
 
     /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`,
@@ -395,6 +612,9 @@ impl LinkageSchema {
         }
         if self.fields.is_empty() {
             return Err("the schema lists no [[fields]]".into());
+        }
+        if let Some(parts) = &self.parts {
+            parts.validate()?;
         }
         let mut seen = [false; Field::COUNT];
         for spec in &self.fields {
@@ -550,6 +770,53 @@ mod tests {
             .replace("bits = 1024 ", "bits = 16384 ");
         assert!(LinkageSchema::from_toml(&long, Path::new("s.toml")).is_err());
         assert_eq!(with("none", "").unwrap().clk.diffusion(), None);
+    }
+
+    #[test]
+    fn parts_are_validated_and_their_defaults_filled() {
+        let with = |parts: &str| {
+            let text = format!("{DEFAULT_SCHEMA_TOML}\n[parts]\n{parts}\n");
+            LinkageSchema::from_toml(&text, Path::new("s.toml"))
+        };
+        let plain = with("").unwrap();
+        let opts = plain.parts.as_ref().unwrap();
+        assert_eq!(opts.diffusion(), Some(DEFAULT_PART_TAPS));
+        assert_eq!(opts.hardening_label(), "diffusion 4");
+        assert_eq!(plain.parts(), Part::ALL.to_vec());
+        assert_eq!(
+            plain.fingerprint(),
+            with("diffusion_taps = 4").unwrap().fingerprint(),
+            "the default written out is the same schema"
+        );
+        assert_ne!(
+            plain.fingerprint(),
+            LinkageSchema::default_schema().fingerprint()
+        );
+        let names = plain.part_schema(Part::Names).unwrap();
+        assert_eq!(names.fields.len(), 3);
+        assert_eq!(names.clk.bits, 1024);
+        assert_eq!(names.clk.diffusion(), Some(4));
+        assert_eq!(plain.part_schema(Part::Ssn4).unwrap().clk.bits, 256);
+        assert!(with("hardening = \"none\"")
+            .unwrap()
+            .parts
+            .unwrap()
+            .diffusion()
+            .is_none());
+        for bad in [
+            "hardening = \"blip\"",
+            "hardening = \"none\"\ndiffusion_taps = 4",
+            "diffusion_taps = 1",
+            "dob_bits = 100",
+            "names_bits = 16384",
+            "colour = 1",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        let no_dob = with("dob_bits = 0").unwrap();
+        assert!(!no_dob.parts().contains(&Part::Dob));
+        assert!(no_dob.part_schema(Part::Dob).is_none());
+        assert!(LinkageSchema::default_schema().parts().is_empty());
     }
 
     #[test]

@@ -46,7 +46,7 @@ use rustc_hash::FxHashMap;
 use crate::clk::Clk;
 use crate::keys::SecretKey;
 use crate::normalize::Identifiers;
-use crate::schema::{Field, LinkageSchema, Tokens};
+use crate::schema::{Field, LinkageSchema, Part, Tokens};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -291,10 +291,36 @@ pub(crate) fn namespace_key(clk_key: &[u8; 32], name: &str) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
+/// The clk sub-key of a part's encoder: `BLAKE3-keyed(clk sub-key, "part:" + name)`, so that a
+/// part's tokens set other positions than the record CLK's (a part does not show which of the
+/// record CLK's bits its fields set) and its diffusion is wired apart.
+pub(crate) fn part_clk_key(clk_key: &[u8; 32], part: Part) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(clk_key);
+    h.update(b"part:");
+    h.update(part.name().as_bytes());
+    *h.finalize().as_bytes()
+}
+
 impl Encoder {
     /// Builds an encoder: derives one hashing key per namespace from the secret.
     pub fn new(schema: &LinkageSchema, key: &SecretKey) -> Encoder {
-        let clk_key = key.clk_key();
+        Encoder::build(schema, key.clk_key(), key)
+    }
+
+    /// The encoder of one part of `schema` ([`LinkageSchema::part_schema`]), under the part's
+    /// own hashing key; `None` when the schema writes no such part.
+    pub fn for_part(schema: &LinkageSchema, key: &SecretKey, part: Part) -> Option<Encoder> {
+        let sub = schema.part_schema(part)?;
+        let mut clk_key = key.clk_key();
+        let part_key = part_clk_key(&clk_key, part);
+        {
+            use zeroize::Zeroize;
+            clk_key.zeroize();
+        }
+        Some(Encoder::build(&sub, part_key, key))
+    }
+
+    fn build(schema: &LinkageSchema, mut clk_key: [u8; 32], key: &SecretKey) -> Encoder {
         let mut ns_names: Vec<String> = Vec::new();
         let mut plans = Vec::new();
         for spec in &schema.fields {
@@ -330,7 +356,7 @@ impl Encoder {
                     .unwrap_or(1)
             })
             .collect();
-        Encoder {
+        let encoder = Encoder {
             bits: schema.clk.bits,
             fold: schema.clk.hardening == "xor-fold",
             plans,
@@ -345,7 +371,12 @@ impl Encoder {
                 taps.zeroize();
                 d
             }),
+        };
+        {
+            use zeroize::Zeroize;
+            clk_key.zeroize();
         }
+        encoder
     }
 
     /// Length in bits of the CLKs this encoder returns (after hardening).
@@ -431,6 +462,105 @@ impl Encoder {
         mac.update(local_id.as_bytes());
         let tag = mac.finalize().into_bytes();
         crate::keys::hex(&tag[..16])
+    }
+}
+
+/// The part encoders of a schema, one per part it writes ([`LinkageSchema::parts`]): a
+/// record's field-level evidence (docs/encoding.md §6).
+///
+/// ```
+/// use crosswalk::encode::{PartEncoders, PartScratch};
+/// use crosswalk::keys::SecretKey;
+/// use crosswalk::normalize::{name, Identifiers};
+/// use crosswalk::schema::{Field, LinkageSchema, Part};
+///
+/// let text = format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML);
+/// let schema = LinkageSchema::from_toml(&text, "s.toml".as_ref()).unwrap();
+/// let parts = PartEncoders::new(&schema, &SecretKey::from_bytes([1; 32]));
+/// let mut ids = Identifiers::default();
+/// ids.set(Field::GivenName, name("Ana").unwrap());
+/// let got = parts.encode(&ids, &mut PartScratch::default());
+/// assert_eq!(got.len(), Part::COUNT);
+/// assert!(got[Part::Names.index()].is_some());
+/// assert!(got[Part::Dob.index()].is_none(), "no birth date: no part, not an empty one");
+/// ```
+pub struct PartEncoders {
+    encoders: Vec<(Part, Encoder)>,
+}
+
+impl std::fmt::Debug for PartEncoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<&str> = self.encoders.iter().map(|(p, _)| p.name()).collect();
+        f.debug_struct("PartEncoders")
+            .field("parts", &parts)
+            .finish()
+    }
+}
+
+/// Per-thread scratch space of [`PartEncoders`]: one [`Scratch`] per part (token caches are
+/// per encoder).
+#[derive(Default)]
+pub struct PartScratch {
+    scratch: Vec<Scratch>,
+}
+
+impl PartEncoders {
+    /// The encoders of every part `schema` writes (none when it has no `[parts]`).
+    pub fn new(schema: &LinkageSchema, key: &SecretKey) -> PartEncoders {
+        PartEncoders {
+            encoders: schema
+                .parts()
+                .into_iter()
+                .filter_map(|p| Encoder::for_part(schema, key, p).map(|e| (p, e)))
+                .collect(),
+        }
+    }
+
+    /// Whether the schema writes no parts.
+    pub fn is_empty(&self) -> bool {
+        self.encoders.is_empty()
+    }
+
+    /// The parts written and their lengths in bits, in [`Part::ALL`] order.
+    pub fn layout(&self) -> Vec<(Part, usize)> {
+        self.encoders
+            .iter()
+            .map(|(p, e)| (*p, e.output_bits()))
+            .collect()
+    }
+
+    /// Encodes a record's parts, indexed by [`Part::index`]: `None` for a part the schema does
+    /// not write or whose fields the record lacks (missing, which the model weighs as no
+    /// evidence; an empty filter would look like a disagreement).
+    pub fn encode(&self, ids: &Identifiers, scratch: &mut PartScratch) -> Vec<Option<Clk>> {
+        if scratch.scratch.len() < self.encoders.len() {
+            scratch
+                .scratch
+                .resize_with(self.encoders.len(), Scratch::default);
+        }
+        let mut out = vec![None; Part::COUNT];
+        for ((part, enc), s) in self.encoders.iter().zip(&mut scratch.scratch) {
+            if part.fields().iter().any(|&f| ids.get(f).is_some()) {
+                out[part.index()] = Some(enc.encode(ids, s));
+            }
+        }
+        out
+    }
+
+    /// The names part of an alias (`ids` holding the alias's names): `None` when the schema
+    /// writes no names part or the alias has no name.
+    pub fn encode_names(&self, ids: &Identifiers, scratch: &mut PartScratch) -> Option<Clk> {
+        let i = self.encoders.iter().position(|(p, _)| *p == Part::Names)?;
+        if scratch.scratch.len() < self.encoders.len() {
+            scratch
+                .scratch
+                .resize_with(self.encoders.len(), Scratch::default);
+        }
+        Part::Names
+            .fields()
+            .iter()
+            .any(|&f| ids.get(f).is_some())
+            .then(|| self.encoders[i].1.encode(ids, &mut scratch.scratch[i]))
     }
 }
 
@@ -654,6 +784,72 @@ mod tests {
             "tokens = \"date\"\nsalt = \"birth_year\"",
         );
         assert!(LinkageSchema::from_toml(&bad, std::path::Path::new("b.toml")).is_err());
+    }
+
+    fn parts_schema(parts: &str) -> LinkageSchema {
+        let text = format!("{}\n[parts]\n{parts}\n", crate::schema::DEFAULT_SCHEMA_TOML);
+        LinkageSchema::from_toml(&text, std::path::Path::new("parts.toml")).unwrap()
+    }
+
+    /// Parts: the fast encoders agree with the reference, a part is `None` exactly when the
+    /// record lacks its fields, each part hashes under its own key (its bits are not the
+    /// record CLK's), and a part changes only with its own fields.
+    #[test]
+    fn parts_match_the_reference_and_hold_their_fields_only() {
+        let key = SecretKey::from_bytes([3; 32]);
+        for (text, taps) in [("", Some(4)), ("hardening = \"none\"", None)] {
+            let schema = parts_schema(text);
+            assert_eq!(schema.parts().len(), Part::COUNT);
+            let parts = PartEncoders::new(&schema, &key);
+            assert_eq!(
+                parts.layout(),
+                vec![
+                    (Part::Names, 1024),
+                    (Part::Dob, 512),
+                    (Part::Phone, 512),
+                    (Part::Address, 512),
+                    (Part::Ssn4, 256)
+                ]
+            );
+            let mut s = PartScratch::default();
+            let mut full = person("Ana", "Diaz", "20010203");
+            full.set(Field::Phone, Some("8605551234".into()));
+            full.set(Field::Street, Some("12 MAIN ST".into()));
+            full.set(Field::Town, Some("HARTFORD".into()));
+            full.set(Field::Ssn4, Some("1234".into()));
+            for ids in samples().into_iter().chain([full]) {
+                let got = parts.encode(&ids, &mut s);
+                for part in Part::ALL {
+                    let want = reference::encode_part(&schema, &key, part, &ids);
+                    assert_eq!(got[part.index()], want, "{part}, taps {taps:?}");
+                    let has = part.fields().iter().any(|&f| ids.get(f).is_some());
+                    assert_eq!(got[part.index()].is_some(), has, "{part}");
+                }
+            }
+            let a = person("Maria", "Lopez", "20080412");
+            let mut b = a.clone();
+            b.set(Field::Dob, Some("20090412".into()));
+            let (pa, pb) = (parts.encode(&a, &mut s), parts.encode(&b, &mut s));
+            assert_eq!(pa[Part::Names.index()], pb[Part::Names.index()]);
+            assert_ne!(pa[Part::Dob.index()], pb[Part::Dob.index()]);
+            assert_eq!(
+                parts.encode_names(&a, &mut s),
+                pa[Part::Names.index()].clone()
+            );
+        }
+        // Unhardened, the names part of a record with names only is not the record CLK.
+        let schema = parts_schema("hardening = \"none\"\nnames_bits = 1024");
+        let mut ids = Identifiers::default();
+        ids.set(Field::GivenName, Some("MARIA".into()));
+        let part = PartEncoders::new(&schema, &key).encode(&ids, &mut PartScratch::default());
+        let record = Encoder::new(&schema, &key).encode(&ids, &mut Scratch::default());
+        assert!(part[0].as_ref().unwrap().dice(&record) < 0.3);
+        // A schema without [parts] writes none; a part whose fields the schema lacks neither.
+        assert!(PartEncoders::new(&LinkageSchema::default_schema(), &key).is_empty());
+        let mut no_ssn = parts_schema("ssn4_bits = 0");
+        assert!(!no_ssn.parts().contains(&Part::Ssn4));
+        no_ssn.fields.retain(|f| f.field != Field::Phone);
+        assert!(!no_ssn.parts().contains(&Part::Phone));
     }
 
     #[test]

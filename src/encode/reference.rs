@@ -5,7 +5,7 @@
 use crate::clk::Clk;
 use crate::keys::SecretKey;
 use crate::normalize::Identifiers;
-use crate::schema::{LinkageSchema, Tokens};
+use crate::schema::{LinkageSchema, Part, Tokens};
 
 /// The tokens of one canonical value, as strings.
 pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> {
@@ -61,7 +61,30 @@ pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> 
 
 /// Encodes `ids` under `schema` and `key` the slow, obvious way.
 pub fn encode(schema: &LinkageSchema, key: &SecretKey, ids: &Identifiers) -> Clk {
-    let clk_key = key.clk_key();
+    encode_under(schema, &key.clk_key(), ids)
+}
+
+/// Encodes the part `part` of `ids` the slow, obvious way: the part's schema under the part's
+/// key; `None` when the schema writes no such part or `ids` has none of its fields.
+pub fn encode_part(
+    schema: &LinkageSchema,
+    key: &SecretKey,
+    part: Part,
+    ids: &Identifiers,
+) -> Option<Clk> {
+    let sub = schema.part_schema(part)?;
+    if part.fields().iter().all(|&f| ids.get(f).is_none()) {
+        return None;
+    }
+    Some(encode_under(
+        &sub,
+        &super::part_clk_key(&key.clk_key(), part),
+        ids,
+    ))
+}
+
+fn encode_under(schema: &LinkageSchema, clk_key: &[u8; 32], ids: &Identifiers) -> Clk {
+    let clk_key = *clk_key;
     let bits = schema.clk.bits;
     let mut clk = Clk::zeros(bits);
     for spec in &schema.fields {

@@ -17,11 +17,14 @@
 //! | `trafficking_type` | utf8 | `sex`, `labor`, `both`, `unknown` |
 //! | `clk` | fixed_size_binary(l/8) | the record's CLK, uncompressed |
 //! | `alias_clks` | list<fixed_size_binary(l/8)> | one CLK per alias (empty list: none) |
+//! | `part_names`, `part_dob`, `part_phone`, `part_address`, `part_ssn4` | fixed_size_binary, null | the record's parts, when the schema has `[parts]`; null: the record lacks the part's fields |
+//! | `part_alias_names` | list<fixed_size_binary> | the names part of each alias (with a names part) |
 //!
 //! File key-value metadata: `crosswalk.format`, `crosswalk.version`,
 //! `crosswalk.schema_fingerprint`, `crosswalk.kcv`, `crosswalk.clk_bits`, `crosswalk.agency`,
 //! `crosswalk.agency_type`, `crosswalk.rows`, `crosswalk.rejected_rows`, `crosswalk.hardening`
-//! (absent in files written before it existed: read as `unrecorded`).
+//! (absent in files written before it existed: read as `unrecorded`); with parts,
+//! `crosswalk.parts` (`names:1024,dob:512,...`) and `crosswalk.parts_hardening`.
 
 use std::fs::File;
 use std::path::Path;
@@ -43,6 +46,7 @@ use parquet::schema::types::ColumnPath;
 use super::AtomicFile;
 use crate::clk::Clk;
 use crate::error::{Error, Result};
+use crate::schema::Part;
 use crate::source::EventFacts;
 use crate::vocab;
 
@@ -58,6 +62,11 @@ pub struct EncodedRow {
     pub clk: Clk,
     /// One CLK per alias.
     pub alias_clks: Vec<Clk>,
+    /// The record's parts, indexed by [`Part::index`] (`None`: not written, or the record lacks
+    /// the part's fields); empty when the schema has no parts.
+    pub parts: Vec<Option<Clk>>,
+    /// The names part of each alias (empty without a names part).
+    pub alias_names: Vec<Clk>,
     /// Non-identifying event facts.
     pub facts: EventFacts,
 }
@@ -85,6 +94,40 @@ pub struct FileMeta {
     /// (`none`, `xor-fold`, `blip 0.05`, `diffusion 4`); `unrecorded` for files written before the key
     /// existed, `unknown` for clkhash CLKs.
     pub hardening: String,
+    /// The parts the file carries and their lengths in bits, in [`Part::ALL`] order (empty:
+    /// none).
+    pub parts: Vec<(Part, usize)>,
+    /// The parts' hardening ([`crate::schema::PartsOptions::hardening_label`]); empty without
+    /// parts.
+    pub parts_hardening: String,
+}
+
+/// Renders a parts layout as the `crosswalk.parts` metadata value: `names:1024,dob:512`.
+pub fn parts_layout_text(parts: &[(Part, usize)]) -> String {
+    parts
+        .iter()
+        .map(|(p, b)| format!("{}:{b}", p.name()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses a `crosswalk.parts` value: known parts in [`Part::ALL`] order, each once, lengths a
+/// positive multiple of 64 up to [`crate::schema::MAX_DIFFUSION_BITS`].
+fn parse_parts_layout(text: &str) -> Option<Vec<(Part, usize)>> {
+    let mut out: Vec<(Part, usize)> = Vec::new();
+    for item in text.split(',') {
+        let (name, bits) = item.split_once(':')?;
+        let part = Part::ALL.into_iter().find(|p| p.name() == name)?;
+        let bits: usize = bits.parse().ok()?;
+        if bits == 0 || !bits.is_multiple_of(64) || bits > crate::schema::MAX_DIFFUSION_BITS {
+            return None;
+        }
+        if out.last().is_some_and(|(q, _)| *q >= part) {
+            return None;
+        }
+        out.push((part, bits));
+    }
+    Some(out)
 }
 
 const META_KEYS: [&str; 9] = [
@@ -99,9 +142,9 @@ const META_KEYS: [&str; 9] = [
     "crosswalk.rejected_rows",
 ];
 
-fn arrow_schema(clk_bytes: i32) -> SchemaRef {
+fn arrow_schema(clk_bytes: i32, parts: &[(Part, usize)]) -> SchemaRef {
     let clk = DataType::FixedSizeBinary(clk_bytes);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         ArrowField::new("record_key", DataType::Utf8, false),
         ArrowField::new("agency", DataType::Utf8, false),
         ArrowField::new("agency_type", DataType::Utf8, false),
@@ -119,8 +162,34 @@ fn arrow_schema(clk_bytes: i32) -> SchemaRef {
             DataType::List(Arc::new(ArrowField::new("item", clk, true))),
             false,
         ),
-    ]))
+    ];
+    for (part, bits) in parts {
+        let part_type = DataType::FixedSizeBinary((bits / 8) as i32);
+        fields.push(ArrowField::new(part_column(*part), part_type.clone(), true));
+        if *part == Part::Names {
+            fields.push(ArrowField::new(
+                ALIAS_NAMES_COLUMN,
+                DataType::List(Arc::new(ArrowField::new("item", part_type, true))),
+                false,
+            ));
+        }
+    }
+    Arc::new(Schema::new(fields))
 }
+
+/// The column of a part: `part_names`, `part_dob`, ...
+pub fn part_column(part: Part) -> &'static str {
+    match part {
+        Part::Names => "part_names",
+        Part::Dob => "part_dob",
+        Part::Phone => "part_phone",
+        Part::Address => "part_address",
+        Part::Ssn4 => "part_ssn4",
+    }
+}
+
+/// The column of the aliases' names parts.
+pub const ALIAS_NAMES_COLUMN: &str = "part_alias_names";
 
 fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
@@ -153,6 +222,7 @@ pub struct EncodingWriter {
     writer: ArrowWriter<AtomicFile>,
     schema: SchemaRef,
     clk_bytes: i32,
+    parts: Vec<(Part, usize)>,
     agency: String,
     agency_type: String,
     rows: u64,
@@ -168,18 +238,38 @@ impl std::fmt::Debug for EncodingWriter {
 
 impl EncodingWriter {
     /// Starts an encodings file at `path` (written under a temporary name until
-    /// [`EncodingWriter::finish`]).
-    pub fn create(path: &Path, clk_bits: usize, agency: &str, agency_type: &str) -> Result<Self> {
+    /// [`EncodingWriter::finish`]) with the record CLKs of `clk_bits` and the parts `parts`
+    /// (as [`crate::encode::PartEncoders::layout`] gives them; empty: none).
+    pub fn create(
+        path: &Path,
+        clk_bits: usize,
+        parts: &[(Part, usize)],
+        agency: &str,
+        agency_type: &str,
+    ) -> Result<Self> {
         let clk_bytes = (clk_bits / 8) as i32;
-        let schema = arrow_schema(clk_bytes);
+        let schema = arrow_schema(clk_bytes, parts);
         let file = AtomicFile::create(path)?;
-        let props = properties(&["record_key", "clk", "alias_clks.list.item"]);
+        let mut random = vec![
+            "record_key".to_string(),
+            "clk".into(),
+            "alias_clks.list.item".into(),
+        ];
+        for (p, _) in parts {
+            random.push(part_column(*p).into());
+            if *p == Part::Names {
+                random.push(format!("{ALIAS_NAMES_COLUMN}.list.item"));
+            }
+        }
+        let random: Vec<&str> = random.iter().map(String::as_str).collect();
+        let props = properties(&random);
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|e| Error::parquet(path, e))?;
         Ok(EncodingWriter {
             writer,
             schema,
             clk_bytes,
+            parts: parts.to_vec(),
             agency: agency.to_string(),
             agency_type: agency_type.to_string(),
             rows: 0,
@@ -226,7 +316,7 @@ impl EncodingWriter {
         }
         let agency: ArrayRef = Arc::new(StringArray::from(vec![self.agency.as_str(); n]));
         let agency_type: ArrayRef = Arc::new(StringArray::from(vec![self.agency_type.as_str(); n]));
-        let columns: Vec<ArrayRef> = vec![
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(key.finish()),
             agency,
             agency_type,
@@ -241,6 +331,38 @@ impl EncodingWriter {
             Arc::new(clk.finish()),
             Arc::new(alias.finish()),
         ];
+        for &(part, bits) in &self.parts {
+            let width = (bits / 8) as i32;
+            let mut col = FixedSizeBinaryBuilder::with_capacity(n, width);
+            for r in rows {
+                match r.parts.get(part.index()).and_then(Option::as_ref) {
+                    Some(c) if c.len_bits() == bits => {
+                        col.append_value(c.as_bytes()).map_err(bad)?
+                    }
+                    Some(_) => {
+                        return Err(Error::encoding(
+                            &dest,
+                            format!("part {part}: an encoding of the wrong length"),
+                        ))
+                    }
+                    None => col.append_null(),
+                }
+            }
+            columns.push(Arc::new(col.finish()));
+            if part == Part::Names {
+                let mut list =
+                    ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
+                        ArrowField::new("item", DataType::FixedSizeBinary(width), true),
+                    ));
+                for r in rows {
+                    for a in &r.alias_names {
+                        list.values().append_value(a.as_bytes()).map_err(bad)?;
+                    }
+                    list.append(true);
+                }
+                columns.push(Arc::new(list.finish()));
+            }
+        }
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(bad)?;
         self.writer
             .write(&batch)
@@ -271,6 +393,16 @@ impl EncodingWriter {
             "crosswalk.hardening".to_string(),
             meta.hardening.clone(),
         ));
+        if !self.parts.is_empty() {
+            self.writer.append_key_value_metadata(KeyValue::new(
+                "crosswalk.parts".to_string(),
+                parts_layout_text(&self.parts),
+            ));
+            self.writer.append_key_value_metadata(KeyValue::new(
+                "crosswalk.parts_hardening".to_string(),
+                meta.parts_hardening.clone(),
+            ));
+        }
         let file = self
             .writer
             .into_inner()
@@ -306,6 +438,19 @@ pub struct Encodings {
     pub sex: Vec<String>,
     /// Trafficking type label per row.
     pub trafficking_type: Vec<String>,
+    /// The rows' parts (empty when the file carries none).
+    pub parts: PartColumns,
+}
+
+/// The parts of an encodings file's rows ([`FileMeta::parts`] gives their lengths).
+#[derive(Debug, Clone, Default)]
+pub struct PartColumns {
+    /// Per part (by [`Part::index`]), the bytes of all rows concatenated (`bits / 8` each):
+    /// all zero for a row that lacks the part (no part ever has no bit set: a present part
+    /// holds at least one token); empty for a part the file does not carry.
+    pub bytes: [Vec<u8>; Part::COUNT],
+    /// The names part of each row's aliases (empty lists without a names part).
+    pub alias_names: Vec<Vec<Clk>>,
 }
 
 impl Encodings {
@@ -317,6 +462,22 @@ impl Encodings {
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.record_key.is_empty()
+    }
+
+    /// Bits of `part` in this file (0: not carried).
+    pub fn part_bits(&self, part: Part) -> usize {
+        self.meta
+            .parts
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map_or(0, |x| x.1)
+    }
+
+    /// Part `part` of row `i`: `None` when the file does not carry it or the row lacks it.
+    pub fn part(&self, part: Part, i: usize) -> Option<&[u8]> {
+        let w = self.part_bits(part) / 8;
+        let b = self.parts.bytes[part.index()].get(i * w..(i + 1) * w)?;
+        (w > 0 && b.iter().any(|&x| x != 0)).then_some(b)
     }
 
     /// The CLK of row `i`.
@@ -474,6 +635,25 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
                 }
                 h
             },
+            parts: match get("crosswalk.parts") {
+                None => Vec::new(),
+                Some(text) => parse_parts_layout(&text).ok_or_else(|| {
+                    Error::encoding(
+                        path,
+                        "metadata crosswalk.parts is not a parts layout crosswalk writes",
+                    )
+                })?,
+            },
+            parts_hardening: {
+                let h = get("crosswalk.parts_hardening").unwrap_or_default();
+                if !h.is_empty() && !crate::schema::is_hardening_label(&h) {
+                    return Err(Error::encoding(
+                        path,
+                        "metadata crosswalk.parts_hardening is not a hardening crosswalk writes",
+                    ));
+                }
+                h
+            },
         },
         ..Encodings::default()
     };
@@ -580,6 +760,7 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
                     .collect(),
             );
         }
+        read_parts(&batch, &out.meta.parts, &mut out.parts, path, &bad_row)?;
         for (name, labels, nullable) in [
             ("stage", &vocab::STAGES[..], true),
             ("service_type", &vocab::SERVICE_TYPES[..], true),
@@ -638,6 +819,71 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
     Ok(out)
 }
 
+/// Reads the part columns of one batch into `out`.
+fn read_parts(
+    batch: &RecordBatch,
+    layout: &[(Part, usize)],
+    out: &mut PartColumns,
+    path: &Path,
+    bad_row: &dyn Fn(usize, &str, &str) -> Error,
+) -> Result<()> {
+    for &(part, bits) in layout {
+        let width = bits / 8;
+        let name = part_column(part);
+        let col: &FixedSizeBinaryArray = column(batch, name, path)?;
+        if col.value_length() as usize != width {
+            return Err(Error::encoding(
+                path,
+                format!("column {name}: not {bits} bits, as crosswalk.parts says"),
+            ));
+        }
+        let bytes = &mut out.bytes[part.index()];
+        for i in 0..col.len() {
+            if col.is_null(i) {
+                bytes.resize(bytes.len() + width, 0);
+            } else if col.value(i).iter().all(|&b| b == 0) {
+                return Err(bad_row(
+                    i,
+                    name,
+                    "an encoding with no bit set (a missing part is null)",
+                ));
+            } else {
+                bytes.extend_from_slice(col.value(i));
+            }
+        }
+        if part == Part::Names {
+            let list: &ListArray = column(batch, ALIAS_NAMES_COLUMN, path)?;
+            for i in 0..list.len() {
+                if list.is_null(i) {
+                    return Err(bad_row(
+                        i,
+                        ALIAS_NAMES_COLUMN,
+                        "null (an empty list means no alias)",
+                    ));
+                }
+                let vals = list.value(i);
+                let vals = vals
+                    .as_any()
+                    .downcast_ref::<FixedSizeBinaryArray>()
+                    .filter(|v| v.value_length() as usize == width && v.null_count() == 0)
+                    .ok_or_else(|| {
+                        bad_row(
+                            i,
+                            ALIAS_NAMES_COLUMN,
+                            "not names parts of the file's length",
+                        )
+                    })?;
+                out.alias_names.push(
+                    (0..vals.len())
+                        .filter_map(|j| Clk::from_bytes(vals.value(j).to_vec()))
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Longest CLK crosswalk reads (bits).
 pub const MAX_CLK_BITS: usize = 1 << 16;
 
@@ -685,6 +931,7 @@ pub fn read_clkhash(path: &Path) -> Result<Encodings> {
             rows: n as u64,
             rejected_rows: 0,
             hardening: "unknown".to_string(),
+            ..FileMeta::default()
         },
         record_key: (0..n).map(|i| i.to_string()).collect(),
         clks: clks.concat(),
@@ -697,6 +944,7 @@ pub fn read_clkhash(path: &Path) -> Result<Encodings> {
         age_band: vec!["unknown".to_string(); n],
         sex: vec!["unknown".to_string(); n],
         trafficking_type: vec!["unknown".to_string(); n],
+        parts: PartColumns::default(),
     })
 }
 

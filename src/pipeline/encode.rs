@@ -15,7 +15,7 @@ use bloomfilter::Bloom;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::encode::{Encoder, Scratch};
+use crate::encode::{Encoder, PartEncoders, PartScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::io::csv_in::RawRow;
 use crate::io::encodings::{EncodedRow, EncodingWriter, FileMeta, LocalMapWriter};
@@ -137,8 +137,9 @@ fn process(
     raw: &RawRow,
     extractor: &Extractor,
     encoder: &Encoder,
+    parts: &PartEncoders,
     agency: &str,
-    scratch: &mut Scratch,
+    (scratch, part_scratch): &mut (Scratch, PartScratch),
 ) -> (Extracted, Outcome) {
     let cells: Vec<&[u8]> = raw.record.iter().collect();
     let mut ex = extractor.extract(&cells);
@@ -146,12 +147,16 @@ fn process(
         return (ex, Outcome::Rejected);
     }
     let clk = encoder.encode(&ex.ids, scratch);
+    let mut alias_names = Vec::new();
     let alias_clks = ex
         .aliases
         .iter()
         .map(|a| {
             let mut ids = ex.ids.clone();
             ids.set_names(a);
+            if let Some(p) = parts.encode_names(&ids, part_scratch) {
+                alias_names.push(p);
+            }
             encoder.encode(&ids, scratch)
         })
         .collect();
@@ -159,6 +164,12 @@ fn process(
         record_key: encoder.record_key(agency, &ex.local_id),
         clk,
         alias_clks,
+        parts: if parts.is_empty() {
+            Vec::new()
+        } else {
+            parts.encode(&ex.ids, part_scratch)
+        },
+        alias_names,
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
     // The normalised identifiers are done with: freed here, so they are not held while the
@@ -290,6 +301,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         ));
     }
     let encoder = Encoder::new(&job.schema, &job.key);
+    let parts = PartEncoders::new(&job.schema, &job.key);
     let agency_type = mapping.agency_type.label();
     let mut sink = Sink {
         summary: EncodeSummary {
@@ -300,6 +312,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         writer: EncodingWriter::create(
             &job.out,
             encoder.output_bits(),
+            &parts.layout(),
             &mapping.agency,
             agency_type,
         )?,
@@ -318,8 +331,8 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
     // One long-lived scratch (token cache) per worker, found by the worker's index: the cache
     // stays warm across chunks. Each worker only ever locks its own, so the locks are free.
-    let scratches: Vec<std::sync::Mutex<Scratch>> = (0..pool.current_num_threads())
-        .map(|_| std::sync::Mutex::new(Scratch::default()))
+    let scratches: Vec<std::sync::Mutex<(Scratch, PartScratch)>> = (0..pool.current_num_threads())
+        .map(|_| std::sync::Mutex::new(Default::default()))
         .collect();
     let chunk_rows = job.chunk_rows.max(1);
 
@@ -369,7 +382,14 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
                             .unwrap_or_else(|poisoned| poisoned.into_inner());
                         rows.iter()
                             .map(|raw| {
-                                process(raw, &extractor, &encoder, &mapping.agency, &mut scratch)
+                                process(
+                                    raw,
+                                    &extractor,
+                                    &encoder,
+                                    &parts,
+                                    &mapping.agency,
+                                    &mut scratch,
+                                )
                             })
                             .collect()
                     })
@@ -454,6 +474,14 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
         rows: summary.rows_written,
         rejected_rows: summary.rows_rejected,
         hardening: job.schema.hardening_label(),
+        parts: parts.layout(),
+        parts_hardening: job
+            .schema
+            .parts
+            .as_ref()
+            .filter(|_| !parts.is_empty())
+            .map(|p| p.hardening_label())
+            .unwrap_or_default(),
     };
     sink.writer.finish(&meta)?;
     if let Some(m) = sink.map {
