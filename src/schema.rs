@@ -182,13 +182,13 @@ pub struct PartsOptions {
     /// Bits of the names part (default 1024); 0 writes no such part.
     #[serde(default = "default_names_bits")]
     pub names_bits: usize,
-    /// Bits of the birth-date part (default 512); 0 writes no such part.
+    /// Bits of the birth-date part (default 1024); 0 writes no such part.
     #[serde(default = "default_small_part_bits")]
     pub dob_bits: usize,
-    /// Bits of the phone part (default 512); 0 writes no such part.
+    /// Bits of the phone part (default 1024); 0 writes no such part.
     #[serde(default = "default_small_part_bits")]
     pub phone_bits: usize,
-    /// Bits of the address part (default 512); 0 writes no such part.
+    /// Bits of the address part (default 1024); 0 writes no such part.
     #[serde(default = "default_small_part_bits")]
     pub address_bits: usize,
     /// Bits of the SSN-4 part (default 256); 0 writes no such part.
@@ -208,7 +208,7 @@ fn default_names_bits() -> usize {
     1024
 }
 fn default_small_part_bits() -> usize {
-    512
+    1024
 }
 fn default_ssn4_bits() -> usize {
     256

@@ -226,7 +226,7 @@ fn parts_are_written_beside_the_clk() {
         let enc = encodings::read(&path).unwrap();
         assert_eq!(
             encodings::parts_layout_text(&enc.meta.parts),
-            "names:1024,dob:512,phone:512,address:512,ssn4:256"
+            "names:1024,dob:1024,phone:1024,address:1024,ssn4:256"
         );
         assert_eq!(enc.meta.parts_hardening, "diffusion 4");
         assert_eq!(enc.meta.hardening, "none", "the record CLK keeps its own");

@@ -575,3 +575,60 @@ fn links_the_hard_world_above_its_floor() {
     let [_, _, base] = all_pairs_prf(&String::from_utf8_lossy(&o.stdout));
     assert!(f1 > base + 0.3, "{f1} vs baseline {base}");
 }
+
+/// `--model fs` end to end through the CLI (issue #18): a world encoded with `[parts]`, linked
+/// by the Fellegi-Sunter model at one and two threads (byte-identical persons), pairwise F1
+/// above a floor, the fitted weights in diagnostics.json; and a clear refusal of encodings
+/// without parts.
+#[test]
+fn a_world_with_parts_links_by_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = dir.path().join("world");
+    for sub in ["exports", "mappings"] {
+        std::fs::create_dir_all(world.join(sub)).unwrap();
+        for e in std::fs::read_dir(fixture("world").join(sub)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), world.join(sub).join(e.file_name())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
+    std::fs::write(world.join("schema.toml"), format!("{text}\n[parts]\n")).unwrap();
+    let inputs = encode_world_from(&world, dir.path(), &key);
+    let (r1, r2) = (dir.path().join("run1"), dir.path().join("run2"));
+    for (run, j) in [(&r1, "1"), (&r2, "2")] {
+        let o = link(run, &inputs, &["--model", "fs", "-j", j]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_same_runs(&r1, &r2);
+    let out = evaluate_run(&fixture("world/truth"), &r1, &dir.path().join("maps"));
+    let [p, r, f1] = all_pairs_prf(&out);
+    assert!(f1 >= FS_FLOOR, "P {p} R {r} F1 {f1}\n{out}");
+    let diag: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r1.join("diagnostics.json")).unwrap())
+            .unwrap();
+    let model = &diag["model"];
+    assert_eq!(model["method"], "fellegi-sunter");
+    let lambda = model["lambda"].as_f64().unwrap();
+    assert!(lambda > 0.0 && lambda < 0.01, "λ {lambda}");
+    let names = &model["comparisons"][0];
+    assert_eq!(names["name"], "names");
+    let w: Vec<f64> = names["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["weight"].as_f64().unwrap())
+        .collect();
+    assert_eq!(w.len(), 5, "five names levels besides missing");
+    assert!(w[0] < 0.0 && w[4] > 5.0, "names weights {w:?}");
+    assert!(model["expected_false_matches"].as_f64().unwrap() >= 0.0);
+    // Encodings without parts: refused, naming what to do.
+    let plain = encode_world(dir.path(), &key);
+    let o = link(&dir.path().join("run3"), &plain, &["--model", "fs"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("[parts]"), "{}", stderr(&o));
+}
+
+/// The model's pairwise F1 floor on the committed world (0.9824 on 2026-12-06; see
+/// docs/measurements/2026-12-06-fs-link.md).
+const FS_FLOOR: f64 = 0.97;

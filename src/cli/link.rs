@@ -33,9 +33,19 @@ pub struct LinkArgs {
     /// that was added); persons are recomputed without it. Repeatable.
     #[arg(long, value_name = "ID|FILE", requires = "registry")]
     withdraw: Vec<String>,
-    /// Dice threshold for a pair of records to count as the same person.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_THRESHOLD)]
-    threshold: f64,
+    /// How records become persons: `rules` (record-CLK Dice threshold, containment, cohesion,
+    /// lone records) or `fs` (a Fellegi-Sunter model over the encodings' field-level parts,
+    /// fitted on this run's records; needs encodings made with a schema that has [parts]).
+    #[arg(long, value_name = "HOW", default_value = "rules", value_parser = ["rules", "fs"])]
+    model: String,
+    /// `--model fs`: clusters merge while the average match probability over all their record
+    /// pairs is at least this.
+    #[arg(long, value_name = "NUM", default_value_t = crosswalk::link::probabilistic::DEFAULT_MIN_AVERAGE)]
+    min_average: f64,
+    /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
+    /// `--model fs`, the record-CLK Dice at which a pair becomes a candidate [default: 0.6].
+    #[arg(long, value_name = "NUM")]
+    threshold: Option<f64>,
     /// Clusters merge while their average pair score (pairs below the threshold count 0) is at
     /// least cohesion × threshold.
     #[arg(long, value_name = "NUM", default_value_t = DEFAULT_COHESION)]
@@ -86,8 +96,15 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         .clone()
         .or_else(|| args.registry.clone())
         .unwrap_or_default();
+    let fs = args.model == "fs";
+    let threshold = args.threshold.unwrap_or(if fs {
+        crosswalk::link::MIN_DICE
+    } else {
+        DEFAULT_THRESHOLD
+    });
     let unit = [
-        args.threshold,
+        threshold,
+        args.min_average,
         args.cohesion,
         args.containment,
         args.orphan_overlap,
@@ -96,7 +113,13 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     if unit.iter().any(|x| !(0.0..=1.0).contains(x)) {
         return Err(crosswalk::Error::config(
             &out,
-            "--threshold, --cohesion, --containment, --orphan-overlap and --orphan-margin must lie between 0 and 1",
+            "--threshold, --min-average, --cohesion, --containment, --orphan-overlap and --orphan-margin must lie between 0 and 1",
+        ));
+    }
+    if fs && args.one_to_one {
+        return Err(crosswalk::Error::config(
+            &out,
+            "--one-to-one is a record-level rule; it does not combine with --model fs",
         ));
     }
     if args.lsh_bands == 0 || args.lsh_rows == 0 || args.lsh_bands * args.lsh_rows > 4096 {
@@ -119,10 +142,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     };
     let orphan_overlap = (args.orphan_overlap > 0.0).then_some(args.orphan_overlap);
     if let Some(registry) = &args.registry {
-        if args.one_to_one || args.blocking == "all-pairs" {
+        if args.one_to_one || args.blocking == "all-pairs" || fs {
             return Err(crosswalk::Error::config(
                 registry,
-                "--one-to-one and --blocking all-pairs do not apply to a registry (it always uses LSH blocking and clustering)",
+                "--one-to-one, --blocking all-pairs and --model fs do not apply to a registry (it always uses LSH blocking and the record-level rules, for now)",
             ));
         }
         let label = args
@@ -135,7 +158,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             withdraw: args.withdraw.clone(),
             label,
             settings: Settings {
-                threshold: args.threshold,
+                threshold,
                 cohesion: args.cohesion,
                 containment,
                 orphan_overlap,
@@ -168,7 +191,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     let s = link::run(&LinkJob {
         inputs: args.inputs.clone(),
         out: out.clone(),
-        threshold: args.threshold,
+        threshold,
         cohesion: args.cohesion,
         containment,
         orphan_overlap,
@@ -181,13 +204,20 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         },
         one_to_one: args.one_to_one,
         threads: super::threads(args.threads),
+        model: if fs {
+            link::LinkModel::Probabilistic {
+                min_average: args.min_average,
+            }
+        } else {
+            link::LinkModel::Rules
+        },
     })?;
     for w in &s.warnings {
         eprintln!("crosswalk: warning: {w}");
     }
     eprintln!(
         "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons ({} lone records attached by overlap); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
-        s.records, s.rows, s.clks, s.persons, s.orphans_attached, s.candidates, s.pairs, args.threshold, s.platform,
+        s.records, s.rows, s.clks, s.persons, s.orphans_attached, s.candidates, s.pairs, threshold, s.platform,
         s.seconds[0], s.seconds[1], s.seconds[2]
     );
     super::stdout_line(&out.join("entities.parquet").display().to_string())

@@ -805,9 +805,9 @@ mod tests {
                 parts.layout(),
                 vec![
                     (Part::Names, 1024),
-                    (Part::Dob, 512),
-                    (Part::Phone, 512),
-                    (Part::Address, 512),
+                    (Part::Dob, 1024),
+                    (Part::Phone, 1024),
+                    (Part::Address, 1024),
                     (Part::Ssn4, 256)
                 ]
             );

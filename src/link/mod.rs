@@ -2,12 +2,15 @@
 //! registry ([`crate::registry`]) share. Candidate pairs ([`candidates`]), the evidence two
 //! records give each other ([`score`]), and the rules that turn scored pairs into persons
 //! beyond clustering ([`assign`]: lone records, one-to-one matching). Issue #18 grows the
-//! evidence model here: [`model`] is its Fellegi-Sunter core, measured by the `fs_parts`
-//! experiment (benches/fs_parts.rs) and not yet used by the link job.
+//! evidence model here: [`evidence`] turns two records' parts and facts into comparison levels,
+//! [`model`] is the Fellegi-Sunter core fitted on them, and [`probabilistic`] makes persons from
+//! its match probabilities (`crosswalk link --model fs`).
 
 pub mod assign;
 pub mod candidates;
+pub mod evidence;
 pub mod model;
+pub mod probabilistic;
 pub mod score;
 
 pub use assign::{attach_orphans, one_to_one, Rows};

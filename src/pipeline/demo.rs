@@ -114,6 +114,7 @@ pub fn run(
         blocking: link::Blocking::Auto,
         one_to_one: false,
         threads: 0,
+        model: link::LinkModel::Rules,
     })?;
     progress("computing the aggregates and the report");
     let report = report::run(&ReportJob {

@@ -54,6 +54,27 @@ pub enum Blocking {
     Auto,
 }
 
+/// How records become persons.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LinkModel {
+    /// Record-level rules: a Dice threshold on record CLKs, containment, cluster cohesion and
+    /// lone-record attachment (docs/linkage.md).
+    Rules,
+    /// A Fellegi-Sunter model over the records' field-level parts, fitted on the run's own
+    /// records ([`crate::link::probabilistic`]); the encodings must carry parts (a schema with
+    /// `[parts]`). The threshold then only chooses candidates by record-CLK Dice; records with
+    /// equal birth-date parts are candidates too. Clusters merge while their average match
+    /// probability is at least `min_average`.
+    Probabilistic {
+        /// Average match probability at which clusters stop merging.
+        min_average: f64,
+    },
+}
+
+/// Birth-date groups larger than this are not paired as candidates by the date alone: a
+/// placeholder date (`1900-01-01`) would pair every record that carries it.
+pub const MAX_DOB_GROUP: usize = 2_000;
+
 /// A validated link job.
 #[derive(Debug, Clone)]
 pub struct LinkJob {
@@ -83,6 +104,8 @@ pub struct LinkJob {
     pub one_to_one: bool,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// How records become persons.
+    pub model: LinkModel,
 }
 
 /// What a link run did.
@@ -150,16 +173,85 @@ pub fn shared_record_keys(files: &[encodings::Encodings], paths: &[PathBuf]) -> 
 /// A warning when hardened encodings are linked at the plain CLKs' default threshold: every
 /// hardening lowers every pair's Dice, and diffusion far below 0.8 (docs/encoding.md gives the
 /// thresholds measured for each).
-fn hardening_threshold_warning(hardening: &str, threshold: f64) -> Option<String> {
+fn hardening_threshold_warning(hardening: &str, threshold: f64, default: f64) -> Option<String> {
     let hardened = !matches!(hardening, "none" | "unrecorded" | "unknown");
-    (hardened && threshold == crate::link::DEFAULT_THRESHOLD).then(|| {
+    (hardened && threshold == default).then(|| {
         format!(
             "the encodings are hardened ({hardening}), which lowers every pair's similarity, but \
-             the threshold is the default for plain CLKs ({}): give --threshold (docs/encoding.md \
-             lists the thresholds measured for each hardening)",
-            crate::link::DEFAULT_THRESHOLD
+             the threshold is the default for plain CLKs ({default}): give --threshold \
+             (docs/encoding.md lists the thresholds measured for each hardening)"
         )
     })
+}
+
+/// Every record's field-level evidence, gathered over its rows: its distinct names parts
+/// (legal and alias), its first birth-date, phone, address and SSN-4 parts, its first known
+/// sex and birth-year interval.
+fn record_evidence(
+    files: &[encodings::Encodings],
+    node_of: &FxHashMap<(&str, &str), u32>,
+    records: usize,
+) -> Vec<crate::link::evidence::RecordEvidence> {
+    use crate::link::evidence::{born_interval, sex_code, RecordEvidence};
+    use crate::schema::Part;
+    let mut out = vec![RecordEvidence::default(); records];
+    for f in files {
+        for i in 0..f.len() {
+            let r = &mut out[node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())] as usize];
+            let names = f.part(Part::Names, i).map(<[u8]>::to_vec);
+            let aliases = f.parts.alias_names.get(i).into_iter().flatten();
+            for n in names
+                .into_iter()
+                .chain(aliases.map(|c| c.as_bytes().to_vec()))
+            {
+                if !r.names.contains(&n) {
+                    r.names.push(n);
+                }
+            }
+            for (part, slot) in [
+                (Part::Dob, &mut r.dob),
+                (Part::Phone, &mut r.phone),
+                (Part::Address, &mut r.address),
+                (Part::Ssn4, &mut r.ssn4),
+            ] {
+                if slot.is_none() {
+                    *slot = f.part(part, i).map(<[u8]>::to_vec);
+                }
+            }
+            if r.sex == 0 {
+                r.sex = sex_code(&f.sex[i]);
+            }
+            if r.born.is_none() {
+                r.born = born_interval(&f.age_band[i], f.event_date[i]);
+            }
+        }
+    }
+    out
+}
+
+/// Record pairs with equal birth-date parts (`a < b`), from groups of at most
+/// [`MAX_DOB_GROUP`] records; also the number of records in larger groups, left out.
+fn equal_dob_pairs(records: &[crate::link::evidence::RecordEvidence]) -> (Vec<(u32, u32)>, usize) {
+    let mut by_dob: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
+    for (i, r) in records.iter().enumerate() {
+        if let Some(d) = &r.dob {
+            by_dob.entry(d.as_slice()).or_default().push(i as u32);
+        }
+    }
+    let mut pairs = Vec::new();
+    let mut left_out = 0;
+    for group in by_dob.values() {
+        if group.len() > MAX_DOB_GROUP {
+            left_out += group.len();
+            continue;
+        }
+        for (x, &a) in group.iter().enumerate() {
+            for &b in &group[x + 1..] {
+                pairs.push((a.min(b), a.max(b)));
+            }
+        }
+    }
+    (pairs, left_out)
 }
 
 /// Runs the link job.
@@ -198,9 +290,27 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .find(|h| *h != "unrecorded")
         .unwrap_or("unrecorded")
         .to_string();
-    if let Some(w) = hardening_threshold_warning(&hardening, job.threshold) {
+    let default_threshold = match job.model {
+        LinkModel::Rules => crate::link::DEFAULT_THRESHOLD,
+        LinkModel::Probabilistic { .. } => MIN_DICE,
+    };
+    if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default_threshold) {
         warnings.push(w);
     }
+    let parts_taps = match job.model {
+        LinkModel::Rules => None,
+        LinkModel::Probabilistic { .. } if files[0].meta.parts.is_empty() => {
+            return Err(Error::config(
+                &job.inputs[0],
+                "--model fs weighs each identifier group apart, but these encodings carry no \
+                 parts: encode with a schema that has a [parts] table (docs/formats.md), or \
+                 link with --model rules",
+            ))
+        }
+        LinkModel::Probabilistic { .. } => Some(crate::link::evidence::taps_of(
+            &files[0].meta.parts_hardening,
+        )),
+    };
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
@@ -340,15 +450,35 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         job.containment,
     );
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-    let labels = if job.one_to_one {
-        one_to_one(keys.len(), &edges, &agency_of)
-    } else {
-        pool.install(|| {
-            cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
-        })
-    };
+    let mut model_diag = serde_json::Value::Null;
+    let labels =
+        if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
+            let records = record_evidence(&files, &node_of, keys.len());
+            let (mut candidates, left_out) = equal_dob_pairs(&records);
+            candidates.extend(scored.iter().map(|&(a, b, _)| (a, b)));
+            candidates.par_sort_unstable();
+            candidates.dedup();
+            let outcome = pool
+                .install(|| {
+                    crate::link::probabilistic::persons(&records, &candidates, taps, min_average)
+                })
+                .map_err(|e| {
+                    Error::config(
+                        &job.out,
+                        format!("the match model cannot be fitted on these records: {e}"),
+                    )
+                })?;
+            model_diag = model_diagnostics(&outcome, min_average, left_out);
+            outcome.labels
+        } else if job.one_to_one {
+            one_to_one(keys.len(), &edges, &agency_of)
+        } else {
+            pool.install(|| {
+                cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
+            })
+        };
     let t_orphans = Instant::now();
-    let orphan_overlap = if job.one_to_one {
+    let orphan_overlap = if job.one_to_one || job.model != LinkModel::Rules {
         None
     } else {
         job.orphan_overlap
@@ -455,6 +585,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         "persons": summary.persons,
         "kernel": summary.platform,
         "hardening": hardening,
+        "model": model_diag,
         "blocking": match &lsh {
             Some(l) => serde_json::json!({
                 "method": "minhash-lsh",
@@ -483,6 +614,55 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     crate::io::pause("run");
     out.commit()?;
     Ok(summary)
+}
+
+/// The model's section of `diagnostics.json`: its parameters and weights per comparison level,
+/// λ, and its own estimates of false and missed matches among the candidates.
+fn model_diagnostics(
+    o: &crate::link::probabilistic::Outcome,
+    min_average: f64,
+    dob_left_out: usize,
+) -> serde_json::Value {
+    let round = |x: f64, d: i32| {
+        let f = 10f64.powi(d);
+        (x * f).round() / f
+    };
+    let comparisons: Vec<serde_json::Value> = crate::link::evidence::COMPARISONS
+        .iter()
+        .enumerate()
+        .map(|(c, (name, levels))| {
+            let lv: Vec<serde_json::Value> = (1..*levels)
+                .map(|l| {
+                    serde_json::json!({
+                        "level": l,
+                        "m": round(o.model.m[c][l], 5),
+                        "u": round(o.model.u[c][l], 6),
+                        "weight": round(o.model.level_weight(c, l as u8), 2),
+                    })
+                })
+                .collect();
+            serde_json::json!({"name": name, "levels": lv})
+        })
+        .collect();
+    let hist: serde_json::Map<String, serde_json::Value> = o
+        .weight_histogram
+        .iter()
+        .map(|(w, c)| (format!("{w}..{}", w + 5), (*c).into()))
+        .collect();
+    serde_json::json!({
+        "method": "fellegi-sunter",
+        "min_average": min_average,
+        "lambda": o.model.lambda,
+        "random_pairs": o.random_pairs,
+        "offered_pairs": o.offered,
+        "candidate_pairs": o.candidates,
+        "dob_group_records_left_out": dob_left_out,
+        "likely_matches": o.likely_matches,
+        "expected_false_matches": round(o.expected_false, 1),
+        "expected_missed_matches": round(o.expected_missed, 1),
+        "comparisons": comparisons,
+        "match_weight_histogram": hist,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,326 @@
+//! Field-level evidence: what two records' parts ([`crate::schema::Part`]) and coarse event
+//! facts say about them, as comparison levels of the Fellegi-Sunter model ([`super::model`]),
+//! and how the model is fitted on a run's own records without truth ([`fit`]).
+//!
+//! Comparisons and their levels (level 0 is *missing* on either side: no evidence, neither for
+//! nor against; the other levels are Dice bands on the plain filter's scale):
+//!
+//! | comparison | levels 1.. | cuts |
+//! |---|---|---|
+//! | names (best over legal and alias names parts) | 5 | 0.6, 0.75, 0.85, 0.95 |
+//! | birth date | 4 | 0.5, 0.8, 0.99 |
+//! | phone | 3 | 0.7, 0.99 |
+//! | address | 3 | 0.5, 0.8 |
+//! | SSN-4 | 2 | 0.99 |
+//! | sex (event facts) | 2 | disagree, agree |
+//! | age (birth-year intervals implied by the age band at the event date) | 2 | apart, overlap |
+//!
+//! For diffused parts the similarity is estimated from the outputs: each output bit is the XOR
+//! of `t` input bits, so a share `x` of input bits set (or differing) becomes `(1 − (1 − 2x)^t)
+//! / 2` of output bits; [`part_similarity`] maps the two densities and the Hamming distance
+//! back and takes Dice on the plain scale, so one set of cuts serves plain and diffused parts.
+//! docs/linkage.md §7 and docs/measurements/2026-12-06-fs-parts.md give the measurements
+//! behind the cuts and the training sessions.
+
+use chrono::Datelike;
+
+use super::model::{Model, ModelError};
+
+/// Comparison names and level counts (level 0 = missing included), in level-vector order.
+pub const COMPARISONS: [(&str, usize); 7] = [
+    ("names", 6),
+    ("dob", 5),
+    ("phone", 4),
+    ("address", 4),
+    ("ssn4", 3),
+    ("sex", 3),
+    ("age", 3),
+];
+
+/// Number of comparisons (the length of one pair's level vector).
+pub const C: usize = COMPARISONS.len();
+
+/// Index of the names comparison in a level vector.
+pub const NAMES: usize = 0;
+/// Index of the birth-date comparison.
+pub const DOB: usize = 1;
+/// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
+pub const DOB_EQUAL: u8 = 4;
+
+const NAMES_CUTS: [f64; 4] = [0.6, 0.75, 0.85, 0.95];
+const DOB_CUTS: [f64; 3] = [0.5, 0.8, 0.99];
+const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
+const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
+const SSN_CUTS: [f64; 1] = [0.99];
+
+/// One record's evidence: its parts (bytes of equal length per part across records) and
+/// facts. Names hold the legal names part first (if any), then each distinct alias's.
+#[derive(Debug, Clone, Default)]
+pub struct RecordEvidence {
+    /// Names parts: legal and alias.
+    pub names: Vec<Vec<u8>>,
+    /// Birth-date part.
+    pub dob: Option<Vec<u8>>,
+    /// Phone part.
+    pub phone: Option<Vec<u8>>,
+    /// Address part.
+    pub address: Option<Vec<u8>>,
+    /// SSN-4 part.
+    pub ssn4: Option<Vec<u8>>,
+    /// Sex: 0 unknown, 1 female, 2 male, 3 other.
+    pub sex: u8,
+    /// Birth-year interval implied by the age band at the event date.
+    pub born: Option<(i32, i32)>,
+}
+
+/// Sex code of an encodings file's `sex` label (0: unknown).
+pub fn sex_code(label: &str) -> u8 {
+    match label {
+        "female" => 1,
+        "male" => 2,
+        "other" => 3,
+        _ => 0,
+    }
+}
+
+/// The birth years a person of age band `label` (docs/formats.md) can have been born in, given
+/// the event date: `None` when either is unknown.
+pub fn born_interval(label: &str, event: Option<chrono::NaiveDate>) -> Option<(i32, i32)> {
+    let y = event?.year();
+    let (lo, hi) = match label {
+        "<13" => (0, 12),
+        "13-17" => (13, 17),
+        "18-23" => (18, 23),
+        "24-29" => (24, 29),
+        "30+" => (30, 100),
+        "<18" => (0, 17),
+        "18+" => (18, 100),
+        _ => return None,
+    };
+    Some((y - hi - 1, y - lo))
+}
+
+/// The taps of a parts hardening label (`diffusion T`), `None` for `none`.
+pub fn taps_of(label: &str) -> Option<usize> {
+    label.strip_prefix("diffusion ")?.parse().ok()
+}
+
+/// Undoes diffusion's effect on a share of bits `y` (a density, or a share of differing
+/// bits): after `t` taps a share `x` became `(1 − (1 − 2x)^t) / 2`.
+fn undiffuse(y: f64, t: usize) -> f64 {
+    (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t as f64)) / 2.0
+}
+
+/// Dice of two parts of equal length on the plain filter's scale: plain Dice when `taps` is
+/// `None`; for diffused parts estimated from the densities and the Hamming distance, each
+/// mapped back through the diffusion, as `1 − h / (d_a + d_b)` (the plain filters' differing
+/// bits over their bits set), clamped to 0..1.
+///
+/// ```
+/// use crosswalk::link::evidence::part_similarity;
+///
+/// let a = [0b1111_0000u8; 8];
+/// let b = [0b1110_0000u8; 8];
+/// assert!((part_similarity(&a, &b, None) - 2.0 * 24.0 / 56.0).abs() < 1e-12);
+/// assert_eq!(part_similarity(&a, &a, Some(4)), 1.0);
+/// ```
+pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
+    let ones = |x: &[u8]| x.iter().map(|v| v.count_ones()).sum::<u32>() as f64;
+    let (pa, pb) = (ones(a), ones(b));
+    match taps {
+        None => {
+            let inter: u32 = a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum();
+            2.0 * inter as f64 / (pa + pb).max(1.0)
+        }
+        Some(t) => {
+            let bits = (a.len() * 8).max(1) as f64;
+            let h: u32 = a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum();
+            let da = undiffuse(pa / bits, t);
+            let db = undiffuse(pb / bits, t);
+            let h = undiffuse(h as f64 / bits, t);
+            (1.0 - h / (da + db).max(1e-9)).clamp(0.0, 1.0)
+        }
+    }
+}
+
+fn band(d: Option<f64>, cuts: &[f64]) -> u8 {
+    match d {
+        None => 0,
+        Some(d) => 1 + cuts.iter().filter(|&&c| d >= c).count() as u8,
+    }
+}
+
+/// The best names similarity of two records over their legal and alias names parts.
+pub fn names_similarity(
+    a: &RecordEvidence,
+    b: &RecordEvidence,
+    taps: Option<usize>,
+) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    for x in &a.names {
+        for y in &b.names {
+            let d = part_similarity(x, y, taps);
+            best = Some(best.map_or(d, |v: f64| v.max(d)));
+        }
+    }
+    best
+}
+
+/// Appends the comparison levels of records `a` and `b` ([`C`] bytes) to `out`.
+pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: &mut Vec<u8>) {
+    let sim = |x: &Option<Vec<u8>>, y: &Option<Vec<u8>>| match (x, y) {
+        (Some(x), Some(y)) => Some(part_similarity(x, y, taps)),
+        _ => None,
+    };
+    out.push(band(names_similarity(a, b, taps), &NAMES_CUTS));
+    out.push(band(sim(&a.dob, &b.dob), &DOB_CUTS));
+    out.push(band(sim(&a.phone, &b.phone), &PHONE_CUTS));
+    out.push(band(sim(&a.address, &b.address), &ADDRESS_CUTS));
+    out.push(band(sim(&a.ssn4, &b.ssn4), &SSN_CUTS));
+    out.push(match (a.sex, b.sex) {
+        (0, _) | (_, 0) => 0,
+        (x, y) if x == y => 2,
+        _ => 1,
+    });
+    out.push(match (a.born, b.born) {
+        (Some((a0, a1)), Some((b0, b1))) => {
+            if a0 <= b1 + 1 && b0 <= a1 + 1 {
+                2
+            } else {
+                1
+            }
+        }
+        _ => 0,
+    });
+}
+
+/// Fits the model on a run's own records, without truth:
+///
+/// 1. `u` from the levels of random record pairs (`random`);
+/// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with similar names (names
+///    level ≥ 2) every comparison but the names; among candidates with equal birth dates the
+///    names, SSN-4 and sex (not the age band, which follows from the birth date, nor phone and
+///    address, which twins share with their birth date);
+/// 3. λ over all `total_pairs` record pairs, non-candidates counted as non-matches, so that a
+///    probability is a random pair's; then `u` cleared of the matches among the random pairs
+///    and λ fitted again.
+///
+/// `candidates` and `random` are level vectors of [`C`] bytes each. Fails when a session has
+/// no pairs to learn from (a run too small or too uniform for a model).
+pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
+    let mut model = Model::new(&COMPARISONS.map(|c| c.1));
+    model.estimate_u(random);
+    let (mut by_names, mut by_dob) = (Vec::new(), Vec::new());
+    for l in candidates.chunks_exact(C) {
+        if l[NAMES] >= 2 {
+            by_names.extend_from_slice(l);
+        }
+        if l[DOB] == DOB_EQUAL {
+            by_dob.extend_from_slice(l);
+        }
+    }
+    let train_a: Vec<bool> = (0..C).map(|c| c != NAMES).collect();
+    let train_b: Vec<bool> = COMPARISONS
+        .iter()
+        .map(|(name, _)| matches!(*name, "names" | "ssn4" | "sex"))
+        .collect();
+    model.expectation_maximisation(&by_names, &train_a, 100)?;
+    if !by_dob.is_empty() {
+        model.expectation_maximisation(&by_dob, &train_b, 100)?;
+    }
+    model.estimate_lambda(candidates, total_pairs, 200);
+    model.debias_u();
+    model.estimate_lambda(candidates, total_pairs, 200);
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(names: &[&[u8]], dob: Option<&[u8]>, sex: u8) -> RecordEvidence {
+        RecordEvidence {
+            names: names.iter().map(|n| n.to_vec()).collect(),
+            dob: dob.map(<[u8]>::to_vec),
+            sex,
+            ..RecordEvidence::default()
+        }
+    }
+
+    #[test]
+    fn missing_is_level_zero_and_equal_is_the_top() {
+        let a = rec(&[&[0xff, 0, 0xf0, 0]], Some(&[1, 2, 3, 4]), 1);
+        let b = rec(&[&[0, 0, 0, 0x0f], &[0xff, 0, 0xf0, 0]], None, 0);
+        let mut out = Vec::new();
+        levels(&a, &b, None, &mut out);
+        // The alias names part equals a's legal one: top names level; no dob on b, no
+        // phone, address, SSN-4 on either side, sex unknown on b, no age anywhere.
+        assert_eq!(out, vec![5, 0, 0, 0, 0, 0, 0]);
+        out.clear();
+        levels(&a, &a, Some(4), &mut out);
+        assert_eq!(&out[..2], &[5, DOB_EQUAL]);
+        assert_eq!(out[5], 2);
+    }
+
+    /// The diffused estimate tracks plain Dice: random sparse filters diffused with a random
+    /// wiring give back (within sampling noise) the Dice of the plain filters.
+    #[test]
+    fn diffused_similarity_estimates_plain_dice() {
+        let mut state = 11u64;
+        let mut next = move || crate::block::splitmix(&mut state);
+        let bits = 1024;
+        for t in [3usize, 4, 6] {
+            let taps: Vec<usize> = (0..bits * t)
+                .map(|_| (next() % bits as u64) as usize)
+                .collect();
+            let diffuse = |x: &[bool]| -> Vec<u8> {
+                let mut out = vec![0u8; bits / 8];
+                for o in 0..bits {
+                    let v = taps[o * t..(o + 1) * t]
+                        .iter()
+                        .fold(false, |acc, &i| acc ^ x[i]);
+                    if v {
+                        out[o / 8] |= 1 << (o % 8);
+                    }
+                }
+                out
+            };
+            let a: Vec<bool> = (0..bits).map(|_| next() % 5 == 0).collect();
+            // b: a with a fifth of its set bits moved elsewhere.
+            let mut b = a.clone();
+            for i in 0..bits {
+                if a[i] && next() % 5 == 0 {
+                    b[i] = false;
+                    b[(next() % bits as u64) as usize] = true;
+                }
+            }
+            let pack = |x: &[bool]| -> Vec<u8> {
+                let mut out = vec![0u8; bits / 8];
+                for (i, &v) in x.iter().enumerate() {
+                    if v {
+                        out[i / 8] |= 1 << (i % 8);
+                    }
+                }
+                out
+            };
+            let plain = part_similarity(&pack(&a), &pack(&b), None);
+            let est = part_similarity(&diffuse(&a), &diffuse(&b), Some(t));
+            assert!(
+                (plain - est).abs() < 0.08,
+                "t {t}: plain {plain:.3}, estimated {est:.3}"
+            );
+        }
+    }
+
+    #[test]
+    fn facts_give_intervals_and_codes() {
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 6, 1);
+        assert_eq!(born_interval("13-17", d), Some((2006, 2011)));
+        assert_eq!(born_interval("unknown", d), None);
+        assert_eq!(born_interval("30+", None), None);
+        assert_eq!(sex_code("female"), 1);
+        assert_eq!(sex_code("unknown"), 0);
+        assert_eq!(taps_of("diffusion 4"), Some(4));
+        assert_eq!(taps_of("none"), None);
+    }
+}

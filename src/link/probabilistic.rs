@@ -1,0 +1,227 @@
+//! Persons from match probabilities (issue #18): the model ([`super::model`]) fitted on the
+//! run's own records through their field-level evidence ([`super::evidence`]), every candidate
+//! pair given a match probability, and records clustered by average linkage over those
+//! probabilities ([`crate::cluster`]): two clusters merge while the average probability over
+//! all their record pairs (non-candidates count 0) is at least `min_average`, which resists
+//! chaining (one strong pair does not pull two large clusters together).
+//!
+//! Deterministic: random pairs come from a fixed-seed generator in sequence, levels are
+//! computed in parallel but collected in order, and clustering does not depend on threads.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::evidence::{self, RecordEvidence, C};
+use super::model::{Model, ModelError};
+use crate::cluster::{cluster_scored_par, Edge};
+
+/// Random record pairs from which `u` is estimated (fewer when the run has fewer pairs).
+pub const RANDOM_PAIRS: usize = 2_000_000;
+
+/// Default average match probability at which clusters stop merging.
+pub const DEFAULT_MIN_AVERAGE: f64 = 0.4;
+
+/// Pairs below this probability are not edges (they would only lower averages by nothing).
+const MIN_EDGE: f64 = 0.01;
+
+/// What the model made of a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// A label per record (the smallest record index of its person).
+    pub labels: Vec<u32>,
+    /// The fitted model.
+    pub model: Model,
+    /// Candidate pairs offered.
+    pub offered: usize,
+    /// Candidate pairs scored: those whose names agree (names level ≥ 2) or whose birth dates
+    /// are equal.
+    pub candidates: usize,
+    /// Candidate pairs with a match probability of at least 0.5.
+    pub likely_matches: usize,
+    /// The model's own estimate of the false matches among those (`Σ (1 − p)` over them).
+    pub expected_false: f64,
+    /// ... and of the matches among the other candidates (`Σ p` over pairs below 0.5).
+    pub expected_missed: f64,
+    /// Random pairs behind `u`.
+    pub random_pairs: usize,
+    /// How many candidate pairs have each level vector's weight in each band of 5 (for the
+    /// diagnostics' weight histogram): `(lower edge, count)`, ascending.
+    pub weight_histogram: Vec<(i32, usize)>,
+}
+
+/// Levels of `pairs` of `records`, [`C`] bytes per pair, in order.
+fn levels_of(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usize>) -> Vec<u8> {
+    pairs
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut out = Vec::with_capacity(chunk.len() * C);
+            for &(a, b) in chunk {
+                evidence::levels(&records[a as usize], &records[b as usize], taps, &mut out);
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// Random distinct record pairs (with replacement), from a fixed seed.
+fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
+    let mut state = 0x5eed_c0de_u64;
+    let mut out = Vec::with_capacity(count);
+    if n < 2 {
+        return out;
+    }
+    while out.len() < count {
+        let a = (crate::block::splitmix(&mut state) % n as u64) as u32;
+        let b = (crate::block::splitmix(&mut state) % n as u64) as u32;
+        if a != b {
+            out.push((a, b));
+        }
+    }
+    out
+}
+
+/// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`), scores the
+/// candidates and clusters the records. `taps`: the parts' diffusion ([`evidence::taps_of`]).
+/// Fails when the run gives the model nothing to learn from (see [`evidence::fit`]).
+pub fn persons(
+    records: &[RecordEvidence],
+    candidates: &[(u32, u32)],
+    taps: Option<usize>,
+    min_average: f64,
+) -> Result<Outcome, ModelError> {
+    let n = records.len();
+    let total_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
+    let random_count = RANDOM_PAIRS.min((total_pairs as usize).saturating_mul(2));
+    let random = levels_of(records, &random_pairs(n, random_count), taps);
+    // The model's candidates: pairs whose names agree (a names level of at least 0.6) or whose
+    // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
+    // nothing the model should learn from: among them EM would mistake households for persons.
+    let offered_count = candidates.len();
+    let offered = levels_of(records, candidates, taps);
+    let (mut kept, mut levels) = (Vec::new(), Vec::new());
+    for (pair, l) in candidates.iter().zip(offered.chunks_exact(C)) {
+        if l[evidence::NAMES] >= 2 || l[evidence::DOB] == evidence::DOB_EQUAL {
+            kept.push(*pair);
+            levels.extend_from_slice(l);
+        }
+    }
+    drop(offered);
+    let candidates = &kept[..];
+    let model = evidence::fit(&levels, &random, total_pairs.max(1.0))?;
+    let probs: Vec<f64> = levels
+        .par_chunks(C * 4096)
+        .flat_map_iter(|chunk| {
+            chunk
+                .chunks_exact(C)
+                .map(|l| model.probability(model.weight(l)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut outcome = Outcome {
+        labels: Vec::new(),
+        model: model.clone(),
+        offered: offered_count,
+        candidates: candidates.len(),
+        likely_matches: 0,
+        expected_false: 0.0,
+        expected_missed: 0.0,
+        random_pairs: random.len() / C,
+        weight_histogram: Vec::new(),
+    };
+    let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
+    for (l, &p) in levels.chunks_exact(C).zip(&probs) {
+        if p >= 0.5 {
+            outcome.likely_matches += 1;
+            outcome.expected_false += 1.0 - p;
+        } else {
+            outcome.expected_missed += p;
+        }
+        let w = model.weight(l) + model.prior_weight();
+        *hist.entry((w / 5.0).floor() as i32 * 5).or_default() += 1;
+    }
+    outcome.weight_histogram = hist.into_iter().collect();
+    let edges: Vec<Edge> = candidates
+        .iter()
+        .zip(&probs)
+        .filter(|(_, &p)| p >= MIN_EDGE)
+        .map(|(&(a, b), &p)| Edge { a, b, score: p })
+        .collect();
+    let scores: FxHashMap<(u32, u32), f64> = edges
+        .iter()
+        .map(|e| ((e.a.min(e.b), e.a.max(e.b)), e.score))
+        .collect();
+    let score = |x: u32, y: u32| scores.get(&(x.min(y), x.max(y))).copied().unwrap_or(0.0);
+    outcome.labels = cluster_scored_par(n, &edges, min_average, &score);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small world of 300 persons, two records each, whose parts are random sparse filters
+    /// (the second record a noisy copy), some fields missing: the fitted model links the
+    /// copies and not the strangers, and the same inputs give the same labels.
+    #[test]
+    fn fits_and_links_a_known_world_without_truth() {
+        let mut state = 3u64;
+        let mut next = move || crate::block::splitmix(&mut state);
+        let mut filter = |bytes: usize, density: u64| -> Vec<u8> {
+            (0..bytes)
+                .map(|_| (0..8).fold(0u8, |acc, i| acc | (((next() % 100) < density) as u8) << i))
+                .collect()
+        };
+        let mut records = Vec::new();
+        for p in 0..300 {
+            let names = filter(128, 20);
+            let dob = filter(64, 30);
+            let phone = filter(64, 10);
+            let mut copy = names.clone();
+            copy[p % 128] ^= 0xff; // a typo's worth of difference
+            let sex = 1 + (p % 2) as u8;
+            records.push(RecordEvidence {
+                names: vec![names],
+                dob: Some(dob.clone()),
+                phone: (p % 3 != 0).then(|| phone.clone()),
+                sex,
+                ..Default::default()
+            });
+            records.push(RecordEvidence {
+                names: vec![copy],
+                dob: (p % 4 != 0).then_some(dob),
+                phone: Some(phone),
+                sex,
+                ..Default::default()
+            });
+        }
+        // Candidates: every pair (600 records: 179,700 pairs).
+        let n = records.len() as u32;
+        let candidates: Vec<(u32, u32)> = (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .collect();
+        let out = persons(&records, &candidates, None, DEFAULT_MIN_AVERAGE).unwrap();
+        let mut right = 0;
+        for p in 0..300 {
+            let (a, b) = (out.labels[2 * p], out.labels[2 * p + 1]);
+            right += (a == b) as usize;
+        }
+        let persons: std::collections::HashSet<u32> = out.labels.iter().copied().collect();
+        assert!(right >= 295, "{right} of 300 persons linked");
+        assert_eq!(persons.len(), 300 + (300 - right));
+        assert!(out.likely_matches >= 295 && out.likely_matches < 320);
+        assert!(out.expected_false < 10.0);
+        let again = persons_again(&records, &candidates);
+        assert_eq!(again, out.labels);
+    }
+
+    fn persons_again(records: &[RecordEvidence], candidates: &[(u32, u32)]) -> Vec<u32> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| persons(records, candidates, None, DEFAULT_MIN_AVERAGE))
+            .unwrap()
+            .labels
+    }
+}
