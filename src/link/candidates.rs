@@ -76,3 +76,161 @@ pub(crate) fn lsh_pairs<T: Send>(
         (k * (k - 1) / 2) as u64
     })
 }
+
+/// The lowest Dice two diffused outputs can have when their plain filters have Dice `plain`:
+/// for plain densities from 2% to 40% (the parts crosswalk writes), the output Dice at that
+/// plain Dice under `taps` taps, the least of them, less 0.02 for sampling noise. A kernel
+/// pass at this floor keeps every pair whose plain-scale estimate can reach `plain`.
+pub fn diffused_dice_floor(plain: f64, taps: usize) -> f64 {
+    let diffuse = |x: f64| (1.0 - (1.0 - 2.0 * x).powi(taps as i32)) / 2.0;
+    let mut floor = 1.0f64;
+    for k in 1..=20 {
+        let d = k as f64 * 0.02;
+        // Two filters of density d with Dice `plain` differ in 2d(1 − plain) of the bits.
+        let h = (2.0 * d * (1.0 - plain)).min(0.5);
+        let y = diffuse(d);
+        floor = floor.min(1.0 - diffuse(h) / (2.0 * y));
+    }
+    (floor - 0.02).max(0.0)
+}
+
+/// Record pairs (`a < b`, each once) whose names parts (legal or alias) reach `min_similarity`
+/// on the plain scale ([`super::evidence::part_similarity`]), compared all against all through
+/// the Dice kernel: for plain parts at `min_similarity` with popcount windows, for diffused
+/// parts at [`diffused_dice_floor`] and then filtered exactly. Quadratic: for runs where all
+/// pairs of names parts can be compared (the link job's `auto` blocking below
+/// [`FS_NAMES_ALL_PAIRS`] records).
+pub fn names_pairs(
+    records: &[super::evidence::RecordEvidence],
+    taps: Option<usize>,
+    min_similarity: f64,
+    platform: Platform,
+) -> Vec<(u32, u32)> {
+    use rayon::prelude::*;
+    let Some(width) = records.iter().find_map(|r| r.names.first().map(Vec::len)) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<(u32, &[u8])> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.names.iter().map(move |n| (i as u32, n.as_slice())))
+        .filter(|(_, n)| n.len() == width)
+        .collect();
+    let ones = |b: &[u8]| b.iter().map(|x| x.count_ones()).sum::<u32>();
+    rows.sort_by_key(|&(owner, b)| (ones(b), owner));
+    let bytes: Vec<u8> = rows.iter().flat_map(|r| r.1.iter().copied()).collect();
+    let Some(matrix) = ClkMatrix::from_bytes(width * 8, &bytes) else {
+        return Vec::new();
+    };
+    let tv = match taps {
+        None => min_similarity,
+        Some(t) => diffused_dice_floor(min_similarity, t),
+    };
+    let t = Threshold::new(tv);
+    let pops: Vec<u32> = (0..matrix.len()).map(|i| matrix.popcount(i)).collect();
+    let mut pairs: Vec<(u32, u32)> = (0..matrix.len().div_ceil(8))
+        .into_par_iter()
+        .flat_map_iter(|b| {
+            let mut found = Vec::new();
+            matrix.matches_block(
+                platform,
+                b * 8,
+                &later_partners(&pops, b, tv.max(1e-9)),
+                t,
+                &mut found,
+            );
+            found
+                .into_iter()
+                .filter(|&(i, j, _)| rows[i as usize].0 != rows[j as usize].0)
+                .filter(|&(i, j, _)| {
+                    taps.is_none()
+                        || super::evidence::part_similarity(
+                            rows[i as usize].1,
+                            rows[j as usize].1,
+                            taps,
+                        ) >= min_similarity
+                })
+                .map(|(i, j, _)| {
+                    let (a, b) = (rows[i as usize].0, rows[j as usize].0);
+                    (a.min(b), a.max(b))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// Up to this many records, `--model fs` with `auto` blocking also compares every pair of
+/// names parts ([`names_pairs`]); above it, candidates come from record-CLK LSH and equal
+/// birth dates only.
+pub const FS_NAMES_ALL_PAIRS: usize = 250_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::evidence::{part_similarity, RecordEvidence};
+
+    /// The kernel pass finds exactly the pairs a plain loop over all pairs finds, plain and
+    /// diffused.
+    #[test]
+    fn names_pairs_are_all_pairs_that_reach_the_similarity() {
+        let mut state = 5u64;
+        let mut next = move || crate::block::splitmix(&mut state);
+        let base: Vec<Vec<u8>> = (0..30)
+            .map(|_| (0..128).map(|_| (next() & next() & next()) as u8).collect())
+            .collect();
+        let wiring: Vec<usize> = (0..1024 * 4).map(|_| (next() % 1024) as usize).collect();
+        for taps in [None, Some(4)] {
+            let records: Vec<RecordEvidence> = (0..200)
+                .map(|i| {
+                    let mut n = base[i % 30].clone();
+                    for _ in 0..(i % 7) * 3 {
+                        let k = (next() % 128) as usize;
+                        n[k] ^= 1 << (next() % 8);
+                    }
+                    if let Some(t) = taps {
+                        n = diffuse(&n, &wiring, t);
+                    }
+                    RecordEvidence {
+                        names: vec![n],
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let got = names_pairs(&records, taps, 0.6, Platform::detect());
+            let mut want = Vec::new();
+            for a in 0..records.len() {
+                for b in a + 1..records.len() {
+                    if part_similarity(&records[a].names[0], &records[b].names[0], taps) >= 0.6 {
+                        want.push((a as u32, b as u32));
+                    }
+                }
+            }
+            assert!(want.len() > 300, "{}", want.len());
+            assert_eq!(got, want, "taps {taps:?}");
+        }
+    }
+
+    /// Each output bit the XOR of `t` input bits, as `clk.hardening = "diffusion"` does.
+    fn diffuse(x: &[u8], wiring: &[usize], t: usize) -> Vec<u8> {
+        let bit = |i: usize| (x[i / 8] >> (i % 8)) & 1;
+        let mut out = vec![0u8; x.len()];
+        for o in 0..x.len() * 8 {
+            let v = wiring[o * t..(o + 1) * t]
+                .iter()
+                .fold(0, |acc, &i| acc ^ bit(i));
+            out[o / 8] |= v << (o % 8);
+        }
+        out
+    }
+
+    #[test]
+    fn the_diffused_floor_is_below_every_plain_density() {
+        for taps in [3, 4, 6] {
+            let f = diffused_dice_floor(0.6, taps);
+            assert!(f > 0.3 && f < 0.6, "taps {taps}: {f}");
+        }
+    }
+}

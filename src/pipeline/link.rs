@@ -36,7 +36,9 @@ use crate::io::{encodings, events};
 /// Two records (by node id) and their Dice score.
 type ScoredPair = (u32, u32, f64);
 
-use crate::link::candidates::{later_partners, lsh_pairs, GATHER_BUCKET};
+use crate::link::candidates::{
+    later_partners, lsh_pairs, names_pairs, FS_NAMES_ALL_PAIRS, GATHER_BUCKET,
+};
 pub use crate::link::{
     attach_orphans, one_to_one, record_score, record_scorer, Rows, AUTO_LSH_ROWS, DEFAULT_COHESION,
     DEFAULT_CONTAINMENT, DEFAULT_ORPHAN_MARGIN, DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
@@ -74,6 +76,13 @@ pub enum LinkModel {
 /// Birth-date groups larger than this are not paired as candidates by the date alone: a
 /// placeholder date (`1900-01-01`) would pair every record that carries it.
 pub const MAX_DOB_GROUP: usize = 2_000;
+
+/// The plain-scale names similarity at which `--model fs`'s all-pairs names pass makes a pair a
+/// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
+/// the hard world (100,000 records) that the run took 519 s; at 0.75 it took 27 s for 0.4 points
+/// of F1 less (docs/measurements/2026-12-06-fs-link.md). Pairs of names at 0.6–0.75 still come
+/// from record-CLK Dice and equal birth dates.
+pub const NAMES_PASS_MIN: f64 = 0.75;
 
 /// A validated link job.
 #[derive(Debug, Clone)]
@@ -456,6 +465,15 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             let records = record_evidence(&files, &node_of, keys.len());
             let (mut candidates, left_out) = equal_dob_pairs(&records);
             candidates.extend(scored.iter().map(|&(a, b, _)| (a, b)));
+            let names_all_pairs = match job.blocking {
+                Blocking::AllPairs => true,
+                Blocking::Lsh(_) => false,
+                Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
+            };
+            if names_all_pairs {
+                candidates
+                    .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
+            }
             candidates.par_sort_unstable();
             candidates.dedup();
             let outcome = pool
@@ -468,7 +486,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
                         format!("the match model cannot be fitted on these records: {e}"),
                     )
                 })?;
-            model_diag = model_diagnostics(&outcome, min_average, left_out);
+            model_diag = model_diagnostics(&outcome, min_average, left_out, names_all_pairs);
             outcome.labels
         } else if job.one_to_one {
             one_to_one(keys.len(), &edges, &agency_of)
@@ -622,6 +640,7 @@ fn model_diagnostics(
     o: &crate::link::probabilistic::Outcome,
     min_average: f64,
     dob_left_out: usize,
+    names_all_pairs: bool,
 ) -> serde_json::Value {
     let round = |x: f64, d: i32| {
         let f = 10f64.powi(d);
@@ -654,6 +673,7 @@ fn model_diagnostics(
         "min_average": min_average,
         "lambda": o.model.lambda,
         "random_pairs": o.random_pairs,
+        "names_parts_all_pairs": names_all_pairs,
         "offered_pairs": o.offered,
         "candidate_pairs": o.candidates,
         "dob_group_records_left_out": dob_left_out,
