@@ -68,6 +68,11 @@ struct Scored {
 /// persons, seed 1001), lets `schema` rewrite the world's schema, encodes every export with it
 /// and audits the encodings with the truth.
 fn audit_a_world(persons: usize, schema: impl Fn(String) -> String) -> Scored {
+    audit_a_world_with(persons, schema, &[])
+}
+
+/// [`audit_a_world`] with more `crosswalk audit` flags.
+fn audit_a_world_with(persons: usize, schema: impl Fn(String) -> String, extra: &[&str]) -> Scored {
     let dir = tempfile::tempdir().unwrap();
     let (world, refw) = (dir.path().join("world"), dir.path().join("ref"));
     synth(&world, persons, 1);
@@ -82,11 +87,15 @@ fn audit_a_world(persons: usize, schema: impl Fn(String) -> String) -> Scored {
         &world,
         &key,
         &[
-            "--schema",
-            world.join("schema.toml").to_str().unwrap(),
-            "--out",
-            json.to_str().unwrap(),
-        ],
+            &[
+                "--schema",
+                world.join("schema.toml").to_str().unwrap(),
+                "--out",
+                json.to_str().unwrap(),
+            ],
+            extra,
+        ]
+        .concat(),
         &inputs,
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -391,4 +400,33 @@ fn refuses_what_would_mislead_and_is_deterministic() {
         v
     };
     assert_eq!(run("1"), run("2"));
+}
+
+/// `audit --part names` attacks the records' names parts (issue #19 with #18): unhardened, the
+/// names part gives pattern mining the given names of most persons (78% on this world on
+/// 2026-12-06); diffused with the parts' default 4 taps, no correlation attack gets 2%.
+#[test]
+fn names_parts_are_attacked_and_diffusion_hides_them() {
+    let given = |v: &serde_json::Value, a: usize| share(&v["attacks"][a], "per_person", "given");
+    let plain = audit_a_world_with(
+        2000,
+        |s| format!("{s}\n[parts]\nhardening = \"none\"\n"),
+        &["--part", "names"],
+    );
+    assert_eq!(plain.v["part"], "names");
+    assert_eq!(plain.v["hardening"], "none");
+    assert!(plain.stdout.contains("names parts"), "{}", plain.stdout);
+    assert!(given(&plain.v, 0) >= 0.5, "{}", plain.stdout);
+    let diffused = audit_a_world_with(2000, |s| format!("{s}\n[parts]\n"), &["--part", "names"]);
+    assert_eq!(diffused.v["hardening"], "diffusion 4");
+    for a in 0..3 {
+        assert!(
+            given(&diffused.v, a) < 0.02,
+            "attack {a}\n{}",
+            diffused.stdout
+        );
+    }
+    // Records without the part are left out, not attacked as empty filters: every record of
+    // this world is named.
+    assert_eq!(diffused.v["records"], plain.v["records"]);
 }

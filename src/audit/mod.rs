@@ -68,6 +68,10 @@ pub struct AuditJob {
     pub threads: usize,
     /// Reference date for reading the truth exports again (as given to `encode`).
     pub today: chrono::NaiveDate,
+    /// Attack this field-level part of the records instead of their CLKs (records without the
+    /// part are left out); the attacks are told the part's schema
+    /// ([`LinkageSchema::part_schema`]).
+    pub part: Option<crate::schema::Part>,
 }
 
 /// Counts and shares of one kind of recovery.
@@ -149,6 +153,9 @@ pub struct AuditReport {
     pub hardening: String,
     /// The schema's fingerprint.
     pub schema_fingerprint: String,
+    /// The part attacked (`names`, `dob`, ...), or `None` for the record CLKs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<&'static str>,
     /// Persons in the reference population.
     pub reference_persons: u64,
     /// Records whose truth was found (with truth only).
@@ -196,6 +203,16 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     let mut agencies: Vec<String> = Vec::new();
     let mut first: Option<crate::io::encodings::FileMeta> = None;
     let fingerprint = job.schema.fingerprint();
+    // The schema the attacks are told about: the record CLKs', or the attacked part's.
+    let schema = match job.part {
+        None => job.schema.clone(),
+        Some(part) => job.schema.part_schema(part).ok_or_else(|| {
+            Error::config(
+                "<schema>",
+                format!("the schema writes no {part} part: nothing to attack with --part {part}"),
+            )
+        })?,
+    };
     for path in &job.encodings {
         let e = crate::io::encodings::read(path)?;
         // One linkage's files, made with the schema the attack is told about: an audit of
@@ -228,15 +245,34 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
                 ),
             ));
         }
-        clk_bits = e.meta.clk_bits;
-        all.extend_from_slice(&e.clks);
-        keys.extend(e.record_key);
+        match job.part {
+            None => {
+                clk_bits = e.meta.clk_bits;
+                all.extend_from_slice(&e.clks);
+                keys.extend(e.record_key);
+            }
+            Some(part) => {
+                clk_bits = e.part_bits(part);
+                if clk_bits == 0 {
+                    return Err(Error::encoding(
+                        path,
+                        format!("carries no {part} part: nothing to attack with --part {part}"),
+                    ));
+                }
+                for i in 0..e.len() {
+                    if let Some(b) = e.part(part, i) {
+                        all.extend_from_slice(b);
+                        keys.push(e.record_key[i].clone());
+                    }
+                }
+            }
+        }
         if !agencies.contains(&e.meta.agency) {
             agencies.push(e.meta.agency.clone());
         }
     }
     let rows = BitRows::from_clk_bytes(clk_bits / 8, &all);
-    let reference = Reference::read(&job.reference, &job.schema)?;
+    let reference = Reference::read(&job.reference, &schema)?;
     let cands = Candidates {
         given: reference.values(|p| p.given.as_deref()),
         family: reference.values(|p| p.family.as_deref()),
@@ -254,7 +290,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     let truth: Option<Vec<Option<truth::TruthRow>>> = match &job.truth {
         None => None,
         Some(src) => {
-            let map: TruthMap = truth::read(src, &job.schema, &agencies, job.today)?;
+            let map: TruthMap = truth::read(src, &job.schema, job.part, &agencies, job.today)?;
             let bytes = clk_bits / 8;
             Some(
                 keys.iter()
@@ -305,7 +341,7 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
             &rows,
             &reference,
             &cands,
-            &job.schema,
+            &schema,
             MiningSample {
                 cap: job.sample,
                 sparse,
@@ -321,13 +357,13 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     // Salting by the birth year hides the names from a population mixing all years, not from
     // one year's records: the attack that knows it sorts the records by the year plain mining
     // found, and mines each year apart.
-    if job.schema.fields.iter().any(|f| f.salt.is_some()) {
+    if schema.fields.iter().any(|f| f.salt.is_some()) {
         let start = Instant::now();
         let (guesses, found, labels_right) = by_year(
             &rows,
             &reference,
             &cands,
-            &job.schema,
+            &schema,
             job.sample,
             &plain,
             truth.as_deref(),
@@ -349,8 +385,9 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
         files: job.encodings.len(),
         records: rows.len(),
         clk_bits,
-        hardening: job.schema.hardening_label(),
+        hardening: schema.hardening_label(),
         schema_fingerprint: job.schema.fingerprint(),
+        part: job.part.map(|p| p.name()),
         reference_persons: reference.total,
         truth_records,
         attacks,

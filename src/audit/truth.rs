@@ -71,6 +71,7 @@ fn true_persons(dir: &Path) -> Result<Option<BTreeMap<(String, String), String>>
 pub fn read(
     src: &TruthSource,
     schema: &LinkageSchema,
+    part: Option<crate::schema::Part>,
     agencies: &[String],
     today: chrono::NaiveDate,
 ) -> Result<TruthMap> {
@@ -82,7 +83,17 @@ pub fn read(
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     entries.sort();
+    // With a part, records are found by their part (the audit attacks those); the pseudonym
+    // comes from the record encoder either way.
     let encoder = Encoder::new(schema, &src.key);
+    let part_encoder =
+        match part {
+            None => None,
+            Some(p) => Some(Encoder::for_part(schema, &src.key, p).ok_or_else(|| {
+                Error::config("<schema>", format!("the schema writes no {p} part"))
+            })?),
+        };
+    let mut part_scratch = Scratch::default();
     let mut out = TruthMap::default();
     let mut seen = Vec::new();
     // Accepted rows, and those whose record truth/records.csv does not name.
@@ -118,8 +129,14 @@ pub fn read(
                 if ex.rejected {
                     continue;
                 }
+                let clk = match &part_encoder {
+                    Some(pe) => match pe.encode_present(&ex.ids, &mut part_scratch) {
+                        Some(c) => c,
+                        None => continue, // no such part: not attacked
+                    },
+                    None => encoder.encode(&ex.ids, &mut scratch),
+                };
                 rows += 1;
-                let clk = encoder.encode(&ex.ids, &mut scratch);
                 let key = encoder.record_key(&mapping.agency, &ex.local_id);
                 let person = match persons
                     .as_ref()

@@ -39,6 +39,10 @@ pub struct AuditArgs {
     /// were encoded [default: today].
     #[arg(long, value_name = "DATE")]
     reference_date: Option<chrono::NaiveDate>,
+    /// Attack the records' names parts instead of their CLKs; the encodings must carry them (a
+    /// schema with [parts]). Only `names` so far: the attacks and their scoring guess names.
+    #[arg(long, value_name = "PART", value_parser = ["names"])]
+    part: Option<String>,
     /// Encodings files of one linkage (from `crosswalk encode`).
     #[arg(value_name = "ENC.parquet", required = true)]
     encodings: Vec<PathBuf>,
@@ -64,6 +68,11 @@ pub fn audit(a: &AuditArgs) -> crosswalk::Result<()> {
         sample: a.sample.max(1),
         threads: super::threads(a.threads),
         today: a.reference_date.unwrap_or_else(super::today),
+        part: a.part.as_deref().and_then(|name| {
+            crosswalk::schema::Part::ALL
+                .into_iter()
+                .find(|p| p.name() == name)
+        }),
     };
     if let Some(out) = &a.out {
         // A JSON result written over an input (the key included) would destroy it. Only an
@@ -119,8 +128,14 @@ fn line(label: &str, r: &Rates) -> String {
 /// The result as text: counts and shares only.
 fn render(r: &AuditReport) -> String {
     let mut out = vec![format!(
-        "crosswalk audit: {} records in {} files, {}-bit CLKs, hardening {}, schema {}; reference population {} persons",
-        r.records, r.files, r.clk_bits, r.hardening, r.schema_fingerprint, r.reference_persons
+        "crosswalk audit: {} records in {} files, {}-bit {}, hardening {}, schema {}; reference population {} persons",
+        r.records,
+        r.files,
+        r.clk_bits,
+        r.part.map_or("CLKs".to_string(), |p| format!("{p} parts")),
+        r.hardening,
+        r.schema_fingerprint,
+        r.reference_persons
     )];
     if let Some(t) = r.truth_records {
         out.push(format!("truth found for {t} of {} records", r.records));

@@ -450,6 +450,17 @@ impl Encoder {
         }
     }
 
+    /// [`Encoder::encode`] for a part: `None` when the record has none of the fields this
+    /// encoder encodes, or when the filter has no bit set (a token whose positions diffusion
+    /// happens to cancel), so that a present part always holds evidence and a missing one is
+    /// never an empty filter.
+    pub fn encode_present(&self, ids: &Identifiers, scratch: &mut Scratch) -> Option<Clk> {
+        if self.plans.iter().all(|p| ids.get(p.field).is_none()) {
+            return None;
+        }
+        Some(self.encode(ids, scratch)).filter(|c| c.count_ones() > 0)
+    }
+
     /// The record pseudonym of `local_id` at `agency`: 32 hex digits of HMAC-SHA256.
     pub fn record_key(&self, agency: &str, local_id: &str) -> String {
         let mut mac = match HmacSha256::new_from_slice(&self.record_key) {
@@ -540,9 +551,7 @@ impl PartEncoders {
         }
         let mut out = vec![None; Part::COUNT];
         for ((part, enc), s) in self.encoders.iter().zip(&mut scratch.scratch) {
-            if part.fields().iter().any(|&f| ids.get(f).is_some()) {
-                out[part.index()] = Some(enc.encode(ids, s));
-            }
+            out[part.index()] = enc.encode_present(ids, s);
         }
         out
     }
@@ -556,11 +565,9 @@ impl PartEncoders {
                 .scratch
                 .resize_with(self.encoders.len(), Scratch::default);
         }
-        Part::Names
-            .fields()
-            .iter()
-            .any(|&f| ids.get(f).is_some())
-            .then(|| self.encoders[i].1.encode(ids, &mut scratch.scratch[i]))
+        self.encoders[i]
+            .1
+            .encode_present(ids, &mut scratch.scratch[i])
     }
 }
 
@@ -844,6 +851,18 @@ mod tests {
         let part = PartEncoders::new(&schema, &key).encode(&ids, &mut PartScratch::default());
         let record = Encoder::new(&schema, &key).encode(&ids, &mut Scratch::default());
         assert!(part[0].as_ref().unwrap().dice(&record) < 0.3);
+        // A record holding only a field the schema does not encode has no such part (not an
+        // empty one): here a ZIP code under a schema without `zip`.
+        let mut no_zip = parts_schema("");
+        no_zip.fields.retain(|f| f.field != Field::Zip);
+        let mut zip_only = Identifiers::default();
+        zip_only.set(Field::Zip, Some("06106".into()));
+        let got = PartEncoders::new(&no_zip, &key).encode(&zip_only, &mut PartScratch::default());
+        assert!(got.iter().all(Option::is_none));
+        assert_eq!(
+            reference::encode_part(&no_zip, &key, Part::Address, &zip_only),
+            None
+        );
         // A schema without [parts] writes none; a part whose fields the schema lacks neither.
         assert!(PartEncoders::new(&LinkageSchema::default_schema(), &key).is_empty());
         let mut no_ssn = parts_schema("ssn4_bits = 0");

@@ -73,7 +73,7 @@ pub fn encode_part(
     ids: &Identifiers,
 ) -> Option<Clk> {
     let sub = schema.part_schema(part)?;
-    if part.fields().iter().all(|&f| ids.get(f).is_none()) {
+    if sub.fields.iter().all(|f| ids.get(f.field).is_none()) {
         return None;
     }
     Some(encode_under(
@@ -81,6 +81,7 @@ pub fn encode_part(
         &super::part_clk_key(&key.clk_key(), part),
         ids,
     ))
+    .filter(|c| c.count_ones() > 0)
 }
 
 fn encode_under(schema: &LinkageSchema, clk_key: &[u8; 32], ids: &Identifiers) -> Clk {

@@ -336,6 +336,8 @@ impl EncodingWriter {
             let mut col = FixedSizeBinaryBuilder::with_capacity(n, width);
             for r in rows {
                 match r.parts.get(part.index()).and_then(Option::as_ref) {
+                    // No bit set: missing, as the reader requires.
+                    Some(c) if c.len_bits() == bits && c.count_ones() == 0 => col.append_null(),
                     Some(c) if c.len_bits() == bits => {
                         col.append_value(c.as_bytes()).map_err(bad)?
                     }
@@ -355,7 +357,7 @@ impl EncodingWriter {
                         ArrowField::new("item", DataType::FixedSizeBinary(width), true),
                     ));
                 for r in rows {
-                    for a in &r.alias_names {
+                    for a in r.alias_names.iter().filter(|a| a.count_ones() > 0) {
                         list.values().append_value(a.as_bytes()).map_err(bad)?;
                     }
                     list.append(true);
@@ -449,7 +451,8 @@ pub struct PartColumns {
     /// all zero for a row that lacks the part (no part ever has no bit set: a present part
     /// holds at least one token); empty for a part the file does not carry.
     pub bytes: [Vec<u8>; Part::COUNT],
-    /// The names part of each row's aliases (empty lists without a names part).
+    /// The names part of each row's aliases: one list per row when the file carries a names
+    /// part, no lists at all otherwise.
     pub alias_names: Vec<Vec<Clk>>,
 }
 
@@ -536,6 +539,22 @@ pub fn check_same(
             "CLK length",
             &first.clk_bits.to_string(),
             &other.clk_bits.to_string(),
+        ));
+    }
+    // Equal fingerprints mean equal parts, unless a file was altered after encoding.
+    if other.parts != first.parts || other.parts_hardening != first.parts_hardening {
+        return Err(differs(
+            "parts layout",
+            &format!(
+                "{} ({})",
+                parts_layout_text(&first.parts),
+                first.parts_hardening
+            ),
+            &format!(
+                "{} ({})",
+                parts_layout_text(&other.parts),
+                other.parts_hardening
+            ),
         ));
     }
     Ok(())
@@ -644,19 +663,24 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
                     )
                 })?,
             },
-            parts_hardening: {
-                let h = get("crosswalk.parts_hardening").unwrap_or_default();
-                if !h.is_empty() && !crate::schema::is_hardening_label(&h) {
-                    return Err(Error::encoding(
-                        path,
-                        "metadata crosswalk.parts_hardening is not a hardening crosswalk writes",
-                    ));
-                }
-                h
-            },
+            parts_hardening: get("crosswalk.parts_hardening").unwrap_or_default(),
         },
         ..Encodings::default()
     };
+    // With parts, their hardening decides how similarities are read: only what crosswalk
+    // writes is accepted.
+    if !out.meta.parts.is_empty() {
+        let h = out.meta.parts_hardening.as_str();
+        let ok =
+            h == "none" || crate::link::evidence::taps_of(h).is_some_and(|t| (2..=16).contains(&t));
+        if !ok {
+            return Err(Error::encoding(
+                path,
+                "metadata crosswalk.parts_hardening is missing or not `none` or `diffusion T` \
+                 (T from 2 to 16)",
+            ));
+        }
+    }
     let bits = out.meta.clk_bits;
     if bits == 0 || !bits.is_multiple_of(64) || bits > MAX_CLK_BITS {
         return Err(Error::encoding(

@@ -77,27 +77,38 @@ pub(crate) fn lsh_pairs<T: Send>(
     })
 }
 
-/// The lowest Dice two diffused outputs can have when their plain filters have Dice `plain`:
-/// for plain densities from 2% to 40% (the parts crosswalk writes), the output Dice at that
-/// plain Dice under `taps` taps, the least of them, less 0.02 for sampling noise. A kernel
-/// pass at this floor keeps every pair whose plain-scale estimate can reach `plain`.
-pub fn diffused_dice_floor(plain: f64, taps: usize) -> f64 {
-    let diffuse = |x: f64| (1.0 - (1.0 - 2.0 * x).powi(taps as i32)) / 2.0;
-    let mut floor = 1.0f64;
-    for k in 1..=20 {
-        let d = k as f64 * 0.02;
-        // Two filters of density d with Dice `plain` differ in 2d(1 − plain) of the bits.
-        let h = (2.0 * d * (1.0 - plain)).min(0.5);
-        let y = diffuse(d);
-        floor = floor.min(1.0 - diffuse(h) / (2.0 * y));
+/// For diffused parts of `bits` bits and every popcount `pa`: the lowest output Dice a pair of
+/// outputs with popcounts `pa ≤ pb` can have while its plain-scale estimate
+/// ([`super::evidence::part_similarity`]) reaches `min`. The estimate reaches `min` exactly
+/// when `U(h) ≤ (1 − min)(U(y_a) + U(y_b))`, `U` being the inverse of the diffusion
+/// `D: x ↦ (1 − (1 − 2x)^t) / 2`, so the largest Hamming share is `D((1 − min)(U(y_a) +
+/// U(y_b)))` and the lowest Dice `1 − h·bits / (p_a + p_b)`; the result is that minimum over
+/// every `pb ≥ pa`, less 1e-9 for rounding. A kernel pass at `floors[pa]` for a row of popcount
+/// `pa` against the later (denser) rows keeps every pair the estimate keeps.
+pub fn diffused_dice_floors(bits: usize, taps: usize, min: f64) -> Vec<f64> {
+    let t = taps.max(1) as f64;
+    let undiffuse = |y: f64| (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t)) / 2.0;
+    let diffuse = |x: f64| (1.0 - (1.0 - 2.0 * x.min(0.5)).powf(t)) / 2.0;
+    let u: Vec<f64> = (0..=bits)
+        .map(|p| undiffuse(p as f64 / bits as f64))
+        .collect();
+    let mut floors = vec![1.0f64; bits + 1];
+    for (pa, floor) in floors.iter_mut().enumerate() {
+        let mut lowest = f64::INFINITY;
+        for pb in pa..=bits {
+            let total = (pa + pb).max(1) as f64;
+            let h = diffuse((1.0 - min) * (u[pa] + u[pb])) * bits as f64;
+            lowest = lowest.min(1.0 - h / total);
+        }
+        *floor = (lowest - 1e-9).clamp(0.0, 1.0);
     }
-    (floor - 0.02).max(0.0)
+    floors
 }
 
 /// Record pairs (`a < b`, each once) whose names parts (legal or alias) reach `min_similarity`
 /// on the plain scale ([`super::evidence::part_similarity`]), compared all against all through
 /// the Dice kernel: for plain parts at `min_similarity` with popcount windows, for diffused
-/// parts at [`diffused_dice_floor`] and then filtered exactly. Quadratic: for runs where all
+/// parts at [`diffused_dice_floors`] per block of rows, then filtered exactly. Quadratic: for runs where all
 /// pairs of names parts can be compared (the link job's `auto` blocking below
 /// [`FS_NAMES_ALL_PAIRS`] records).
 pub fn names_pairs(
@@ -122,23 +133,23 @@ pub fn names_pairs(
     let Some(matrix) = ClkMatrix::from_bytes(width * 8, &bytes) else {
         return Vec::new();
     };
-    let tv = match taps {
-        None => min_similarity,
-        Some(t) => diffused_dice_floor(min_similarity, t),
-    };
-    let t = Threshold::new(tv);
+    let floors = taps.map(|t| diffused_dice_floors(width * 8, t, min_similarity));
     let pops: Vec<u32> = (0..matrix.len()).map(|i| matrix.popcount(i)).collect();
     let mut pairs: Vec<(u32, u32)> = (0..matrix.len().div_ceil(8))
         .into_par_iter()
         .flat_map_iter(|b| {
+            // The block's threshold: the lowest its rows need (each row's partners are later,
+            // so at least as dense).
+            let tv = match &floors {
+                None => min_similarity,
+                Some(f) => pops[b * 8..(b * 8 + 8).min(pops.len())]
+                    .iter()
+                    .map(|&p| f[p as usize])
+                    .fold(1.0, f64::min),
+            };
             let mut found = Vec::new();
-            matrix.matches_block(
-                platform,
-                b * 8,
-                &later_partners(&pops, b, tv.max(1e-9)),
-                t,
-                &mut found,
-            );
+            let ranges = later_partners(&pops, b, tv.max(1e-9));
+            matrix.matches_block(platform, b * 8, &ranges, Threshold::new(tv), &mut found);
             found
                 .into_iter()
                 .filter(|&(i, j, _)| rows[i as usize].0 != rows[j as usize].0)
@@ -226,11 +237,43 @@ mod tests {
         out
     }
 
+    /// The floors are lower bounds: outputs of any two popcounts at any Hamming distance whose
+    /// estimate reaches the similarity have at least the floor's Dice (dense and unequal ones
+    /// too).
     #[test]
-    fn the_diffused_floor_is_below_every_plain_density() {
+    fn the_diffused_floors_bound_every_pair_that_reaches_the_similarity() {
+        let bits = 1024;
+        let mut checked = 0;
         for taps in [3, 4, 6] {
-            let f = diffused_dice_floor(0.6, taps);
-            assert!(f > 0.3 && f < 0.6, "taps {taps}: {f}");
+            let floors = diffused_dice_floors(bits, taps, 0.75);
+            for pa in (8..=600).step_by(37) {
+                for pb in (pa..=620).step_by(23) {
+                    for common in (0..=pa).step_by(3) {
+                        // Outputs of popcounts pa and pb sharing `common` bits.
+                        if pa + pb - common > bits {
+                            continue;
+                        }
+                        let mut a = vec![0u8; bits / 8];
+                        let mut b = vec![0u8; bits / 8];
+                        for i in 0..pa {
+                            a[i / 8] |= 1 << (i % 8);
+                        }
+                        for i in (pa - common)..(pa - common + pb) {
+                            b[i / 8] |= 1 << (i % 8);
+                        }
+                        if part_similarity(&a, &b, Some(taps)) >= 0.75 {
+                            checked += 1;
+                            let dice = 2.0 * common as f64 / (pa + pb) as f64;
+                            assert!(
+                                dice >= floors[pa],
+                                "taps {taps} pa {pa} pb {pb}: dice {dice} < {}",
+                                floors[pa]
+                            );
+                        }
+                    }
+                }
+            }
         }
+        assert!(checked > 1000, "{checked}");
     }
 }

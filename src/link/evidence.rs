@@ -47,30 +47,44 @@ pub const DOB: usize = 1;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
+/// Fewest candidate pairs a training session of [`fit`] needs.
+pub const MIN_SESSION_PAIRS: usize = 20;
+
 const NAMES_CUTS: [f64; 4] = [0.6, 0.75, 0.85, 0.95];
 const DOB_CUTS: [f64; 3] = [0.5, 0.8, 0.99];
 const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
 const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
 const SSN_CUTS: [f64; 1] = [0.99];
 
-/// One record's evidence: its parts (bytes of equal length per part across records) and
-/// facts. Names hold the legal names part first (if any), then each distinct alias's.
+/// One record's evidence, gathered over all its rows: the distinct values of each part (bytes
+/// of equal length per part across records) and of its facts. Two records compare by their
+/// best pair of values per comparison, as names and aliases always did, so the evidence does
+/// not depend on the order of rows or files.
 #[derive(Debug, Clone, Default)]
 pub struct RecordEvidence {
     /// Names parts: legal and alias.
     pub names: Vec<Vec<u8>>,
-    /// Birth-date part.
-    pub dob: Option<Vec<u8>>,
-    /// Phone part.
-    pub phone: Option<Vec<u8>>,
-    /// Address part.
-    pub address: Option<Vec<u8>>,
-    /// SSN-4 part.
-    pub ssn4: Option<Vec<u8>>,
-    /// Sex: 0 unknown, 1 female, 2 male, 3 other.
-    pub sex: u8,
-    /// Birth-year interval implied by the age band at the event date.
-    pub born: Option<(i32, i32)>,
+    /// Birth-date parts.
+    pub dob: Vec<Vec<u8>>,
+    /// Phone parts.
+    pub phone: Vec<Vec<u8>>,
+    /// Address parts.
+    pub address: Vec<Vec<u8>>,
+    /// SSN-4 parts.
+    pub ssn4: Vec<Vec<u8>>,
+    /// Known sexes: 1 female, 2 male, 3 other ([`sex_code`]; unknown is left out).
+    pub sex: Vec<u8>,
+    /// Birth-year intervals implied by the age band at each event date.
+    pub born: Vec<(i32, i32)>,
+}
+
+impl RecordEvidence {
+    /// Adds `value` to `list` unless it is there already.
+    pub fn add<T: PartialEq>(list: &mut Vec<T>, value: T) {
+        if !list.contains(&value) {
+            list.push(value);
+        }
+    }
 }
 
 /// Sex code of an encodings file's `sex` label (0: unknown).
@@ -150,15 +164,11 @@ fn band(d: Option<f64>, cuts: &[f64]) -> u8 {
     }
 }
 
-/// The best names similarity of two records over their legal and alias names parts.
-pub fn names_similarity(
-    a: &RecordEvidence,
-    b: &RecordEvidence,
-    taps: Option<usize>,
-) -> Option<f64> {
+/// The best similarity over pairs of two records' values of one part (`None`: either has none).
+fn best_similarity(a: &[Vec<u8>], b: &[Vec<u8>], taps: Option<usize>) -> Option<f64> {
     let mut best: Option<f64> = None;
-    for x in &a.names {
-        for y in &b.names {
+    for x in a {
+        for y in b {
             let d = part_similarity(x, y, taps);
             best = Some(best.map_or(d, |v: f64| v.max(d)));
         }
@@ -166,32 +176,37 @@ pub fn names_similarity(
     best
 }
 
+/// The best names similarity of two records over their legal and alias names parts.
+pub fn names_similarity(
+    a: &RecordEvidence,
+    b: &RecordEvidence,
+    taps: Option<usize>,
+) -> Option<f64> {
+    best_similarity(&a.names, &b.names, taps)
+}
+
 /// Appends the comparison levels of records `a` and `b` ([`C`] bytes) to `out`.
 pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: &mut Vec<u8>) {
-    let sim = |x: &Option<Vec<u8>>, y: &Option<Vec<u8>>| match (x, y) {
-        (Some(x), Some(y)) => Some(part_similarity(x, y, taps)),
-        _ => None,
-    };
+    let sim = |x: &[Vec<u8>], y: &[Vec<u8>]| best_similarity(x, y, taps);
     out.push(band(names_similarity(a, b, taps), &NAMES_CUTS));
     out.push(band(sim(&a.dob, &b.dob), &DOB_CUTS));
     out.push(band(sim(&a.phone, &b.phone), &PHONE_CUTS));
     out.push(band(sim(&a.address, &b.address), &ADDRESS_CUTS));
     out.push(band(sim(&a.ssn4, &b.ssn4), &SSN_CUTS));
-    out.push(match (a.sex, b.sex) {
-        (0, _) | (_, 0) => 0,
-        (x, y) if x == y => 2,
-        _ => 1,
-    });
-    out.push(match (a.born, b.born) {
-        (Some((a0, a1)), Some((b0, b1))) => {
-            if a0 <= b1 + 1 && b0 <= a1 + 1 {
-                2
-            } else {
-                1
-            }
-        }
-        _ => 0,
-    });
+    // Facts: agreement when any pair of known values agrees.
+    let agree = |x: bool, known: bool| match (known, x) {
+        (false, _) => 0,
+        (true, true) => 2,
+        (true, false) => 1,
+    };
+    let known = !a.sex.is_empty() && !b.sex.is_empty();
+    out.push(agree(a.sex.iter().any(|x| b.sex.contains(x)), known));
+    let known = !a.born.is_empty() && !b.born.is_empty();
+    let overlap = a
+        .born
+        .iter()
+        .any(|&(a0, a1)| b.born.iter().any(|&(b0, b1)| a0 <= b1 + 1 && b0 <= a1 + 1));
+    out.push(agree(overlap, known));
 }
 
 /// Fits the model on a run's own records, without truth:
@@ -206,7 +221,12 @@ pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: 
 ///    and λ fitted again.
 ///
 /// `candidates` and `random` are level vectors of [`C`] bytes each. Fails when a session has
-/// no pairs to learn from (a run too small or too uniform for a model).
+/// fewer than [`MIN_SESSION_PAIRS`] pairs to learn from (a run too small, or encodings without
+/// names or birth-date parts): the comparisons it trains would keep their starting values.
+///
+/// Known bias: the names session's pairs were partly chosen by an equal birth date or a
+/// record-CLK agreement, so `m` of the birth date comes out somewhat high where the names pass
+/// did not run (above 250,000 records, or with `--blocking lsh`).
 pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);
@@ -224,10 +244,18 @@ pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, 
         .iter()
         .map(|(name, _)| matches!(*name, "names" | "ssn4" | "sex"))
         .collect();
-    model.expectation_maximisation(&by_names, &train_a, 100)?;
-    if !by_dob.is_empty() {
-        model.expectation_maximisation(&by_dob, &train_b, 100)?;
+    for (session, pairs) in [("similar names", &by_names), ("equal birth dates", &by_dob)] {
+        let n = pairs.len() / C;
+        if n < MIN_SESSION_PAIRS {
+            return Err(ModelError::EmptySession {
+                session,
+                pairs: n,
+                needed: MIN_SESSION_PAIRS,
+            });
+        }
     }
+    model.expectation_maximisation(&by_names, &train_a, 100)?;
+    model.expectation_maximisation(&by_dob, &train_b, 100)?;
     model.estimate_lambda(candidates, total_pairs, 200);
     model.debias_u();
     model.estimate_lambda(candidates, total_pairs, 200);
@@ -241,8 +269,8 @@ mod tests {
     fn rec(names: &[&[u8]], dob: Option<&[u8]>, sex: u8) -> RecordEvidence {
         RecordEvidence {
             names: names.iter().map(|n| n.to_vec()).collect(),
-            dob: dob.map(<[u8]>::to_vec),
-            sex,
+            dob: dob.map(<[u8]>::to_vec).into_iter().collect(),
+            sex: (sex > 0).then_some(sex).into_iter().collect(),
             ..RecordEvidence::default()
         }
     }

@@ -244,6 +244,20 @@ pub enum ModelError {
         /// Comparisons the session would have trained.
         trained: usize,
     },
+    /// A training session had too few candidate pairs to learn from: its comparisons would
+    /// keep their starting values and be reported as fitted.
+    #[error(
+        "the {session} training session has {pairs} candidate pairs, fewer than {needed}: the \
+         run is too small, or its encodings lack the parts that session learns from"
+    )]
+    EmptySession {
+        /// Which session (`similar names`, `equal birth dates`).
+        session: &'static str,
+        /// Pairs it had.
+        pairs: usize,
+        /// Pairs it needs.
+        needed: usize,
+    },
 }
 
 /// Match probability of a pair of weight `w` under prior λ.

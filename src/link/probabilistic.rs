@@ -182,16 +182,16 @@ mod tests {
             let sex = 1 + (p % 2) as u8;
             records.push(RecordEvidence {
                 names: vec![names],
-                dob: Some(dob.clone()),
-                phone: (p % 3 != 0).then(|| phone.clone()),
-                sex,
+                dob: vec![dob.clone()],
+                phone: (p % 3 != 0).then(|| phone.clone()).into_iter().collect(),
+                sex: vec![sex],
                 ..Default::default()
             });
             records.push(RecordEvidence {
                 names: vec![copy],
-                dob: (p % 4 != 0).then_some(dob),
-                phone: Some(phone),
-                sex,
+                dob: (p % 4 != 0).then_some(dob).into_iter().collect(),
+                phone: vec![phone],
+                sex: vec![sex],
                 ..Default::default()
             });
         }

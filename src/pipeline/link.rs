@@ -193,9 +193,9 @@ fn hardening_threshold_warning(hardening: &str, threshold: f64, default: f64) ->
     })
 }
 
-/// Every record's field-level evidence, gathered over its rows: its distinct names parts
-/// (legal and alias), its first birth-date, phone, address and SSN-4 parts, its first known
-/// sex and birth-year interval.
+/// Every record's field-level evidence, gathered over its rows: the distinct values of each
+/// part (legal and alias names parts together) and of its known sexes and birth-year
+/// intervals.
 fn record_evidence(
     files: &[encodings::Encodings],
     node_of: &FxHashMap<(&str, &str), u32>,
@@ -213,25 +213,24 @@ fn record_evidence(
                 .into_iter()
                 .chain(aliases.map(|c| c.as_bytes().to_vec()))
             {
-                if !r.names.contains(&n) {
-                    r.names.push(n);
-                }
+                RecordEvidence::add(&mut r.names, n);
             }
-            for (part, slot) in [
+            for (part, list) in [
                 (Part::Dob, &mut r.dob),
                 (Part::Phone, &mut r.phone),
                 (Part::Address, &mut r.address),
                 (Part::Ssn4, &mut r.ssn4),
             ] {
-                if slot.is_none() {
-                    *slot = f.part(part, i).map(<[u8]>::to_vec);
+                if let Some(v) = f.part(part, i) {
+                    RecordEvidence::add(list, v.to_vec());
                 }
             }
-            if r.sex == 0 {
-                r.sex = sex_code(&f.sex[i]);
+            let sex = sex_code(&f.sex[i]);
+            if sex > 0 {
+                RecordEvidence::add(&mut r.sex, sex);
             }
-            if r.born.is_none() {
-                r.born = born_interval(&f.age_band[i], f.event_date[i]);
+            if let Some(b) = born_interval(&f.age_band[i], f.event_date[i]) {
+                RecordEvidence::add(&mut r.born, b);
             }
         }
     }
@@ -243,7 +242,7 @@ fn record_evidence(
 fn equal_dob_pairs(records: &[crate::link::evidence::RecordEvidence]) -> (Vec<(u32, u32)>, usize) {
     let mut by_dob: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
     for (i, r) in records.iter().enumerate() {
-        if let Some(d) = &r.dob {
+        for d in &r.dob {
             by_dob.entry(d.as_slice()).or_default().push(i as u32);
         }
     }
@@ -308,12 +307,24 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     }
     let parts_taps = match job.model {
         LinkModel::Rules => None,
-        LinkModel::Probabilistic { .. } if files[0].meta.parts.is_empty() => {
+        LinkModel::Probabilistic { .. }
+            if !files[0]
+                .meta
+                .parts
+                .iter()
+                .any(|p| p.0 == crate::schema::Part::Names)
+                || !files[0]
+                    .meta
+                    .parts
+                    .iter()
+                    .any(|p| p.0 == crate::schema::Part::Dob) =>
+        {
             return Err(Error::config(
                 &job.inputs[0],
-                "--model fs weighs each identifier group apart, but these encodings carry no \
-                 parts: encode with a schema that has a [parts] table (docs/formats.md), or \
-                 link with --model rules",
+                "--model fs weighs each identifier group apart and learns from names and birth \
+                 dates, but these encodings carry no names or no birth-date parts: encode with a \
+                 schema that has a [parts] table and the name and dob fields (docs/formats.md), \
+                 or link with --model rules",
             ))
         }
         LinkModel::Probabilistic { .. } => Some(crate::link::evidence::taps_of(
@@ -586,12 +597,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .map(|(s, &c)| (s.to_string(), c.into()))
         .collect();
     let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let rules = job.model == LinkModel::Rules;
     let diag = serde_json::json!({
         "threshold": job.threshold,
-        "cohesion": job.cohesion,
-        "containment": job.containment,
-        "orphan_overlap": job.orphan_overlap,
-        "orphan_margin": job.orphan_margin,
+        // The record-level rules' settings; null where the model replaces them.
+        "cohesion": rules.then_some(job.cohesion),
+        "containment": rules.then_some(job.containment),
+        "orphan_overlap": if rules { job.orphan_overlap } else { None },
+        "orphan_margin": rules.then_some(job.orphan_margin),
         "one_to_one": job.one_to_one,
         "rows": summary.rows,
         "records": summary.records,

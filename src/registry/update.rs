@@ -439,10 +439,21 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         .collect::<Result<_>>()?;
     if let Some(p) = &prev {
         let m = &p.manifest;
+        // The manifest does not keep the parts layout (the registry links by the record-level
+        // rules): the new batches must agree among themselves, the fingerprint with the
+        // registry.
         let reference = encodings::FileMeta {
             schema_fingerprint: m.schema_fingerprint.clone(),
             kcv: m.kcv.clone(),
             clk_bits: m.clk_bits,
+            parts: new
+                .first()
+                .map(|b| b.enc.meta.parts.clone())
+                .unwrap_or_default(),
+            parts_hardening: new
+                .first()
+                .map(|b| b.enc.meta.parts_hardening.clone())
+                .unwrap_or_default(),
             ..Default::default()
         };
         for b in &new {
