@@ -613,3 +613,32 @@ fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() 
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!fresh.join(".crosswalk-Ab12Cd.tmp").exists());
 }
+
+/// Encodings with parts go into a registry like any others (it links by the record-level rules
+/// and keeps the parts out of its checks against stored batches), month after month.
+#[test]
+fn encodings_with_parts_enter_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("parts.toml");
+    std::fs::write(
+        &schema,
+        format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML),
+    )
+    .unwrap();
+    let s = schema.to_str().unwrap();
+    let (o, a) = crate::util::encode_fixture(dir.path(), "dcf", &["--schema", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, b) = crate::util::encode_fixture(dir.path(), "police", &["--schema", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reg = dir.path().join("reg");
+    for (label, file) in [("2026-01", &a), ("2026-02", &b)] {
+        let o = link_registry(&reg, label, std::slice::from_ref(file), &[]);
+        assert!(o.status.success(), "{label}: {}", stderr(&o));
+    }
+    let o = link_registry(&reg, "2026-03", &[a.clone()], &["--model", "fs"]);
+    assert!(
+        !o.status.success(),
+        "the registry does not take --model fs yet"
+    );
+    assert!(stderr(&o).contains("--model fs"), "{}", stderr(&o));
+}

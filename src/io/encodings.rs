@@ -1070,3 +1070,43 @@ impl LocalMapWriter {
         file.commit()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files that agree on schema, key and CLK length but not on their parts (one altered after
+    /// encoding) are refused, naming what differs; the layout text round-trips.
+    #[test]
+    fn check_same_compares_the_parts_layout() {
+        let layout = vec![(Part::Names, 1024), (Part::Dob, 1024)];
+        let text = parts_layout_text(&layout);
+        assert_eq!(text, "names:1024,dob:1024");
+        assert_eq!(parse_parts_layout(&text), Some(layout.clone()));
+        for bad in [
+            "dob:1024,names:1024",
+            "names:1000",
+            "names:0",
+            "nick:64",
+            "names",
+        ] {
+            assert_eq!(parse_parts_layout(bad), None, "{bad}");
+        }
+        let a = FileMeta {
+            schema_fingerprint: "f".into(),
+            kcv: "k".into(),
+            clk_bits: 1024,
+            parts: layout,
+            parts_hardening: "diffusion 4".into(),
+            ..FileMeta::default()
+        };
+        let mut b = a.clone();
+        assert!(check_same(&a, Path::new("a"), &b, Path::new("b")).is_ok());
+        b.parts.pop();
+        let err = check_same(&a, Path::new("a"), &b, Path::new("b")).unwrap_err();
+        assert!(err.to_string().contains("parts layout"), "{err}");
+        let mut c = a.clone();
+        c.parts_hardening = "none".into();
+        assert!(check_same(&a, Path::new("a"), &c, Path::new("c")).is_err());
+    }
+}
