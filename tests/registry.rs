@@ -635,7 +635,12 @@ fn encodings_with_parts_enter_a_registry() {
         let o = link_registry(&reg, label, std::slice::from_ref(file), &[]);
         assert!(o.status.success(), "{label}: {}", stderr(&o));
     }
-    let o = link_registry(&reg, "2026-03", &[a.clone()], &["--model", "fs"]);
+    let o = link_registry(
+        &reg,
+        "2026-03",
+        std::slice::from_ref(&a),
+        &["--model", "fs"],
+    );
     assert!(
         !o.status.success(),
         "the registry does not take --model fs yet"
