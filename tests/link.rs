@@ -371,15 +371,9 @@ fn inputs_given_twice_are_refused_and_shared_keys_warned_about() {
     assert!(diag.contains("record key(s)"), "{diag}");
 }
 
-/// Diffusion end to end through the CLI: the fixtures' world encoded with 3 taps links at the
-/// lower threshold diffusion needs (docs/encoding.md §5a) above a floor (today P 0.999, R 0.960,
-/// F1 0.979 with the test key), with the same persons at one thread and two, and every file
-/// names the hardening.
-#[test]
-fn a_diffused_world_links_above_its_floor() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key_file(dir.path());
-    let world = dir.path().join("world");
+/// A copy of the fixtures' world in `dir/world` whose schema `edit` rewrote.
+fn world_with_schema(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let world = dir.join("world");
     for sub in ["exports", "mappings"] {
         std::fs::create_dir_all(world.join(sub)).unwrap();
         for e in std::fs::read_dir(fixture("world").join(sub)).unwrap() {
@@ -388,14 +382,24 @@ fn a_diffused_world_links_above_its_floor() {
         }
     }
     let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
-    std::fs::write(
-        world.join("schema.toml"),
+    std::fs::write(world.join("schema.toml"), edit(text)).unwrap();
+    world
+}
+
+/// Diffusion end to end through the CLI: the fixtures' world encoded with 3 taps links at the
+/// lower threshold diffusion needs (docs/encoding.md §5a) above a floor (today P 0.999, R 0.960,
+/// F1 0.979 with the test key), with the same persons at one thread and two, and every file
+/// names the hardening.
+#[test]
+fn a_diffused_world_links_above_its_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = world_with_schema(dir.path(), |text| {
         text.replace(
             "hardening = \"none\"",
             "hardening = \"diffusion\"\ndiffusion_taps = 3",
-        ),
-    )
-    .unwrap();
+        )
+    });
     let inputs = encode_world_from(&world, dir.path(), &key);
     for p in &inputs {
         let e = crosswalk::io::encodings::read(p).unwrap();
@@ -584,16 +588,7 @@ fn links_the_hard_world_above_its_floor() {
 fn a_world_with_parts_links_by_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path());
-    let world = dir.path().join("world");
-    for sub in ["exports", "mappings"] {
-        std::fs::create_dir_all(world.join(sub)).unwrap();
-        for e in std::fs::read_dir(fixture("world").join(sub)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), world.join(sub).join(e.file_name())).unwrap();
-        }
-    }
-    let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
-    std::fs::write(world.join("schema.toml"), format!("{text}\n[parts]\n")).unwrap();
+    let world = world_with_schema(dir.path(), |text| format!("{text}\n[parts]\n"));
     let inputs = encode_world_from(&world, dir.path(), &key);
     let (r1, r2) = (dir.path().join("run1"), dir.path().join("run2"));
     for (run, j) in [(&r1, "1"), (&r2, "2")] {

@@ -228,15 +228,64 @@ pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: 
 /// record-CLK agreement, so `m` of the birth date comes out somewhat high where the names pass
 /// did not run (above 250,000 records, or with `--blocking lsh`).
 pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
+    let mut counts = vec![0u64; PATTERNS];
+    for l in candidates.chunks_exact(C) {
+        counts[pattern_code(l) as usize] += 1;
+    }
+    fit_patterns(&counts, random, total_pairs)
+}
+
+/// Distinct level vectors: the product of the comparisons' level counts.
+pub const PATTERNS: usize = {
+    let mut n = 1;
+    let mut i = 0;
+    while i < C {
+        n *= COMPARISONS[i].1;
+        i += 1;
+    }
+    n
+};
+
+/// A level vector's index in `0..PATTERNS` (mixed radix, the first comparison slowest).
+pub fn pattern_code(levels: &[u8]) -> u16 {
+    let mut code = 0usize;
+    for (c, &(_, k)) in COMPARISONS.iter().enumerate() {
+        code = code * k + (levels.get(c).copied().unwrap_or(0) as usize).min(k - 1);
+    }
+    code as u16
+}
+
+/// The level vector of pattern `code` ([`pattern_code`]'s inverse).
+pub fn pattern_levels(code: u16) -> [u8; C] {
+    let mut out = [0u8; C];
+    let mut rest = code as usize;
+    for c in (0..C).rev() {
+        let k = COMPARISONS[c].1;
+        out[c] = (rest % k) as u8;
+        rest /= k;
+    }
+    out
+}
+
+/// [`fit`] from the number of candidate pairs of each level vector (`counts[pattern_code]`):
+/// EM and λ then cost the few thousand distinct vectors, not the pairs.
+pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);
-    let (mut by_names, mut by_dob) = (Vec::new(), Vec::new());
-    for l in candidates.chunks_exact(C) {
+    let (mut all, mut all_w) = (Vec::new(), Vec::new());
+    let (mut by_names, mut names_w) = (Vec::new(), Vec::new());
+    let (mut by_dob, mut dob_w) = (Vec::new(), Vec::new());
+    for (code, &k) in counts.iter().enumerate().filter(|(_, &k)| k > 0) {
+        let l = pattern_levels(code as u16);
+        all.extend_from_slice(&l);
+        all_w.push(k as f64);
         if l[NAMES] >= 2 {
-            by_names.extend_from_slice(l);
+            by_names.extend_from_slice(&l);
+            names_w.push(k as f64);
         }
         if l[DOB] == DOB_EQUAL {
-            by_dob.extend_from_slice(l);
+            by_dob.extend_from_slice(&l);
+            dob_w.push(k as f64);
         }
     }
     let train_a: Vec<bool> = (0..C).map(|c| c != NAMES).collect();
@@ -244,8 +293,8 @@ pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, 
         .iter()
         .map(|(name, _)| matches!(*name, "names" | "ssn4" | "sex"))
         .collect();
-    for (session, pairs) in [("similar names", &by_names), ("equal birth dates", &by_dob)] {
-        let n = pairs.len() / C;
+    for (session, w) in [("similar names", &names_w), ("equal birth dates", &dob_w)] {
+        let n = w.iter().sum::<f64>() as usize;
         if n < MIN_SESSION_PAIRS {
             return Err(ModelError::EmptySession {
                 session,
@@ -254,11 +303,11 @@ pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, 
             });
         }
     }
-    model.expectation_maximisation(&by_names, &train_a, 100)?;
-    model.expectation_maximisation(&by_dob, &train_b, 100)?;
-    model.estimate_lambda(candidates, total_pairs, 200);
+    model.expectation_maximisation_weighted(&by_names, &names_w, &train_a, 100)?;
+    model.expectation_maximisation_weighted(&by_dob, &dob_w, &train_b, 100)?;
+    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
     model.debias_u();
-    model.estimate_lambda(candidates, total_pairs, 200);
+    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
     Ok(model)
 }
 
@@ -338,6 +387,18 @@ mod tests {
                 "t {t}: plain {plain:.3}, estimated {est:.3}"
             );
         }
+    }
+
+    #[test]
+    fn pattern_codes_round_trip() {
+        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3);
+        let mut seen = std::collections::HashSet::new();
+        for code in 0..PATTERNS as u16 {
+            let l = pattern_levels(code);
+            assert_eq!(pattern_code(&l), code);
+            seen.insert(l);
+        }
+        assert_eq!(seen.len(), PATTERNS);
     }
 
     #[test]

@@ -147,25 +147,40 @@ impl Model {
         train: &[bool],
         iterations: usize,
     ) -> Result<(), ModelError> {
+        self.expectation_maximisation_weighted(pairs, &[], train, iterations)
+    }
+
+    /// [`Model::expectation_maximisation`] over level vectors that each stand for `counts[i]`
+    /// pairs (an empty `counts`: one each), so that a run's millions of candidate pairs train
+    /// as their few thousand distinct level vectors.
+    pub fn expectation_maximisation_weighted(
+        &mut self,
+        pairs: &[u8],
+        counts: &[f64],
+        train: &[bool],
+        iterations: usize,
+    ) -> Result<(), ModelError> {
         let trained = train.iter().filter(|&&t| t).count();
         if trained < 2 {
             return Err(ModelError::TooFewTrained { trained });
         }
         let c = self.comparisons();
-        let n = pairs.len() / c.max(1);
-        if n == 0 {
+        let rows = pairs.len() / c.max(1);
+        let count = |i: usize| counts.get(i).copied().unwrap_or(1.0);
+        let n: f64 = (0..rows).map(count).sum();
+        if n <= 0.0 {
             return Ok(());
         }
         let mut lambda = self.lambda;
         for _ in 0..iterations {
             let mut cm: Vec<Vec<f64>> = self.m.iter().map(|m| vec![PSEUDO; m.len()]).collect();
             let mut total = 0.0;
-            for row in pairs.chunks_exact(c) {
+            for (i, row) in pairs.chunks_exact(c).enumerate() {
                 let w: f64 = (0..c)
                     .filter(|&ci| train[ci])
                     .map(|ci| self.level_weight(ci, row[ci]))
                     .sum();
-                let p = probability(w, lambda);
+                let p = probability(w, lambda) * count(i);
                 total += p;
                 for (ci, &l) in row.iter().enumerate() {
                     let l = l as usize;
@@ -174,7 +189,7 @@ impl Model {
                     }
                 }
             }
-            let new_lambda = (total / n as f64).clamp(1e-9, 1.0 - 1e-9);
+            let new_lambda = (total / n).clamp(1e-9, 1.0 - 1e-9);
             let mut moved = (new_lambda - lambda).abs();
             lambda = new_lambda;
             for (ci, counts) in cm.iter_mut().enumerate() {
@@ -213,15 +228,36 @@ impl Model {
     /// pairs, λ is then the prior of a random pair, and [`Model::probability`] is a random
     /// pair's posterior: the weights of the comparisons that chose the candidates count too.
     pub fn estimate_lambda(&mut self, pairs: &[u8], total_pairs: f64, iterations: usize) {
+        self.estimate_lambda_weighted(pairs, &[], total_pairs, iterations)
+    }
+
+    /// [`Model::estimate_lambda`] over level vectors that each stand for `counts[i]` pairs
+    /// (an empty `counts`: one each).
+    pub fn estimate_lambda_weighted(
+        &mut self,
+        pairs: &[u8],
+        counts: &[f64],
+        total_pairs: f64,
+        iterations: usize,
+    ) {
         let c = self.comparisons();
-        let n = pairs.len() / c.max(1);
-        if n == 0 {
+        let rows = pairs.len() / c.max(1);
+        let count = |i: usize| counts.get(i).copied().unwrap_or(1.0);
+        let n: f64 = (0..rows).map(count).sum();
+        if n <= 0.0 {
             return;
         }
-        let all = total_pairs.max(n as f64);
-        let weights: Vec<f64> = pairs.chunks_exact(c).map(|r| self.weight(r)).collect();
+        let all = total_pairs.max(n);
+        let weights: Vec<(f64, f64)> = pairs
+            .chunks_exact(c)
+            .enumerate()
+            .map(|(i, r)| (self.weight(r), count(i)))
+            .collect();
         for _ in 0..iterations {
-            let total: f64 = weights.iter().map(|&w| probability(w, self.lambda)).sum();
+            let total: f64 = weights
+                .iter()
+                .map(|&(w, k)| k * probability(w, self.lambda))
+                .sum();
             let lambda = (total / all).clamp(1e-12, 1.0 - 1e-9);
             let moved = (lambda - self.lambda).abs();
             self.lambda = lambda;
@@ -357,6 +393,25 @@ mod tests {
         let p = model.probability(model.weight(&[3, 2]));
         assert!(p > 0.99, "{p}");
         assert!(model.probability(model.weight(&[1, 1])) < 0.01);
+
+        // The same pairs as distinct level vectors with counts fit the same model.
+        let mut counted: std::collections::BTreeMap<Vec<u8>, f64> = Default::default();
+        for row in pairs.chunks_exact(2) {
+            *counted.entry(row.to_vec()).or_default() += 1.0;
+        }
+        let patterns: Vec<u8> = counted.keys().flatten().copied().collect();
+        let counts: Vec<f64> = counted.values().copied().collect();
+        assert!(counts.len() <= 12);
+        let mut weighted = Model::new(&[4, 3]);
+        weighted.estimate_u(&random);
+        weighted
+            .expectation_maximisation_weighted(&patterns, &counts, &[true, true], 200)
+            .unwrap();
+        weighted.estimate_lambda_weighted(&patterns, &counts, 40_000.0, 200);
+        assert!((weighted.lambda - model.lambda).abs() < 1e-9);
+        for (a, b) in weighted.m.iter().flatten().zip(model.m.iter().flatten()) {
+            assert!((a - b).abs() < 1e-9, "{a} {b}");
+        }
     }
 
     /// Candidates of a blocked session: all chosen because comparison 0 agrees; comparisons 1

@@ -49,6 +49,46 @@ pub struct Outcome {
     pub weight_histogram: Vec<(i32, usize)>,
 }
 
+/// The candidates the model keeps (names at 0.6 or more, or equal birth dates) with their
+/// level vectors' codes ([`evidence::pattern_code`]), in order, and how many pairs each code
+/// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
+/// never stored.
+fn kept_codes(
+    records: &[RecordEvidence],
+    pairs: &[(u32, u32)],
+    taps: Option<usize>,
+) -> (Vec<(u32, u32)>, Vec<u16>, Vec<u64>) {
+    let parts: Vec<(Vec<(u32, u32)>, Vec<u16>, Vec<u64>)> = pairs
+        .par_chunks(4096)
+        .map(|chunk| {
+            let (mut kept, mut codes) = (Vec::new(), Vec::new());
+            let mut counts = vec![0u64; evidence::PATTERNS];
+            let mut l = Vec::with_capacity(C);
+            for &(a, b) in chunk {
+                l.clear();
+                evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
+                if l[evidence::NAMES] >= 2 || l[evidence::DOB] == evidence::DOB_EQUAL {
+                    let code = evidence::pattern_code(&l);
+                    kept.push((a, b));
+                    codes.push(code);
+                    counts[code as usize] += 1;
+                }
+            }
+            (kept, codes, counts)
+        })
+        .collect();
+    let mut counts = vec![0u64; evidence::PATTERNS];
+    let (mut kept, mut codes) = (Vec::new(), Vec::new());
+    for (k, c, n) in parts {
+        kept.extend(k);
+        codes.extend(c);
+        for (t, x) in counts.iter_mut().zip(n) {
+            *t += x;
+        }
+    }
+    (kept, codes, counts)
+}
+
 /// Levels of `pairs` of `records`, [`C`] bytes per pair, in order.
 fn levels_of(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usize>) -> Vec<u8> {
     pairs
@@ -98,25 +138,12 @@ pub fn persons(
     // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
     // nothing the model should learn from: among them EM would mistake households for persons.
     let offered_count = candidates.len();
-    let offered = levels_of(records, candidates, taps);
-    let (mut kept, mut levels) = (Vec::new(), Vec::new());
-    for (pair, l) in candidates.iter().zip(offered.chunks_exact(C)) {
-        if l[evidence::NAMES] >= 2 || l[evidence::DOB] == evidence::DOB_EQUAL {
-            kept.push(*pair);
-            levels.extend_from_slice(l);
-        }
-    }
-    drop(offered);
+    let (kept, codes, counts) = kept_codes(records, candidates, taps);
     let candidates = &kept[..];
-    let model = evidence::fit(&levels, &random, total_pairs.max(1.0))?;
-    let probs: Vec<f64> = levels
-        .par_chunks(C * 4096)
-        .flat_map_iter(|chunk| {
-            chunk
-                .chunks_exact(C)
-                .map(|l| model.probability(model.weight(l)))
-                .collect::<Vec<_>>()
-        })
+    let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
+    // Every pair of one level vector has the same probability: computed once per vector.
+    let prob_of: Vec<f64> = (0..evidence::PATTERNS as u16)
+        .map(|code| model.probability(model.weight(&evidence::pattern_levels(code))))
         .collect();
     let mut outcome = Outcome {
         labels: Vec::new(),
@@ -130,22 +157,24 @@ pub fn persons(
         weight_histogram: Vec::new(),
     };
     let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
-    for (l, &p) in levels.chunks_exact(C).zip(&probs) {
+    for (code, &k) in counts.iter().enumerate().filter(|(_, &k)| k > 0) {
+        let p = prob_of[code];
         if p >= 0.5 {
-            outcome.likely_matches += 1;
-            outcome.expected_false += 1.0 - p;
+            outcome.likely_matches += k as usize;
+            outcome.expected_false += (1.0 - p) * k as f64;
         } else {
-            outcome.expected_missed += p;
+            outcome.expected_missed += p * k as f64;
         }
-        let w = model.weight(l) + model.prior_weight();
-        *hist.entry((w / 5.0).floor() as i32 * 5).or_default() += 1;
+        let w = model.weight(&evidence::pattern_levels(code as u16)) + model.prior_weight();
+        *hist.entry((w / 5.0).floor() as i32 * 5).or_default() += k as usize;
     }
     outcome.weight_histogram = hist.into_iter().collect();
+    let probs = codes.iter().map(|&c| prob_of[c as usize]);
     let edges: Vec<Edge> = candidates
         .iter()
-        .zip(&probs)
-        .filter(|(_, &p)| p >= MIN_EDGE)
-        .map(|(&(a, b), &p)| Edge { a, b, score: p })
+        .zip(probs)
+        .filter(|&(_, p)| p >= MIN_EDGE)
+        .map(|(&(a, b), p)| Edge { a, b, score: p })
         .collect();
     let scores: FxHashMap<(u32, u32), f64> = edges
         .iter()
