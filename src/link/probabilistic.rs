@@ -49,16 +49,15 @@ pub struct Outcome {
     pub weight_histogram: Vec<(i32, usize)>,
 }
 
+/// Kept pairs, their pattern codes, and the pairs per pattern.
+type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
+
 /// The candidates the model keeps (names at 0.6 or more, or equal birth dates) with their
 /// level vectors' codes ([`evidence::pattern_code`]), in order, and how many pairs each code
 /// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
 /// never stored.
-fn kept_codes(
-    records: &[RecordEvidence],
-    pairs: &[(u32, u32)],
-    taps: Option<usize>,
-) -> (Vec<(u32, u32)>, Vec<u16>, Vec<u64>) {
-    let parts: Vec<(Vec<(u32, u32)>, Vec<u16>, Vec<u64>)> = pairs
+fn kept_codes(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usize>) -> Kept {
+    let parts: Vec<Kept> = pairs
         .par_chunks(4096)
         .map(|chunk| {
             let (mut kept, mut codes) = (Vec::new(), Vec::new());
