@@ -246,6 +246,9 @@ pub const PATTERNS: usize = {
     n
 };
 
+// Codes fit in two bytes, with `u16::MAX` to spare as a marker.
+const _: () = assert!(PATTERNS < u16::MAX as usize);
+
 /// A level vector's index in `0..PATTERNS` (mixed radix, the first comparison slowest).
 pub fn pattern_code(levels: &[u8]) -> u16 {
     let mut code = 0usize;

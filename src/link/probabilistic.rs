@@ -57,34 +57,33 @@ type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
 /// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
 /// never stored.
 fn kept_codes(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usize>) -> Kept {
-    let parts: Vec<Kept> = pairs
-        .par_chunks(4096)
-        .map(|chunk| {
-            let (mut kept, mut codes) = (Vec::new(), Vec::new());
-            let mut counts = vec![0u64; evidence::PATTERNS];
-            let mut l = Vec::with_capacity(C);
-            for &(a, b) in chunk {
+    // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
+    // dropped ones marked; then the kept pairs gathered once.
+    const DROPPED: u16 = u16::MAX;
+    let codes: Vec<u16> = pairs
+        .par_iter()
+        .map_init(
+            || Vec::with_capacity(C),
+            |l, &(a, b)| {
                 l.clear();
-                evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
+                evidence::levels(&records[a as usize], &records[b as usize], taps, l);
                 if l[evidence::NAMES] >= 2 || l[evidence::DOB] == evidence::DOB_EQUAL {
-                    let code = evidence::pattern_code(&l);
-                    kept.push((a, b));
-                    codes.push(code);
-                    counts[code as usize] += 1;
+                    evidence::pattern_code(l)
+                } else {
+                    DROPPED
                 }
-            }
-            (kept, codes, counts)
-        })
+            },
+        )
         .collect();
     let mut counts = vec![0u64; evidence::PATTERNS];
-    let (mut kept, mut codes) = (Vec::new(), Vec::new());
-    for (k, c, n) in parts {
-        kept.extend(k);
-        codes.extend(c);
-        for (t, x) in counts.iter_mut().zip(n) {
-            *t += x;
+    let mut kept = Vec::with_capacity(codes.iter().filter(|&&c| c != DROPPED).count());
+    for (&pair, &code) in pairs.iter().zip(&codes) {
+        if code != DROPPED {
+            kept.push(pair);
+            counts[code as usize] += 1;
         }
     }
+    let codes: Vec<u16> = codes.into_iter().filter(|&c| c != DROPPED).collect();
     (kept, codes, counts)
 }
 

@@ -454,10 +454,13 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
 
     // 4. Cluster.
     let t2 = Instant::now();
-    let edges: Vec<Edge> = scored
-        .iter()
-        .map(|&(a, b, score)| Edge { a, b, score })
-        .collect();
+    // The rules' edges: every scored pair (built only where the rules run).
+    let edges = || -> Vec<Edge> {
+        scored
+            .iter()
+            .map(|&(a, b, score)| Edge { a, b, score })
+            .collect()
+    };
     // Cluster averages count a record pair at its score (the best over the two records' CLKs)
     // when it reaches the threshold, or when the smaller CLK is contained in the other (a
     // sparse record against a full one); other pairs count 0.
@@ -475,6 +478,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
             let records = record_evidence(&files, &node_of, keys.len());
             let (mut candidates, left_out) = equal_dob_pairs(&records);
+            candidates.reserve_exact(scored.len());
             candidates.extend(scored.iter().map(|&(a, b, _)| (a, b)));
             let names_all_pairs = match job.blocking {
                 Blocking::AllPairs => true,
@@ -500,8 +504,9 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             model_diag = model_diagnostics(&outcome, min_average, left_out, names_all_pairs);
             outcome.labels
         } else if job.one_to_one {
-            one_to_one(keys.len(), &edges, &agency_of)
+            one_to_one(keys.len(), &edges(), &agency_of)
         } else {
+            let edges = edges();
             pool.install(|| {
                 cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
             })
