@@ -251,6 +251,11 @@ const _: () = assert!(PATTERNS < u16::MAX as usize);
 
 /// A level vector's index in `0..PATTERNS` (mixed radix, the first comparison slowest).
 pub fn pattern_code(levels: &[u8]) -> u16 {
+    debug_assert!(levels.len() == C);
+    debug_assert!(levels
+        .iter()
+        .zip(COMPARISONS)
+        .all(|(&l, (_, k))| (l as usize) < k));
     let mut code = 0usize;
     for (c, &(_, k)) in COMPARISONS.iter().enumerate() {
         code = code * k + (levels.get(c).copied().unwrap_or(0) as usize).min(k - 1);
@@ -278,7 +283,12 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     let (mut all, mut all_w) = (Vec::new(), Vec::new());
     let (mut by_names, mut names_w) = (Vec::new(), Vec::new());
     let (mut by_dob, mut dob_w) = (Vec::new(), Vec::new());
-    for (code, &k) in counts.iter().enumerate().filter(|(_, &k)| k > 0) {
+    for (code, &k) in counts
+        .iter()
+        .take(PATTERNS)
+        .enumerate()
+        .filter(|(_, &k)| k > 0)
+    {
         let l = pattern_levels(code as u16);
         all.extend_from_slice(&l);
         all_w.push(k as f64);

@@ -83,7 +83,8 @@ fn kept_codes(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usi
             counts[code as usize] += 1;
         }
     }
-    let codes: Vec<u16> = codes.into_iter().filter(|&c| c != DROPPED).collect();
+    let mut codes: Vec<u16> = codes.into_iter().filter(|&c| c != DROPPED).collect();
+    codes.shrink_to_fit();
     (kept, codes, counts)
 }
 
