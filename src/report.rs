@@ -655,7 +655,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
         "kernel",
         "hardening",
     ] {
-        if let Some(v) = d.get(key) {
+        if let Some(v) = d.get(key).filter(|v| !v.is_null()) {
             let _ = write!(
                 diag,
                 "<tr><th>{}</th><td>{}</td></tr>",
@@ -674,15 +674,35 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let (intro, chart, own) = match d.get("model").filter(|m| m.is_object()) {
+        // The probabilistic model: its weights and its own estimates, not the Dice histogram
+        // (which then only shows how candidates were found).
+        Some(m) => (
+            "Records were linked by a match model fitted on this run's own records (Fellegi-Sunter, \
+             issue #18): each identifier group's agreement adds or subtracts evidence (its weight, \
+             in bits), a missing group adds none, and records join a person while their average \
+             match probability stays high enough."
+                .to_string(),
+            match_weights(m),
+            model_estimates(m),
+        ),
+        None => (
+            "Record pairs whose CLK similarity (Dice) reached the threshold, by score. \
+             A valley just above the threshold means the threshold sits between matches and non-matches."
+                .to_string(),
+            hbars(&hist, None),
+            uncertainty(d),
+        ),
+    };
     let _ = write!(
         h,
-        "<section><h2>8. How the records were linked</h2><p>Record pairs whose CLK similarity (Dice) reached the threshold, by score. \
-         A valley just above the threshold means the threshold sits between matches and non-matches.</p>{}{}\
+        "<section><h2>8. How the records were linked</h2><p>{}</p>{}{}\
          <p class=\"note\">Persons are linked, not known: a person recorded under an alias that shares no name with their other records \
          is counted twice, and twins or siblings recorded with few identifiers can be counted once. {}</p></section>",
+        esc(&intro),
         diag,
-        hbars(&hist, None),
-        uncertainty(d)
+        chart,
+        own
     );
     let _ = writeln!(
         h,
@@ -691,6 +711,56 @@ pub fn render(input: &ReportInput<'_>) -> String {
         input.min_cell
     );
     h
+}
+
+/// The model's match weights (`diagnostics.json` → `model.comparisons`) as a table: one row
+/// per comparison, one column per level, the weight in bits (positive: evidence for a match).
+fn match_weights(m: &serde_json::Value) -> String {
+    let mut t = String::from(
+        "<table><tr><th>match weights (bits)</th><th>level 1 (disagrees)</th><th>2</th><th>3</th><th>4</th><th>5 (agrees most)</th></tr>",
+    );
+    for c in m
+        .get("comparisons")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+        let _ = write!(t, "<tr><th>{}</th>", esc(name));
+        let levels = c.get("levels").and_then(|v| v.as_array());
+        for i in 0..5 {
+            let w = levels
+                .and_then(|l| l.get(i))
+                .and_then(|l| l.get("weight"))
+                .and_then(|w| w.as_f64());
+            let _ = match w {
+                Some(w) => write!(t, "<td>{w:+.1}</td>"),
+                None => write!(t, "<td></td>"),
+            };
+        }
+        t.push_str("</tr>");
+    }
+    t.push_str("</table><p class=\"note\">A missing identifier weighs 0. The weights are this run's own estimates, from its records alone.</p>");
+    t
+}
+
+/// What the model says about its own errors: expected false matches among the pairs it takes
+/// as matches, expected missed matches among the others.
+fn model_estimates(m: &serde_json::Value) -> String {
+    let get = |k: &str| m.get(k).and_then(|v| v.as_f64());
+    match (
+        get("likely_matches"),
+        get("expected_false_matches"),
+        get("expected_missed_matches"),
+    ) {
+        (Some(l), Some(f), Some(miss)) => format!(
+            "By its own estimate, the model expects about {f:.0} false matches among the {l:.0} \
+             record pairs it scores as more likely than not the same person, and about {miss:.0} \
+             true matches among the pairs it scores below that: these are the model's beliefs \
+             about this run, not accuracy measured against a truth."
+        ),
+        _ => String::new(),
+    }
 }
 
 /// What this run itself says about its uncertainty: the pairs that scored just above the

@@ -627,3 +627,27 @@ fn a_world_with_parts_links_by_the_model() {
 /// The model's pairwise F1 floor on the committed world (0.9824 on 2026-12-06; see
 /// docs/measurements/2026-12-06-fs-link.md).
 const FS_FLOOR: f64 = 0.97;
+
+/// The report of a `--model fs` run shows the model's match weights and its own estimates of
+/// false and missed matches (issue #18), and nothing of a record.
+#[test]
+fn the_report_of_a_model_run_shows_its_weights_and_its_own_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let world = world_with_schema(dir.path(), |text| format!("{text}\n[parts]\n"));
+    let inputs = encode_world_from(&world, dir.path(), &key);
+    let run = dir.path().join("run");
+    let o = link(&run, &inputs, &["--model", "fs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = crosswalk(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("match weights (bits)"), "no weights table");
+    assert!(html.contains("<tr><th>names</th>"));
+    assert!(html.contains("false matches among the"), "no own estimate");
+    assert!(!html.contains("A valley just above the threshold"));
+    assert!(
+        !html.contains("<td>null</td>"),
+        "the rules' unused settings are left out"
+    );
+}
