@@ -26,6 +26,7 @@ use std::path::Path;
 use crosswalk::clk::Clk;
 use crosswalk::encode::{Encoder, Scratch};
 use crosswalk::keys::SecretKey;
+use crosswalk::link::evidence::{born_interval, part_similarity};
 use crosswalk::link::model::Model;
 use crosswalk::normalize::{Identifiers, Sex};
 use crosswalk::schema::{Field, LinkageSchema};
@@ -91,37 +92,10 @@ fn part_schema(fields: &[Field], hardening: &str) -> LinkageSchema {
     LinkageSchema::from_toml(&text, Path::new("part.toml")).expect("part schema")
 }
 
-/// Share of differing bits of two equal-length encodings.
-fn hamming(a: &Clk, b: &Clk) -> f64 {
-    let diff: u32 = a
-        .as_bytes()
-        .iter()
-        .zip(b.as_bytes())
-        .map(|(x, y)| (x ^ y).count_ones())
-        .sum();
-    diff as f64 / a.len_bits() as f64
-}
-
-/// Undoes diffusion's effect on a share of bits `x` (a density, or a share of differing bits):
-/// after `t` taps it became `(1 − (1 − 2x)^t) / 2`.
-fn undiffuse(y: f64, t: usize) -> f64 {
-    (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t as f64)) / 2.0
-}
-
-/// Dice of two parts on the plain filter's scale: for diffused parts, estimated from the
-/// outputs' densities and Hamming distance (each mapped back through the diffusion), so that
-/// one set of bands serves both.
+/// Dice of two parts on the plain filter's scale (the link job's estimate for diffused parts,
+/// `crosswalk::link::evidence::part_similarity`).
 fn sim(a: &Clk, b: &Clk, taps: Option<usize>) -> f64 {
-    match taps {
-        None => a.dice(b),
-        Some(t) => {
-            let bits = a.len_bits() as f64;
-            let da = undiffuse(a.count_ones() as f64 / bits, t);
-            let db = undiffuse(b.count_ones() as f64 / bits, t);
-            let h = undiffuse(hamming(a, b), t);
-            (1.0 - h / (da + db).max(1e-9)).clamp(0.0, 1.0)
-        }
-    }
+    part_similarity(a.as_bytes(), b.as_bytes(), taps)
 }
 
 fn dice(a: &Option<Clk>, b: &Option<Clk>, taps: Option<usize>) -> Option<f64> {
@@ -195,19 +169,7 @@ fn levels(a: &Rec, b: &Rec, names: Option<f64>, scheme: Scheme, out: &mut Vec<u8
 }
 
 fn born(band: AgeBand, event: Option<chrono::NaiveDate>) -> Option<(i32, i32)> {
-    use chrono::Datelike;
-    let y = event?.year();
-    let (lo, hi) = match band {
-        AgeBand::Under13 => (0, 12),
-        AgeBand::Age13To17 => (13, 17),
-        AgeBand::Age18To23 => (18, 23),
-        AgeBand::Age24To29 => (24, 29),
-        AgeBand::Age30Plus => (30, 100),
-        AgeBand::Minor => (0, 17),
-        AgeBand::Adult => (18, 100),
-        AgeBand::Unknown => return None,
-    };
-    Some((y - hi - 1, y - lo))
+    born_interval(band.label(), event)
 }
 
 fn main() {
