@@ -207,12 +207,7 @@ fn output_is_byte_identical_at_any_thread_count() {
 fn parts_are_written_beside_the_clk() {
     use crosswalk::schema::Part;
     let dir = tempfile::tempdir().unwrap();
-    let schema = dir.path().join("parts.toml");
-    std::fs::write(
-        &schema,
-        format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML),
-    )
-    .unwrap();
+    let schema = parts_schema_file(dir.path());
     let mut files = Vec::new();
     for j in ["1", "2"] {
         std::fs::create_dir_all(dir.path().join(j)).unwrap();

@@ -619,12 +619,7 @@ fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() 
 #[test]
 fn encodings_with_parts_enter_a_registry() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = dir.path().join("parts.toml");
-    std::fs::write(
-        &schema,
-        format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML),
-    )
-    .unwrap();
+    let schema = crate::util::parts_schema_file(dir.path());
     let s = schema.to_str().unwrap();
     let (o, a) = crate::util::encode_fixture(dir.path(), "dcf", &["--schema", s]);
     assert!(o.status.success(), "{}", stderr(&o));

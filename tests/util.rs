@@ -297,3 +297,15 @@ pub fn encode_check(mapping: &Path, export: &Path) -> Output {
         "2026-11-22",
     ])
 }
+
+/// Writes `dir/parts.toml`: the default schema with an empty `[parts]` table (every part, its
+/// defaults), and returns its path.
+pub fn parts_schema_file(dir: &Path) -> PathBuf {
+    let schema = dir.join("parts.toml");
+    std::fs::write(
+        &schema,
+        format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML),
+    )
+    .unwrap();
+    schema
+}
