@@ -1,6 +1,6 @@
 //! Field-level evidence: what two records' parts ([`crate::schema::Part`]) and coarse event
 //! facts say about them, as comparison levels of the Fellegi-Sunter model ([`super::model`]),
-//! and how the model is fitted on a run's own records without truth ([`fit`]).
+//! and how the model is fitted on a run's own records without truth ([`fit_patterns`]).
 //!
 //! Comparisons and their levels (level 0 is *missing* on either side: no evidence, neither for
 //! nor against; the other levels are Dice bands on the plain filter's scale):
@@ -47,7 +47,7 @@ pub const DOB: usize = 1;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
-/// Fewest candidate pairs a training session of [`fit`] needs.
+/// Fewest candidate pairs a training session of [`fit_patterns`] needs.
 pub const MIN_SESSION_PAIRS: usize = 20;
 
 const NAMES_CUTS: [f64; 4] = [0.6, 0.75, 0.85, 0.95];
@@ -209,32 +209,6 @@ pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: 
     out.push(agree(overlap, known));
 }
 
-/// Fits the model on a run's own records, without truth:
-///
-/// 1. `u` from the levels of random record pairs (`random`);
-/// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with similar names (names
-///    level ≥ 2) every comparison but the names; among candidates with equal birth dates the
-///    names, SSN-4 and sex (not the age band, which follows from the birth date, nor phone and
-///    address, which twins share with their birth date);
-/// 3. λ over all `total_pairs` record pairs, non-candidates counted as non-matches, so that a
-///    probability is a random pair's; then `u` cleared of the matches among the random pairs
-///    and λ fitted again.
-///
-/// `candidates` and `random` are level vectors of [`C`] bytes each. Fails when a session has
-/// fewer than [`MIN_SESSION_PAIRS`] pairs to learn from (a run too small, or encodings without
-/// names or birth-date parts): the comparisons it trains would keep their starting values.
-///
-/// Known bias: the names session's pairs were partly chosen by an equal birth date or a
-/// record-CLK agreement, so `m` of the birth date comes out somewhat high where the names pass
-/// did not run (above 250,000 records, or with `--blocking lsh`).
-pub fn fit(candidates: &[u8], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
-    let mut counts = vec![0u64; PATTERNS];
-    for l in candidates.chunks_exact(C) {
-        counts[pattern_code(l) as usize] += 1;
-    }
-    fit_patterns(&counts, random, total_pairs)
-}
-
 /// Distinct level vectors: the product of the comparisons' level counts.
 pub const PATTERNS: usize = {
     let mut n = 1;
@@ -275,8 +249,26 @@ pub fn pattern_levels(code: u16) -> [u8; C] {
     out
 }
 
-/// [`fit`] from the number of candidate pairs of each level vector (`counts[pattern_code]`):
-/// EM and λ then cost the few thousand distinct vectors, not the pairs.
+/// Fits the model on a run's own records, without truth:
+///
+/// 1. `u` from the levels of random record pairs (`random`);
+/// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with similar names (names
+///    level ≥ 2) every comparison but the names; among candidates with equal birth dates the
+///    names, SSN-4 and sex (not the age band, which follows from the birth date, nor phone and
+///    address, which twins share with their birth date);
+/// 3. λ over all `total_pairs` record pairs, non-candidates counted as non-matches, so that a
+///    probability is a random pair's; then `u` cleared of the matches among the random pairs
+///    and λ fitted again.
+///
+/// `counts[pattern_code]` is the number of candidate pairs of each level vector (EM and λ
+/// then cost the few thousand distinct vectors, not the pairs); `random` holds level vectors
+/// of [`C`] bytes each. Fails when a session has
+/// fewer than [`MIN_SESSION_PAIRS`] pairs to learn from (a run too small, or encodings without
+/// names or birth-date parts): the comparisons it trains would keep their starting values.
+///
+/// Known bias: the names session's pairs were partly chosen by an equal birth date or a
+/// record-CLK agreement, so `m` of the birth date comes out somewhat high where the names pass
+/// did not run (above 250,000 records, or with `--blocking lsh`).
 pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);

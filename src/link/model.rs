@@ -165,13 +165,11 @@ impl Model {
             return Err(ModelError::TooFewTrained { trained });
         }
         let c = self.comparisons();
-        let rows = pairs.len() / c.max(1);
-        debug_assert!(counts.is_empty() || counts.len() == rows);
-        let count = |i: usize| counts.get(i).copied().unwrap_or(1.0);
-        let n: f64 = (0..rows).map(count).sum();
+        let n = self.pairs_counted(pairs, counts);
         if n <= 0.0 {
             return Ok(());
         }
+        let count = |i: usize| count_at(counts, i);
         let mut lambda = self.lambda;
         for _ in 0..iterations {
             let mut cm: Vec<Vec<f64>> = self.m.iter().map(|m| vec![PSEUDO; m.len()]).collect();
@@ -242,13 +240,11 @@ impl Model {
         iterations: usize,
     ) {
         let c = self.comparisons();
-        let rows = pairs.len() / c.max(1);
-        debug_assert!(counts.is_empty() || counts.len() == rows);
-        let count = |i: usize| counts.get(i).copied().unwrap_or(1.0);
-        let n: f64 = (0..rows).map(count).sum();
+        let n = self.pairs_counted(pairs, counts);
         if n <= 0.0 {
             return;
         }
+        let count = |i: usize| count_at(counts, i);
         let all = total_pairs.max(n);
         let weights: Vec<(f64, f64)> = pairs
             .chunks_exact(c)
@@ -268,6 +264,21 @@ impl Model {
             }
         }
     }
+}
+
+impl Model {
+    /// The pairs the level vectors `pairs` stand for: the sum of `counts`, one per vector, or
+    /// one each when `counts` is empty.
+    fn pairs_counted(&self, pairs: &[u8], counts: &[f64]) -> f64 {
+        let rows = pairs.len() / self.comparisons().max(1);
+        debug_assert!(counts.is_empty() || counts.len() == rows);
+        (0..rows).map(|i| count_at(counts, i)).sum()
+    }
+}
+
+/// The count of level vector `i`: `counts[i]`, or 1 when `counts` is empty.
+fn count_at(counts: &[f64], i: usize) -> f64 {
+    counts.get(i).copied().unwrap_or(1.0)
 }
 
 /// Why a model cannot be fitted as asked.

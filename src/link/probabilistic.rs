@@ -122,7 +122,7 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 
 /// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`), scores the
 /// candidates and clusters the records. `taps`: the parts' diffusion ([`evidence::taps_of`]).
-/// Fails when the run gives the model nothing to learn from (see [`evidence::fit`]).
+/// Fails when the run gives the model nothing to learn from (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
     candidates: &[(u32, u32)],
