@@ -617,6 +617,10 @@ fn a_world_with_parts_links_by_the_model() {
     assert_eq!(w.len(), 5, "five names levels besides missing");
     assert!(w[0] < 0.0 && w[4] > 5.0, "names weights {w:?}");
     assert!(model["expected_false_matches"].as_f64().unwrap() >= 0.0);
+    // The frequency adjustment counted the world's names values and found shared ones.
+    let freq = &model["names_frequency"];
+    assert!(freq["values"].as_u64().unwrap() > 100, "{freq}");
+    assert!(freq["kappa"].as_f64().unwrap() > 0.0, "{freq}");
     // Encodings without parts: refused, naming what to do.
     let plain = encode_world(dir.path(), &key);
     let o = link(&dir.path().join("run3"), &plain, &["--model", "fs"]);

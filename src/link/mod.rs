@@ -9,6 +9,7 @@
 pub mod assign;
 pub mod candidates;
 pub mod evidence;
+pub mod frequency;
 pub mod model;
 pub mod probabilistic;
 pub mod score;

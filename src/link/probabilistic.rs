@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::evidence::{self, RecordEvidence, C};
+use super::frequency::NameFrequencies;
 use super::model::{Model, ModelError};
 use crate::cluster::{cluster_scored_par, Edge};
 
@@ -44,9 +45,24 @@ pub struct Outcome {
     pub expected_missed: f64,
     /// Random pairs behind `u`.
     pub random_pairs: usize,
-    /// How many candidate pairs have each level vector's weight in each band of 5 (for the
-    /// diagnostics' weight histogram): `(lower edge, count)`, ascending.
+    /// How many candidate pairs have a match weight (prior and frequency adjustment included)
+    /// in each band of 5 (for the diagnostics' weight histogram): `(lower edge, count)`,
+    /// ascending.
     pub weight_histogram: Vec<(i32, usize)>,
+    /// Distinct names values ([`NameFrequencies`]).
+    pub name_values: usize,
+    /// Mean holders beyond the first over non-matching pairs agreeing on a names value
+    /// ([`NameFrequencies::kappa`]).
+    pub name_kappa: f64,
+}
+
+/// One chunk's share of an [`Outcome`]'s estimates and histogram.
+#[derive(Default)]
+struct Stats {
+    likely: usize,
+    false_: f64,
+    missed: f64,
+    hist: std::collections::BTreeMap<i32, usize>,
 }
 
 /// Kept pairs, their pattern codes, and the pairs per pattern.
@@ -140,10 +156,25 @@ pub fn persons(
     let (kept, codes, counts) = kept_codes(records, candidates, taps);
     let candidates = &kept[..];
     let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
-    // Every pair of one level vector has the same probability: computed once per vector.
-    let prob_of: Vec<f64> = (0..evidence::PATTERNS as u16)
-        .map(|code| model.probability(model.weight(&evidence::pattern_levels(code))))
+    // Every pair of one level vector has the same weight (computed once per vector), except
+    // that a pair agreeing on a names value byte for byte has it adjusted by the value's
+    // frequency ([`NameFrequencies`]).
+    let weight_of: Vec<f64> = (0..evidence::PATTERNS as u16)
+        .map(|code| model.weight(&evidence::pattern_levels(code)))
         .collect();
+    let top_names = evidence::COMPARISONS[evidence::NAMES].1 as u8 - 1;
+    let exact_names: Vec<bool> = (0..evidence::PATTERNS as u16)
+        .map(|code| evidence::pattern_levels(code)[evidence::NAMES] == top_names)
+        .collect();
+    let frequencies = NameFrequencies::new(records, taps);
+    let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
+        let w = weight_of[code as usize];
+        if exact_names[code as usize] {
+            w + frequencies.adjustment(a as usize, b as usize)
+        } else {
+            w
+        }
+    };
     let mut outcome = Outcome {
         labels: Vec::new(),
         model: model.clone(),
@@ -154,26 +185,53 @@ pub fn persons(
         expected_missed: 0.0,
         random_pairs: random.len() / C,
         weight_histogram: Vec::new(),
+        name_values: frequencies.values(),
+        name_kappa: frequencies.kappa(),
     };
+    // Per pair: its probability, and its share of the estimates and the histogram (summed in
+    // chunks of fixed size, in order, so the sums do not depend on threads).
+    let stats = candidates
+        .par_chunks(1 << 16)
+        .zip(codes.par_chunks(1 << 16))
+        .map(|(pairs, codes)| {
+            let mut s = Stats::default();
+            for (pair, &code) in pairs.iter().zip(codes) {
+                let w = weight(pair, code);
+                let p = model.probability(w);
+                if p >= 0.5 {
+                    s.likely += 1;
+                    s.false_ += 1.0 - p;
+                } else {
+                    s.missed += p;
+                }
+                *s.hist
+                    .entry(((w + model.prior_weight()) / 5.0).floor() as i32 * 5)
+                    .or_default() += 1;
+            }
+            s
+        })
+        .collect::<Vec<Stats>>();
     let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
-    for (code, &k) in counts.iter().enumerate().filter(|(_, &k)| k > 0) {
-        let p = prob_of[code];
-        if p >= 0.5 {
-            outcome.likely_matches += k as usize;
-            outcome.expected_false += (1.0 - p) * k as f64;
-        } else {
-            outcome.expected_missed += p * k as f64;
+    for s in stats {
+        outcome.likely_matches += s.likely;
+        outcome.expected_false += s.false_;
+        outcome.expected_missed += s.missed;
+        for (k, v) in s.hist {
+            *hist.entry(k).or_default() += v;
         }
-        let w = model.weight(&evidence::pattern_levels(code as u16)) + model.prior_weight();
-        *hist.entry((w / 5.0).floor() as i32 * 5).or_default() += k as usize;
     }
     outcome.weight_histogram = hist.into_iter().collect();
-    let probs = codes.iter().map(|&c| prob_of[c as usize]);
     let edges: Vec<Edge> = candidates
-        .iter()
-        .zip(probs)
-        .filter(|&(_, p)| p >= MIN_EDGE)
-        .map(|(&(a, b), p)| Edge { a, b, score: p })
+        .par_iter()
+        .zip(codes.par_iter())
+        .filter_map(|(pair, &code)| {
+            let p = model.probability(weight(pair, code));
+            (p >= MIN_EDGE).then_some(Edge {
+                a: pair.0,
+                b: pair.1,
+                score: p,
+            })
+        })
         .collect();
     let scores: FxHashMap<(u32, u32), f64> = edges
         .iter()

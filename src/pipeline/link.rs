@@ -699,6 +699,12 @@ fn model_diagnostics(
         "expected_false_matches": round(o.expected_false, 1),
         "expected_missed_matches": round(o.expected_missed, 1),
         "comparisons": comparisons,
+        "names_frequency": {
+            "values": o.name_values,
+            "kappa": round(o.name_kappa, 3),
+            "alpha": crate::link::frequency::ALPHA,
+            "max_adjustment": crate::link::frequency::MAX_ADJUSTMENT,
+        },
         "match_weight_histogram": hist,
     })
 }
