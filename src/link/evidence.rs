@@ -119,6 +119,12 @@ pub fn taps_of(label: &str) -> Option<usize> {
     label.strip_prefix("diffusion ")?.parse().ok()
 }
 
+thread_local! {
+    /// Per thread: `undiffuse(k / bits, t)` for `k` in `0..=bits`, per `(bits, t)` met.
+    static UNDIFFUSED: std::cell::RefCell<Vec<(usize, usize, Vec<f64>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Undoes diffusion's effect on a share of bits `y` (a density, or a share of differing
 /// bits): after `t` taps a share `x` became `(1 − (1 − 2x)^t) / 2`.
 fn undiffuse(y: f64, t: usize) -> f64 {
@@ -147,12 +153,25 @@ pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
             2.0 * inter as f64 / (pa + pb).max(1.0)
         }
         Some(t) => {
-            let bits = (a.len() * 8).max(1) as f64;
             let h: u32 = a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum();
-            let da = undiffuse(pa / bits, t);
-            let db = undiffuse(pb / bits, t);
-            let h = undiffuse(h as f64 / bits, t);
-            (1.0 - h / (da + db).max(1e-9)).clamp(0.0, 1.0)
+            // `undiffuse(k / bits)` for the three counts, from a table per length and taps
+            // (the same values the function gives: one table per thread, built once).
+            UNDIFFUSED.with(|tables| {
+                let mut tables = tables.borrow_mut();
+                let bits = a.len() * 8;
+                let at = match tables.iter().position(|x| x.0 == bits && x.1 == t) {
+                    Some(i) => i,
+                    None => {
+                        let b = bits.max(1) as f64;
+                        let table = (0..=bits).map(|k| undiffuse(k as f64 / b, t)).collect();
+                        tables.push((bits, t, table));
+                        tables.len() - 1
+                    }
+                };
+                let u = &tables[at].2;
+                let (da, db, h) = (u[pa as usize], u[pb as usize], u[h as usize]);
+                (1.0 - h / (da + db).max(1e-9)).clamp(0.0, 1.0)
+            })
         }
     }
 }

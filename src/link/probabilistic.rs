@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use super::candidates::DobGroups;
 use super::evidence::{self, RecordEvidence, C};
 use super::frequency::NameFrequencies;
 use super::model::{Model, ModelError};
@@ -68,19 +69,33 @@ struct Stats {
 /// Kept pairs, their pattern codes, and the pairs per pattern.
 type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
 
+/// How many of the given candidates are left to the birth-date group stream.
+type Streamed = usize;
+
 /// The candidates the model keeps (names at 0.6 or more, or equal birth dates) with their
 /// level vectors' codes ([`evidence::pattern_code`]), in order, and how many pairs each code
 /// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
-/// never stored.
-fn kept_codes(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usize>) -> Kept {
+/// never stored. Pairs sharing a birth-date group are left to the group stream
+/// ([`stream_dob`]), which meets them again; how many is the fourth value.
+fn kept_codes(
+    records: &[RecordEvidence],
+    pairs: &[(u32, u32)],
+    dob: &DobGroups,
+    taps: Option<usize>,
+) -> (Kept, Streamed) {
     // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
     // dropped ones marked; then the kept pairs gathered once.
     const DROPPED: u16 = u16::MAX;
+    const STREAMED: u16 = u16::MAX - 1;
     let codes: Vec<u16> = pairs
         .par_iter()
         .map_init(
             || Vec::with_capacity(C),
             |l, &(a, b)| {
+                // A pair sharing a birth-date group is the group stream's.
+                if dob.first_shared(a as usize, b as usize).is_some() {
+                    return STREAMED;
+                }
                 l.clear();
                 evidence::levels(&records[a as usize], &records[b as usize], taps, l);
                 if l[evidence::NAMES] >= 2 || l[evidence::DOB] == evidence::DOB_EQUAL {
@@ -91,17 +106,86 @@ fn kept_codes(records: &[RecordEvidence], pairs: &[(u32, u32)], taps: Option<usi
             },
         )
         .collect();
+    let is_kept = |c: u16| c != DROPPED && c != STREAMED;
     let mut counts = vec![0u64; evidence::PATTERNS];
-    let mut kept = Vec::with_capacity(codes.iter().filter(|&&c| c != DROPPED).count());
+    let mut kept = Vec::with_capacity(codes.iter().filter(|&&c| is_kept(c)).count());
     for (&pair, &code) in pairs.iter().zip(&codes) {
-        if code != DROPPED {
+        if is_kept(code) {
             kept.push(pair);
             counts[code as usize] += 1;
         }
     }
-    let mut codes: Vec<u16> = codes.into_iter().filter(|&c| c != DROPPED).collect();
+    let streamed = codes.iter().filter(|&&c| c == STREAMED).count();
+    let mut codes: Vec<u16> = codes.into_iter().filter(|&c| is_kept(c)).collect();
     codes.shrink_to_fit();
-    (kept, codes, counts)
+    ((kept, codes, counts), streamed)
+}
+
+/// Whether a level vector is worth storing before the model is fitted: names at 0.6 or more,
+/// or an agreeing phone, address or SSN-4. Among pairs with equal birth dates the others
+/// (names apart, nothing else shared) are by far the most and never become edges; that is
+/// checked once the model is fitted, and any that would are gathered then.
+fn worth_storing(levels: &[u8; C]) -> bool {
+    levels[evidence::NAMES] >= 2 || levels[2] >= 2 || levels[3] >= 2 || levels[4] >= 2
+}
+
+/// The pairs of the birth-date groups ([`DobGroups`]), each met once in the first group it
+/// shares: every pair's level vector counted, and the pairs whose vector `keep` marks stored
+/// with their codes, ordered by pair. Nothing else of the pairs is kept, so groups of
+/// common birth dates (a region of minors shares few birth years) cost time, not memory.
+fn stream_dob(
+    records: &[RecordEvidence],
+    dob: &DobGroups,
+    taps: Option<usize>,
+    keep: &[bool],
+) -> Kept {
+    type Acc = (Vec<(u32, u32, u16)>, Vec<u64>);
+    let (mut stored, counts): Acc = dob
+        .groups
+        .par_iter()
+        .enumerate()
+        .fold(
+            || {
+                (
+                    Vec::new(),
+                    vec![0u64; evidence::PATTERNS],
+                    Vec::with_capacity(C),
+                )
+            },
+            |(mut stored, mut counts, mut l), (g, members)| {
+                for (x, &a) in members.iter().enumerate() {
+                    for &b in &members[x + 1..] {
+                        if dob.first_shared(a as usize, b as usize) != Some(g as u32) {
+                            continue;
+                        }
+                        l.clear();
+                        evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
+                        let code = evidence::pattern_code(&l);
+                        counts[code as usize] += 1;
+                        if keep[code as usize] {
+                            stored.push((a, b, code));
+                        }
+                    }
+                }
+                (stored, counts, l)
+            },
+        )
+        .map(|(stored, counts, _)| (stored, counts))
+        .reduce(
+            || (Vec::new(), vec![0u64; evidence::PATTERNS]),
+            |(mut s1, mut c1), (s2, c2)| {
+                s1.extend(s2);
+                for (x, y) in c1.iter_mut().zip(c2) {
+                    *x += y;
+                }
+                (s1, c1)
+            },
+        );
+    // Members ascend, so every pair has a < b; the order across threads is fixed here.
+    stored.par_sort_unstable();
+    let pairs = stored.iter().map(|&(a, b, _)| (a, b)).collect();
+    let codes = stored.iter().map(|x| x.2).collect();
+    (pairs, codes, counts)
 }
 
 /// Levels of `pairs` of `records`, [`C`] bytes per pair, in order.
@@ -142,6 +226,7 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 pub fn persons(
     records: &[RecordEvidence],
     candidates: &[(u32, u32)],
+    dob: &DobGroups,
     taps: Option<usize>,
     min_average: f64,
 ) -> Result<Outcome, ModelError> {
@@ -152,9 +237,25 @@ pub fn persons(
     // The model's candidates: pairs whose names agree (a names level of at least 0.6) or whose
     // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
     // nothing the model should learn from: among them EM would mistake households for persons.
-    let offered_count = candidates.len();
-    let (kept, codes, counts) = kept_codes(records, candidates, taps);
-    let candidates = &kept[..];
+    // Pairs sharing a birth-date group are streamed from the groups instead: all counted,
+    // the few worth it stored.
+    let ((mut kept, mut codes, mut counts), in_groups) = kept_codes(records, candidates, dob, taps);
+    let storable: Vec<bool> = (0..evidence::PATTERNS as u16)
+        .map(|code| worth_storing(&evidence::pattern_levels(code)))
+        .collect();
+    let (dob_pairs, dob_codes, dob_counts) = stream_dob(records, dob, taps, &storable);
+    let streamed: u64 = dob_counts.iter().sum();
+    // Distinct pairs: those of the given candidates that share a birth-date group are met
+    // again in the stream.
+    let offered_count = candidates.len() - in_groups + streamed as usize;
+    // Pairs counted but not stored, per level vector.
+    let mut unstored = vec![0u64; evidence::PATTERNS];
+    for (code, &k) in dob_counts.iter().enumerate() {
+        counts[code] += k;
+        if !storable[code] {
+            unstored[code] = k;
+        }
+    }
     let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
     // Every pair of one level vector has the same weight (computed once per vector), except
     // that a pair agreeing on a names value byte for byte has it adjusted by the value's
@@ -167,6 +268,26 @@ pub fn persons(
         .map(|code| evidence::pattern_levels(code)[evidence::NAMES] == top_names)
         .collect();
     let frequencies = NameFrequencies::new(records, taps);
+    // Exactness: a level vector left unstored that the fitted model would make an edge has
+    // its pairs gathered now, in a second stream.
+    let missing: Vec<bool> = (0..evidence::PATTERNS)
+        .map(|code| unstored[code] > 0 && model.probability(weight_of[code]) >= MIN_EDGE)
+        .collect();
+    let mut dob_pairs = dob_pairs;
+    let mut dob_codes = dob_codes;
+    if missing.iter().any(|&m| m) {
+        let (more, more_codes, _) = stream_dob(records, dob, taps, &missing);
+        dob_pairs.extend(more);
+        dob_codes.extend(more_codes);
+        for (code, m) in missing.iter().enumerate() {
+            if *m {
+                unstored[code] = 0;
+            }
+        }
+    }
+    kept.extend(dob_pairs);
+    codes.extend(dob_codes);
+    let candidates = &kept[..];
     let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
@@ -179,7 +300,7 @@ pub fn persons(
         labels: Vec::new(),
         model: model.clone(),
         offered: offered_count,
-        candidates: candidates.len(),
+        candidates: candidates.len() + unstored.iter().sum::<u64>() as usize,
         likely_matches: 0,
         expected_false: 0.0,
         expected_missed: 0.0,
@@ -212,6 +333,21 @@ pub fn persons(
         })
         .collect::<Vec<Stats>>();
     let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
+    // The pairs counted but not stored: one weight per level vector (names below the top
+    // level, so no frequency adjustment).
+    for (code, &k) in unstored.iter().enumerate().filter(|(_, &k)| k > 0) {
+        let w = weight_of[code];
+        let p = model.probability(w);
+        if p >= 0.5 {
+            outcome.likely_matches += k as usize;
+            outcome.expected_false += (1.0 - p) * k as f64;
+        } else {
+            outcome.expected_missed += p * k as f64;
+        }
+        *hist
+            .entry(((w + model.prior_weight()) / 5.0).floor() as i32 * 5)
+            .or_default() += k as usize;
+    }
     for s in stats {
         outcome.likely_matches += s.likely;
         outcome.expected_false += s.false_;
@@ -286,7 +422,8 @@ mod tests {
         let candidates: Vec<(u32, u32)> = (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
             .collect();
-        let out = persons(&records, &candidates, None, DEFAULT_MIN_AVERAGE).unwrap();
+        let dob = DobGroups::new(&records, usize::MAX);
+        let out = persons(&records, &candidates, &dob, None, DEFAULT_MIN_AVERAGE).unwrap();
         let mut right = 0;
         for p in 0..300 {
             let (a, b) = (out.labels[2 * p], out.labels[2 * p + 1]);
@@ -297,16 +434,39 @@ mod tests {
         assert_eq!(persons.len(), 300 + (300 - right));
         assert!(out.likely_matches >= 295 && out.likely_matches < 320);
         assert!(out.expected_false < 10.0);
-        let again = persons_again(&records, &candidates);
+        let again = persons_again(&records, &candidates, &dob);
         assert_eq!(again, out.labels);
+        // Streaming the pairs of shared birth dates (most not stored) and storing every pair
+        // (no group small enough to stream) give the same persons and the same counts.
+        let stored = super::persons(
+            &records,
+            &candidates,
+            &DobGroups::new(&records, 0),
+            None,
+            DEFAULT_MIN_AVERAGE,
+        )
+        .unwrap();
+        assert_eq!(stored.labels, out.labels);
+        assert_eq!(stored.offered, out.offered);
+        assert_eq!(stored.candidates, out.candidates);
+        assert_eq!(stored.likely_matches, out.likely_matches);
+        assert!((stored.expected_missed - out.expected_missed).abs() < 1e-6);
+        assert!(
+            dob.pairs() > 0,
+            "the test world has pairs sharing a birth date"
+        );
     }
 
-    fn persons_again(records: &[RecordEvidence], candidates: &[(u32, u32)]) -> Vec<u32> {
+    fn persons_again(
+        records: &[RecordEvidence],
+        candidates: &[(u32, u32)],
+        dob: &DobGroups,
+    ) -> Vec<u32> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        pool.install(|| persons(records, candidates, None, DEFAULT_MIN_AVERAGE))
+        pool.install(|| persons(records, candidates, dob, None, DEFAULT_MIN_AVERAGE))
             .unwrap()
             .labels
     }

@@ -237,31 +237,6 @@ fn record_evidence(
     out
 }
 
-/// Record pairs with equal birth-date parts (`a < b`), from groups of at most
-/// [`MAX_DOB_GROUP`] records; also the number of records in larger groups, left out.
-fn equal_dob_pairs(records: &[crate::link::evidence::RecordEvidence]) -> (Vec<(u32, u32)>, usize) {
-    let mut by_dob: FxHashMap<&[u8], Vec<u32>> = FxHashMap::default();
-    for (i, r) in records.iter().enumerate() {
-        for d in &r.dob {
-            by_dob.entry(d.as_slice()).or_default().push(i as u32);
-        }
-    }
-    let mut pairs = Vec::new();
-    let mut left_out = 0;
-    for group in by_dob.values() {
-        if group.len() > MAX_DOB_GROUP {
-            left_out += group.len();
-            continue;
-        }
-        for (x, &a) in group.iter().enumerate() {
-            for &b in &group[x + 1..] {
-                pairs.push((a.min(b), a.max(b)));
-            }
-        }
-    }
-    (pairs, left_out)
-}
-
 /// Runs the link job.
 pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let t0 = Instant::now();
@@ -451,6 +426,13 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     scored.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)).then(y.2.total_cmp(&x.2)));
     scored.dedup_by_key(|x| (x.0, x.1));
     let t_compare = t1.elapsed().as_secs_f64();
+    // What the diagnostics say of the scored pairs, taken now: the model takes the pairs over.
+    let mut hist = [0usize; 20];
+    for &(_, _, s) in &scored {
+        hist[((s * 20.0) as usize).min(19)] += 1;
+    }
+    let borderline = scored.iter().filter(|x| x.2 < job.threshold + 0.05).count();
+    let scored_pairs = scored.len();
 
     // 4. Cluster.
     let t2 = Instant::now();
@@ -474,43 +456,49 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     );
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let mut model_diag = serde_json::Value::Null;
-    let labels =
-        if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
-            let records = record_evidence(&files, &node_of, keys.len());
-            let (mut candidates, left_out) = equal_dob_pairs(&records);
-            candidates.reserve_exact(scored.len());
-            candidates.extend(scored.iter().map(|&(a, b, _)| (a, b)));
-            let names_all_pairs = match job.blocking {
-                Blocking::AllPairs => true,
-                Blocking::Lsh(_) => false,
-                Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
-            };
-            if names_all_pairs {
-                candidates
-                    .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
-            }
-            candidates.par_sort_unstable();
-            candidates.dedup();
-            let outcome = pool
-                .install(|| {
-                    crate::link::probabilistic::persons(&records, &candidates, taps, min_average)
-                })
-                .map_err(|e| {
-                    Error::config(
-                        &job.out,
-                        format!("the match model cannot be fitted on these records: {e}"),
-                    )
-                })?;
-            model_diag = model_diagnostics(&outcome, min_average, left_out, names_all_pairs);
-            outcome.labels
-        } else if job.one_to_one {
-            one_to_one(keys.len(), &edges(), &agency_of)
-        } else {
-            let edges = edges();
-            pool.install(|| {
-                cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
-            })
+    let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
+        (job.model, parts_taps)
+    {
+        let records = record_evidence(&files, &node_of, keys.len());
+        // Pairs sharing a birth date are streamed from their groups by the model, not
+        // stored here.
+        let dob = crate::link::candidates::DobGroups::new(&records, MAX_DOB_GROUP);
+        let left_out = dob.left_out;
+        let mut candidates: Vec<(u32, u32)> = std::mem::take(&mut scored)
+            .into_iter()
+            .map(|(a, b, _)| (a, b))
+            .collect();
+        let names_all_pairs = match job.blocking {
+            Blocking::AllPairs => true,
+            Blocking::Lsh(_) => false,
+            Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
         };
+        if names_all_pairs {
+            candidates
+                .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
+        }
+        candidates.par_sort_unstable();
+        candidates.dedup();
+        let outcome = pool
+            .install(|| {
+                crate::link::probabilistic::persons(&records, &candidates, &dob, taps, min_average)
+            })
+            .map_err(|e| {
+                Error::config(
+                    &job.out,
+                    format!("the match model cannot be fitted on these records: {e}"),
+                )
+            })?;
+        model_diag = model_diagnostics(&outcome, min_average, left_out, names_all_pairs);
+        outcome.labels
+    } else if job.one_to_one {
+        one_to_one(keys.len(), &edges(), &agency_of)
+    } else {
+        let edges = edges();
+        pool.install(|| {
+            cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
+        })
+    };
     let t_orphans = Instant::now();
     let orphan_overlap = if job.one_to_one || job.model != LinkModel::Rules {
         None
@@ -569,17 +557,12 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     for &m in members.values() {
         *sizes.entry(m).or_default() += 1;
     }
-    let mut hist = [0usize; 20];
-    for &(_, _, s) in &scored {
-        hist[((s * 20.0) as usize).min(19)] += 1;
-    }
-    let borderline = scored.iter().filter(|x| x.2 < job.threshold + 0.05).count();
     let summary = LinkSummary {
         rows,
         records: keys.len(),
         clks: n,
         candidates,
-        pairs: scored.len(),
+        pairs: scored_pairs,
         persons: number.len(),
         orphans_attached,
         platform: platform.name(),
