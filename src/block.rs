@@ -533,37 +533,42 @@ impl Lsh {
     /// bucket at once (a large bucket through a block kernel); a pair found in several bands is
     /// theirs to report once ([`Lsh::collided_before`]).
     pub fn map_buckets<T: Send>(&self, bands: usize, f: &BucketFn<'_, T>) -> (Vec<T>, u64) {
-        let buckets: Vec<(usize, usize, usize)> = (0..bands.min(self.params.bands))
-            .flat_map(|band| {
-                let t = &self.tables[band];
-                let mut out = Vec::new();
-                let mut start = 0;
-                while start < t.len() {
-                    let mut end = start + 1;
-                    while end < t.len() && t[end].0 == t[start].0 {
-                        end += 1;
-                    }
-                    if end - start > 1 {
-                        out.push((band, start, end));
-                    }
-                    start = end;
+        // Band by band: one band's bucket list and results are alive at a time, so memory is
+        // the results plus one band's worth (at a million rows, all bands' bucket lists alone
+        // would take most of a gigabyte).
+        let mut all = Vec::new();
+        let mut count = 0u64;
+        for band in 0..bands.min(self.params.bands) {
+            let t = &self.tables[band];
+            let mut buckets = Vec::new();
+            let mut start = 0;
+            while start < t.len() {
+                let mut end = start + 1;
+                while end < t.len() && t[end].0 == t[start].0 {
+                    end += 1;
                 }
-                out
-            })
-            .collect();
-        let results: Vec<(Vec<T>, u64)> = buckets
-            .par_chunks(4096)
-            .map(|chunk| {
-                let mut out = Vec::new();
-                let mut count = 0u64;
-                for &(band, start, end) in chunk {
-                    count += f(band, &self.tables[band][start..end], &mut out);
+                if end - start > 1 {
+                    buckets.push((start, end));
                 }
-                (out, count)
-            })
-            .collect();
-        let count = results.iter().map(|r| r.1).sum();
-        (results.into_iter().flat_map(|r| r.0).collect(), count)
+                start = end;
+            }
+            let results: Vec<(Vec<T>, u64)> = buckets
+                .par_chunks(4096)
+                .map(|chunk| {
+                    let mut out = Vec::new();
+                    let mut count = 0u64;
+                    for &(start, end) in chunk {
+                        count += f(band, &t[start..end], &mut out);
+                    }
+                    (out, count)
+                })
+                .collect();
+            for (out, c) in results {
+                count += c;
+                all.extend(out);
+            }
+        }
+        (all, count)
     }
 
     /// The table of `band`: `(key, row)` for every row, sorted.

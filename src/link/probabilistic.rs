@@ -225,7 +225,7 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 /// Fails when the run gives the model nothing to learn from (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
-    candidates: &[(u32, u32)],
+    candidates: Vec<(u32, u32)>,
     dob: &DobGroups,
     taps: Option<usize>,
     min_average: f64,
@@ -239,7 +239,10 @@ pub fn persons(
     // nothing the model should learn from: among them EM would mistake households for persons.
     // Pairs sharing a birth-date group are streamed from the groups instead: all counted,
     // the few worth it stored.
-    let ((mut kept, mut codes, mut counts), in_groups) = kept_codes(records, candidates, dob, taps);
+    let ((mut kept, mut codes, mut counts), in_groups) =
+        kept_codes(records, &candidates, dob, taps);
+    let offered_given = candidates.len();
+    drop(candidates);
     let storable: Vec<bool> = (0..evidence::PATTERNS as u16)
         .map(|code| worth_storing(&evidence::pattern_levels(code)))
         .collect();
@@ -247,7 +250,7 @@ pub fn persons(
     let streamed: u64 = dob_counts.iter().sum();
     // Distinct pairs: those of the given candidates that share a birth-date group are met
     // again in the stream.
-    let offered_count = candidates.len() - in_groups + streamed as usize;
+    let offered_count = offered_given - in_groups + streamed as usize;
     // Pairs counted but not stored, per level vector.
     let mut unstored = vec![0u64; evidence::PATTERNS];
     for (code, &k) in dob_counts.iter().enumerate() {
@@ -423,7 +426,14 @@ mod tests {
             .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
             .collect();
         let dob = DobGroups::new(&records, usize::MAX);
-        let out = persons(&records, &candidates, &dob, None, DEFAULT_MIN_AVERAGE).unwrap();
+        let out = persons(
+            &records,
+            candidates.clone(),
+            &dob,
+            None,
+            DEFAULT_MIN_AVERAGE,
+        )
+        .unwrap();
         let mut right = 0;
         for p in 0..300 {
             let (a, b) = (out.labels[2 * p], out.labels[2 * p + 1]);
@@ -440,7 +450,7 @@ mod tests {
         // (no group small enough to stream) give the same persons and the same counts.
         let stored = super::persons(
             &records,
-            &candidates,
+            candidates.clone(),
             &DobGroups::new(&records, 0),
             None,
             DEFAULT_MIN_AVERAGE,
@@ -466,7 +476,7 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        pool.install(|| persons(records, candidates, dob, None, DEFAULT_MIN_AVERAGE))
+        pool.install(|| persons(records, candidates.to_vec(), dob, None, DEFAULT_MIN_AVERAGE))
             .unwrap()
             .labels
     }

@@ -417,15 +417,25 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             .collect(),
     });
     let candidates: u64 = per_row.iter().map(|r| r.0).sum();
-    // Best score per record pair.
-    let mut scored: Vec<(u32, u32, f64)> = per_row
-        .into_iter()
-        .flat_map(|r| r.1)
-        .map(|(a, b, s)| (a.min(b), a.max(b), s))
-        .collect();
+    // Best score per record pair. One list (LSH) is ordered in place, not copied: at a million
+    // records it holds tens of millions of pairs.
+    let mut scored: Vec<(u32, u32, f64)> = if per_row.len() == 1 {
+        per_row.into_iter().next().map(|r| r.1).unwrap_or_default()
+    } else {
+        per_row.into_iter().flat_map(|r| r.1).collect()
+    };
+    scored
+        .par_iter_mut()
+        .for_each(|x| *x = (x.0.min(x.1), x.0.max(x.1), x.2));
     scored.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)).then(y.2.total_cmp(&x.2)));
     scored.dedup_by_key(|x| (x.0, x.1));
     let t_compare = t1.elapsed().as_secs_f64();
+    // The model does not look at the LSH tables again (lone records are the rules'): freed now.
+    let lsh = if job.model == LinkModel::Rules {
+        lsh
+    } else {
+        None
+    };
     // What the diagnostics say of the scored pairs, taken now: the model takes the pairs over.
     let mut hist = [0usize; 20];
     for &(_, _, s) in &scored {
@@ -464,10 +474,10 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         // stored here.
         let dob = crate::link::candidates::DobGroups::new(&records, MAX_DOB_GROUP);
         let left_out = dob.left_out;
-        let mut candidates: Vec<(u32, u32)> = std::mem::take(&mut scored)
-            .into_iter()
-            .map(|(a, b, _)| (a, b))
-            .collect();
+        let mut candidates: Vec<(u32, u32)> = {
+            let scored = std::mem::take(&mut scored);
+            scored.iter().map(|&(a, b, _)| (a, b)).collect()
+        };
         let names_all_pairs = match job.blocking {
             Blocking::AllPairs => true,
             Blocking::Lsh(_) => false,
@@ -481,7 +491,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         candidates.dedup();
         let outcome = pool
             .install(|| {
-                crate::link::probabilistic::persons(&records, &candidates, &dob, taps, min_average)
+                crate::link::probabilistic::persons(&records, candidates, &dob, taps, min_average)
             })
             .map_err(|e| {
                 Error::config(
