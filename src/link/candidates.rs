@@ -278,13 +278,14 @@ mod tests {
     }
 }
 
-/// Records grouped by their birth-date parts, for the model's equal-birth-date candidates
-/// without storing them: every record pair sharing a birth-date part of a group of at most
-/// `max_group` records belongs to the first such group they share ([`DobGroups::first_shared`]),
-/// so a stream over the groups meets each pair once. Larger groups (a placeholder date) are
-/// left out and their records counted.
+/// Records grouped by equal part values (birth-date parts for the model's equal-birth-date
+/// candidates): every record pair sharing a value
+/// of a group of at most `max_group` records belongs to the first such group they share
+/// ([`ValueGroups::first_shared`]), so a pass over the groups meets each pair once, and the
+/// pairs need not be stored. Larger groups (a placeholder date) are left out and their records
+/// counted.
 #[derive(Debug, Clone, Default)]
-pub struct DobGroups {
+pub struct ValueGroups {
     /// Each group's records, ascending; groups in order of their first record.
     pub groups: Vec<Vec<u32>>,
     /// Per record, the groups it is in, ascending (CSR: `start[r]..start[r + 1]` of `ids`).
@@ -294,13 +295,18 @@ pub struct DobGroups {
     pub left_out: usize,
 }
 
-impl DobGroups {
-    /// Groups `records` by their birth-date parts, leaving out groups above `max_group`.
-    pub fn new(records: &[super::evidence::RecordEvidence], max_group: usize) -> DobGroups {
+impl ValueGroups {
+    /// Groups `records` by the values `values` gives of each (distinct per record), leaving out
+    /// groups above `max_group`.
+    pub fn new(
+        records: &[super::evidence::RecordEvidence],
+        values: impl Fn(&super::evidence::RecordEvidence) -> &[Vec<u8>],
+        max_group: usize,
+    ) -> ValueGroups {
         let mut id_of: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
         let mut all: Vec<Vec<u32>> = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            for d in &r.dob {
+            for d in values(r) {
                 let next = id_of.len() as u32;
                 let g = *id_of.entry(d.as_slice()).or_insert(next);
                 if g as usize == all.len() {
@@ -310,7 +316,7 @@ impl DobGroups {
                 all[g as usize].push(i as u32);
             }
         }
-        let mut out = DobGroups::default();
+        let mut out = ValueGroups::default();
         let mut of_record: Vec<Vec<u32>> = vec![Vec::new(); records.len()];
         for members in all {
             if members.len() > max_group {

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::candidates::DobGroups;
+use super::candidates::ValueGroups;
 use super::evidence::{self, RecordEvidence, C};
 use super::frequency::NameFrequencies;
 use super::model::{Model, ModelError};
@@ -80,7 +80,7 @@ type Streamed = usize;
 fn kept_codes(
     records: &[RecordEvidence],
     pairs: &[(u32, u32)],
-    dob: &DobGroups,
+    dob: &ValueGroups,
     taps: Option<usize>,
 ) -> (Kept, Streamed) {
     // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
@@ -129,13 +129,13 @@ fn worth_storing(levels: &[u8; C]) -> bool {
     levels[evidence::NAMES] >= 2 || levels[2] >= 2 || levels[3] >= 2 || levels[4] >= 2
 }
 
-/// The pairs of the birth-date groups ([`DobGroups`]), each met once in the first group it
+/// The pairs of the birth-date groups ([`ValueGroups`]), each met once in the first group it
 /// shares: every pair's level vector counted, and the pairs whose vector `keep` marks stored
 /// with their codes, ordered by pair. Nothing else of the pairs is kept, so groups of
 /// common birth dates (a region of minors shares few birth years) cost time, not memory.
 fn stream_dob(
     records: &[RecordEvidence],
-    dob: &DobGroups,
+    dob: &ValueGroups,
     taps: Option<usize>,
     keep: &[bool],
 ) -> Kept {
@@ -226,7 +226,7 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 pub fn persons(
     records: &[RecordEvidence],
     candidates: Vec<(u32, u32)>,
-    dob: &DobGroups,
+    dob: &ValueGroups,
     taps: Option<usize>,
     min_average: f64,
 ) -> Result<Outcome, ModelError> {
@@ -425,7 +425,7 @@ mod tests {
         let candidates: Vec<(u32, u32)> = (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
             .collect();
-        let dob = DobGroups::new(&records, usize::MAX);
+        let dob = ValueGroups::new(&records, |r| &r.dob, usize::MAX);
         let out = persons(
             &records,
             candidates.clone(),
@@ -451,7 +451,7 @@ mod tests {
         let stored = super::persons(
             &records,
             candidates.clone(),
-            &DobGroups::new(&records, 0),
+            &ValueGroups::new(&records, |r| &r.dob, 0),
             None,
             DEFAULT_MIN_AVERAGE,
         )
@@ -470,7 +470,7 @@ mod tests {
     fn persons_again(
         records: &[RecordEvidence],
         candidates: &[(u32, u32)],
-        dob: &DobGroups,
+        dob: &ValueGroups,
     ) -> Vec<u32> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)

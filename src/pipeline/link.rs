@@ -472,7 +472,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         let records = record_evidence(&files, &node_of, keys.len());
         // Pairs sharing a birth date are streamed from their groups by the model, not
         // stored here.
-        let dob = crate::link::candidates::DobGroups::new(&records, MAX_DOB_GROUP);
+        let dob = crate::link::candidates::ValueGroups::new(&records, |r| &r.dob, MAX_DOB_GROUP);
         let left_out = dob.left_out;
         let mut candidates: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
