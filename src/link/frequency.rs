@@ -20,6 +20,11 @@
 //! held by one person gain a little (`α` = [`ALPHA`] stands in for the unknown chance that a
 //! second, unseen person holds it). The adjustment is clamped to ±[`MAX_ADJUSTMENT`] bits and is
 //! 0 when no value has two holders (nothing to calibrate on).
+//!
+//! **Near names.** A pair whose names are a typo apart (the names level below the top) shares
+//! no value byte for byte; it gets the adjustment of the commoner of the two records' rarest
+//! values ([`NameFrequencies::near_adjustment`]): a typo of a common name weighs as the common
+//! name, a typo of a rare one as rare.
 
 use rustc_hash::FxHashMap;
 
@@ -135,6 +140,23 @@ impl NameFrequencies {
             .clamp(-MAX_ADJUSTMENT, MAX_ADJUSTMENT)
     }
 
+    /// The estimated holders of record `r`'s rarest names value (`None`: it has none).
+    pub fn rarest(&self, r: usize) -> Option<u32> {
+        self.ids[self.start[r] as usize..self.start[r + 1] as usize]
+            .iter()
+            .map(|&v| self.holders[v as usize])
+            .min()
+    }
+
+    /// Bits added to the weight of records `a` and `b` whose names are near but not equal:
+    /// the adjustment of the commoner of the two records' rarest values.
+    pub fn near_adjustment(&self, a: usize, b: usize) -> f64 {
+        match (self.rarest(a), self.rarest(b)) {
+            (Some(x), Some(y)) => self.adjustment_for(x.max(y)),
+            _ => 0.0,
+        }
+    }
+
     /// Bits added to the weight of records `a` and `b` when their names agree at the top level:
     /// 0 when they share no names value byte for byte.
     pub fn adjustment(&self, a: usize, b: usize) -> f64 {
@@ -248,6 +270,29 @@ mod tests {
             NameFrequencies::new(&records, None).shared_holders(0, 1),
             Some(2)
         );
+    }
+
+    /// A near pair is weighed by the commoner of the two records' rarest values: a typo of a
+    /// common name counts as common, a typo of a rare name as rare.
+    #[test]
+    fn near_names_take_the_commoner_rarest_value() {
+        let records = vec![
+            record(&[1], Some(10)),
+            record(&[1], Some(11)),
+            record(&[1], Some(12)),
+            record(&[2], Some(13)), // a typo of name 1, one holder
+            record(&[3], Some(14)), // a rare name
+            record(&[4], Some(14)), // its typo
+            record(&[], None),
+        ];
+        let f = NameFrequencies::new(&records, None);
+        assert_eq!(f.rarest(0), Some(3));
+        assert_eq!(f.rarest(3), Some(1));
+        assert_eq!(f.rarest(6), None);
+        assert_eq!(f.near_adjustment(0, 3), f.adjustment_for(3));
+        assert_eq!(f.near_adjustment(4, 5), f.adjustment_for(1));
+        assert!(f.near_adjustment(0, 3) < f.near_adjustment(4, 5));
+        assert_eq!(f.near_adjustment(0, 6), 0.0);
     }
 
     /// With every name held by one person there is nothing to calibrate on: no adjustment.

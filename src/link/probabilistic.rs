@@ -262,7 +262,7 @@ pub fn persons(
     let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
     // Every pair of one level vector has the same weight (computed once per vector), except
     // that a pair agreeing on a names value byte for byte has it adjusted by the value's
-    // frequency ([`NameFrequencies`]).
+    // frequency ([`NameFrequencies`]) ...
     let weight_of: Vec<f64> = (0..evidence::PATTERNS as u16)
         .map(|code| model.weight(&evidence::pattern_levels(code)))
         .collect();
@@ -291,10 +291,17 @@ pub fn persons(
     kept.extend(dob_pairs);
     codes.extend(dob_codes);
     let candidates = &kept[..];
+    // ... and a pair whose names are a typo apart (the level below the top: 0.85–0.95) by the
+    // frequency of the commoner of the two records' rarest values.
+    let near_names: Vec<bool> = (0..evidence::PATTERNS as u16)
+        .map(|code| evidence::pattern_levels(code)[evidence::NAMES] + 1 == top_names)
+        .collect();
     let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)
+        } else if near_names[code as usize] {
+            w + frequencies.near_adjustment(a as usize, b as usize)
         } else {
             w
         }
