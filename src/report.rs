@@ -683,7 +683,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
              in bits), a missing group adds none, and records join a person while their average \
              match probability stays high enough."
                 .to_string(),
-            match_weights(m),
+            weight_chart(m) + &match_weights(m),
             model_estimates(m),
         ),
         None => (
@@ -711,6 +711,95 @@ pub fn render(input: &ReportInput<'_>) -> String {
         input.min_cell
     );
     h
+}
+
+/// The model's match weights (`diagnostics.json` → `model.comparisons`) as a chart: one bar per
+/// comparison level, drawn left of the axis (evidence against a match) or right (for), with
+/// the level's meaning and its weight in bits; then what the names frequency adjustment adds.
+fn weight_chart(m: &serde_json::Value) -> String {
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    for c in m
+        .get("comparisons")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+        for l in c
+            .get("levels")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let label = l.get("label").and_then(|v| v.as_str()).unwrap_or("");
+            if let Some(w) = l.get("weight").and_then(|v| v.as_f64()) {
+                rows.push((format!("{name} {label}"), w));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let max = rows.iter().map(|r| r.1.abs()).fold(1.0, f64::max);
+    // A gap between the labels and the longest bar against a match holds its value.
+    let (label_w, gap, half, h) = (170.0, 44.0, 250.0, 18.0);
+    let axis = label_w + gap + half;
+    let height = rows.len() as f64 * h + 28.0;
+    let width = axis + half + 60.0;
+    let mut s = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\">"
+    );
+    for (i, (label, w)) in rows.iter().enumerate() {
+        let y = i as f64 * h + 4.0;
+        let len = w.abs() / max * half;
+        let (x, fill) = if *w < 0.0 {
+            (axis - len, BAR2)
+        } else {
+            (axis, BAR)
+        };
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"small\">{}</text>\
+             <rect x=\"{x:.1}\" y=\"{y}\" width=\"{len:.1}\" height=\"{}\" fill=\"{fill}\"/>\
+             <text x=\"{:.1}\" y=\"{}\" class=\"small\" text-anchor=\"{}\">{w:+.1}</text>",
+            label_w - 6.0,
+            y + 12.0,
+            esc(label),
+            h - 5.0,
+            if *w < 0.0 { x - 4.0 } else { x + len + 4.0 },
+            y + 12.0,
+            if *w < 0.0 { "end" } else { "start" },
+        );
+    }
+    let bottom = rows.len() as f64 * h + 8.0;
+    let _ = write!(
+        s,
+        "<line x1=\"{axis}\" y1=\"0\" x2=\"{axis}\" y2=\"{bottom}\" stroke=\"#4a5568\"/>\
+         <text x=\"{}\" y=\"{}\" class=\"small\" text-anchor=\"end\">against a match</text>\
+         <text x=\"{}\" y=\"{}\" class=\"small\">for a match (bits)</text></svg>",
+        axis - 6.0,
+        bottom + 14.0,
+        axis + 6.0,
+        bottom + 14.0
+    );
+    let f = m.get("names_frequency");
+    let get = |k: &str| f.and_then(|f| f.get(k)).and_then(|v| v.as_f64());
+    if let (Some(kappa), Some(alpha), Some(clamp)) =
+        (get("kappa"), get("alpha"), get("max_adjustment"))
+    {
+        if kappa > 0.0 {
+            let rare = (kappa / alpha).log2().clamp(-clamp, clamp);
+            let common = (kappa / 9.0).log2().clamp(-clamp, clamp);
+            let _ = write!(
+                s,
+                "<p class=\"note\">Names that agree (or are a typo apart) are weighed by how many \
+                 persons hold the name, estimated from the run's own records: a name held by one \
+                 person adds {rare:+.1} bits to its level's weight, a name held by ten adds \
+                 {common:+.1}.</p>"
+            );
+        }
+    }
+    s
 }
 
 /// The model's match weights (`diagnostics.json` → `model.comparisons`) as a table: one row

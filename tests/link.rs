@@ -647,6 +647,13 @@ fn the_report_of_a_model_run_shows_its_weights_and_its_own_estimates() {
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("match weights (bits)"), "no weights table");
+    // The chart: a bar per level with its meaning, and the frequency adjustment in words.
+    assert!(html.contains("names ≥ 0.95"), "no weights chart");
+    assert!(html.contains("for a match (bits)"));
+    assert!(
+        html.contains("a name held by one person adds"),
+        "no frequency note"
+    );
     assert!(html.contains("<tr><th>names</th>"));
     assert!(html.contains("false matches among the"), "no own estimate");
     assert!(!html.contains("A valley just above the threshold"));

@@ -56,6 +56,48 @@ const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
 const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
 const SSN_CUTS: [f64; 1] = [0.99];
 
+/// What level `level` (1..) of comparison `c` means, for people reading the weights: a Dice
+/// band on the plain scale for the parts (`< 0.6`, `0.6–0.75`, ..., `≥ 0.95`), `disagree` /
+/// `agree` for sex, `apart` / `overlap` for the age intervals; empty for level 0 or a level out
+/// of range.
+///
+/// ```
+/// use crosswalk::link::evidence::{level_label, NAMES};
+///
+/// assert_eq!(level_label(NAMES, 1), "< 0.6");
+/// assert_eq!(level_label(NAMES, 5), "≥ 0.95");
+/// ```
+pub fn level_label(c: usize, level: u8) -> String {
+    let cuts: &[f64] = match c {
+        0 => &NAMES_CUTS,
+        1 => &DOB_CUTS,
+        2 => &PHONE_CUTS,
+        3 => &ADDRESS_CUTS,
+        4 => &SSN_CUTS,
+        5 => {
+            return ["", "disagree", "agree"]
+                .get(level as usize)
+                .unwrap_or(&"")
+                .to_string()
+        }
+        6 => {
+            return ["", "apart", "overlap"]
+                .get(level as usize)
+                .unwrap_or(&"")
+                .to_string()
+        }
+        _ => return String::new(),
+    };
+    let l = level as usize;
+    match l {
+        0 => String::new(),
+        1 => format!("< {}", cuts[0]),
+        _ if l == cuts.len() + 1 => format!("≥ {}", cuts[cuts.len() - 1]),
+        _ if l <= cuts.len() => format!("{}–{}", cuts[l - 2], cuts[l - 1]),
+        _ => String::new(),
+    }
+}
+
 /// One record's evidence, gathered over all its rows: the distinct values of each part (bytes
 /// of equal length per part across records) and of its facts. Two records compare by their
 /// best pair of values per comparison, as names and aliases always did, so the evidence does

@@ -665,6 +665,7 @@ fn model_diagnostics(
                 .map(|l| {
                     serde_json::json!({
                         "level": l,
+                        "label": crate::link::evidence::level_label(c, l as u8),
                         "m": round(o.model.m[c][l], 5),
                         "u": round(o.model.u[c][l], 6),
                         "weight": round(o.model.level_weight(c, l as u8), 2),
