@@ -178,6 +178,94 @@ pub fn names_pairs(
 /// birth dates only.
 pub const FS_NAMES_ALL_PAIRS: usize = 250_000;
 
+/// Records grouped by equal part values (birth-date parts for the model's equal-birth-date
+/// candidates): every record pair sharing a value
+/// of a group of at most `max_group` records belongs to the first such group they share
+/// ([`ValueGroups::first_shared`]), so a pass over the groups meets each pair once, and the
+/// pairs need not be stored. Larger groups (a placeholder date) are left out and their records
+/// counted.
+#[derive(Debug, Clone, Default)]
+pub struct ValueGroups {
+    /// Each group's records, ascending; groups in order of their first record.
+    pub groups: Vec<Vec<u32>>,
+    /// Per record, the groups it is in, ascending (CSR: `start[r]..start[r + 1]` of `ids`).
+    start: Vec<u32>,
+    ids: Vec<u32>,
+    /// Records in groups larger than the limit (once per such group).
+    pub left_out: usize,
+}
+
+impl ValueGroups {
+    /// Groups `records` by the values `values` gives of each (distinct per record), leaving out
+    /// groups above `max_group`.
+    pub fn new(
+        records: &[super::evidence::RecordEvidence],
+        values: impl Fn(&super::evidence::RecordEvidence) -> &[Vec<u8>],
+        max_group: usize,
+    ) -> ValueGroups {
+        let mut id_of: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
+        let mut all: Vec<Vec<u32>> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            for d in values(r) {
+                let next = id_of.len() as u32;
+                let g = *id_of.entry(d.as_slice()).or_insert(next);
+                if g as usize == all.len() {
+                    all.push(Vec::new());
+                }
+                // Each group holds a record once, even if `values` repeated a value.
+                if all[g as usize].last() != Some(&(i as u32)) {
+                    all[g as usize].push(i as u32);
+                }
+            }
+        }
+        let mut out = ValueGroups::default();
+        let mut of_record: Vec<Vec<u32>> = vec![Vec::new(); records.len()];
+        for members in all {
+            if members.len() > max_group {
+                out.left_out += members.len();
+                continue;
+            }
+            if members.len() < 2 {
+                continue;
+            }
+            let g = out.groups.len() as u32;
+            for &r in &members {
+                of_record[r as usize].push(g);
+            }
+            out.groups.push(members);
+        }
+        out.start.push(0);
+        for ids in of_record {
+            out.ids.extend(ids);
+            out.start.push(out.ids.len() as u32);
+        }
+        out
+    }
+
+    /// The first group records `a` and `b` share, `None` when they share none.
+    pub fn first_shared(&self, a: usize, b: usize) -> Option<u32> {
+        let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
+        let (x, y) = (ids(a), ids(b));
+        let (mut i, mut j) = (0, 0);
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return Some(x[i]),
+            }
+        }
+        None
+    }
+
+    /// Pairs over all groups (a pair in two groups counted twice).
+    pub fn pairs(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| (g.len() as u64) * (g.len() as u64 - 1) / 2)
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,91 +363,5 @@ mod tests {
             }
         }
         assert!(checked > 1000, "{checked}");
-    }
-}
-
-/// Records grouped by equal part values (birth-date parts for the model's equal-birth-date
-/// candidates): every record pair sharing a value
-/// of a group of at most `max_group` records belongs to the first such group they share
-/// ([`ValueGroups::first_shared`]), so a pass over the groups meets each pair once, and the
-/// pairs need not be stored. Larger groups (a placeholder date) are left out and their records
-/// counted.
-#[derive(Debug, Clone, Default)]
-pub struct ValueGroups {
-    /// Each group's records, ascending; groups in order of their first record.
-    pub groups: Vec<Vec<u32>>,
-    /// Per record, the groups it is in, ascending (CSR: `start[r]..start[r + 1]` of `ids`).
-    start: Vec<u32>,
-    ids: Vec<u32>,
-    /// Records in groups larger than the limit (once per such group).
-    pub left_out: usize,
-}
-
-impl ValueGroups {
-    /// Groups `records` by the values `values` gives of each (distinct per record), leaving out
-    /// groups above `max_group`.
-    pub fn new(
-        records: &[super::evidence::RecordEvidence],
-        values: impl Fn(&super::evidence::RecordEvidence) -> &[Vec<u8>],
-        max_group: usize,
-    ) -> ValueGroups {
-        let mut id_of: rustc_hash::FxHashMap<&[u8], u32> = Default::default();
-        let mut all: Vec<Vec<u32>> = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            for d in values(r) {
-                let next = id_of.len() as u32;
-                let g = *id_of.entry(d.as_slice()).or_insert(next);
-                if g as usize == all.len() {
-                    all.push(Vec::new());
-                }
-                // A record's distinct values: each group holds it once.
-                all[g as usize].push(i as u32);
-            }
-        }
-        let mut out = ValueGroups::default();
-        let mut of_record: Vec<Vec<u32>> = vec![Vec::new(); records.len()];
-        for members in all {
-            if members.len() > max_group {
-                out.left_out += members.len();
-                continue;
-            }
-            if members.len() < 2 {
-                continue;
-            }
-            let g = out.groups.len() as u32;
-            for &r in &members {
-                of_record[r as usize].push(g);
-            }
-            out.groups.push(members);
-        }
-        out.start.push(0);
-        for ids in of_record {
-            out.ids.extend(ids);
-            out.start.push(out.ids.len() as u32);
-        }
-        out
-    }
-
-    /// The first group records `a` and `b` share, `None` when they share none.
-    pub fn first_shared(&self, a: usize, b: usize) -> Option<u32> {
-        let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
-        let (x, y) = (ids(a), ids(b));
-        let (mut i, mut j) = (0, 0);
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => return Some(x[i]),
-            }
-        }
-        None
-    }
-
-    /// Pairs over all groups (a pair in two groups counted twice).
-    pub fn pairs(&self) -> u64 {
-        self.groups
-            .iter()
-            .map(|g| (g.len() as u64) * (g.len() as u64 - 1) / 2)
-            .sum()
     }
 }

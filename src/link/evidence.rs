@@ -173,7 +173,8 @@ fn undiffuse(y: f64, t: usize) -> f64 {
     (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t as f64)) / 2.0
 }
 
-/// Dice of two parts of equal length on the plain filter's scale: plain Dice when `taps` is
+/// Dice of two parts of equal length (0 for parts of different lengths) on the plain filter's
+/// scale: plain Dice when `taps` is
 /// `None`; for diffused parts estimated from the densities and the Hamming distance, each
 /// mapped back through the diffusion, as `1 − h / (d_a + d_b)` (the plain filters' differing
 /// bits over their bits set), clamped to 0..1.
@@ -187,6 +188,10 @@ fn undiffuse(y: f64, t: usize) -> f64 {
 /// assert_eq!(part_similarity(&a, &a, Some(4)), 1.0);
 /// ```
 pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
+    // One schema gives every record's part one length; parts of two lengths do not compare.
+    if a.len() != b.len() {
+        return 0.0;
+    }
     let (pa, pb, inter) = counts(a, b);
     let (pa, pb) = (pa as f64, pb as f64);
     match taps {

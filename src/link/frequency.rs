@@ -11,7 +11,10 @@
 //! by one person with many records. The estimate here is the number of distinct birth-date
 //! parts among the records holding the value (at least 1): persons sharing a name mostly differ
 //! in birth date, while one person's records mostly repeat theirs. A birth-date typo counts as a
-//! second holder, which only lowers the boost (the safe direction).
+//! second holder, which only lowers the boost (the safe direction). Dates are not grouped by
+//! similarity: a typo and another person born on the same day of another year look alike
+//! (both keep four of six date tokens), and merging them would undercount a common name's
+//! holders, the unsafe direction.
 //!
 //! **The adjustment.** With `n_v` estimated holders of value `v` and `N = Σ n_v`, a random
 //! non-matching pair agrees on `v` with `u_v ∝ n_v − 1`, and the model's `u` of the top level
@@ -28,7 +31,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::evidence::{part_similarity, RecordEvidence};
+use super::evidence::RecordEvidence;
 
 /// Holders assumed for a value only one person is seen with (`max(n_v − 1, α)`).
 pub const ALPHA: f64 = 0.1;
@@ -50,7 +53,7 @@ pub struct NameFrequencies {
 
 impl NameFrequencies {
     /// Counts the names values of `records` and their holders.
-    pub fn new(records: &[RecordEvidence], taps: Option<usize>) -> NameFrequencies {
+    pub fn new(records: &[RecordEvidence]) -> NameFrequencies {
         let mut id_of: FxHashMap<&[u8], u32> = FxHashMap::default();
         let mut dob_of: FxHashMap<&[u8], u32> = FxHashMap::default();
         let mut start = Vec::with_capacity(records.len() + 1);
@@ -75,17 +78,12 @@ impl NameFrequencies {
         }
         seen.sort_unstable();
         seen.dedup();
-        // Holders per value: its birth dates grouped where they are near (one typo apart), so
-        // that one person's dates recorded with a typo count once.
-        let dobs: Vec<&[u8]> = {
-            let mut v: Vec<(&[u8], u32)> = dob_of.into_iter().collect();
-            v.sort_unstable_by_key(|x| x.1);
-            v.into_iter().map(|x| x.0).collect()
-        };
-        let mut holders = vec![1u32; id_of.len()];
-        for group in seen.chunk_by(|x, y| x.0 == y.0) {
-            let dates: Vec<&[u8]> = group.iter().map(|&(_, d)| dobs[d as usize]).collect();
-            holders[group[0].0 as usize] = distinct_dates(&dates, taps).max(1);
+        let mut holders = vec![0u32; id_of.len()];
+        for &(v, _) in &seen {
+            holders[v as usize] += 1;
+        }
+        for h in &mut holders {
+            *h = (*h).max(1);
         }
         let total: f64 = holders.iter().map(|&n| n as f64).sum();
         let pairs: f64 = holders.iter().map(|&n| n as f64 * (n as f64 - 1.0)).sum();
@@ -158,41 +156,14 @@ impl NameFrequencies {
     }
 
     /// Bits added to the weight of records `a` and `b` when their names agree at the top level:
-    /// 0 when they share no names value byte for byte.
+    /// by the rarest value they share byte for byte, or, sharing none (an estimate of 0.95 or
+    /// more between different values), as [`NameFrequencies::near_adjustment`].
     pub fn adjustment(&self, a: usize, b: usize) -> f64 {
-        self.shared_holders(a, b)
-            .map_or(0.0, |n| self.adjustment_for(n))
-    }
-}
-
-/// Birth-date parts at least this similar ([`part_similarity`]) are one person's date, one
-/// typo apart (the birth-date comparison's third level).
-pub const NEAR_DATES: f64 = 0.5;
-
-/// The number of groups of `dates` (distinct birth-date parts), dates joined where they are at
-/// least [`NEAR_DATES`] similar, transitively.
-fn distinct_dates(dates: &[&[u8]], taps: Option<usize>) -> u32 {
-    let mut parent: Vec<usize> = (0..dates.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    let mut groups = dates.len() as u32;
-    for i in 0..dates.len() {
-        for j in i + 1..dates.len() {
-            if part_similarity(dates[i], dates[j], taps) >= NEAR_DATES {
-                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-                if a != b {
-                    parent[a] = b;
-                    groups -= 1;
-                }
-            }
+        match self.shared_holders(a, b) {
+            Some(n) => self.adjustment_for(n),
+            None => self.near_adjustment(a, b),
         }
     }
-    groups
 }
 
 #[cfg(test)]
@@ -218,7 +189,7 @@ mod tests {
 
     /// Name 1 is held by four persons (four birth dates), name 2 by one person with three
     /// records, name 3 by one person without a birth date: the common name loses weight, the
-    /// rare ones gain, and records sharing no value get nothing.
+    /// rare ones gain.
     #[test]
     fn common_names_lose_weight_and_rare_names_gain() {
         let records = vec![
@@ -232,7 +203,7 @@ mod tests {
             record(&[3], None),
             record(&[3], None),
         ];
-        let f = NameFrequencies::new(&records, None);
+        let f = NameFrequencies::new(&records);
         assert_eq!(f.values(), 4);
         // κ = (4·3) / (4 + 1 + 1 + 1).
         assert!((f.kappa() - 12.0 / 7.0).abs() < 1e-12);
@@ -247,29 +218,30 @@ mod tests {
         assert!((rare - (12.0f64 / 7.0 / ALPHA).log2()).abs() < 1e-12);
         assert!(common < 0.0 && rare > 0.0);
         assert_eq!(f.adjustment(7, 8), rare);
-        assert_eq!(f.adjustment(0, 4), 0.0);
+        // Sharing no value, the commoner of the two rarest values counts (name 1's four).
+        assert_eq!(f.adjustment(0, 4), f.adjustment_for(4));
     }
 
-    /// One person's birth date recorded with a typo (a part sharing most bits with the other)
-    /// counts one holder; a different date counts another.
+    /// Holders are distinct birth-date parts, never grouped by similarity: a date one bit apart
+    /// (a typo, or another person's birthday in another year) counts as another holder, and a
+    /// record without a birth date adds none.
     #[test]
-    fn a_date_with_a_typo_is_one_holder() {
-        let mut typo = date(5);
-        typo[0] ^= 0b1000_0000; // bit 7 (of date 2) added to date 5's bits 15..18
-        typo[2] ^= 0b0000_0100; // bit 18 added
-        let near = part_similarity(&date(5), &typo, None);
-        assert!((NEAR_DATES..1.0).contains(&near), "{near}");
-        let mut records = vec![record(&[1], Some(5)), record(&[1], Some(6))];
-        records[1].dob = vec![typo];
-        assert_eq!(
-            NameFrequencies::new(&records, None).shared_holders(0, 1),
-            Some(1)
-        );
-        let records = vec![record(&[1], Some(5)), record(&[1], Some(6))];
-        assert_eq!(
-            NameFrequencies::new(&records, None).shared_holders(0, 1),
-            Some(2)
-        );
+    fn every_distinct_date_is_a_holder() {
+        let mut near = date(5);
+        near[0] ^= 0b1000_0000;
+        let mut records = vec![
+            record(&[1], Some(5)),
+            record(&[1], Some(6)),
+            record(&[1], None),
+        ];
+        records[1].dob = vec![near];
+        assert_eq!(NameFrequencies::new(&records).shared_holders(0, 1), Some(2));
+        let records = vec![
+            record(&[1], Some(5)),
+            record(&[1], Some(5)),
+            record(&[1], None),
+        ];
+        assert_eq!(NameFrequencies::new(&records).shared_holders(0, 2), Some(1));
     }
 
     /// A near pair is weighed by the commoner of the two records' rarest values: a typo of a
@@ -285,7 +257,7 @@ mod tests {
             record(&[4], Some(14)), // its typo
             record(&[], None),
         ];
-        let f = NameFrequencies::new(&records, None);
+        let f = NameFrequencies::new(&records);
         assert_eq!(f.rarest(0), Some(3));
         assert_eq!(f.rarest(3), Some(1));
         assert_eq!(f.rarest(6), None);
@@ -293,13 +265,17 @@ mod tests {
         assert_eq!(f.near_adjustment(4, 5), f.adjustment_for(1));
         assert!(f.near_adjustment(0, 3) < f.near_adjustment(4, 5));
         assert_eq!(f.near_adjustment(0, 6), 0.0);
+        // Top-level agreement without a shared value (different values estimated ≥ 0.95)
+        // falls back to the near adjustment, so it never outweighs the exact name.
+        assert_eq!(f.adjustment(0, 3), f.near_adjustment(0, 3));
+        assert!(f.adjustment(0, 3) <= f.adjustment(4, 5));
     }
 
     /// With every name held by one person there is nothing to calibrate on: no adjustment.
     #[test]
     fn no_adjustment_without_a_shared_name() {
         let records = vec![record(&[1], Some(1)), record(&[2], Some(2))];
-        let f = NameFrequencies::new(&records, None);
+        let f = NameFrequencies::new(&records);
         assert_eq!(f.kappa(), 0.0);
         assert_eq!(f.adjustment_for(1), 0.0);
     }

@@ -220,8 +220,9 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
     out
 }
 
-/// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`), scores the
-/// candidates and clusters the records. `taps`: the parts' diffusion ([`evidence::taps_of`]).
+/// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`) together with
+/// the pairs of the birth-date groups `dob` (streamed, [`ValueGroups`]; given candidates that
+/// share a group are left to the stream), scores them and clusters the records. `taps`: the parts' diffusion ([`evidence::taps_of`]).
 /// Fails when the run gives the model nothing to learn from (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
@@ -270,7 +271,7 @@ pub fn persons(
     let exact_names: Vec<bool> = (0..evidence::PATTERNS as u16)
         .map(|code| evidence::pattern_levels(code)[evidence::NAMES] == top_names)
         .collect();
-    let frequencies = NameFrequencies::new(records, taps);
+    let frequencies = NameFrequencies::new(records);
     // Exactness: a level vector left unstored that the fitted model would make an edge has
     // its pairs gathered now, in a second stream.
     let missing: Vec<bool> = (0..evidence::PATTERNS)

@@ -430,7 +430,17 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     scored.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)).then(y.2.total_cmp(&x.2)));
     scored.dedup_by_key(|x| (x.0, x.1));
     let t_compare = t1.elapsed().as_secs_f64();
-    // The model does not look at the LSH tables again (lone records are the rules'): freed now.
+    // The blocking used, for the diagnostics; then the LSH tables, which the model does not
+    // look at again (lone records are the rules'), are freed.
+    let blocking = match &lsh {
+        Some(l) => serde_json::json!({
+            "method": "minhash-lsh",
+            "bands": l.params().bands,
+            "rows": l.params().rows,
+            "max_bit_share": l.params().max_bit_share_permille as f64 / 1000.0,
+        }),
+        None => serde_json::json!({"method": "all-pairs"}),
+    };
     let lsh = if job.model == LinkModel::Rules {
         lsh
     } else {
@@ -615,15 +625,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         "kernel": summary.platform,
         "hardening": hardening,
         "model": model_diag,
-        "blocking": match &lsh {
-            Some(l) => serde_json::json!({
-                "method": "minhash-lsh",
-                "bands": l.params().bands,
-                "rows": l.params().rows,
-                "max_bit_share": l.params().max_bit_share_permille as f64 / 1000.0,
-            }),
-            None => serde_json::json!({"method": "all-pairs"}),
-        },
+        "blocking": blocking,
         "warnings": summary.warnings,
         "score_histogram": ranges,
         "cluster_sizes": cluster_sizes,
