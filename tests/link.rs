@@ -628,7 +628,7 @@ fn a_world_with_parts_links_by_the_model() {
     assert!(stderr(&o).contains("[parts]"), "{}", stderr(&o));
 }
 
-/// The model's pairwise F1 floor on the committed world (0.9824 on 2026-12-06; 0.9821 with the
+/// The model's pairwise F1 floor on the committed world (0.9824 on 2026-12-06, the same with the
 /// names frequency adjustment; see docs/measurements/2026-12-06-fs-link.md).
 const FS_FLOOR: f64 = 0.97;
 
