@@ -621,6 +621,51 @@ fn a_world_with_parts_links_by_the_model() {
     let freq = &model["names_frequency"];
     assert!(freq["values"].as_u64().unwrap() > 100, "{freq}");
     assert!(freq["kappa"].as_f64().unwrap() > 0.0, "{freq}");
+    // A monthly run can fix the model to an earlier run's: the same m and u, λ fitted again
+    // (on the same records it lands within rounding, so the persons hardly move).
+    let r4 = dir.path().join("run4");
+    let o = link(
+        &r4,
+        &inputs,
+        &["--model", "fs", "--model-from", r1.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diag4: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r4.join("diagnostics.json")).unwrap())
+            .unwrap();
+    let fixed = &diag4["model"];
+    assert!(fixed["parameters"].as_str().unwrap().starts_with("fixed"));
+    assert_eq!(fixed["random_pairs"], 0, "no u estimated again");
+    assert_eq!(
+        fixed["comparisons"], model["comparisons"],
+        "m and u as given"
+    );
+    let l4 = fixed["lambda"].as_f64().unwrap();
+    assert!((l4 / lambda - 1.0).abs() < 1e-3, "λ {l4} against {lambda}");
+    let out4 = evaluate_run(&fixture("world/truth"), &r4, &dir.path().join("maps"));
+    let [_, _, f1_fixed] = all_pairs_prf(&out4);
+    assert!((f1_fixed - f1).abs() < 0.005, "F1 {f1_fixed} against {f1}");
+    // ... refused without the model, or from a run without one, saying what to give.
+    let o = link(
+        &dir.path().join("run5"),
+        &inputs,
+        &["--model-from", r1.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--model fs"), "{}", stderr(&o));
+    let rules = dir.path().join("run6");
+    assert!(link(&rules, &inputs, &[]).status.success());
+    let o = link(
+        &dir.path().join("run7"),
+        &inputs,
+        &["--model", "fs", "--model-from", rules.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no fellegi-sunter model"),
+        "{}",
+        stderr(&o)
+    );
     // Encodings without parts: refused, naming what to do.
     let plain = encode_world(dir.path(), &key);
     let o = link(&dir.path().join("run3"), &plain, &["--model", "fs"]);

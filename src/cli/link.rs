@@ -38,6 +38,11 @@ pub struct LinkArgs {
     /// fitted on this run's records; needs encodings made with a schema that has [parts]).
     #[arg(long, value_name = "HOW", default_value = "rules", value_parser = ["rules", "fs"])]
     model: String,
+    /// `--model fs`: take the model's m and u from an earlier run (its directory or its
+    /// diagnostics.json) instead of fitting them on this one; λ is still fitted here. For
+    /// monthly runs that should weigh evidence alike (docs/linkage.md).
+    #[arg(long, value_name = "RUN", conflicts_with = "registry")]
+    model_from: Option<PathBuf>,
     /// `--model fs`: clusters merge while the average match probability over all their record
     /// pairs is at least this.
     #[arg(long, value_name = "NUM", default_value_t = crosswalk::link::probabilistic::DEFAULT_MIN_AVERAGE)]
@@ -114,6 +119,12 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         return Err(crosswalk::Error::config(
             &out,
             "--threshold, --min-average, --cohesion, --containment, --orphan-overlap and --orphan-margin must lie between 0 and 1",
+        ));
+    }
+    if !fs && args.model_from.is_some() {
+        return Err(crosswalk::Error::config(
+            &out,
+            "--model-from fixes the parameters of the match model; give it with --model fs",
         ));
     }
     if fs && args.one_to_one {
@@ -204,6 +215,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         },
         one_to_one: args.one_to_one,
         threads: super::threads(args.threads),
+        model_from: args.model_from.clone(),
         model: if fs {
             link::LinkModel::Probabilistic {
                 min_average: args.min_average,

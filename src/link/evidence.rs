@@ -346,6 +346,83 @@ pub fn pattern_levels(code: u16) -> [u8; C] {
     out
 }
 
+/// λ fitted again on a run's candidate `counts` (as [`fit_patterns`] takes them) for a model
+/// whose `m` and `u` are fixed, e.g. taken from an earlier run ([`model_from_diagnostics`]):
+/// the share of matches among all `total_pairs` pairs changes with the run's size, the
+/// evidence a level gives does not.
+pub fn refit_lambda(mut model: Model, counts: &[u64], total_pairs: f64) -> Model {
+    let (mut all, mut all_w) = (Vec::new(), Vec::new());
+    for (code, &k) in counts
+        .iter()
+        .take(PATTERNS)
+        .enumerate()
+        .filter(|(_, &k)| k > 0)
+    {
+        all.extend_from_slice(&pattern_levels(code as u16));
+        all_w.push(k as f64);
+    }
+    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
+    model
+}
+
+/// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
+/// comparison and level, `m` and `u`. The comparisons and their levels must be this version's
+/// ([`COMPARISONS`]), each probability in 0..=1 with `u` above 0; the message says what does
+/// not fit.
+pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, String> {
+    if section.get("method").and_then(|v| v.as_str()) != Some("fellegi-sunter") {
+        return Err("it holds no fellegi-sunter model section (a run linked by the rules?)".into());
+    }
+    let mut model = Model::new(&COMPARISONS.map(|c| c.1));
+    let comparisons = section
+        .get("comparisons")
+        .and_then(|v| v.as_array())
+        .ok_or("its model has no comparisons")?;
+    if comparisons.len() != C {
+        return Err(format!(
+            "its model has {} comparisons, this version {C}",
+            comparisons.len()
+        ));
+    }
+    for (c, (name, levels)) in COMPARISONS.iter().enumerate() {
+        let cmp = &comparisons[c];
+        if cmp.get("name").and_then(|v| v.as_str()) != Some(name) {
+            return Err(format!("its comparison {} is not {name}", c + 1));
+        }
+        let lv = cmp
+            .get("levels")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| format!("comparison {name} has no levels"))?;
+        if lv.len() != levels - 1 {
+            return Err(format!(
+                "comparison {name} has {} levels, this version {}",
+                lv.len(),
+                levels - 1
+            ));
+        }
+        for (i, level) in lv.iter().enumerate() {
+            let get = |k: &str| level.get(k).and_then(|v| v.as_f64());
+            match (get("m"), get("u")) {
+                (Some(m), Some(u)) if (0.0..=1.0).contains(&m) && u > 0.0 && u <= 1.0 => {
+                    model.m[c][i + 1] = m;
+                    model.u[c][i + 1] = u;
+                }
+                _ => {
+                    return Err(format!(
+                        "comparison {name}, level {}: m or u missing or out of range",
+                        i + 1
+                    ))
+                }
+            }
+        }
+    }
+    match section.get("lambda").and_then(|v| v.as_f64()) {
+        Some(l) if l > 0.0 && l < 1.0 => model.lambda = l,
+        _ => return Err("its λ is missing or out of range".into()),
+    }
+    Ok(model)
+}
+
 /// Fits the model on a run's own records, without truth:
 ///
 /// 1. `u` from the levels of random record pairs (`random`);

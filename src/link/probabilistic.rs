@@ -222,7 +222,8 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 
 /// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`) together with
 /// the pairs of the birth-date groups `dob` (streamed, [`ValueGroups`]; given candidates that
-/// share a group are left to the stream), scores them and clusters the records. `taps`: the parts' diffusion ([`evidence::taps_of`]).
+/// share a group are left to the stream), scores them and clusters the records. With `fixed`,
+/// its `m` and `u` are used as they are and only λ is fitted on this run (no random pairs). `taps`: the parts' diffusion ([`evidence::taps_of`]).
 /// Fails when the run gives the model nothing to learn from (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
@@ -230,11 +231,10 @@ pub fn persons(
     dob: &ValueGroups,
     taps: Option<usize>,
     min_average: f64,
+    fixed: Option<&Model>,
 ) -> Result<Outcome, ModelError> {
     let n = records.len();
     let total_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
-    let random_count = RANDOM_PAIRS.min((total_pairs as usize).saturating_mul(2));
-    let random = levels_of(records, &random_pairs(n, random_count), taps);
     // The model's candidates: pairs whose names agree (a names level of at least 0.6) or whose
     // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
     // nothing the model should learn from: among them EM would mistake households for persons.
@@ -260,7 +260,19 @@ pub fn persons(
             unstored[code] = k;
         }
     }
-    let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
+    // Fitted on this run, or `m` and `u` fixed (an earlier run's) and only λ fitted here.
+    let (model, random_pairs) = match fixed {
+        Some(m) => (
+            evidence::refit_lambda(m.clone(), &counts, total_pairs.max(1.0)),
+            0,
+        ),
+        None => {
+            let random_count = RANDOM_PAIRS.min((total_pairs as usize).saturating_mul(2));
+            let random = levels_of(records, &random_pairs(n, random_count), taps);
+            let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
+            (model, random.len() / C)
+        }
+    };
     // Every pair of one level vector has the same weight (computed once per vector), except
     // that a pair agreeing on a names value byte for byte has it adjusted by the value's
     // frequency ([`NameFrequencies`]) ...
@@ -315,7 +327,7 @@ pub fn persons(
         likely_matches: 0,
         expected_false: 0.0,
         expected_missed: 0.0,
-        random_pairs: random.len() / C,
+        random_pairs,
         weight_histogram: Vec::new(),
         name_values: frequencies.values(),
         name_kappa: frequencies.kappa(),
@@ -440,6 +452,7 @@ mod tests {
             &dob,
             None,
             DEFAULT_MIN_AVERAGE,
+            None,
         )
         .unwrap();
         let mut right = 0;
@@ -462,6 +475,7 @@ mod tests {
             &ValueGroups::new(&records, |r| &r.dob, 0),
             None,
             DEFAULT_MIN_AVERAGE,
+            None,
         )
         .unwrap();
         assert_eq!(stored.labels, out.labels);
@@ -484,8 +498,17 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        pool.install(|| persons(records, candidates.to_vec(), dob, None, DEFAULT_MIN_AVERAGE))
-            .unwrap()
-            .labels
+        pool.install(|| {
+            persons(
+                records,
+                candidates.to_vec(),
+                dob,
+                None,
+                DEFAULT_MIN_AVERAGE,
+                None,
+            )
+        })
+        .unwrap()
+        .labels
     }
 }

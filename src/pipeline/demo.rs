@@ -115,6 +115,7 @@ pub fn run(
         one_to_one: false,
         threads: 0,
         model: link::LinkModel::Rules,
+        model_from: None,
     })?;
     progress("computing the aggregates and the report");
     let report = report::run(&ReportJob {

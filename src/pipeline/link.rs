@@ -115,6 +115,9 @@ pub struct LinkJob {
     pub threads: usize,
     /// How records become persons.
     pub model: LinkModel,
+    /// `--model fs`: take `m` and `u` from an earlier run (its directory or its
+    /// `diagnostics.json`) instead of fitting them; λ is still fitted on this run.
+    pub model_from: Option<PathBuf>,
 }
 
 /// What a link run did.
@@ -235,6 +238,29 @@ fn record_evidence(
         }
     }
     out
+}
+
+/// The model of an earlier run, from its directory or its `diagnostics.json`
+/// ([`crate::link::evidence::model_from_diagnostics`]).
+fn read_model(path: &std::path::Path) -> Result<crate::link::model::Model> {
+    let file = if path.is_dir() {
+        path.join("diagnostics.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+        Error::config(
+            &file,
+            "--model-from: not a diagnostics.json (it is not JSON)",
+        )
+    })?;
+    crate::link::evidence::model_from_diagnostics(&json["model"]).map_err(|e| {
+        Error::config(
+            &file,
+            format!("--model-from: {e}; give the run directory of an earlier `crosswalk link --model fs` of this version"),
+        )
+    })
 }
 
 /// Runs the link job.
@@ -499,9 +525,17 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         }
         candidates.par_sort_unstable();
         candidates.dedup();
+        let fixed = job.model_from.as_deref().map(read_model).transpose()?;
         let outcome = pool
             .install(|| {
-                crate::link::probabilistic::persons(&records, candidates, &dob, taps, min_average)
+                crate::link::probabilistic::persons(
+                    &records,
+                    candidates,
+                    &dob,
+                    taps,
+                    min_average,
+                    fixed.as_ref(),
+                )
             })
             .map_err(|e| {
                 Error::config(
@@ -509,7 +543,13 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
                     format!("the match model cannot be fitted on these records: {e}"),
                 )
             })?;
-        model_diag = model_diagnostics(&outcome, min_average, left_out, names_all_pairs);
+        model_diag = model_diagnostics(
+            &outcome,
+            fixed.is_some(),
+            min_average,
+            left_out,
+            names_all_pairs,
+        );
         outcome.labels
     } else if job.one_to_one {
         one_to_one(keys.len(), &edges(), &agency_of)
@@ -651,6 +691,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
 /// λ, and its own estimates of false and missed matches among the candidates.
 fn model_diagnostics(
     o: &crate::link::probabilistic::Outcome,
+    fixed: bool,
     min_average: f64,
     dob_left_out: usize,
     names_all_pairs: bool,
@@ -668,8 +709,9 @@ fn model_diagnostics(
                     serde_json::json!({
                         "level": l,
                         "label": crate::link::evidence::level_label(c, l as u8),
-                        "m": round(o.model.m[c][l], 5),
-                        "u": round(o.model.u[c][l], 6),
+                        // Full precision: a later run may fix its model to these.
+                        "m": o.model.m[c][l],
+                        "u": o.model.u[c][l],
                         "weight": round(o.model.level_weight(c, l as u8), 2),
                     })
                 })
@@ -684,6 +726,7 @@ fn model_diagnostics(
         .collect();
     serde_json::json!({
         "method": "fellegi-sunter",
+        "parameters": if fixed { "fixed (m and u from an earlier run; λ fitted)" } else { "fitted on this run" },
         "min_average": min_average,
         "lambda": o.model.lambda,
         "random_pairs": o.random_pairs,
