@@ -713,24 +713,30 @@ pub fn render(input: &ReportInput<'_>) -> String {
     h
 }
 
+/// The comparisons of a model section (`diagnostics.json` → `model.comparisons`): each one's
+/// name and levels (empty when missing).
+fn comparisons(m: &serde_json::Value) -> impl Iterator<Item = (&str, &[serde_json::Value])> {
+    m.get("comparisons")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
+                c.get("levels")
+                    .and_then(|v| v.as_array())
+                    .map_or(&[][..], |l| l.as_slice()),
+            )
+        })
+}
+
 /// The model's match weights (`diagnostics.json` → `model.comparisons`) as a chart: one bar per
 /// comparison level, drawn left of the axis (evidence against a match) or right (for), with
 /// the level's meaning and its weight in bits; then what the names frequency adjustment adds.
 fn weight_chart(m: &serde_json::Value) -> String {
     let mut rows: Vec<(String, f64)> = Vec::new();
-    for c in m
-        .get("comparisons")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("?");
-        for l in c
-            .get("levels")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
+    for (name, levels) in comparisons(m) {
+        for l in levels {
             let label = l.get("label").and_then(|v| v.as_str()).unwrap_or("");
             if let Some(w) = l.get("weight").and_then(|v| v.as_f64()) {
                 rows.push((format!("{name} {label}"), w));
@@ -808,18 +814,11 @@ fn match_weights(m: &serde_json::Value) -> String {
     let mut t = String::from(
         "<table><tr><th>match weights (bits)</th><th>level 1 (disagrees)</th><th>2</th><th>3</th><th>4</th><th>5 (agrees most)</th></tr>",
     );
-    for c in m
-        .get("comparisons")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("?");
+    for (name, levels) in comparisons(m) {
         let _ = write!(t, "<tr><th>{}</th>", esc(name));
-        let levels = c.get("levels").and_then(|v| v.as_array());
         for i in 0..5 {
             let w = levels
-                .and_then(|l| l.get(i))
+                .get(i)
                 .and_then(|l| l.get("weight"))
                 .and_then(|w| w.as_f64());
             let _ = match w {

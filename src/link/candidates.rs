@@ -245,16 +245,7 @@ impl ValueGroups {
     /// The first group records `a` and `b` share, `None` when they share none.
     pub fn first_shared(&self, a: usize, b: usize) -> Option<u32> {
         let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
-        let (x, y) = (ids(a), ids(b));
-        let (mut i, mut j) = (0, 0);
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => return Some(x[i]),
-            }
-        }
-        None
+        super::shared_sorted(ids(a), ids(b)).next()
     }
 
     /// Pairs over all groups (a pair in two groups counted twice).

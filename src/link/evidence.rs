@@ -351,18 +351,28 @@ pub fn pattern_levels(code: u16) -> [u8; C] {
 /// the share of matches among all `total_pairs` pairs changes with the run's size, the
 /// evidence a level gives does not.
 pub fn refit_lambda(mut model: Model, counts: &[u64], total_pairs: f64) -> Model {
-    let (mut all, mut all_w) = (Vec::new(), Vec::new());
+    let (all, all_w) = counted(counts, |_| true);
+    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
+    model
+}
+
+/// The level vectors of `counts` (pairs per pattern code) that `keep` takes, concatenated, and
+/// their pair counts: what the weighted fits take.
+fn counted(counts: &[u64], keep: impl Fn(&[u8; C]) -> bool) -> (Vec<u8>, Vec<f64>) {
+    let (mut levels, mut weights) = (Vec::new(), Vec::new());
     for (code, &k) in counts
         .iter()
         .take(PATTERNS)
         .enumerate()
         .filter(|(_, &k)| k > 0)
     {
-        all.extend_from_slice(&pattern_levels(code as u16));
-        all_w.push(k as f64);
+        let l = pattern_levels(code as u16);
+        if keep(&l) {
+            levels.extend_from_slice(&l);
+            weights.push(k as f64);
+        }
     }
-    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
-    model
+    (levels, weights)
 }
 
 /// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
@@ -446,27 +456,9 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
 pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);
-    let (mut all, mut all_w) = (Vec::new(), Vec::new());
-    let (mut by_names, mut names_w) = (Vec::new(), Vec::new());
-    let (mut by_dob, mut dob_w) = (Vec::new(), Vec::new());
-    for (code, &k) in counts
-        .iter()
-        .take(PATTERNS)
-        .enumerate()
-        .filter(|(_, &k)| k > 0)
-    {
-        let l = pattern_levels(code as u16);
-        all.extend_from_slice(&l);
-        all_w.push(k as f64);
-        if l[NAMES] >= 2 {
-            by_names.extend_from_slice(&l);
-            names_w.push(k as f64);
-        }
-        if l[DOB] == DOB_EQUAL {
-            by_dob.extend_from_slice(&l);
-            dob_w.push(k as f64);
-        }
-    }
+    let (all, all_w) = counted(counts, |_| true);
+    let (by_names, names_w) = counted(counts, |l| l[NAMES] >= 2);
+    let (by_dob, dob_w) = counted(counts, |l| l[DOB] == DOB_EQUAL);
     let train_a: Vec<bool> = (0..C).map(|c| c != NAMES).collect();
     let train_b: Vec<bool> = COMPARISONS
         .iter()

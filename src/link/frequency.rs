@@ -109,22 +109,9 @@ impl NameFrequencies {
     /// byte, `None` when they share none.
     pub fn shared_holders(&self, a: usize, b: usize) -> Option<u32> {
         let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
-        let (x, y) = (ids(a), ids(b));
-        let (mut i, mut j) = (0, 0);
-        let mut best: Option<u32> = None;
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    let n = self.holders[x[i] as usize];
-                    best = Some(best.map_or(n, |b| b.min(n)));
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        best
+        super::shared_sorted(ids(a), ids(b))
+            .map(|v| self.holders[v as usize])
+            .min()
     }
 
     /// Bits added to the weight of a pair holding a names value of `holders` estimated holders.

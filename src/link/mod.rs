@@ -17,6 +17,28 @@ pub mod score;
 pub use assign::{attach_orphans, one_to_one, Rows};
 pub use score::{record_score, record_scorer};
 
+/// The values two ascending lists share, in ascending order (a merge of the two): the groups
+/// two records share ([`candidates::ValueGroups`]), the names values they share
+/// ([`frequency::NameFrequencies`]).
+pub(crate) fn shared_sorted<'a>(x: &'a [u32], y: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    let v = x[i];
+                    i += 1;
+                    j += 1;
+                    return Some(v);
+                }
+            }
+        }
+        None
+    })
+}
+
 /// Default Dice threshold (docs/linkage.md explains the choice).
 pub const DEFAULT_THRESHOLD: f64 = 0.8;
 /// Default cohesion for merging clusters ([`crate::cluster`]).

@@ -66,6 +66,19 @@ struct Stats {
     hist: std::collections::BTreeMap<i32, usize>,
 }
 
+impl Stats {
+    /// Counts `k` pairs of probability `p` and match weight `w` (prior included).
+    fn add(&mut self, p: f64, w: f64, k: usize) {
+        if p >= 0.5 {
+            self.likely += k;
+            self.false_ += (1.0 - p) * k as f64;
+        } else {
+            self.missed += p * k as f64;
+        }
+        *self.hist.entry((w / 5.0).floor() as i32 * 5).or_default() += k;
+    }
+}
+
 /// Kept pairs, their pattern codes, and the pairs per pattern.
 type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
 
@@ -341,37 +354,20 @@ pub fn persons(
             let mut s = Stats::default();
             for (pair, &code) in pairs.iter().zip(codes) {
                 let w = weight(pair, code);
-                let p = model.probability(w);
-                if p >= 0.5 {
-                    s.likely += 1;
-                    s.false_ += 1.0 - p;
-                } else {
-                    s.missed += p;
-                }
-                *s.hist
-                    .entry(((w + model.prior_weight()) / 5.0).floor() as i32 * 5)
-                    .or_default() += 1;
+                s.add(model.probability(w), w + model.prior_weight(), 1);
             }
             s
         })
         .collect::<Vec<Stats>>();
-    let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
     // The pairs counted but not stored: one weight per level vector (names below the top
     // level, so no frequency adjustment).
+    let mut rest = Stats::default();
     for (code, &k) in unstored.iter().enumerate().filter(|(_, &k)| k > 0) {
         let w = weight_of[code];
-        let p = model.probability(w);
-        if p >= 0.5 {
-            outcome.likely_matches += k as usize;
-            outcome.expected_false += (1.0 - p) * k as f64;
-        } else {
-            outcome.expected_missed += p * k as f64;
-        }
-        *hist
-            .entry(((w + model.prior_weight()) / 5.0).floor() as i32 * 5)
-            .or_default() += k as usize;
+        rest.add(model.probability(w), w + model.prior_weight(), k as usize);
     }
-    for s in stats {
+    let mut hist: std::collections::BTreeMap<i32, usize> = Default::default();
+    for s in std::iter::once(rest).chain(stats) {
         outcome.likely_matches += s.likely;
         outcome.expected_false += s.false_;
         outcome.expected_missed += s.missed;
