@@ -230,11 +230,32 @@ impl Diffusion {
         Diffusion { words, rows }
     }
 
-    /// Every output bit: the XOR of its taps' input bits.
+    /// Every output bit: the XOR of its taps' input bits. The common lengths (1,024 and 256
+    /// bits) take a fixed-width path whose accumulator stays in registers
+    /// ([`diffuse_fixed`]); others the general loop.
     fn apply(&self, clk: &Clk) -> Clk {
+        self.apply_bytes(clk.as_bytes())
+    }
+
+    /// [`Diffusion::apply`] on a filter's bytes.
+    fn apply_bytes(&self, bytes: &[u8]) -> Clk {
+        let out: Option<Vec<u8>> = match self.words {
+            16 => diffuse_fixed::<16>(&self.rows, bytes).map(|a| words_to_bytes(&a)),
+            8 => diffuse_fixed::<8>(&self.rows, bytes).map(|a| words_to_bytes(&a)),
+            4 => diffuse_fixed::<4>(&self.rows, bytes).map(|a| words_to_bytes(&a)),
+            _ => None,
+        };
+        match out.and_then(Clk::from_bytes) {
+            Some(c) => c,
+            None => self.apply_general(bytes),
+        }
+    }
+
+    /// [`Diffusion::apply`] for any length.
+    fn apply_general(&self, bytes: &[u8]) -> Clk {
         let words = self.words;
         let mut acc = vec![0u64; words];
-        for (w, chunk) in clk.as_bytes().chunks_exact(8).enumerate() {
+        for (w, chunk) in bytes.chunks_exact(8).enumerate() {
             let mut word = u64::from_be_bytes([
                 chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
             ]);
@@ -248,9 +269,42 @@ impl Diffusion {
                 }
             }
         }
-        let bytes = acc.iter().flat_map(|w| w.to_be_bytes()).collect();
-        Clk::from_bytes(bytes).unwrap_or_else(|| Clk::zeros(clk.len_bits()))
+        Clk::from_bytes(words_to_bytes(&acc)).unwrap_or_else(|| Clk::zeros(words * 64))
     }
+}
+
+/// The diffused words of a filter of `W` 64-bit words (`input` holds `8·W` bytes, `rows` the
+/// wiring of [`Diffusion`], `64·W` rows of `W` words): the XOR of the rows of the set input
+/// bits. `W` is a constant so that the accumulator is a fixed array the compiler keeps in
+/// registers and the row XOR is unrolled (the general loop loaded and stored the accumulator
+/// for every set bit). `None` when the lengths do not fit.
+#[inline]
+fn diffuse_fixed<const W: usize>(rows: &[u64], input: &[u8]) -> Option<[u64; W]> {
+    if input.len() != 8 * W || rows.len() != 64 * W * W {
+        return None;
+    }
+    let mut acc = [0u64; W];
+    for (w, chunk) in input.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let mut word = u64::from_be_bytes(b);
+        while word != 0 {
+            // Most significant bit first, as the CLK stores them.
+            let lead = word.leading_zeros() as usize;
+            word &= !(1u64 << (63 - lead));
+            let i = w * 64 + lead;
+            let row: &[u64; W] = rows[i * W..(i + 1) * W].try_into().ok()?;
+            for k in 0..W {
+                acc[k] ^= row[k];
+            }
+        }
+    }
+    Some(acc)
+}
+
+/// Words back to the CLK's byte order (big-endian words).
+fn words_to_bytes(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
 }
 
 /// Diffusion the slow, obvious way (the reference encoder's and the tests' version): output
@@ -439,6 +493,21 @@ impl Encoder {
                 }
             });
         }
+        self.harden(clk)
+    }
+
+    /// [`Encoder::harden`] of a filter's bytes, copied only where the hardening keeps them.
+    fn harden_bytes(&self, bytes: &[u8]) -> Clk {
+        match &self.diffusion {
+            Some(d) if !self.fold && self.blip.is_none() => d.apply_bytes(bytes),
+            _ => Clk::from_bytes(bytes.to_vec())
+                .map(|c| self.harden(c))
+                .unwrap_or_else(|| Clk::zeros(self.output_bits())),
+        }
+    }
+
+    /// The schema's hardening applied to a filter of this encoder's length.
+    fn harden(&self, clk: Clk) -> Clk {
         if self.fold {
             clk.xor_fold()
         } else if let Some((key, threshold)) = &self.blip {
@@ -571,6 +640,237 @@ impl PartEncoders {
     }
 }
 
+/// A record's CLK and its parts in one pass over its tokens: what [`Encoder::encode`] and
+/// [`PartEncoders::encode`] give, byte for byte, at about half the token work. Each token is
+/// cut once, and one cache entry holds its positions in the record CLK and in its part, so a
+/// record costs one cache look-up per token instead of two (the look-ups' cache misses were the
+/// largest share of encoding with parts, docs/measurements/2026-12-07-encode-speed.md).
+///
+/// ```
+/// use crosswalk::encode::{Encoder, PartEncoders, PartScratch, RowEncoder, RowScratch, Scratch};
+/// use crosswalk::keys::SecretKey;
+/// use crosswalk::normalize::{name, Identifiers};
+/// use crosswalk::schema::{Field, LinkageSchema};
+///
+/// let text = format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML);
+/// let schema = LinkageSchema::from_toml(&text, "s.toml".as_ref()).unwrap();
+/// let key = SecretKey::from_bytes([1; 32]);
+/// let row = RowEncoder::new(&schema, &key);
+/// let mut ids = Identifiers::default();
+/// ids.set(Field::GivenName, name("Ana").unwrap());
+/// let (clk, parts) = row.encode(&ids, &mut RowScratch::default());
+/// assert_eq!(clk, Encoder::new(&schema, &key).encode(&ids, &mut Scratch::default()));
+/// assert_eq!(parts, PartEncoders::new(&schema, &key).encode(&ids, &mut PartScratch::default()));
+/// ```
+pub struct RowEncoder {
+    record: Encoder,
+    parts: PartEncoders,
+    /// Per plan of the record encoder: the part encoder and its plan that encode the same
+    /// field (a part's plans are copies of the record's, under the part's key).
+    links: Vec<Option<(usize, usize)>>,
+    /// Per plan of the record encoder: its cache (plans of one namespace, linked to the same
+    /// part namespace, share one).
+    cache_of: Vec<usize>,
+    caches: usize,
+}
+
+impl std::fmt::Debug for RowEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowEncoder")
+            .field("record", &self.record)
+            .field("parts", &self.parts)
+            .finish()
+    }
+}
+
+/// A cache entry of [`RowEncoder`]: a token's first positions in the record CLK's namespace,
+/// then in its part's.
+type RowCache = FxHashMap<u128, [u16; 2 * INLINE_K]>;
+
+/// Per-thread scratch space of [`RowEncoder`].
+#[derive(Default)]
+pub struct RowScratch {
+    caches: Vec<RowCache>,
+    token: Vec<u8>,
+    /// The record CLK and each part before hardening.
+    record: Vec<u8>,
+    parts: Vec<Vec<u8>>,
+    present: Vec<bool>,
+}
+
+/// Sets bit `i` of a filter stored as [`Clk`] bytes (most significant bit first).
+#[inline]
+fn set_bit(bytes: &mut [u8], i: usize) {
+    if let Some(b) = bytes.get_mut(i >> 3) {
+        *b |= 0x80 >> (i & 7);
+    }
+}
+
+impl RowEncoder {
+    /// The record and part encoders of `schema` under `key`.
+    pub fn new(schema: &LinkageSchema, key: &SecretKey) -> RowEncoder {
+        let record = Encoder::new(schema, key);
+        let parts = PartEncoders::new(schema, key);
+        let links: Vec<Option<(usize, usize)>> = record
+            .plans
+            .iter()
+            .map(|plan| {
+                parts.encoders.iter().enumerate().find_map(|(j, (_, e))| {
+                    e.plans
+                        .iter()
+                        .position(|q| q.field == plan.field)
+                        .map(|m| (j, m))
+                })
+            })
+            .collect();
+        let mut groups: Vec<(usize, Option<(usize, usize)>)> = Vec::new();
+        let cache_of = record
+            .plans
+            .iter()
+            .zip(&links)
+            .map(|(plan, link)| {
+                let g = (
+                    plan.ns,
+                    link.map(|(j, m)| (j, parts.encoders[j].1.plans[m].ns)),
+                );
+                match groups.iter().position(|x| *x == g) {
+                    Some(i) => i,
+                    None => {
+                        groups.push(g);
+                        groups.len() - 1
+                    }
+                }
+            })
+            .collect();
+        RowEncoder {
+            record,
+            parts,
+            links,
+            cache_of,
+            caches: groups.len(),
+        }
+    }
+
+    /// The record CLK's encoder (record pseudonyms, alias CLKs).
+    pub fn record(&self) -> &Encoder {
+        &self.record
+    }
+
+    /// The part encoders (alias names parts, the file's layout).
+    pub fn parts(&self) -> &PartEncoders {
+        &self.parts
+    }
+
+    /// The record CLK and the parts of `ids`: `(Encoder::encode, PartEncoders::encode)`.
+    pub fn encode(&self, ids: &Identifiers, scratch: &mut RowScratch) -> (Clk, Vec<Option<Clk>>) {
+        let RowScratch {
+            caches,
+            token,
+            record,
+            parts,
+            present,
+        } = scratch;
+        if caches.len() < self.caches {
+            caches.resize_with(self.caches, FxHashMap::default);
+        }
+        let rec = &self.record;
+        record.clear();
+        record.resize(rec.bits / 8, 0);
+        parts.resize_with(self.parts.encoders.len(), Vec::new);
+        for (buf, (_, e)) in parts.iter_mut().zip(&self.parts.encoders) {
+            buf.clear();
+            buf.resize(e.bits / 8, 0);
+        }
+        present.clear();
+        present.resize(self.parts.encoders.len(), false);
+        for (i, plan) in rec.plans.iter().enumerate() {
+            let Some(value) = ids.get(plan.field) else {
+                continue;
+            };
+            let link = self.links[i].map(|(j, m)| {
+                let e = &self.parts.encoders[j].1;
+                (j, e, &e.plans[m])
+            });
+            let (mut part_buf, part) = match link {
+                Some((j, e, q)) => {
+                    present[j] = true;
+                    (parts.get_mut(j), Some((e, q)))
+                }
+                None => (None, None),
+            };
+            if let Some(salt) = plan.salt {
+                // Salted tokens: a key per salt value, no cache.
+                let key = salted_key(&rec.ns_keys[plan.ns], salt.value(ids));
+                let part_key = part.map(|(e, q)| salted_key(&e.ns_keys[q.ns], salt.value(ids)));
+                tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
+                    for p in token_positions(&key, t, plan.k, rec.bits) {
+                        set_bit(record, p as usize);
+                    }
+                    if let (Some((e, q)), Some(k), Some(buf)) =
+                        (part, &part_key, part_buf.as_deref_mut())
+                    {
+                        for p in token_positions(k, t, q.k, e.bits) {
+                            set_bit(buf, p as usize);
+                        }
+                    }
+                });
+                continue;
+            }
+            let cache = &mut caches[self.cache_of[i]];
+            let max_k = rec.ns_max_k[plan.ns];
+            let part_max_k = part.map_or(0, |(e, q)| e.ns_max_k[q.ns]);
+            let cacheable = max_k <= INLINE_K && part_max_k <= INLINE_K;
+            tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                match pack(t).filter(|_| cacheable) {
+                    Some(packed) => {
+                        let positions = cache.entry(packed).or_insert_with(|| {
+                            let mut inline = [0u16; 2 * INLINE_K];
+                            let computed =
+                                token_positions(&rec.ns_keys[plan.ns], t, max_k, rec.bits);
+                            inline[..max_k].copy_from_slice(&computed);
+                            if let Some((e, q)) = part {
+                                let computed =
+                                    token_positions(&e.ns_keys[q.ns], t, part_max_k, e.bits);
+                                inline[INLINE_K..INLINE_K + part_max_k].copy_from_slice(&computed);
+                            }
+                            inline
+                        });
+                        for &p in &positions[..plan.k] {
+                            set_bit(record, p as usize);
+                        }
+                        if let (Some((_, q)), Some(buf)) = (part, part_buf.as_deref_mut()) {
+                            for &p in &positions[INLINE_K..INLINE_K + q.k] {
+                                set_bit(buf, p as usize);
+                            }
+                        }
+                    }
+                    None => {
+                        for p in token_positions(&rec.ns_keys[plan.ns], t, plan.k, rec.bits) {
+                            set_bit(record, p as usize);
+                        }
+                        if let (Some((e, q)), Some(buf)) = (part, part_buf.as_deref_mut()) {
+                            for p in token_positions(&e.ns_keys[q.ns], t, q.k, e.bits) {
+                                set_bit(buf, p as usize);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let clk = rec.harden_bytes(record);
+        let mut out = vec![None; Part::COUNT];
+        for (j, (part, e)) in self.parts.encoders.iter().enumerate() {
+            if present[j] {
+                out[part.index()] = Some(e.harden_bytes(&parts[j])).filter(|c| c.count_ones() > 0);
+            }
+        }
+        (clk, out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,19 +997,24 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The fast (input-driven) diffusion equals the parity definition on any bits, and is
-        /// linear: diffusing `a XOR b` gives the XOR of the two diffusions.
+        /// The fast (input-driven) diffusion equals the parity definition on any bits, at
+        /// lengths with a fixed-width path (256, 512, 1,024 bits) and without (64, 768), where
+        /// the fixed and general paths also agree; and it is linear: diffusing `a XOR b` gives
+        /// the XOR of the two diffusions.
         #[test]
         fn diffusion_fast_path_is_the_parity_definition(
-            a in proptest::collection::vec(proptest::num::u8::ANY, 32),
-            b in proptest::collection::vec(proptest::num::u8::ANY, 32),
+            a in proptest::collection::vec(proptest::num::u8::ANY, 128),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 128),
             t in 2usize..9,
+            bits in proptest::sample::select(vec![64usize, 256, 512, 768, 1024]),
         ) {
-            let taps = diffusion_taps(&[9; 32], 256, t);
-            let d = Diffusion::new(&taps, 256, t);
+            let (a, b) = (a[..bits / 8].to_vec(), b[..bits / 8].to_vec());
+            let taps = diffusion_taps(&[9; 32], bits, t);
+            let d = Diffusion::new(&taps, bits, t);
             let (ca, cb) = (Clk::from_bytes(a.clone()).unwrap(), Clk::from_bytes(b.clone()).unwrap());
             let xa = d.apply(&ca);
             proptest::prop_assert_eq!(&xa, &diffuse_reference(&ca, &taps, t));
+            proptest::prop_assert_eq!(&xa, &d.apply_general(ca.as_bytes()));
             let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
             let xb = d.apply(&cb);
             let both: Vec<u8> = xa.as_bytes().iter().zip(xb.as_bytes()).map(|(p, q)| p ^ q).collect();
@@ -796,6 +1101,84 @@ mod tests {
     fn parts_schema(parts: &str) -> LinkageSchema {
         let text = format!("{}\n[parts]\n{parts}\n", crate::schema::DEFAULT_SCHEMA_TOML);
         LinkageSchema::from_toml(&text, std::path::Path::new("parts.toml")).unwrap()
+    }
+
+    /// The one-pass encoder gives what the record encoder and the part encoders give apart,
+    /// byte for byte, under every hardening of the record CLK and of the parts, with salted
+    /// names, for records missing any mix of fields, and with the cache warm or cold.
+    #[test]
+    fn row_encoder_equals_the_separate_encoders() {
+        let key = SecretKey::from_bytes([5; 32]);
+        let record_hardenings = [
+            "hardening = \"none\"",
+            "hardening = \"xor-fold\"",
+            "hardening = \"blip\"",
+            "hardening = \"diffusion\"",
+        ];
+        let part_settings = [
+            "",
+            "hardening = \"none\"",
+            "diffusion_taps = 6\nnames_bits = 512\nphone_bits = 0",
+        ];
+        let mut records: Vec<Identifiers> = samples().to_vec();
+        let mut full = person("José", "O'Neil-Smith", "19871231");
+        full.set(Field::MiddleName, normalize::name("Ann").unwrap());
+        full.set(Field::Phone, Some("8605551234".into()));
+        full.set(Field::Street, Some("12 MAIN ST".into()));
+        full.set(Field::Town, Some("HARTFORD".into()));
+        full.set(Field::Ssn4, Some("1234".into()));
+        // Every subset of the fields of one full record: each part present and missing.
+        let fields: Vec<Field> = Field::ALL
+            .iter()
+            .copied()
+            .filter(|f| full.get(*f).is_some())
+            .collect();
+        for mask in 0..(1u32 << fields.len()) {
+            let mut ids = Identifiers::default();
+            for (i, f) in fields.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    ids.set(*f, full.get(*f).map(str::to_string));
+                }
+            }
+            records.push(ids);
+        }
+        for salted in [false, true] {
+            for h in record_hardenings {
+                for p in part_settings {
+                    let mut text =
+                        crate::schema::DEFAULT_SCHEMA_TOML.replace("hardening = \"none\"", h);
+                    if salted {
+                        text = text.replace(
+                            "namespace = \"name\"",
+                            "namespace = \"name\"\nsalt = \"birth_year\"",
+                        );
+                    }
+                    let text = format!("{text}\n[parts]\n{p}\n");
+                    let schema =
+                        LinkageSchema::from_toml(&text, std::path::Path::new("row.toml")).unwrap();
+                    let (rec, parts) = (
+                        Encoder::new(&schema, &key),
+                        PartEncoders::new(&schema, &key),
+                    );
+                    let row = RowEncoder::new(&schema, &key);
+                    let (mut s, mut ps, mut rs) = (
+                        Scratch::default(),
+                        PartScratch::default(),
+                        RowScratch::default(),
+                    );
+                    // Twice over: the second round reads the tokens from the warm cache.
+                    for ids in records.iter().chain(&records) {
+                        let (clk, got) = row.encode(ids, &mut rs);
+                        assert_eq!(clk, rec.encode(ids, &mut s), "{h} / {p} / salted {salted}");
+                        assert_eq!(
+                            got,
+                            parts.encode(ids, &mut ps),
+                            "{h} / {p} / salted {salted}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Parts: the fast encoders agree with the reference, a part is `None` exactly when the

@@ -331,10 +331,25 @@ impl EncodingWriter {
             Arc::new(clk.finish()),
             Arc::new(alias.finish()),
         ];
-        for &(part, bits) in &self.parts {
-            let width = (bits / 8) as i32;
-            let mut col = FixedSizeBinaryBuilder::with_capacity(n, width);
-            for r in rows {
+        // The parts' columns filled in one pass over the rows, not one pass per part: a chunk's
+        // rows do not fit in the cache, and each pass fetched every row again.
+        let mut cols: Vec<FixedSizeBinaryBuilder> = self
+            .parts
+            .iter()
+            .map(|&(_, bits)| FixedSizeBinaryBuilder::with_capacity(n, (bits / 8) as i32))
+            .collect();
+        let names_width = self
+            .parts
+            .iter()
+            .find(|p| p.0 == Part::Names)
+            .map(|&(_, bits)| (bits / 8) as i32);
+        let mut alias_names = names_width.map(|width| {
+            ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
+                ArrowField::new("item", DataType::FixedSizeBinary(width), true),
+            ))
+        });
+        for r in rows {
+            for (col, &(part, bits)) in cols.iter_mut().zip(&self.parts) {
                 match r.parts.get(part.index()).and_then(Option::as_ref) {
                     // No bit set: missing, as the reader requires.
                     Some(c) if c.len_bits() == bits && c.count_ones() == 0 => col.append_null(),
@@ -350,19 +365,20 @@ impl EncodingWriter {
                     None => col.append_null(),
                 }
             }
+            if let Some(list) = alias_names.as_mut() {
+                for a in r.alias_names.iter().filter(|a| a.count_ones() > 0) {
+                    list.values().append_value(a.as_bytes()).map_err(bad)?;
+                }
+                list.append(true);
+            }
+        }
+        // Columns in the file's order: each part, the names part followed by its aliases'.
+        for (mut col, &(part, _)) in cols.into_iter().zip(&self.parts) {
             columns.push(Arc::new(col.finish()));
             if part == Part::Names {
-                let mut list =
-                    ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
-                        ArrowField::new("item", DataType::FixedSizeBinary(width), true),
-                    ));
-                for r in rows {
-                    for a in r.alias_names.iter().filter(|a| a.count_ones() > 0) {
-                        list.values().append_value(a.as_bytes()).map_err(bad)?;
-                    }
-                    list.append(true);
+                if let Some(mut list) = alias_names.take() {
+                    columns.push(Arc::new(list.finish()));
                 }
-                columns.push(Arc::new(list.finish()));
             }
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(bad)?;

@@ -15,7 +15,7 @@ use bloomfilter::Bloom;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::encode::{Encoder, PartEncoders, PartScratch, Scratch};
+use crate::encode::{PartScratch, RowEncoder, RowScratch, Scratch};
 use crate::error::{Error, Result};
 use crate::io::csv_in::RawRow;
 use crate::io::encodings::{EncodedRow, EncodingWriter, FileMeta, LocalMapWriter};
@@ -136,17 +136,22 @@ fn check_paths(job: &EncodeJob) -> Result<()> {
 fn process(
     raw: &RawRow,
     extractor: &Extractor,
-    encoder: &Encoder,
-    parts: &PartEncoders,
+    row: &RowEncoder,
     agency: &str,
-    (scratch, part_scratch): &mut (Scratch, PartScratch),
+    (scratch, part_scratch, row_scratch): &mut (Scratch, PartScratch, RowScratch),
 ) -> (Extracted, Outcome) {
+    let (encoder, parts) = (row.record(), row.parts());
     let cells: Vec<&[u8]> = raw.record.iter().collect();
     let mut ex = extractor.extract(&cells);
     if ex.rejected {
         return (ex, Outcome::Rejected);
     }
-    let clk = encoder.encode(&ex.ids, scratch);
+    // With parts, the record CLK and the parts in one pass over the tokens.
+    let (clk, part_clks) = if parts.is_empty() {
+        (encoder.encode(&ex.ids, scratch), Vec::new())
+    } else {
+        row.encode(&ex.ids, row_scratch)
+    };
     let mut alias_names = Vec::new();
     let alias_clks = ex
         .aliases
@@ -164,11 +169,7 @@ fn process(
         record_key: encoder.record_key(agency, &ex.local_id),
         clk,
         alias_clks,
-        parts: if parts.is_empty() {
-            Vec::new()
-        } else {
-            parts.encode(&ex.ids, part_scratch)
-        },
+        parts: part_clks,
         alias_names,
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
@@ -300,8 +301,8 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
             ),
         ));
     }
-    let encoder = Encoder::new(&job.schema, &job.key);
-    let parts = PartEncoders::new(&job.schema, &job.key);
+    let row = RowEncoder::new(&job.schema, &job.key);
+    let (encoder, parts) = (row.record(), row.parts());
     let agency_type = mapping.agency_type.label();
     let mut sink = Sink {
         summary: EncodeSummary {
@@ -331,7 +332,8 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
     sink.reject_row(["row", "line", "field", "column", "action", "reason"])?;
     // One long-lived scratch (token cache) per worker, found by the worker's index: the cache
     // stays warm across chunks. Each worker only ever locks its own, so the locks are free.
-    let scratches: Vec<std::sync::Mutex<(Scratch, PartScratch)>> = (0..pool.current_num_threads())
+    let scratches: Vec<std::sync::Mutex<(Scratch, PartScratch, RowScratch)>> = (0..pool
+        .current_num_threads())
         .map(|_| std::sync::Mutex::new(Default::default()))
         .collect();
     let chunk_rows = job.chunk_rows.max(1);
@@ -382,14 +384,7 @@ pub fn run(job: &EncodeJob, progress: &mut dyn FnMut(u64)) -> Result<EncodeSumma
                             .unwrap_or_else(|poisoned| poisoned.into_inner());
                         rows.iter()
                             .map(|raw| {
-                                process(
-                                    raw,
-                                    &extractor,
-                                    &encoder,
-                                    &parts,
-                                    &mapping.agency,
-                                    &mut scratch,
-                                )
+                                process(raw, &extractor, &row, &mapping.agency, &mut scratch)
                             })
                             .collect()
                     })
