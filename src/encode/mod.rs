@@ -216,6 +216,116 @@ struct Diffusion {
     /// `rows[i * words..(i + 1) * words]`: the outputs input bit `i` feeds, output bit `j` at
     /// `1 << (63 - j % 64)` of word `j / 64` (the CLK's bit order read as big-endian words).
     rows: Vec<u64>,
+    /// The same wiring as byte gathers, where the CPU can run them ([`Gathers`]).
+    gathers: Option<Gathers>,
+}
+
+/// Diffusion's wiring for AVX-512 VBMI, output-driven: for each block of 64 outputs and each
+/// of the `t` taps, the input byte that holds the tap of each output (`VPERMI2B` gathers those
+/// 64 bytes from up to 128 input bytes) and the tap's bit in it (`VPTESTMB` turns the 64
+/// bytes into 64 bits). The `t` masks XORed are the block's 64 outputs: about 200 vector
+/// instructions for 1,024 bits, where the input-driven rows spend a 128-byte row load per set
+/// input bit. Lanes are ordered so that the mask's little-endian bytes are the outputs in CLK
+/// byte order. Secret like `rows`: wiped on drop, never printed.
+struct Gathers {
+    taps: usize,
+    /// `[block][tap][lane]`: input byte index (0..128).
+    index: Vec<u8>,
+    /// `[block][tap][lane]`: the tap's bit in that byte (`0x80 >> (p % 8)`).
+    bit: Vec<u8>,
+}
+
+impl Gathers {
+    /// The gathers of `taps` (`t` per output of `bits`), when the CPU has AVX-512 VBMI and the
+    /// filter fits two registers (at most 1,024 bits).
+    fn new(taps: &[u16], bits: usize, t: usize) -> Option<Gathers> {
+        if bits > 1024
+            || !bits.is_multiple_of(64)
+            || taps.len() != bits * t
+            || !Gathers::available()
+        {
+            return None;
+        }
+        let mut index = vec![0u8; bits * t];
+        let mut bit = vec![0u8; bits * t];
+        for (j, out_taps) in taps.chunks_exact(t).enumerate() {
+            let (block, within) = (j / 64, j % 64);
+            // Output `8q + r` of a block (CLK byte q, bit `0x80 >> r`) sits in lane
+            // `8q + 7 - r`: mask bit `8q + 7 - r` is bit `7 - r` of the mask's byte q.
+            let lane = (within / 8) * 8 + 7 - within % 8;
+            for (k, &p) in out_taps.iter().enumerate() {
+                let at = (block * t + k) * 64 + lane;
+                index[at] = (p / 8) as u8;
+                bit[at] = 0x80 >> (p % 8);
+            }
+        }
+        Some(Gathers {
+            taps: t,
+            index,
+            bit,
+        })
+    }
+
+    fn available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vbmi")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// The diffused filter of `input` (`index.len() / taps / 8` bytes).
+    fn apply(&self, input: &[u8]) -> Option<Vec<u8>> {
+        let bytes = self.index.len() / self.taps / 8;
+        if input.len() != bytes {
+            return None;
+        }
+        let mut padded = [0u8; 128];
+        padded[..bytes].copy_from_slice(input);
+        let mut out = vec![0u8; bytes];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Gathers` is only built where the CPU has AVX-512 F, BW and VBMI
+        // (`Gathers::new`), and the tables hold `taps · 64` bytes per block of 8 output bytes.
+        unsafe {
+            gather_avx512(&self.index, &self.bit, self.taps, &padded, &mut out)
+        };
+        Some(out)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn gather_avx512(index: &[u8], bit: &[u8], t: usize, input: &[u8; 128], out: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let lo = _mm512_loadu_si512(input.as_ptr().cast());
+    let hi = _mm512_loadu_si512(input[64..].as_ptr().cast());
+    for (block, chunk) in out.chunks_exact_mut(8).enumerate() {
+        let mut mask: u64 = 0;
+        for k in 0..t {
+            let at = (block * t + k) * 64;
+            let (Some(ix), Some(bt)) = (index.get(at..at + 64), bit.get(at..at + 64)) else {
+                return;
+            };
+            let ix = _mm512_loadu_si512(ix.as_ptr().cast());
+            let bt = _mm512_loadu_si512(bt.as_ptr().cast());
+            let gathered = _mm512_permutex2var_epi8(lo, ix, hi);
+            mask ^= _mm512_test_epi8_mask(gathered, bt);
+        }
+        chunk.copy_from_slice(&mask.to_le_bytes());
+    }
+}
+
+impl Drop for Gathers {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.index.zeroize();
+        self.bit.zeroize();
+    }
 }
 
 impl Diffusion {
@@ -227,18 +337,37 @@ impl Diffusion {
                 rows[p as usize * words + j / 64] |= 1u64 << (63 - j % 64);
             }
         }
-        Diffusion { words, rows }
+        Diffusion {
+            words,
+            rows,
+            gathers: Gathers::new(taps, bits, t),
+        }
     }
 
-    /// Every output bit: the XOR of its taps' input bits. The common lengths (1,024 and 256
-    /// bits) take a fixed-width path whose accumulator stays in registers
-    /// ([`diffuse_fixed`]); others the general loop.
+    /// Every output bit: the XOR of its taps' input bits. On CPUs with AVX-512 VBMI, filters
+    /// of up to 1,024 bits are diffused by byte gathers ([`Gathers`]); elsewhere through the
+    /// input-driven rows, the common lengths (1,024, 512 and 256 bits) by a fixed-width loop
+    /// whose accumulator stays in registers ([`diffuse_fixed`]), others by the general loop.
+    /// All paths are tested equal to the parity definition.
     fn apply(&self, clk: &Clk) -> Clk {
         self.apply_bytes(clk.as_bytes())
     }
 
     /// [`Diffusion::apply`] on a filter's bytes.
     fn apply_bytes(&self, bytes: &[u8]) -> Clk {
+        if let Some(c) = self
+            .gathers
+            .as_ref()
+            .and_then(|g| g.apply(bytes))
+            .and_then(Clk::from_bytes)
+        {
+            return c;
+        }
+        self.apply_rows(bytes)
+    }
+
+    /// [`Diffusion::apply`] through the input-driven rows (any CPU).
+    fn apply_rows(&self, bytes: &[u8]) -> Clk {
         let out: Option<Vec<u8>> = match self.words {
             16 => diffuse_fixed::<16>(&self.rows, bytes).map(|a| words_to_bytes(&a)),
             8 => diffuse_fixed::<8>(&self.rows, bytes).map(|a| words_to_bytes(&a)),
@@ -1015,6 +1144,7 @@ mod tests {
             let xa = d.apply(&ca);
             proptest::prop_assert_eq!(&xa, &diffuse_reference(&ca, &taps, t));
             proptest::prop_assert_eq!(&xa, &d.apply_general(ca.as_bytes()));
+            proptest::prop_assert_eq!(&xa, &d.apply_rows(ca.as_bytes()));
             let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
             let xb = d.apply(&cb);
             let both: Vec<u8> = xa.as_bytes().iter().zip(xb.as_bytes()).map(|(p, q)| p ^ q).collect();

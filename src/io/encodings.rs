@@ -296,6 +296,23 @@ impl EncodingWriter {
             ListBuilder::new(FixedSizeBinaryBuilder::new(self.clk_bytes)).with_field(Arc::new(
                 ArrowField::new("item", DataType::FixedSizeBinary(self.clk_bytes), true),
             ));
+        // Every column is filled in one pass over the rows, not one pass per column: a chunk's
+        // rows do not fit in the cache, and each pass fetched every row again.
+        let mut cols: Vec<FixedSizeBinaryBuilder> = self
+            .parts
+            .iter()
+            .map(|&(_, bits)| FixedSizeBinaryBuilder::with_capacity(n, (bits / 8) as i32))
+            .collect();
+        let names_width = self
+            .parts
+            .iter()
+            .find(|p| p.0 == Part::Names)
+            .map(|&(_, bits)| (bits / 8) as i32);
+        let mut alias_names = names_width.map(|width| {
+            ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
+                ArrowField::new("item", DataType::FixedSizeBinary(width), true),
+            ))
+        });
         let dest = self.writer.inner().dest().to_path_buf();
         let bad = |e: arrow_schema::ArrowError| Error::parquet(&dest, e);
         for r in rows {
@@ -313,42 +330,6 @@ impl EncodingWriter {
                 alias.values().append_value(a.as_bytes()).map_err(bad)?;
             }
             alias.append(true);
-        }
-        let agency: ArrayRef = Arc::new(StringArray::from(vec![self.agency.as_str(); n]));
-        let agency_type: ArrayRef = Arc::new(StringArray::from(vec![self.agency_type.as_str(); n]));
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(key.finish()),
-            agency,
-            agency_type,
-            Arc::new(unit.finish()),
-            Arc::new(stage.finish()),
-            Arc::new(service.finish()),
-            Arc::new(ev.finish()),
-            Arc::new(end.finish()),
-            Arc::new(age.finish()),
-            Arc::new(sex.finish()),
-            Arc::new(tt.finish()),
-            Arc::new(clk.finish()),
-            Arc::new(alias.finish()),
-        ];
-        // The parts' columns filled in one pass over the rows, not one pass per part: a chunk's
-        // rows do not fit in the cache, and each pass fetched every row again.
-        let mut cols: Vec<FixedSizeBinaryBuilder> = self
-            .parts
-            .iter()
-            .map(|&(_, bits)| FixedSizeBinaryBuilder::with_capacity(n, (bits / 8) as i32))
-            .collect();
-        let names_width = self
-            .parts
-            .iter()
-            .find(|p| p.0 == Part::Names)
-            .map(|&(_, bits)| (bits / 8) as i32);
-        let mut alias_names = names_width.map(|width| {
-            ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
-                ArrowField::new("item", DataType::FixedSizeBinary(width), true),
-            ))
-        });
-        for r in rows {
             for (col, &(part, bits)) in cols.iter_mut().zip(&self.parts) {
                 match r.parts.get(part.index()).and_then(Option::as_ref) {
                     // No bit set: missing, as the reader requires.
@@ -372,6 +353,23 @@ impl EncodingWriter {
                 list.append(true);
             }
         }
+        let agency: ArrayRef = Arc::new(StringArray::from(vec![self.agency.as_str(); n]));
+        let agency_type: ArrayRef = Arc::new(StringArray::from(vec![self.agency_type.as_str(); n]));
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(key.finish()),
+            agency,
+            agency_type,
+            Arc::new(unit.finish()),
+            Arc::new(stage.finish()),
+            Arc::new(service.finish()),
+            Arc::new(ev.finish()),
+            Arc::new(end.finish()),
+            Arc::new(age.finish()),
+            Arc::new(sex.finish()),
+            Arc::new(tt.finish()),
+            Arc::new(clk.finish()),
+            Arc::new(alias.finish()),
+        ];
         // Columns in the file's order: each part, the names part followed by its aliases'.
         for (mut col, &(part, _)) in cols.into_iter().zip(&self.parts) {
             columns.push(Arc::new(col.finish()));
