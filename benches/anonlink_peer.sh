@@ -22,7 +22,7 @@ if [ -z "$py" ]; then
   fi
   py=$venv/bin/python
 fi
-echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '); avx512 flags: $(grep -c avx512 /proc/cpuinfo)"
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '); AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
 taskset -c "$cpu" "$py" - "${REPEAT:-7}" <<'PY'
 import random, sys, time
 import anonlink
@@ -54,7 +54,9 @@ print(f"anonlink {anonlink.__version__} dice_coefficient_accelerated, one core: 
       f"median {rates[len(rates) // 2] / 1e6:.1f} M pairs/s "
       f"({rates[0] / 1e6:.1f}-{rates[-1] / 1e6:.1f}, {repeat} calls of {pairs:,} pairs)")
 PY
-# crosswalk: the criterion groups whose pairs are all fully computed, and the core's clock
+# crosswalk: the criterion groups whose pairs are all fully computed (compare/full counts
+# intersections pair by pair; compare/full_block is the link job's kernel and does the whole
+# threshold test, the like-for-like figure), and the core's clock
 # (one dependent add per cycle) to turn pairs per second into cycles per pair.
 taskset -c "$cpu" cargo bench --quiet --bench compare -- 'compare/full(_block)?/|clock' 2>/dev/null \
   | awk '/^(compare\/full|clock)/ { name = $1 } /thrpt:/ && name { gsub(/\[|\]/, ""); print "crosswalk " name ", one core: " $4 " " $5 " (" $2 "-" $6 " " $7 ")"; name = "" }'

@@ -5,7 +5,7 @@
 #
 # Usage: benches/encode_speed.sh [PERSONS]
 #   PERSONS (default 280000): the world `crosswalk synth --seed 1` makes; its police export is
-#   encoded (243,329 rows at 280,000 persons).
+#   encoded (243,328 rows at 280,000 persons).
 #   REPEAT (default 9): runs per schema, interleaved (schema A, B, C, A, B, C, ...) so that a
 #   host whose speed drifts slows every schema alike.
 #   BASELINE: a second crosswalk binary, run in turn with this one on each schema, for an A/B
@@ -15,7 +15,7 @@ set -euo pipefail
 persons=${1:-280000}
 repeat=${REPEAT:-9}
 bin=target/release/crosswalk
-[ -x "$bin" ] || cargo build --release --quiet
+cargo build --release --quiet   # a no-op when up to date; never times a stale binary
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$bin" synth --persons "$persons" --seed 1 --out "$dir/world" >/dev/null 2>&1
@@ -27,7 +27,7 @@ cp fixtures/config/schema.toml "$dir/default.toml"
 printf '%s\n[parts]\n' "$(sed 's/^name = .*/name = "parts"/' fixtures/config/schema.toml)" > "$dir/parts.toml"
 sed 's/^hardening = "none" .*/hardening = "diffusion"/' "$dir/parts.toml" > "$dir/parts_diffused.toml"
 grep -q '^hardening = "diffusion"' "$dir/parts_diffused.toml"
-echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); avx512 flags: $(grep -c avx512 /proc/cpuinfo); $rows rows"
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '); AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no); $rows rows"
 binaries=("$bin")
 [ -n "${BASELINE:-}" ] && binaries+=("$BASELINE")
 for _ in $(seq "$repeat"); do
@@ -35,7 +35,8 @@ for _ in $(seq "$repeat"); do
     for b in "${binaries[@]}"; do
       start=$(date +%s.%N)
       "$b" encode --schema "$dir/$schema.toml" --source "$mapping" --key-file "$dir/key" \
-        --input "$export_csv" --out "$dir/out.parquet" -j 2 >/dev/null 2>&1
+        --input "$export_csv" --out "$dir/out.parquet" -j 2 >/dev/null 2>"$dir/err" \
+        || { echo "encode failed ($schema, $b):" >&2; cat "$dir/err" >&2; exit 1; }
       end=$(date +%s.%N)
       echo "$schema $b $(echo "$end - $start" | bc)" >> "$dir/times"
     done

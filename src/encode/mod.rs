@@ -285,16 +285,24 @@ impl Gathers {
         if input.len() != bytes {
             return None;
         }
-        let mut padded = [0u8; 128];
-        padded[..bytes].copy_from_slice(input);
-        let mut out = vec![0u8; bytes];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a `Gathers` is only built where the CPU has AVX-512 F, BW and VBMI
-        // (`Gathers::new`), and the tables hold `taps · 64` bytes per block of 8 output bytes.
-        unsafe {
-            gather_avx512(&self.index, &self.bit, self.taps, &padded, &mut out)
-        };
-        Some(out)
+        {
+            use zeroize::Zeroize;
+            let mut padded = [0u8; 128];
+            padded[..bytes].copy_from_slice(input);
+            let mut out = vec![0u8; bytes];
+            // SAFETY: a `Gathers` is only built where the CPU has AVX-512 F, BW and VBMI
+            // (`Gathers::new`), and the tables hold `taps · 64` bytes per block of 8 output
+            // bytes.
+            unsafe { gather_avx512(&self.index, &self.bit, self.taps, &padded, &mut out) };
+            // The filter before diffusion is what the hardening hides: not left on the stack.
+            padded.zeroize();
+            Some(out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            None
+        }
     }
 }
 
@@ -827,6 +835,17 @@ pub struct RowScratch {
     present: Vec<bool>,
 }
 
+impl Drop for RowScratch {
+    fn drop(&mut self) {
+        // The filters before hardening: wiped like the other material hardening hides.
+        use zeroize::Zeroize;
+        self.record.zeroize();
+        for p in &mut self.parts {
+            p.zeroize();
+        }
+    }
+}
+
 /// Sets bit `i` of a filter stored as [`Clk`] bytes (most significant bit first).
 #[inline]
 fn set_bit(bytes: &mut [u8], i: usize) {
@@ -1145,6 +1164,11 @@ mod tests {
             proptest::prop_assert_eq!(&xa, &diffuse_reference(&ca, &taps, t));
             proptest::prop_assert_eq!(&xa, &d.apply_general(ca.as_bytes()));
             proptest::prop_assert_eq!(&xa, &d.apply_rows(ca.as_bytes()));
+            // The gathers exist exactly where the CPU can run them, and agree.
+            proptest::prop_assert_eq!(d.gathers.is_some(), Gathers::available());
+            if let Some(g) = &d.gathers {
+                proptest::prop_assert_eq!(g.apply(ca.as_bytes()), Some(xa.as_bytes().to_vec()));
+            }
             let x: Vec<u8> = a.iter().zip(&b).map(|(p, q)| p ^ q).collect();
             let xb = d.apply(&cb);
             let both: Vec<u8> = xa.as_bytes().iter().zip(xb.as_bytes()).map(|(p, q)| p ^ q).collect();
@@ -1272,15 +1296,38 @@ mod tests {
             }
             records.push(ids);
         }
-        for salted in [false, true] {
+        // A token longer than the cache's 15 bytes (an exact town) is never cached.
+        let mut long = full.clone();
+        long.set(Field::Town, Some("SOUTH WINDSOR HEIGHTS TOWNSHIP".into()));
+        records.push(long);
+        for variant in ["plain", "salted", "shared"] {
             for h in record_hardenings {
                 for p in part_settings {
                     let mut text =
                         crate::schema::DEFAULT_SCHEMA_TOML.replace("hardening = \"none\"", h);
+                    let salted = variant == "salted";
                     if salted {
                         text = text.replace(
                             "namespace = \"name\"",
                             "namespace = \"name\"\nsalt = \"birth_year\"",
+                        );
+                    }
+                    if variant == "shared" {
+                        // One namespace across parts and beyond them: street and town (the
+                        // address part) and sex (no part, and more positions per token than
+                        // a cache entry holds) hash like the names.
+                        for (field, extra) in [
+                            ("field = \"street\"", "namespace = \"name\""),
+                            ("field = \"town\"", "namespace = \"name\""),
+                        ] {
+                            assert!(text.contains(field));
+                            text = text.replace(field, &format!("{field}\n{extra}"));
+                        }
+                        let sex = "field = \"sex\"\ntokens = \"exact\"\nbits_per_token = 4";
+                        assert!(text.contains(sex));
+                        text = text.replace(
+                            sex,
+                            "field = \"sex\"\ntokens = \"exact\"\nbits_per_token = 30\nnamespace = \"name\"",
                         );
                     }
                     let text = format!("{text}\n[parts]\n{p}\n");
@@ -1299,12 +1346,8 @@ mod tests {
                     // Twice over: the second round reads the tokens from the warm cache.
                     for ids in records.iter().chain(&records) {
                         let (clk, got) = row.encode(ids, &mut rs);
-                        assert_eq!(clk, rec.encode(ids, &mut s), "{h} / {p} / salted {salted}");
-                        assert_eq!(
-                            got,
-                            parts.encode(ids, &mut ps),
-                            "{h} / {p} / salted {salted}"
-                        );
+                        assert_eq!(clk, rec.encode(ids, &mut s), "{h} / {p} / {variant}");
+                        assert_eq!(got, parts.encode(ids, &mut ps), "{h} / {p} / {variant}");
                     }
                 }
             }
