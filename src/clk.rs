@@ -18,6 +18,13 @@
 //! assert_eq!(a.as_bytes()[0], 0b0100_0100);
 //! ```
 
+/// Sets bit `i` of a filter held as bytes in [`Clk`]'s order (most significant bit first), for
+/// encoders that fill a reused buffer. `i` must be below `8 · bytes.len()`.
+#[inline]
+pub(crate) fn set_bit(bytes: &mut [u8], i: usize) {
+    bytes[i >> 3] |= 0x80 >> (i & 7);
+}
+
 /// A Bloom-filter encoding of `len_bits()` bits, stored most-significant-bit first.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Clk {
@@ -61,7 +68,7 @@ impl Clk {
     /// Sets bit `i` (`i < len_bits()`).
     #[inline]
     pub fn set(&mut self, i: usize) {
-        self.bytes[i >> 3] |= 0x80 >> (i & 7);
+        set_bit(&mut self.bytes, i);
     }
 
     /// Flips bit `i` (`i < len_bits()`).

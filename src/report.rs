@@ -794,8 +794,9 @@ fn weight_chart(m: &serde_json::Value) -> String {
         (get("kappa"), get("alpha"), get("max_adjustment"))
     {
         if kappa > 0.0 {
-            let rare = (kappa / alpha).log2().clamp(-clamp, clamp);
-            let common = (kappa / 9.0).log2().clamp(-clamp, clamp);
+            use crate::link::frequency::adjustment;
+            let rare = adjustment(kappa, 1, alpha, clamp);
+            let common = adjustment(kappa, 10, alpha, clamp);
             let _ = write!(
                 s,
                 "<p class=\"note\">Names that agree (or are a typo apart) are weighed by how many \

@@ -799,6 +799,7 @@ impl PartEncoders {
 /// assert_eq!(clk, Encoder::new(&schema, &key).encode(&ids, &mut Scratch::default()));
 /// assert_eq!(parts, PartEncoders::new(&schema, &key).encode(&ids, &mut PartScratch::default()));
 /// ```
+#[derive(Debug)]
 pub struct RowEncoder {
     record: Encoder,
     parts: PartEncoders,
@@ -809,15 +810,6 @@ pub struct RowEncoder {
     /// part namespace, share one).
     cache_of: Vec<usize>,
     caches: usize,
-}
-
-impl std::fmt::Debug for RowEncoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowEncoder")
-            .field("record", &self.record)
-            .field("parts", &self.parts)
-            .finish()
-    }
 }
 
 /// A cache entry of [`RowEncoder`]: a token's first positions in the record CLK's namespace,
@@ -843,14 +835,6 @@ impl Drop for RowScratch {
         for p in &mut self.parts {
             p.zeroize();
         }
-    }
-}
-
-/// Sets bit `i` of a filter stored as [`Clk`] bytes (most significant bit first).
-#[inline]
-fn set_bit(bytes: &mut [u8], i: usize) {
-    if let Some(b) = bytes.get_mut(i >> 3) {
-        *b |= 0x80 >> (i & 7);
     }
 }
 
@@ -948,17 +932,18 @@ impl RowEncoder {
             };
             if let Some(salt) = plan.salt {
                 // Salted tokens: a key per salt value, no cache.
-                let key = salted_key(&rec.ns_keys[plan.ns], salt.value(ids));
-                let part_key = part.map(|(e, q)| salted_key(&e.ns_keys[q.ns], salt.value(ids)));
+                let salt = salt.value(ids);
+                let key = salted_key(&rec.ns_keys[plan.ns], salt);
+                let part_key = part.map(|(e, q)| salted_key(&e.ns_keys[q.ns], salt));
                 tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
                     for p in token_positions(&key, t, plan.k, rec.bits) {
-                        set_bit(record, p as usize);
+                        crate::clk::set_bit(record, p as usize);
                     }
                     if let (Some((e, q)), Some(k), Some(buf)) =
                         (part, &part_key, part_buf.as_deref_mut())
                     {
                         for p in token_positions(k, t, q.k, e.bits) {
-                            set_bit(buf, p as usize);
+                            crate::clk::set_bit(buf, p as usize);
                         }
                     }
                 });
@@ -987,21 +972,21 @@ impl RowEncoder {
                             inline
                         });
                         for &p in &positions[..plan.k] {
-                            set_bit(record, p as usize);
+                            crate::clk::set_bit(record, p as usize);
                         }
                         if let (Some((_, q)), Some(buf)) = (part, part_buf.as_deref_mut()) {
                             for &p in &positions[INLINE_K..INLINE_K + q.k] {
-                                set_bit(buf, p as usize);
+                                crate::clk::set_bit(buf, p as usize);
                             }
                         }
                     }
                     None => {
                         for p in token_positions(&rec.ns_keys[plan.ns], t, plan.k, rec.bits) {
-                            set_bit(record, p as usize);
+                            crate::clk::set_bit(record, p as usize);
                         }
                         if let (Some((e, q)), Some(buf)) = (part, part_buf.as_deref_mut()) {
                             for p in token_positions(&e.ns_keys[q.ns], t, q.k, e.bits) {
-                                set_bit(buf, p as usize);
+                                crate::clk::set_bit(buf, p as usize);
                             }
                         }
                     }

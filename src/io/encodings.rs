@@ -71,6 +71,15 @@ pub struct EncodedRow {
     pub facts: EventFacts,
 }
 
+/// A builder of lists of fixed-size binaries of `width` bytes (alias CLKs, alias names parts).
+fn fixed_list(width: i32) -> ListBuilder<FixedSizeBinaryBuilder> {
+    ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(ArrowField::new(
+        "item",
+        DataType::FixedSizeBinary(width),
+        true,
+    )))
+}
+
 /// File-level metadata of an encodings file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileMeta {
@@ -292,10 +301,7 @@ impl EncodingWriter {
         let mut sex = StringBuilder::new();
         let mut tt = StringBuilder::new();
         let mut clk = FixedSizeBinaryBuilder::with_capacity(n, self.clk_bytes);
-        let mut alias =
-            ListBuilder::new(FixedSizeBinaryBuilder::new(self.clk_bytes)).with_field(Arc::new(
-                ArrowField::new("item", DataType::FixedSizeBinary(self.clk_bytes), true),
-            ));
+        let mut alias = fixed_list(self.clk_bytes);
         // Every column is filled in one pass over the rows, not one pass per column: a chunk's
         // rows do not fit in the cache, and each pass fetched every row again.
         let mut cols: Vec<FixedSizeBinaryBuilder> = self
@@ -308,11 +314,7 @@ impl EncodingWriter {
             .iter()
             .find(|p| p.0 == Part::Names)
             .map(|&(_, bits)| (bits / 8) as i32);
-        let mut alias_names = names_width.map(|width| {
-            ListBuilder::new(FixedSizeBinaryBuilder::new(width)).with_field(Arc::new(
-                ArrowField::new("item", DataType::FixedSizeBinary(width), true),
-            ))
-        });
+        let mut alias_names = names_width.map(fixed_list);
         let dest = self.writer.inner().dest().to_path_buf();
         let bad = |e: arrow_schema::ArrowError| Error::parquet(&dest, e);
         for r in rows {

@@ -87,11 +87,8 @@ pub(crate) fn lsh_pairs<T: Send>(
 /// `pa` against the later (denser) rows keeps every pair the estimate keeps.
 pub fn diffused_dice_floors(bits: usize, taps: usize, min: f64) -> Vec<f64> {
     let t = taps.max(1) as f64;
-    let undiffuse = |y: f64| (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t)) / 2.0;
     let diffuse = |x: f64| (1.0 - (1.0 - 2.0 * x.min(0.5)).powf(t)) / 2.0;
-    let u: Vec<f64> = (0..=bits)
-        .map(|p| undiffuse(p as f64 / bits as f64))
-        .collect();
+    let u = super::evidence::undiffuse_table(bits, taps.max(1));
     let mut floors = vec![1.0f64; bits + 1];
     for (pa, floor) in floors.iter_mut().enumerate() {
         let mut lowest = f64::INFINITY;

@@ -173,6 +173,13 @@ fn undiffuse(y: f64, t: usize) -> f64 {
     (1.0 - (1.0 - 2.0 * y).max(0.0).powf(1.0 / t as f64)) / 2.0
 }
 
+/// `undiffuse(k / bits, t)` for every count `k` in `0..=bits`: the plain-scale share of a
+/// count of bits of a diffused filter.
+pub(crate) fn undiffuse_table(bits: usize, t: usize) -> Vec<f64> {
+    let b = bits.max(1) as f64;
+    (0..=bits).map(|k| undiffuse(k as f64 / b, t)).collect()
+}
+
 /// Dice of two parts of equal length (0 for parts of different lengths) on the plain filter's
 /// scale: plain Dice when `taps` is
 /// `None`; for diffused parts estimated from the densities and the Hamming distance, each
@@ -207,9 +214,7 @@ pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
                 let at = match tables.iter().position(|x| x.0 == bits && x.1 == t) {
                     Some(i) => i,
                     None => {
-                        let b = bits.max(1) as f64;
-                        let table = (0..=bits).map(|k| undiffuse(k as f64 / b, t)).collect();
-                        tables.push((bits, t, table));
+                        tables.push((bits, t, undiffuse_table(bits, t)));
                         tables.len() - 1
                     }
                 };
@@ -510,8 +515,7 @@ mod tests {
         assert_eq!(out[5], 2);
     }
 
-    /// The diffused estimate tracks plain Dice: random sparse filters diffused with a random
-    /// wiring give back (within sampling noise) the Dice of the plain filters.
+    /// The popcount kernel's counts equal the byte-wise ones at every part length.
     #[test]
     fn kernel_counts_equal_byte_counts() {
         let mut state = 11u64;
@@ -528,6 +532,8 @@ mod tests {
         }
     }
 
+    /// The diffused estimate tracks plain Dice: random sparse filters diffused with a random
+    /// wiring give back (within sampling noise) the Dice of the plain filters.
     #[test]
     fn diffused_similarity_estimates_plain_dice() {
         let mut state = 11u64;

@@ -51,6 +51,17 @@ pub struct NameFrequencies {
     kappa: f64,
 }
 
+/// The adjustment in bits for a names value held by `holders` persons, given the run's κ, the
+/// floor `alpha` on the other holders and the clamp `max` (the values `diagnostics.json`
+/// records): `log2(κ / max(holders − 1, alpha))`, within ±`max`; 0 when κ ≤ 0.
+pub fn adjustment(kappa: f64, holders: u32, alpha: f64, max: f64) -> f64 {
+    if kappa <= 0.0 {
+        return 0.0;
+    }
+    let others = (holders as f64 - 1.0).max(alpha);
+    (kappa / others).log2().clamp(-max, max)
+}
+
 impl NameFrequencies {
     /// Counts the names values of `records` and their holders.
     pub fn new(records: &[RecordEvidence]) -> NameFrequencies {
@@ -116,13 +127,7 @@ impl NameFrequencies {
 
     /// Bits added to the weight of a pair holding a names value of `holders` estimated holders.
     pub fn adjustment_for(&self, holders: u32) -> f64 {
-        if self.kappa <= 0.0 {
-            return 0.0;
-        }
-        let others = (holders as f64 - 1.0).max(ALPHA);
-        (self.kappa / others)
-            .log2()
-            .clamp(-MAX_ADJUSTMENT, MAX_ADJUSTMENT)
+        adjustment(self.kappa, holders, ALPHA, MAX_ADJUSTMENT)
     }
 
     /// The estimated holders of record `r`'s rarest names value (`None`: it has none).

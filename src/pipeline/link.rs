@@ -332,6 +332,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             &files[0].meta.parts_hardening,
         )),
     };
+    // An earlier run's model is read now, so that a bad `--model-from` fails before the work.
+    let fixed = job.model_from.as_deref().map(read_model).transpose()?;
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
@@ -525,7 +527,6 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         }
         candidates.par_sort_unstable();
         candidates.dedup();
-        let fixed = job.model_from.as_deref().map(read_model).transpose()?;
         let outcome = pool
             .install(|| {
                 crate::link::probabilistic::persons(
