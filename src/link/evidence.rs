@@ -47,6 +47,12 @@ pub const DOB: usize = 1;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
+/// Most rounds of EM per training session. EM creeps: at 100 rounds the birth-date session of
+/// the classic 2,000-person world stopped with `m(names < 0.6)` at 0.025, five times its
+/// converged 0.004 (the truth: 0.007); 1,000 and 10,000 rounds give the same parameters. A
+/// round costs one pass over the distinct level vectors (a few thousand), not the pairs.
+pub const EM_ITERATIONS: usize = 1_000;
+
 /// Fewest candidate pairs a training session of [`fit_patterns`] needs.
 pub const MIN_SESSION_PAIRS: usize = 20;
 
@@ -441,10 +447,12 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
 /// Fits the model on a run's own records, without truth:
 ///
 /// 1. `u` from the levels of random record pairs (`random`);
-/// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with similar names (names
-///    level ≥ 2) every comparison but the names; among candidates with equal birth dates the
-///    names, SSN-4 and sex (not the age band, which follows from the birth date, nor phone and
-///    address, which twins share with their birth date);
+/// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with equal names (the top
+///    names level, ≥ 0.95) every comparison but the names; among candidates with equal birth
+///    dates the names, SSN-4 and sex (not the age band, which follows from the birth date, nor
+///    phone and address, which twins share with their birth date). Both sessions are complete
+///    at any scale, whatever the record-CLK pass found: the link job streams every pair of
+///    byte-equal names and birth-date parts (groups of up to 2,000 records) into the counts;
 /// 3. λ over all `total_pairs` record pairs, non-candidates counted as non-matches, so that a
 ///    probability is a random pair's; then `u` cleared of the matches among the random pairs
 ///    and λ fitted again.
@@ -455,21 +463,23 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
 /// fewer than [`MIN_SESSION_PAIRS`] pairs to learn from (a run too small, or encodings without
 /// names or birth-date parts): the comparisons it trains would keep their starting values.
 ///
-/// Known bias: the names session's pairs were partly chosen by an equal birth date or a
-/// record-CLK agreement, so `m` of the birth date comes out somewhat high where the names pass
-/// did not run (above 250,000 records, or with `--blocking lsh`).
+/// Why equal names and not every candidate with names at 0.6 or more: those are complete only
+/// where an all-pairs names pass runs, and are otherwise chosen partly by record-CLK Dice,
+/// which mixes in the birth date, so `m` of the other comparisons came out far from the truth
+/// (docs/measurements/2026-12-07-em-sessions.md).
 pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);
     let (all, all_w) = counted(counts, |_| true);
-    let (by_names, names_w) = counted(counts, |l| l[NAMES] >= 2);
+    let top_names = COMPARISONS[NAMES].1 as u8 - 1;
+    let (by_names, names_w) = counted(counts, |l| l[NAMES] == top_names);
     let (by_dob, dob_w) = counted(counts, |l| l[DOB] == DOB_EQUAL);
     let train_a: Vec<bool> = (0..C).map(|c| c != NAMES).collect();
     let train_b: Vec<bool> = COMPARISONS
         .iter()
         .map(|(name, _)| matches!(*name, "names" | "ssn4" | "sex"))
         .collect();
-    for (session, w) in [("similar names", &names_w), ("equal birth dates", &dob_w)] {
+    for (session, w) in [("equal names", &names_w), ("equal birth dates", &dob_w)] {
         let n = w.iter().sum::<f64>() as usize;
         if n < MIN_SESSION_PAIRS {
             return Err(ModelError::EmptySession {
@@ -479,8 +489,8 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
             });
         }
     }
-    model.expectation_maximisation_weighted(&by_names, &names_w, &train_a, 100)?;
-    model.expectation_maximisation_weighted(&by_dob, &dob_w, &train_b, 100)?;
+    model.expectation_maximisation_weighted(&by_names, &names_w, &train_a, EM_ITERATIONS)?;
+    model.expectation_maximisation_weighted(&by_dob, &dob_w, &train_b, EM_ITERATIONS)?;
     model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
     model.debias_u();
     model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);

@@ -130,7 +130,7 @@ impl Model {
     /// a multiple of the number of comparisons), `u` held at its random-pair estimate: at most
     /// `iterations` rounds, fewer when every parameter moves less than 1e-6.
     ///
-    /// Candidates are chosen for agreeing on something (similar names, an equal birth date).
+    /// Candidates are chosen for agreeing on something (equal names, an equal birth date).
     /// Among them the comparisons they were chosen by say little about matching and much about
     /// the choice: only the comparisons with `train[c]` set take part (in the posterior and in
     /// the update), as in Splink's blocked training sessions. Train each comparison in a session
@@ -300,7 +300,7 @@ pub enum ModelError {
          run is too small, or its encodings lack the parts that session learns from"
     )]
     EmptySession {
-        /// Which session (`similar names`, `equal birth dates`).
+        /// Which session (`equal names`, `equal birth dates`).
         session: &'static str,
         /// Pairs it had.
         pairs: usize,

@@ -86,18 +86,25 @@ impl Stats {
 /// Kept pairs, their pattern codes, and the pairs per pattern.
 type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
 
-/// How many of the given candidates are left to the birth-date group stream.
+/// How many of the given candidates are left to the group streams.
 type Streamed = usize;
+
+/// Whether records `a` and `b` share a group of any of `families`.
+fn in_groups(families: &[&ValueGroups], a: u32, b: u32) -> bool {
+    families
+        .iter()
+        .any(|g| g.first_shared(a as usize, b as usize).is_some())
+}
 
 /// The candidates the model keeps (names at 0.6 or more, or equal birth dates) with their
 /// level vectors' codes ([`evidence::pattern_code`]), in order, and how many pairs each code
 /// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
-/// never stored. Pairs sharing a birth-date group are left to the group stream
-/// ([`stream_dob`]), which meets them again; how many is the fourth value.
+/// never stored. Pairs sharing a group of any of `families` are left to the group streams
+/// ([`stream`]), which meet them again; how many is the second value.
 fn kept_codes(
     records: &[RecordEvidence],
     pairs: &[(u32, u32)],
-    dob: &ValueGroups,
+    families: &[&ValueGroups],
     taps: Option<usize>,
 ) -> (Kept, Streamed) {
     // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
@@ -109,8 +116,8 @@ fn kept_codes(
         .map_init(
             || Vec::with_capacity(C),
             |l, &(a, b)| {
-                // A pair sharing a birth-date group is the group stream's.
-                if dob.first_shared(a as usize, b as usize).is_some() {
+                // A pair sharing a group is its stream's.
+                if in_groups(families, a, b) {
                     return STREAMED;
                 }
                 l.clear();
@@ -146,18 +153,22 @@ fn worth_storing(levels: &[u8; C]) -> bool {
     levels[evidence::NAMES] >= 2 || levels[2] >= 2 || levels[3] >= 2 || levels[4] >= 2
 }
 
-/// The pairs of the birth-date groups ([`ValueGroups`]), each met once in the first group it
-/// shares: every pair's level vector counted, and the pairs whose vector `keep` marks stored
-/// with their codes, ordered by pair. Nothing else of the pairs is kept, so groups of
-/// common birth dates (a region of minors shares few birth years) cost time, not memory.
-fn stream_dob(
+/// The pairs of family `f`'s groups ([`ValueGroups`]) that belong to it: each pair met once, in
+/// the first group of the family it shares, and left out when it shares a group of an earlier
+/// family (whose stream has it). Every such pair's level vector is counted, and the pairs whose
+/// vector `keep` marks are stored with their codes, ordered by pair. Nothing else of the pairs
+/// is kept, so groups of common values (a region of minors shares few birth years) cost time,
+/// not memory.
+fn stream(
     records: &[RecordEvidence],
-    dob: &ValueGroups,
+    families: &[&ValueGroups],
+    f: usize,
     taps: Option<usize>,
     keep: &[bool],
 ) -> Kept {
     type Acc = (Vec<(u32, u32, u16)>, Vec<u64>);
-    let (mut stored, counts): Acc = dob
+    let (groups, earlier) = (families[f], &families[..f]);
+    let (mut stored, counts): Acc = groups
         .groups
         .par_iter()
         .enumerate()
@@ -172,7 +183,9 @@ fn stream_dob(
             |(mut stored, mut counts, mut l), (g, members)| {
                 for (x, &a) in members.iter().enumerate() {
                     for &b in &members[x + 1..] {
-                        if dob.first_shared(a as usize, b as usize) != Some(g as u32) {
+                        if groups.first_shared(a as usize, b as usize) != Some(g as u32)
+                            || in_groups(earlier, a, b)
+                        {
                             continue;
                         }
                         l.clear();
@@ -238,14 +251,17 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 }
 
 /// Fits the model on `records` and `candidates` (record pairs, each once, `a < b`) together with
-/// the pairs of the birth-date groups `dob` (streamed, [`ValueGroups`]; given candidates that
-/// share a group are left to the stream), scores them and clusters the records. With `fixed`,
-/// its `m` and `u` are used as they are and only λ is fitted on this run (no random pairs). `taps`: the parts' diffusion ([`evidence::taps_of`]).
-/// Fails when the run gives the model nothing to learn from (see [`evidence::fit_patterns`]).
+/// the pairs of the record groups `families` (records sharing an equal part value: birth dates
+/// first, then names, ...; [`ValueGroups`]), which are streamed: a pair belongs to the first
+/// family it shares a group with, and given candidates that share one are left to the streams.
+/// It then scores the pairs and clusters the records. With `fixed`, its `m` and `u` are used
+/// as they are and only λ is fitted on this run (no random pairs). `taps`: the parts'
+/// diffusion ([`evidence::taps_of`]). Fails when the run gives the model nothing to learn from
+/// (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
     candidates: Vec<(u32, u32)>,
-    dob: &ValueGroups,
+    families: &[&ValueGroups],
     taps: Option<usize>,
     min_average: f64,
     fixed: Option<&Model>,
@@ -255,28 +271,33 @@ pub fn persons(
     // The model's candidates: pairs whose names agree (a names level of at least 0.6) or whose
     // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
     // nothing the model should learn from: among them EM would mistake households for persons.
-    // Pairs sharing a birth-date group are streamed from the groups instead: all counted,
-    // the few worth it stored.
+    // Pairs sharing a group are streamed from the groups instead: all counted, the few worth
+    // it stored.
     let ((mut kept, mut codes, mut counts), in_groups) =
-        kept_codes(records, &candidates, dob, taps);
+        kept_codes(records, &candidates, families, taps);
     let offered_given = candidates.len();
     drop(candidates);
     let storable: Vec<bool> = (0..evidence::PATTERNS as u16)
         .map(|code| worth_storing(&evidence::pattern_levels(code)))
         .collect();
-    let (dob_pairs, dob_codes, dob_counts) = stream_dob(records, dob, taps, &storable);
-    let streamed: u64 = dob_counts.iter().sum();
-    // Distinct pairs: those of the given candidates that share a birth-date group are met
-    // again in the stream.
-    let offered_count = offered_given - in_groups + streamed as usize;
-    // Pairs counted but not stored, per level vector.
-    let mut unstored = vec![0u64; evidence::PATTERNS];
-    for (code, &k) in dob_counts.iter().enumerate() {
-        counts[code] += k;
-        if !storable[code] {
-            unstored[code] = k;
+    // Per family: its pairs counted but not stored, per level vector.
+    let mut unstored = vec![vec![0u64; evidence::PATTERNS]; families.len()];
+    let mut streamed = 0u64;
+    for f in 0..families.len() {
+        let (pairs, group_codes, group_counts) = stream(records, families, f, taps, &storable);
+        kept.extend(pairs);
+        codes.extend(group_codes);
+        for (code, &k) in group_counts.iter().enumerate() {
+            streamed += k;
+            counts[code] += k;
+            if !storable[code] {
+                unstored[f][code] = k;
+            }
         }
     }
+    // Distinct pairs: those of the given candidates that share a group are met again in the
+    // streams.
+    let offered_count = offered_given - in_groups + streamed as usize;
     // Fitted on this run, or `m` and `u` fixed (an earlier run's) and only λ fitted here.
     let (model, random_pairs) = match fixed {
         Some(m) => (
@@ -302,24 +323,28 @@ pub fn persons(
         .collect();
     let frequencies = NameFrequencies::new(records);
     // Exactness: a level vector left unstored that the fitted model would make an edge has
-    // its pairs gathered now, in a second stream.
-    let missing: Vec<bool> = (0..evidence::PATTERNS)
-        .map(|code| unstored[code] > 0 && model.probability(weight_of[code]) >= MIN_EDGE)
+    // its pairs gathered now, in a second stream of the families that left it.
+    let edge_code: Vec<bool> = (0..evidence::PATTERNS)
+        .map(|code| model.probability(weight_of[code]) >= MIN_EDGE)
         .collect();
-    let mut dob_pairs = dob_pairs;
-    let mut dob_codes = dob_codes;
-    if missing.iter().any(|&m| m) {
-        let (more, more_codes, _) = stream_dob(records, dob, taps, &missing);
-        dob_pairs.extend(more);
-        dob_codes.extend(more_codes);
-        for (code, m) in missing.iter().enumerate() {
-            if *m {
-                unstored[code] = 0;
+    for (f, left) in unstored.iter_mut().enumerate() {
+        let missing: Vec<bool> = (0..evidence::PATTERNS)
+            .map(|code| left[code] > 0 && edge_code[code])
+            .collect();
+        if missing.iter().any(|&m| m) {
+            let (more, more_codes, _) = stream(records, families, f, taps, &missing);
+            kept.extend(more);
+            codes.extend(more_codes);
+            for (code, m) in missing.iter().enumerate() {
+                if *m {
+                    left[code] = 0;
+                }
             }
         }
     }
-    kept.extend(dob_pairs);
-    codes.extend(dob_codes);
+    let unstored: Vec<u64> = (0..evidence::PATTERNS)
+        .map(|code| unstored.iter().map(|f| f[code]).sum())
+        .collect();
     let candidates = &kept[..];
     // ... and a pair whose names are a typo apart (the level below the top: 0.85–0.95) by the
     // frequency of the commoner of the two records' rarest values.
@@ -449,7 +474,7 @@ mod tests {
         let out = persons(
             &records,
             candidates.clone(),
-            &dob,
+            &[&dob],
             None,
             DEFAULT_MIN_AVERAGE,
             None,
@@ -472,7 +497,7 @@ mod tests {
         let stored = super::persons(
             &records,
             candidates.clone(),
-            &ValueGroups::new(&records, |r| &r.dob, 0),
+            &[&ValueGroups::new(&records, |r| &r.dob, 0)],
             None,
             DEFAULT_MIN_AVERAGE,
             None,
@@ -502,7 +527,7 @@ mod tests {
             persons(
                 records,
                 candidates.to_vec(),
-                dob,
+                &[dob],
                 None,
                 DEFAULT_MIN_AVERAGE,
                 None,

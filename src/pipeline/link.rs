@@ -73,9 +73,9 @@ pub enum LinkModel {
     },
 }
 
-/// Birth-date groups larger than this are not paired as candidates by the date alone: a
-/// placeholder date (`1900-01-01`) would pair every record that carries it.
-pub const MAX_DOB_GROUP: usize = 2_000;
+/// Groups of equal birth-date or names parts larger than this are not paired as candidates by
+/// the value alone: a placeholder date (`1900-01-01`) would pair every record that carries it.
+pub const MAX_GROUP: usize = 2_000;
 
 /// The plain-scale names similarity at which `--model fs`'s all-pairs names pass makes a pair a
 /// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
@@ -510,7 +510,9 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         let records = record_evidence(&files, &node_of, keys.len());
         // Pairs sharing a birth date are streamed from their groups by the model, not
         // stored here.
-        let dob = crate::link::candidates::ValueGroups::new(&records, |r| &r.dob, MAX_DOB_GROUP);
+        let dob = crate::link::candidates::ValueGroups::new(&records, |r| &r.dob, MAX_GROUP);
+        let names =
+            crate::link::candidates::ValueGroups::new(&records, |r| &r.names, MAX_GROUP);
         let left_out = dob.left_out;
         let mut candidates: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
@@ -532,7 +534,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
                 crate::link::probabilistic::persons(
                     &records,
                     candidates,
-                    &dob,
+                    &[&dob, &names],
                     taps,
                     min_average,
                     fixed.as_ref(),
