@@ -511,8 +511,10 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         // Pairs sharing a birth date are streamed from their groups by the model, not
         // stored here.
         let dob = crate::link::candidates::ValueGroups::new(&records, |r| &r.dob, MAX_GROUP);
-        let names =
-            crate::link::candidates::ValueGroups::new(&records, |r| &r.names, MAX_GROUP);
+        let names = crate::link::candidates::ValueGroups::new(&records, |r| &r.names, MAX_GROUP);
+        let phone = crate::link::candidates::ValueGroups::new(&records, |r| &r.phone, MAX_GROUP);
+        let address =
+            crate::link::candidates::ValueGroups::new(&records, |r| &r.address, MAX_GROUP);
         let left_out = dob.left_out;
         let mut candidates: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
@@ -534,7 +536,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
                 crate::link::probabilistic::persons(
                     &records,
                     candidates,
-                    &[&dob, &names],
+                    &[&dob, &names, &phone, &address],
                     taps,
                     min_average,
                     fixed.as_ref(),
