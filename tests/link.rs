@@ -673,9 +673,11 @@ fn a_world_with_parts_links_by_the_model() {
     assert!(stderr(&o).contains("[parts]"), "{}", stderr(&o));
 }
 
-/// The model's pairwise F1 floor on the committed world (0.9824 on 2026-12-06, the same with the
-/// names frequency adjustment; see docs/measurements/2026-12-06-fs-link.md).
-const FS_FLOOR: f64 = 0.97;
+/// The model's pairwise F1 floor on the committed world: 0.9672 since the training sessions
+/// were made complete (2026-12-07). The right fit merges one pair of twins (persons 267 and
+/// 268: one birth date, phone and address, names apart) that the earlier, wrong fit (0.9824)
+/// kept apart; docs/measurements/2026-12-07-em-sessions.md.
+const FS_FLOOR: f64 = 0.96;
 
 /// The report of a `--model fs` run shows the model's match weights and its own estimates of
 /// false and missed matches (issue #18), and nothing of a record.

@@ -48,7 +48,7 @@ pub struct LinkArgs {
     #[arg(long, value_name = "NUM", default_value_t = crosswalk::link::probabilistic::DEFAULT_MIN_AVERAGE)]
     min_average: f64,
     /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
-    /// `--model fs`, the record-CLK Dice at which a pair becomes a candidate [default: 0.6].
+    /// `--model fs`, the record-CLK Dice at which a pair becomes a candidate [default: 0.7].
     #[arg(long, value_name = "NUM")]
     threshold: Option<f64>,
     /// Clusters merge while their average pair score (pairs below the threshold count 0) is at
@@ -103,7 +103,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         .unwrap_or_default();
     let fs = args.model == "fs";
     let threshold = args.threshold.unwrap_or(if fs {
-        crosswalk::link::MIN_DICE
+        crosswalk::link::FS_THRESHOLD
     } else {
         DEFAULT_THRESHOLD
     });

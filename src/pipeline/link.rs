@@ -301,7 +301,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .to_string();
     let default_threshold = match job.model {
         LinkModel::Rules => crate::link::DEFAULT_THRESHOLD,
-        LinkModel::Probabilistic { .. } => MIN_DICE,
+        LinkModel::Probabilistic { .. } => crate::link::FS_THRESHOLD,
     };
     if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default_threshold) {
         warnings.push(w);
