@@ -283,7 +283,7 @@ pub fn persons(
     // Per family: its pairs counted but not stored, per level vector.
     let mut unstored = vec![vec![0u64; evidence::PATTERNS]; families.len()];
     let mut streamed = 0u64;
-    for f in 0..families.len() {
+    for (f, left) in unstored.iter_mut().enumerate() {
         let (pairs, group_codes, group_counts) = stream(records, families, f, taps, &storable);
         kept.extend(pairs);
         codes.extend(group_codes);
@@ -291,7 +291,7 @@ pub fn persons(
             streamed += k;
             counts[code] += k;
             if !storable[code] {
-                unstored[f][code] = k;
+                left[code] = k;
             }
         }
     }

@@ -515,7 +515,13 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         let phone = crate::link::candidates::ValueGroups::new(&records, |r| &r.phone, MAX_GROUP);
         let address =
             crate::link::candidates::ValueGroups::new(&records, |r| &r.address, MAX_GROUP);
-        let left_out = dob.left_out;
+        // Records in groups too large to pair by the value alone, per part.
+        let left_out = [
+            ("dob", dob.left_out),
+            ("names", names.left_out),
+            ("phone", phone.left_out),
+            ("address", address.left_out),
+        ];
         let mut candidates: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
             scored.iter().map(|&(a, b, _)| (a, b)).collect()
@@ -698,7 +704,7 @@ fn model_diagnostics(
     o: &crate::link::probabilistic::Outcome,
     fixed: bool,
     min_average: f64,
-    dob_left_out: usize,
+    left_out: [(&str, usize); 4],
     names_all_pairs: bool,
 ) -> serde_json::Value {
     let round = |x: f64, d: i32| {
@@ -738,7 +744,11 @@ fn model_diagnostics(
         "names_parts_all_pairs": names_all_pairs,
         "offered_pairs": o.offered,
         "candidate_pairs": o.candidates,
-        "dob_group_records_left_out": dob_left_out,
+        "dob_group_records_left_out": left_out[0].1,
+        "group_records_left_out": left_out
+            .iter()
+            .map(|&(part, n)| (part.to_string(), serde_json::Value::from(n)))
+            .collect::<serde_json::Map<_, _>>(),
         "likely_matches": o.likely_matches,
         "expected_false_matches": round(o.expected_false, 1),
         "expected_missed_matches": round(o.expected_missed, 1),
