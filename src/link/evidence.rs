@@ -44,6 +44,14 @@ pub const C: usize = COMPARISONS.len();
 pub const NAMES: usize = 0;
 /// Index of the birth-date comparison.
 pub const DOB: usize = 1;
+/// Index of the phone comparison.
+pub const PHONE: usize = 2;
+/// Index of the address comparison.
+pub const ADDRESS: usize = 3;
+/// Index of the SSN-4 comparison.
+pub const SSN4: usize = 4;
+/// Index of the sex comparison.
+pub const SEX: usize = 5;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
@@ -497,6 +505,108 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     Ok(model)
 }
 
+/// The model of the pairs that share a household and a birth date: equal birth dates and an
+/// equal phone or address (the top level of either). Twins are such pairs, and the main model
+/// takes its comparisons as independent given the match status, so it adds the birth date,
+/// phone and address weights as if each were separate evidence, and a twin's 25 bits of them
+/// outweigh names apart. Within the stratum those agreements say nothing (every pair has
+/// them); what tells a person's records from twins is the names. So the stratum gets a model
+/// of its own, fitted on its own pairs by EM: `m` of the names, SSN-4 and sex as fitted for
+/// the run, `u` of the names free (among twins, names are far more alike than among
+/// strangers) and the stratum's own λ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Household {
+    /// Pairs in the stratum.
+    pub pairs: f64,
+    /// Share of matches among them.
+    pub lambda: f64,
+    /// `u` of each names level among the stratum's non-matches (level 0 unused).
+    pub u_names: Vec<f64>,
+}
+
+impl Household {
+    /// Whether a level vector is in the stratum.
+    pub fn holds(levels: &[u8; C]) -> bool {
+        levels[DOB] == DOB_EQUAL
+            && (levels[PHONE] as usize == COMPARISONS[PHONE].1 - 1
+                || levels[ADDRESS] as usize == COMPARISONS[ADDRESS].1 - 1)
+    }
+
+    /// Fits the stratum on the run's pair counts per level vector (`counts[pattern_code]`,
+    /// as [`fit_patterns`] takes them) with `model`'s `m`. The stratum's `u` of the names
+    /// comes from its pairs whose sexes disagree: those are not one person (a brother and
+    /// sister: `m` of a sex disagreement is nil), and nothing else in the stratum is known
+    /// to be a non-match. With `m` and `u` fixed, EM then fits the stratum's λ alone (with
+    /// `u` free as well, one comparison fits any λ equally well: EM drifted to λ near 0 or
+    /// near 1 by where it started). `None` when the stratum has fewer than
+    /// [`MIN_SESSION_PAIRS`] pairs whose sexes disagree.
+    pub fn fit(model: &Model, counts: &[u64]) -> Option<Household> {
+        let (levels, weights) = counted(counts, Household::holds);
+        let pairs: f64 = weights.iter().sum();
+        let mut u = vec![PSEUDO_COUNT; model.u[NAMES].len()];
+        let mut apart = 0.0;
+        for (row, &k) in levels.chunks_exact(C).zip(&weights) {
+            if row[SEX] == 1 && row[NAMES] > 0 {
+                u[row[NAMES] as usize] += k;
+                apart += k;
+            }
+        }
+        if apart < MIN_SESSION_PAIRS as f64 {
+            return None;
+        }
+        u[0] = 0.0;
+        let total: f64 = u.iter().sum();
+        let mut h = Household {
+            pairs,
+            lambda: 0.5,
+            u_names: u.iter().map(|c| c / total).collect(),
+        };
+        for _ in 0..EM_ITERATIONS {
+            let matched: f64 = levels
+                .chunks_exact(C)
+                .zip(&weights)
+                .map(|(row, &k)| h.probability(model, row) * k)
+                .sum();
+            let lambda = (matched / pairs).clamp(1e-9, 1.0 - 1e-9);
+            let moved = (lambda - h.lambda).abs();
+            h.lambda = lambda;
+            if moved < 1e-9 {
+                break;
+            }
+        }
+        Some(h)
+    }
+
+    /// The stratum's weight of a level vector in it, without its prior: the names against
+    /// the stratum's `u`, SSN-4 and sex as in `model`.
+    fn weight(&self, model: &Model, levels: &[u8]) -> f64 {
+        let l = levels[NAMES] as usize;
+        let names = if l == 0 {
+            0.0
+        } else {
+            (model.m[NAMES][l] / self.u_names[l]).log2()
+        };
+        names + model.level_weight(SSN4, levels[SSN4]) + model.level_weight(SEX, levels[SEX])
+    }
+
+    /// The stratum's match probability of a level vector in it.
+    pub fn probability(&self, model: &Model, levels: &[u8]) -> f64 {
+        let w = self.weight(model, levels) + (self.lambda / (1.0 - self.lambda)).log2();
+        1.0 / (1.0 + (-w).exp2())
+    }
+
+    /// The match weight that gives a level vector in the stratum its stratum probability under
+    /// `model`'s prior: what replaces the main model's weight for it.
+    pub fn main_weight(&self, model: &Model, levels: &[u8]) -> f64 {
+        let p = self.probability(model, levels).clamp(1e-12, 1.0 - 1e-12);
+        (p / (1.0 - p)).log2() - model.prior_weight()
+    }
+}
+
+/// Pseudo-count per names level in the household stratum's `u`, so that a level no
+/// non-match holds keeps a `u` above 0.
+const PSEUDO_COUNT: f64 = 0.5;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,6 +618,53 @@ mod tests {
             sex: (sex > 0).then_some(sex).into_iter().collect(),
             ..RecordEvidence::default()
         }
+    }
+
+    /// A household stratum of 900 pairs of one person's records (names equal) and 100 pairs of
+    /// twins (names below 0.6; half of them a brother and sister), all with equal birth dates
+    /// and addresses: the main model makes the twins a match on the shared evidence, the
+    /// stratum's model does not, and its λ and `u` of the names are the stratum's shares. A
+    /// stratum with too few pairs whose sexes disagree is not fitted.
+    #[test]
+    fn the_household_stratum_keeps_twins_apart() {
+        let mut model = Model::new(&COMPARISONS.map(|c| c.1));
+        model.m[NAMES] = vec![0.0, 0.01, 0.02, 0.07, 0.2, 0.7];
+        model.u[NAMES] = vec![0.0, 0.97, 0.025, 0.004, 0.0005, 0.0005];
+        model.m[DOB] = vec![0.0, 0.01, 0.04, 0.0, 0.95];
+        model.u[DOB] = vec![0.0, 0.987, 0.0127, 0.0, 0.0003];
+        model.m[ADDRESS] = vec![0.0, 0.07, 0.003, 0.927];
+        model.u[ADDRESS] = vec![0.0, 0.96, 0.0385, 0.0015];
+        model.m[SEX] = vec![0.0, 0.001, 0.999];
+        model.u[SEX] = vec![0.0, 0.13, 0.87];
+        model.lambda = 1e-3;
+        let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0] };
+        // Twins of one sex, and a brother and sister (the sexes disagree).
+        let (same, twins, apart) = (row(5, 2), row(1, 2), row(1, 1));
+        assert!(Household::holds(&same) && Household::holds(&twins));
+        assert!(!Household::holds(&[5, DOB_EQUAL, 1, 1, 0, 0, 0]));
+        assert!(!Household::holds(&[5, 3, 3, 3, 0, 0, 0]));
+        let mut counts = vec![0u64; PATTERNS];
+        counts[pattern_code(&same) as usize] = 900;
+        counts[pattern_code(&twins) as usize] = 50;
+        counts[pattern_code(&apart) as usize] = 50;
+        // Outside the stratum: not looked at.
+        counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0]) as usize] = 5000;
+        assert!(model.probability(model.weight(&twins)) > 0.9);
+        let h = Household::fit(&model, &counts).unwrap();
+        assert_eq!(h.pairs, 1000.0);
+        assert!(h.probability(&model, &apart) < 0.01);
+        assert!((h.lambda - 0.9).abs() < 0.01, "λ {}", h.lambda);
+        assert!(h.u_names[1] > 0.95, "{:?}", h.u_names);
+        assert!(h.probability(&model, &twins) < 0.15);
+        assert!(h.probability(&model, &same) > 0.99);
+        // The main weight reproduces the stratum's probability under the main prior.
+        for r in [same, twins] {
+            let p = model.probability(h.main_weight(&model, &r));
+            assert!((p - h.probability(&model, &r)).abs() < 1e-9);
+        }
+        let mut few = counts.clone();
+        few[pattern_code(&apart) as usize] = MIN_SESSION_PAIRS as u64 - 1;
+        assert_eq!(Household::fit(&model, &few), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::candidates::ValueGroups;
-use super::evidence::{self, RecordEvidence, C};
+use super::evidence::{self, Household, RecordEvidence, C};
 use super::frequency::NameFrequencies;
 use super::model::{Model, ModelError};
 use crate::cluster::{cluster_scored_par, Edge};
@@ -59,6 +59,9 @@ pub struct Outcome {
     /// Mean holders beyond the first over non-matching pairs agreeing on a names value
     /// ([`NameFrequencies::kappa`]).
     pub name_kappa: f64,
+    /// The model of pairs sharing a household and a birth date, when the run has enough of
+    /// them ([`Household`]).
+    pub household: Option<Household>,
 }
 
 /// One chunk's share of an [`Outcome`]'s estimates and histogram.
@@ -314,12 +317,25 @@ pub fn persons(
     // Every pair of one level vector has the same weight (computed once per vector), except
     // that a pair agreeing on a names value byte for byte has it adjusted by the value's
     // frequency ([`NameFrequencies`]) ...
+    // ... and the pairs sharing a household and a birth date are weighed by a model of their
+    // own ([`Household`]: twins), without a frequency adjustment.
+    let household = Household::fit(&model, &counts);
+    let in_household =
+        |code: u16| household.is_some() && Household::holds(&evidence::pattern_levels(code));
     let weight_of: Vec<f64> = (0..evidence::PATTERNS as u16)
-        .map(|code| model.weight(&evidence::pattern_levels(code)))
+        .map(|code| {
+            let levels = evidence::pattern_levels(code);
+            match &household {
+                Some(h) if Household::holds(&levels) => h.main_weight(&model, &levels),
+                _ => model.weight(&levels),
+            }
+        })
         .collect();
     let top_names = evidence::COMPARISONS[evidence::NAMES].1 as u8 - 1;
     let exact_names: Vec<bool> = (0..evidence::PATTERNS as u16)
-        .map(|code| evidence::pattern_levels(code)[evidence::NAMES] == top_names)
+        .map(|code| {
+            evidence::pattern_levels(code)[evidence::NAMES] == top_names && !in_household(code)
+        })
         .collect();
     let frequencies = NameFrequencies::new(records);
     // Exactness: a level vector left unstored that the fitted model would make an edge has
@@ -349,7 +365,9 @@ pub fn persons(
     // ... and a pair whose names are a typo apart (the level below the top: 0.85–0.95) by the
     // frequency of the commoner of the two records' rarest values.
     let near_names: Vec<bool> = (0..evidence::PATTERNS as u16)
-        .map(|code| evidence::pattern_levels(code)[evidence::NAMES] + 1 == top_names)
+        .map(|code| {
+            evidence::pattern_levels(code)[evidence::NAMES] + 1 == top_names && !in_household(code)
+        })
         .collect();
     let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
         let w = weight_of[code as usize];
@@ -373,6 +391,7 @@ pub fn persons(
         weight_histogram: Vec::new(),
         name_values: frequencies.values(),
         name_kappa: frequencies.kappa(),
+        household: household.clone(),
     };
     // Per pair: its probability, and its share of the estimates and the histogram (summed in
     // chunks of fixed size, in order, so the sums do not depend on threads).

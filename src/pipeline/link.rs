@@ -760,6 +760,19 @@ fn model_diagnostics(
             "max_adjustment": crate::link::frequency::MAX_ADJUSTMENT,
         },
         "match_weight_histogram": hist,
+        "household": o.household.as_ref().map(|h| {
+            let names = crate::link::evidence::NAMES;
+            serde_json::json!({
+                "pairs": h.pairs,
+                "lambda": h.lambda,
+                "names": (1..h.u_names.len()).map(|l| serde_json::json!({
+                    "level": l,
+                    "label": crate::link::evidence::level_label(names, l as u8),
+                    "u": h.u_names[l],
+                    "weight": round((o.model.m[names][l] / h.u_names[l]).log2(), 2),
+                })).collect::<Vec<_>>(),
+            })
+        }),
     })
 }
 
