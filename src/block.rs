@@ -325,6 +325,37 @@ impl Lsh {
         Lsh::from_keys(params, MinHasher::new(params, &informative).keys(matrix))
     }
 
+    /// The band keys of [`Lsh::new`] without its tables: [`Lsh::map_buckets`] sorts each
+    /// band's table when it visits the band and drops it after, so one band's table is alive
+    /// at a time instead of all of them (at a million rows and 120 bands, 0.9 GB). For callers
+    /// that map the buckets once (the link job's `--model fs`); [`Lsh::table`],
+    /// [`Lsh::partners`], [`Lsh::for_each_candidate`] and the probes need [`Lsh::new`]'s
+    /// tables and see none here.
+    pub fn new_streaming(matrix: &ClkMatrix, params: LshParams) -> Lsh {
+        if matrix.is_empty() {
+            return Lsh::from_keys(params, Vec::new());
+        }
+        let informative = informative_positions(matrix, params.max_bit_share_permille);
+        Lsh {
+            params,
+            keys: MinHasher::new(params, &informative).keys(matrix),
+            tables: Vec::new(),
+            index: Vec::new(),
+        }
+    }
+
+    /// Band `band`'s table sorted from the keys: `(key, row)` for every row.
+    fn sorted_band(&self, band: usize) -> Vec<(u32, u32)> {
+        let bands = self.params.bands;
+        let n = self.keys.len() / bands.max(1);
+        let mut t: Vec<(u32, u32)> = (0..n)
+            .into_par_iter()
+            .map(|r| (self.keys[r * bands + band], r as u32))
+            .collect();
+        t.par_sort_unstable();
+        t
+    }
+
     /// The tables for band keys computed already (`keys[row * bands + band]`, as
     /// [`MinHasher::keys`] returns them).
     pub fn from_keys(params: LshParams, keys: Vec<u32>) -> Lsh {
@@ -539,7 +570,15 @@ impl Lsh {
         let mut all = Vec::new();
         let mut count = 0u64;
         for band in 0..bands.min(self.params.bands) {
-            let t = &self.tables[band];
+            // A streaming LSH sorts the band's table now.
+            let sorted;
+            let t: &[(u32, u32)] = match self.tables.get(band) {
+                Some(t) => t,
+                None => {
+                    sorted = self.sorted_band(band);
+                    &sorted
+                }
+            };
             let mut buckets = Vec::new();
             let mut start = 0;
             while start < t.len() {

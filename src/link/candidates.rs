@@ -25,7 +25,8 @@ pub(crate) fn later_partners(pops: &[u32], b: usize, tv: f64) -> Vec<std::ops::R
 /// are compared pair by pair; a larger one is gathered into a matrix of its own (its rows
 /// ascend, so their popcounts do) and compared through the block kernel, with popcount windows
 /// as in the all-pairs path: its rows then stay in cache instead of being fetched again for
-/// every pair. Both give the same pairs (`lsh_pairs_gathered_or_not_are_the_same`).
+/// every pair. Both give the same pairs, with the tables built up front or band by band
+/// ([`Lsh::new_streaming`]; `lsh_pairs_gathered_or_not_streamed_or_not_are_the_same`).
 pub(crate) fn lsh_pairs<T: Send>(
     lsh: &Lsh,
     matrix: &ClkMatrix,

@@ -396,6 +396,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let matrix = ClkMatrix::from_bytes(bits, &sorted_bytes).ok_or_else(|| {
         Error::encoding(&job.inputs[0], "CLK length is not a multiple of 64 bits")
     })?;
+    // The matrix holds its own copy.
+    drop((sorted_bytes, bytes, order));
     let t_read = t0.elapsed().as_secs_f64();
 
     // 3. Compare.
@@ -411,7 +413,13 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         Blocking::Auto if n > AUTO_LSH_ROWS => Some(LshParams::default()),
         Blocking::Auto => None,
     }
-    .map(|p| pool.install(|| Lsh::new(&matrix, p)));
+    .map(|p| {
+        pool.install(|| match job.model {
+            // The model maps the buckets once and needs no tables after.
+            LinkModel::Probabilistic { .. } => Lsh::new_streaming(&matrix, p),
+            LinkModel::Rules => Lsh::new(&matrix, p),
+        })
+    });
     let t_lsh = t1.elapsed().as_secs_f64();
     let score_of = |i: usize, j: u32, inter: u32| -> ScoredPair {
         let total = pops[i] + pops[j as usize];
@@ -822,7 +830,7 @@ mod tests {
     /// Large buckets through the block kernel give exactly the pairs that comparing every
     /// bucket pair by pair gives, and both are every distinct LSH candidate that passes.
     #[test]
-    fn lsh_pairs_gathered_or_not_are_the_same() {
+    fn lsh_pairs_gathered_or_not_streamed_or_not_are_the_same() {
         let m = grouped_clks(300);
         let owner: Vec<u32> = (0..m.len() as u32).map(|r| r / 2).collect();
         let params = LshParams {
@@ -848,8 +856,16 @@ mod tests {
                 assert!(want.len() > 100, "{} pairs: too few to test", want.len());
                 let score = |i: usize, j: u32, x: u32| (i as u32, j, x);
                 let mut counts = Vec::new();
-                for gather in [usize::MAX, 16, 2] {
-                    let (mut got, count) = lsh_pairs(&lsh, &m, p, &owner, t, gather, &score);
+                // With the tables built up front, and sorted band by band (the model's LSH).
+                let streaming = Lsh::new_streaming(&m, params);
+                for (gather, lsh) in [
+                    (usize::MAX, &lsh),
+                    (16, &lsh),
+                    (2, &lsh),
+                    (16, &streaming),
+                    (2, &streaming),
+                ] {
+                    let (mut got, count) = lsh_pairs(lsh, &m, p, &owner, t, gather, &score);
                     got.sort_unstable();
                     assert!(
                         got == want,
