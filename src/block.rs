@@ -329,8 +329,8 @@ impl Lsh {
     /// band's table when it visits the band and drops it after, so one band's table is alive
     /// at a time instead of all of them (at a million rows and 120 bands, 0.9 GB). For callers
     /// that map the buckets once (the link job's `--model fs`); [`Lsh::table`],
-    /// [`Lsh::partners`], [`Lsh::for_each_candidate`] and the probes need [`Lsh::new`]'s
-    /// tables and see none here.
+    /// [`Lsh::partners`], [`Lsh::for_each_candidate`], [`Lsh::with_probe_index`] and the
+    /// probes need [`Lsh::new`]'s tables and panic on this one.
     pub fn new_streaming(matrix: &ClkMatrix, params: LshParams) -> Lsh {
         if matrix.is_empty() {
             return Lsh::from_keys(params, Vec::new());
@@ -342,6 +342,15 @@ impl Lsh {
             tables: Vec::new(),
             index: Vec::new(),
         }
+    }
+
+    /// The stored table of `band`. A streaming LSH ([`Lsh::new_streaming`]) stores none, and
+    /// asking it for one is a bug in the caller, not bad input: it stops with this message.
+    fn stored(&self, band: usize) -> &[(u32, u32)] {
+        self.tables
+            .get(band)
+            .map(Vec::as_slice)
+            .expect("an LSH built by Lsh::new_streaming keeps no tables: build it with Lsh::new")
     }
 
     /// Band `band`'s table sorted from the keys: `(key, row)` for every row.
@@ -381,10 +390,9 @@ impl Lsh {
     /// Prepares [`Lsh::probe_many`]: a small hash index of every band's buckets (about 24
     /// bytes per bucket), so that a lookup touches one band's index, not the whole table.
     pub fn with_probe_index(mut self) -> Lsh {
-        self.index = self
-            .tables
-            .par_iter()
-            .map(|t| BandIndex::build(t))
+        self.index = (0..self.params.bands)
+            .into_par_iter()
+            .map(|b| BandIndex::build(self.stored(b)))
             .collect();
         self
     }
@@ -426,7 +434,7 @@ impl Lsh {
         } = scratch;
         hits.clear();
         for band in 0..bands {
-            let t = &self.tables[band];
+            let t = self.stored(band);
             for i in 0..n {
                 let k = keys[i * bands + band];
                 let range = match self.index.get(band) {
@@ -499,7 +507,7 @@ impl Lsh {
 
     /// The buckets (runs of equal keys) of `band` with at least two rows.
     fn buckets(&self, band: usize) -> impl Iterator<Item = &[(u32, u32)]> {
-        self.tables[band]
+        self.stored(band)
             .chunk_by(|a, b| a.0 == b.0)
             .filter(|c| c.len() > 1)
     }
@@ -612,13 +620,13 @@ impl Lsh {
 
     /// The table of `band`: `(key, row)` for every row, sorted.
     pub fn table(&self, band: usize) -> &[(u32, u32)] {
-        &self.tables[band]
+        self.stored(band)
     }
 
     /// Every row sharing a bucket with `row` in any band (sorted, each once, `row` excluded).
     pub fn partners(&self, row: u32, out: &mut Vec<u32>) {
         for band in 0..self.params.bands {
-            let t = &self.tables[band];
+            let t = self.stored(band);
             let k = self.key(row, band);
             let start = t.partition_point(|e| e.0 < k);
             out.extend(

@@ -173,11 +173,11 @@ pub fn names_pairs(
 
 /// Up to this many records, `--model fs` with `auto` blocking also compares every pair of
 /// names parts ([`names_pairs`]); above it, candidates come from record-CLK LSH and equal
-/// birth dates only.
+/// birth-date, names, phone and address parts only.
 pub const FS_NAMES_ALL_PAIRS: usize = 250_000;
 
-/// Records grouped by equal part values (birth-date parts for the model's equal-birth-date
-/// candidates): every record pair sharing a value
+/// Records grouped by equal part values (birth-date, names, phone or address parts for the
+/// model's candidates of equal parts): every record pair sharing a value
 /// of a group of at most `max_group` records belongs to the first such group they share
 /// ([`ValueGroups::first_shared`]), so a pass over the groups meets each pair once, and the
 /// pairs need not be stored. Larger groups (a placeholder date) are left out and their records

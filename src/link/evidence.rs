@@ -458,9 +458,11 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
 /// 2. `m` by EM in two blocked sessions, `u` fixed: among candidates with equal names (the top
 ///    names level, ≥ 0.95) every comparison but the names; among candidates with equal birth
 ///    dates the names, SSN-4 and sex (not the age band, which follows from the birth date, nor
-///    phone and address, which twins share with their birth date). Both sessions are complete
-///    at any scale, whatever the record-CLK pass found: the link job streams every pair of
-///    byte-equal names and birth-date parts (groups of up to 2,000 records) into the counts;
+///    phone and address, which twins share with their birth date). Both sessions hold every
+///    pair of byte-equal names or birth-date parts at any scale, whatever the record-CLK pass
+///    found: the link job streams them (groups of up to 2,000 records) into the counts. Pairs
+///    at the top level that are not byte-equal (names at 0.95–1, dates at 0.99–1) come in
+///    only when some pass offered them;
 /// 3. λ over all `total_pairs` record pairs, non-candidates counted as non-matches, so that a
 ///    probability is a random pair's; then `u` cleared of the matches among the random pairs
 ///    and λ fitted again.
@@ -511,9 +513,10 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
 /// phone and address weights as if each were separate evidence, and a twin's 25 bits of them
 /// outweigh names apart. Within the stratum those agreements say nothing (every pair has
 /// them); what tells a person's records from twins is the names. So the stratum gets a model
-/// of its own, fitted on its own pairs by EM: `m` of the names, SSN-4 and sex as fitted for
-/// the run, `u` of the names free (among twins, names are far more alike than among
-/// strangers) and the stratum's own λ.
+/// of its own, fitted on its own pairs: `m` of the names, SSN-4 and sex as fitted for the
+/// run, `u` of the names the stratum's own (among twins, names are far more alike than among
+/// strangers; taken from its pairs whose sexes disagree, [`Household::fit`]) and its own λ by
+/// EM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Household {
     /// Pairs in the stratum.
@@ -525,7 +528,8 @@ pub struct Household {
 }
 
 impl Household {
-    /// Whether a level vector is in the stratum.
+    /// Whether a level vector is in the stratum: equal birth dates (Dice ≥ 0.99), and the top
+    /// level of the phone (≥ 0.99) or the address (≥ 0.8).
     pub fn holds(levels: &[u8; C]) -> bool {
         levels[DOB] == DOB_EQUAL
             && (levels[PHONE] as usize == COMPARISONS[PHONE].1 - 1
@@ -534,42 +538,53 @@ impl Household {
 
     /// Fits the stratum on the run's pair counts per level vector (`counts[pattern_code]`,
     /// as [`fit_patterns`] takes them) with `model`'s `m`. The stratum's `u` of the names
-    /// comes from its pairs whose sexes disagree: those are not one person (a brother and
-    /// sister: `m` of a sex disagreement is nil), and nothing else in the stratum is known
-    /// to be a non-match. With `m` and `u` fixed, EM then fits the stratum's λ alone (with
+    /// comes from its pairs whose sexes disagree: those are almost never one person (a brother
+    /// and sister; `m` of a sex disagreement is small), and nothing else in the stratum is
+    /// known to be a non-match. Each such pair counts by its chance of not being one person,
+    /// alternating with the fit of λ until `u` settles. With `m` and `u` fixed, EM then fits the stratum's λ alone (with
     /// `u` free as well, one comparison fits any λ equally well: EM drifted to λ near 0 or
     /// near 1 by where it started). `None` when the stratum has fewer than
     /// [`MIN_SESSION_PAIRS`] pairs whose sexes disagree.
     pub fn fit(model: &Model, counts: &[u64]) -> Option<Household> {
         let (levels, weights) = counted(counts, Household::holds);
         let pairs: f64 = weights.iter().sum();
-        let mut u = vec![PSEUDO_COUNT; model.u[NAMES].len()];
-        let mut apart = 0.0;
-        for (row, &k) in levels.chunks_exact(C).zip(&weights) {
-            if row[SEX] == 1 && row[NAMES] > 0 {
-                u[row[NAMES] as usize] += k;
-                apart += k;
-            }
-        }
+        let rows = || levels.chunks_exact(C).zip(&weights);
+        let apart: f64 = rows()
+            .filter(|(row, _)| row[SEX] == 1 && row[NAMES] > 0)
+            .map(|(_, &k)| k)
+            .sum();
         if apart < MIN_SESSION_PAIRS as f64 {
             return None;
         }
-        u[0] = 0.0;
-        let total: f64 = u.iter().sum();
         let mut h = Household {
             pairs,
             lambda: 0.5,
-            u_names: u.iter().map(|c| c / total).collect(),
+            u_names: model.u[NAMES].clone(),
         };
-        for _ in 0..EM_ITERATIONS {
-            let matched: f64 = levels
-                .chunks_exact(C)
-                .zip(&weights)
-                .map(|(row, &k)| h.probability(model, row) * k)
-                .sum();
-            let lambda = (matched / pairs).clamp(1e-9, 1.0 - 1e-9);
-            let moved = (lambda - h.lambda).abs();
-            h.lambda = lambda;
+        // `u` from the pairs whose sexes disagree, each weighed by the chance it is not one
+        // person (a sex recorded wrongly: `m` of a disagreement is small, not nil), then λ
+        // for that `u`; again until `u` settles.
+        for _ in 0..100 {
+            let mut u = vec![PSEUDO_COUNT; h.u_names.len()];
+            for (row, &k) in rows().filter(|(row, _)| row[SEX] == 1 && row[NAMES] > 0) {
+                u[row[NAMES] as usize] += (1.0 - h.probability(model, row)) * k;
+            }
+            u[0] = 0.0;
+            let total: f64 = u.iter().sum();
+            let mut moved = 0.0f64;
+            for (x, c) in h.u_names.iter_mut().zip(&u) {
+                moved = moved.max((c / total - *x).abs());
+                *x = c / total;
+            }
+            for _ in 0..EM_ITERATIONS {
+                let matched: f64 = rows().map(|(row, &k)| h.probability(model, row) * k).sum();
+                let lambda = (matched / pairs).clamp(1e-9, 1.0 - 1e-9);
+                let step = (lambda - h.lambda).abs();
+                h.lambda = lambda;
+                if step < 1e-9 {
+                    break;
+                }
+            }
             if moved < 1e-9 {
                 break;
             }

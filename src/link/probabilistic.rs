@@ -153,22 +153,28 @@ fn kept_codes(
 /// (names apart, nothing else shared) are by far the most and never become edges; that is
 /// checked once the model is fitted, and any that would are gathered then.
 fn worth_storing(levels: &[u8; C]) -> bool {
-    levels[evidence::NAMES] >= 2 || levels[2] >= 2 || levels[3] >= 2 || levels[4] >= 2
+    levels[evidence::NAMES] >= 2
+        || levels[evidence::PHONE] >= 2
+        || levels[evidence::ADDRESS] >= 2
+        || levels[evidence::SSN4] >= 2
 }
 
 /// The pairs of family `f`'s groups ([`ValueGroups`]) that belong to it: each pair met once, in
 /// the first group of the family it shares, and left out when it shares a group of an earlier
-/// family (whose stream has it). Every such pair's level vector is counted, and the pairs whose
-/// vector `keep` marks are stored with their codes, ordered by pair. Nothing else of the pairs
-/// is kept, so groups of common values (a region of minors shares few birth years) cost time,
-/// not memory.
+/// family (whose stream has it). Like the given candidates ([`kept_codes`]), a pair counts only
+/// when its names reach 0.6 or its birth dates are equal (every pair of the birth-date and
+/// names groups does); how many were met and left out is the second value. Every counted
+/// pair's level vector is counted, and the pairs whose vector `keep` marks are stored with
+/// their codes, ordered by pair. So the birth-date groups, whose pairs are mostly strangers
+/// with names apart, cost time, not memory (a region of minors shares few birth years); the
+/// pairs of equal names, phones and addresses that count are nearly all stored.
 fn stream(
     records: &[RecordEvidence],
     families: &[&ValueGroups],
     f: usize,
     taps: Option<usize>,
     keep: &[bool],
-) -> Kept {
+) -> (Kept, u64) {
     type Acc = (Vec<(u32, u32, u16)>, Vec<u64>);
     let (groups, earlier) = (families[f], &families[..f]);
     let (mut stored, counts): Acc = groups
@@ -179,7 +185,7 @@ fn stream(
             || {
                 (
                     Vec::new(),
-                    vec![0u64; evidence::PATTERNS],
+                    vec![0u64; evidence::PATTERNS + 1],
                     Vec::with_capacity(C),
                 )
             },
@@ -193,6 +199,12 @@ fn stream(
                         }
                         l.clear();
                         evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
+                        // As for the given candidates: names that agree or an equal birth
+                        // date (every pair of the birth-date and names groups has one).
+                        if l[evidence::NAMES] < 2 && l[evidence::DOB] != evidence::DOB_EQUAL {
+                            counts[evidence::PATTERNS] += 1;
+                            continue;
+                        }
                         let code = evidence::pattern_code(&l);
                         counts[code as usize] += 1;
                         if keep[code as usize] {
@@ -205,7 +217,7 @@ fn stream(
         )
         .map(|(stored, counts, _)| (stored, counts))
         .reduce(
-            || (Vec::new(), vec![0u64; evidence::PATTERNS]),
+            || (Vec::new(), vec![0u64; evidence::PATTERNS + 1]),
             |(mut s1, mut c1), (s2, c2)| {
                 s1.extend(s2);
                 for (x, y) in c1.iter_mut().zip(c2) {
@@ -218,7 +230,9 @@ fn stream(
     stored.par_sort_unstable();
     let pairs = stored.iter().map(|&(a, b, _)| (a, b)).collect();
     let codes = stored.iter().map(|x| x.2).collect();
-    (pairs, codes, counts)
+    let mut counts = counts;
+    let dropped = counts.pop().unwrap_or(0);
+    ((pairs, codes, counts), dropped)
 }
 
 /// Levels of `pairs` of `records`, [`C`] bytes per pair, in order.
@@ -274,8 +288,8 @@ pub fn persons(
     // The model's candidates: pairs whose names agree (a names level of at least 0.6) or whose
     // birth dates are equal. Offered pairs that agree on neither (a shared town and sex) say
     // nothing the model should learn from: among them EM would mistake households for persons.
-    // Pairs sharing a group are streamed from the groups instead: all counted, the few worth
-    // it stored.
+    // Pairs sharing a group are streamed from the groups instead, under the same rule: those
+    // counted are stored when worth it.
     let ((mut kept, mut codes, mut counts), in_groups) =
         kept_codes(records, &candidates, families, taps);
     let offered_given = candidates.len();
@@ -287,7 +301,9 @@ pub fn persons(
     let mut unstored = vec![vec![0u64; evidence::PATTERNS]; families.len()];
     let mut streamed = 0u64;
     for (f, left) in unstored.iter_mut().enumerate() {
-        let (pairs, group_codes, group_counts) = stream(records, families, f, taps, &storable);
+        let ((pairs, group_codes, group_counts), dropped) =
+            stream(records, families, f, taps, &storable);
+        streamed += dropped;
         kept.extend(pairs);
         codes.extend(group_codes);
         for (code, &k) in group_counts.iter().enumerate() {
@@ -348,7 +364,7 @@ pub fn persons(
             .map(|code| left[code] > 0 && edge_code[code])
             .collect();
         if missing.iter().any(|&m| m) {
-            let (more, more_codes, _) = stream(records, families, f, taps, &missing);
+            let ((more, more_codes, _), _) = stream(records, families, f, taps, &missing);
             kept.extend(more);
             codes.extend(more_codes);
             for (code, m) in missing.iter().enumerate() {

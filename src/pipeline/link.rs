@@ -73,15 +73,16 @@ pub enum LinkModel {
     },
 }
 
-/// Groups of equal birth-date or names parts larger than this are not paired as candidates by
-/// the value alone: a placeholder date (`1900-01-01`) would pair every record that carries it.
+/// Groups of equal birth-date, names, phone or address parts larger than this are not paired
+/// as candidates by the value alone: a placeholder date (`1900-01-01`) or a shelter's address
+/// would pair every record that carries it.
 pub const MAX_GROUP: usize = 2_000;
 
 /// The plain-scale names similarity at which `--model fs`'s all-pairs names pass makes a pair a
 /// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
 /// the hard world (100,000 records) that the run took 519 s; at 0.75 it took 27 s for 0.4 points
 /// of F1 less (docs/measurements/2026-12-06-fs-link.md). Pairs of names at 0.6–0.75 still come
-/// from record-CLK Dice and equal birth dates.
+/// from record-CLK Dice and equal birth-date, phone and address parts.
 pub const NAMES_PASS_MIN: f64 = 0.75;
 
 /// A validated link job.
@@ -516,8 +517,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         (job.model, parts_taps)
     {
         let records = record_evidence(&files, &node_of, keys.len());
-        // Pairs sharing a birth date are streamed from their groups by the model, not
-        // stored here.
+        // Pairs sharing a birth-date, names, phone or address part are streamed from their
+        // groups by the model, not stored here.
         let dob = crate::link::candidates::ValueGroups::new(&records, |r| &r.dob, MAX_GROUP);
         let names = crate::link::candidates::ValueGroups::new(&records, |r| &r.names, MAX_GROUP);
         let phone = crate::link::candidates::ValueGroups::new(&records, |r| &r.phone, MAX_GROUP);
