@@ -582,8 +582,9 @@ fn links_the_hard_world_above_its_floor() {
 
 /// `--model fs` end to end through the CLI (issue #18): a world encoded with `[parts]`, linked
 /// by the Fellegi-Sunter model at one and two threads (byte-identical persons), pairwise F1
-/// above a floor, the fitted weights in diagnostics.json; and a clear refusal of encodings
-/// without parts.
+/// above a floor, the fitted weights in diagnostics.json; `--model auto` (the default)
+/// choosing it for encodings with parts and the rules otherwise; and a clear refusal of
+/// encodings without parts.
 #[test]
 fn a_world_with_parts_links_by_the_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -645,16 +646,41 @@ fn a_world_with_parts_links_by_the_model() {
     let out4 = evaluate_run(&fixture("world/truth"), &r4, &dir.path().join("maps"));
     let [_, _, f1_fixed] = all_pairs_prf(&out4);
     assert!((f1_fixed - f1).abs() < 0.005, "F1 {f1_fixed} against {f1}");
-    // ... refused without the model, or from a run without one, saying what to give.
+    // ... refused with the rules, or from a run without a model, saying what to give.
     let o = link(
         &dir.path().join("run5"),
         &inputs,
-        &["--model-from", r1.to_str().unwrap()],
+        &["--model", "rules", "--model-from", r1.to_str().unwrap()],
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--model fs"), "{}", stderr(&o));
     let rules = dir.path().join("run6");
-    assert!(link(&rules, &inputs, &[]).status.success());
+    assert!(link(&rules, &inputs, &["--model", "rules"])
+        .status
+        .success());
+    // By default (`--model auto`) encodings with parts are linked by the model, the same
+    // persons as `--model fs`; a rules-only flag asks for the rules.
+    let auto = dir.path().join("run8");
+    let o = link(&auto, &inputs, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("by the match model (fs)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_same_runs(&r1, &auto);
+    let o = link(&dir.path().join("run9"), &inputs, &["--cohesion", "0.5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("by the record-level rules"),
+        "{}",
+        stderr(&o)
+    );
+    let diag9: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run9/diagnostics.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(diag9["model"].is_null(), "{}", diag9["model"]);
     let o = link(
         &dir.path().join("run7"),
         &inputs,
@@ -666,11 +692,18 @@ fn a_world_with_parts_links_by_the_model() {
         "{}",
         stderr(&o)
     );
-    // Encodings without parts: refused, naming what to do.
+    // Encodings without parts: refused, naming what to do; by default linked by the rules.
     let plain = encode_world(dir.path(), &key);
     let o = link(&dir.path().join("run3"), &plain, &["--model", "fs"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("[parts]"), "{}", stderr(&o));
+    let o = link(&dir.path().join("run10"), &plain, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("by the record-level rules"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The model's pairwise F1 floor on the committed world: 0.9672 since the training sessions

@@ -34,9 +34,12 @@ pub struct LinkArgs {
     #[arg(long, value_name = "ID|FILE", requires = "registry")]
     withdraw: Vec<String>,
     /// How records become persons: `rules` (record-CLK Dice threshold, containment, cohesion,
-    /// lone records) or `fs` (a Fellegi-Sunter model over the encodings' field-level parts,
-    /// fitted on this run's records; needs encodings made with a schema that has [parts]).
-    #[arg(long, value_name = "HOW", default_value = "rules", value_parser = ["rules", "fs"])]
+    /// lone records), `fs` (a Fellegi-Sunter model over the encodings' field-level parts,
+    /// fitted on this run's records; needs encodings made with a schema that has [parts]) or
+    /// `auto`: `fs` when every input carries names and birth-date parts and no rules-only flag
+    /// (--one-to-one, --cohesion, --containment, --orphan-overlap, --orphan-margin) is given,
+    /// `rules` otherwise (and always for a registry).
+    #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "rules", "fs"])]
     model: String,
     /// `--model fs`: take the model's m and u from an earlier run (its directory or its
     /// diagnostics.json) instead of fitting them on this one; λ is still fitted here. For
@@ -52,21 +55,21 @@ pub struct LinkArgs {
     #[arg(long, value_name = "NUM")]
     threshold: Option<f64>,
     /// Clusters merge while their average pair score (pairs below the threshold count 0) is at
-    /// least cohesion × threshold.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_COHESION)]
-    cohesion: f64,
+    /// least cohesion × threshold [default: 0.5].
+    #[arg(long, value_name = "NUM")]
+    cohesion: Option<f64>,
     /// A pair below the threshold (Dice at least 0.6) still counts as evidence when the smaller
     /// CLK has this share of its bits in the other (a sparse record against a full one); 0
-    /// turns this off.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_CONTAINMENT)]
-    containment: f64,
+    /// turns this off [default: 0.85].
+    #[arg(long, value_name = "NUM")]
+    containment: Option<f64>,
     /// A record left alone joins the cluster whose CLKs contain at least this share of its
-    /// bits (overlap coefficient); 0 turns this off.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_ORPHAN_OVERLAP)]
-    orphan_overlap: f64,
-    /// ... only if that cluster beats every other by this margin.
-    #[arg(long, value_name = "NUM", default_value_t = DEFAULT_ORPHAN_MARGIN)]
-    orphan_margin: f64,
+    /// bits (overlap coefficient); 0 turns this off [default: 0.75].
+    #[arg(long, value_name = "NUM")]
+    orphan_overlap: Option<f64>,
+    /// ... only if that cluster beats every other by this margin [default: 0.1].
+    #[arg(long, value_name = "NUM")]
+    orphan_margin: Option<f64>,
     /// Candidate pairs: `auto` (all pairs up to 50,000 CLKs, LSH above), `all-pairs` (exact,
     /// quadratic) or `lsh` (MinHash bands over the CLK bits; docs/linkage.md).
     #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "all-pairs", "lsh"])]
@@ -101,7 +104,32 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         .clone()
         .or_else(|| args.registry.clone())
         .unwrap_or_default();
-    let fs = args.model == "fs";
+    // The rules' own settings: given, they ask for the rules.
+    let rules_flags = args.one_to_one
+        || args.cohesion.is_some()
+        || args.containment.is_some()
+        || args.orphan_overlap.is_some()
+        || args.orphan_margin.is_some();
+    let fs = match args.model.as_str() {
+        "fs" => true,
+        "rules" => false,
+        // auto: the model where the encodings carry what it learns from.
+        _ => {
+            args.registry.is_none()
+                && (args.model_from.is_some()
+                    || (!rules_flags
+                        && !args.inputs.is_empty()
+                        && args.inputs.iter().all(|p| {
+                            let parts = crosswalk::io::encodings::parts_carried(p);
+                            parts.contains(&crosswalk::schema::Part::Names)
+                                && parts.contains(&crosswalk::schema::Part::Dob)
+                        })))
+        }
+    };
+    let cohesion = args.cohesion.unwrap_or(DEFAULT_COHESION);
+    let containment = args.containment.unwrap_or(DEFAULT_CONTAINMENT);
+    let orphan_overlap = args.orphan_overlap.unwrap_or(DEFAULT_ORPHAN_OVERLAP);
+    let orphan_margin = args.orphan_margin.unwrap_or(DEFAULT_ORPHAN_MARGIN);
     let threshold = args.threshold.unwrap_or(if fs {
         crosswalk::link::FS_THRESHOLD
     } else {
@@ -110,10 +138,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     let unit = [
         threshold,
         args.min_average,
-        args.cohesion,
-        args.containment,
-        args.orphan_overlap,
-        args.orphan_margin,
+        cohesion,
+        containment,
+        orphan_overlap,
+        orphan_margin,
     ];
     if unit.iter().any(|x| !(0.0..=1.0).contains(x)) {
         return Err(crosswalk::Error::config(
@@ -146,12 +174,12 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         max_bit_share_permille: (args.lsh_max_bit_share.clamp(0.0, 1.0) * 1000.0).round() as u32,
         ..LshParams::default()
     };
-    let containment = if args.containment > 0.0 {
-        args.containment
+    let containment = if containment > 0.0 {
+        containment
     } else {
         f64::INFINITY
     };
-    let orphan_overlap = (args.orphan_overlap > 0.0).then_some(args.orphan_overlap);
+    let orphan_overlap = (orphan_overlap > 0.0).then_some(orphan_overlap);
     if let Some(registry) = &args.registry {
         if args.one_to_one || args.blocking == "all-pairs" || fs {
             return Err(crosswalk::Error::config(
@@ -170,10 +198,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             label,
             settings: Settings {
                 threshold,
-                cohesion: args.cohesion,
+                cohesion,
                 containment,
                 orphan_overlap,
-                orphan_margin: args.orphan_margin,
+                orphan_margin,
             },
             lsh,
             threads: super::threads(args.threads),
@@ -203,10 +231,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         inputs: args.inputs.clone(),
         out: out.clone(),
         threshold,
-        cohesion: args.cohesion,
+        cohesion,
         containment,
         orphan_overlap,
-        orphan_margin: args.orphan_margin,
+        orphan_margin,
         blocking: match args.blocking.as_str() {
             "all-pairs" => Blocking::AllPairs,
             "lsh" => Blocking::Lsh(lsh),
@@ -228,8 +256,8 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         eprintln!("crosswalk: warning: {w}");
     }
     eprintln!(
-        "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons ({} lone records attached by overlap); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
-        s.records, s.rows, s.clks, s.persons, s.orphans_attached, s.candidates, s.pairs, threshold, s.platform,
+        "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons by {} ({} lone records attached by overlap); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
+        s.records, s.rows, s.clks, s.persons, if fs { "the match model (fs)" } else { "the record-level rules" }, s.orphans_attached, s.candidates, s.pairs, threshold, s.platform,
         s.seconds[0], s.seconds[1], s.seconds[2]
     );
     super::stdout_line(&out.join("entities.parquet").display().to_string())

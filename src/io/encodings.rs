@@ -604,6 +604,29 @@ pub fn check_each_file_once(inputs: &[std::path::PathBuf], pool: &rayon::ThreadP
 /// Schema fingerprint given to CLKs read in clkhash's formats (they carry none).
 pub const CLKHASH_FINGERPRINT: &str = "clkhash";
 
+/// The parts an encodings file says it carries (its `crosswalk.parts` layout), read from the
+/// Parquet footer alone: what `crosswalk link --model auto` decides by before the job reads
+/// the files. Empty for clkhash's formats, a file without parts, or one that cannot be read
+/// (the job's [`read`] then says what is wrong with it).
+pub fn parts_carried(path: &Path) -> Vec<Part> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(reader) = parquet::file::reader::SerializedFileReader::new(file) else {
+        return Vec::new();
+    };
+    use parquet::file::reader::FileReader;
+    reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == "crosswalk.parts"))
+        .and_then(|k| k.value.as_deref())
+        .and_then(parse_parts_layout)
+        .map(|layout| layout.into_iter().map(|(part, _)| part).collect())
+        .unwrap_or_default()
+}
+
 /// Reads an encodings file written by [`EncodingWriter`], checking its format tag; or, for a
 /// name ending in `.json` or `.csv`, CLKs in clkhash's formats ([`read_clkhash`]).
 pub fn read(path: &Path) -> Result<Encodings> {
