@@ -681,6 +681,14 @@ fn a_world_with_parts_links_by_the_model() {
     )
     .unwrap();
     assert!(diag9["model"].is_null(), "{}", diag9["model"]);
+    // ... and with an explicit `--model fs`, a rules-only flag is refused, saying what to do.
+    let o = link(
+        &dir.path().join("run11"),
+        &inputs,
+        &["--model", "fs", "--orphan-overlap", "0.8"],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--model rules"), "{}", stderr(&o));
     let o = link(
         &dir.path().join("run7"),
         &inputs,

@@ -155,10 +155,12 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             "--model-from fixes the parameters of the match model; give it with --model fs",
         ));
     }
-    if fs && args.one_to_one {
+    if fs && rules_flags {
         return Err(crosswalk::Error::config(
             &out,
-            "--one-to-one is a record-level rule; it does not combine with --model fs",
+            "--one-to-one, --cohesion, --containment, --orphan-overlap and --orphan-margin are \
+             record-level rules; they do not combine with --model fs (give --model rules, or \
+             leave them out)",
         ));
     }
     if args.lsh_bands == 0 || args.lsh_rows == 0 || args.lsh_bands * args.lsh_rows > 4096 {
