@@ -470,36 +470,9 @@ mod tests {
     /// copies and not the strangers, and the same inputs give the same labels.
     #[test]
     fn fits_and_links_a_known_world_without_truth() {
-        let mut state = 3u64;
-        let mut next = move || crate::block::splitmix(&mut state);
-        let mut filter = |bytes: usize, density: u64| -> Vec<u8> {
-            (0..bytes)
-                .map(|_| (0..8).fold(0u8, |acc, i| acc | (((next() % 100) < density) as u8) << i))
-                .collect()
-        };
-        let mut records = Vec::new();
-        for p in 0..300 {
-            let names = filter(128, 20);
-            let dob = filter(64, 30);
-            let phone = filter(64, 10);
-            let mut copy = names.clone();
-            copy[p % 128] ^= 0xff; // a typo's worth of difference
-            let sex = 1 + (p % 2) as u8;
-            records.push(RecordEvidence {
-                names: vec![names],
-                dob: vec![dob.clone()],
-                phone: (p % 3 != 0).then(|| phone.clone()).into_iter().collect(),
-                sex: vec![sex],
-                ..Default::default()
-            });
-            records.push(RecordEvidence {
-                names: vec![copy],
-                dob: (p % 4 != 0).then_some(dob).into_iter().collect(),
-                phone: vec![phone],
-                sex: vec![sex],
-                ..Default::default()
-            });
-        }
+        let records = two_record_world(3, &mut |p, copy, _, _, _| {
+            copy.names[0][p % 128] ^= 0xff; // a typo's worth of difference
+        });
         // Candidates: every pair (600 records: 179,700 pairs).
         let n = records.len() as u32;
         let candidates: Vec<(u32, u32)> = (0..n)
@@ -556,52 +529,22 @@ mod tests {
     /// chose those pairs partly by the birth date.)
     #[test]
     fn m_does_not_depend_on_the_candidates_offered() {
-        let mut state = 11u64;
-        let mut next = move || crate::block::splitmix(&mut state);
-        let mut filter = |bytes: usize, density: u64| -> Vec<u8> {
-            (0..bytes)
-                .map(|_| (0..8).fold(0u8, |acc, i| acc | (((next() % 100) < density) as u8) << i))
-                .collect()
-        };
-        let mut records = Vec::new();
-        for p in 0..300 {
-            let names = filter(128, 20);
-            let dob = filter(64, 30);
-            let phone = filter(64, 10);
+        let records = two_record_world(11, &mut |p, copy, dob, phone, filter| {
             // Half the copies spell the name the same; the others are several typos apart
             // (0.85–0.95), below the equal-names session.
-            let mut copy = names.clone();
             if p % 2 == 1 {
                 for k in 0..3 {
-                    copy[(p + 40 * k) % 128] ^= 0xff;
+                    copy.names[0][(p + 40 * k) % 128] ^= 0xff;
                 }
             }
             // Some copies have a typo in the birth date, or another phone.
-            let mut dob_copy = dob.clone();
             if p % 6 == 1 {
-                dob_copy[p % 64] ^= 0x0f;
+                dob[p % 64] ^= 0x0f;
             }
-            let phone_copy = if p % 5 == 0 {
-                filter(64, 10)
-            } else {
-                phone.clone()
-            };
-            let sex = 1 + (p % 2) as u8;
-            records.push(RecordEvidence {
-                names: vec![names],
-                dob: vec![dob],
-                phone: (p % 3 != 0).then_some(phone).into_iter().collect(),
-                sex: vec![sex],
-                ..Default::default()
-            });
-            records.push(RecordEvidence {
-                names: vec![copy],
-                dob: (p % 4 != 0).then_some(dob_copy).into_iter().collect(),
-                phone: vec![phone_copy],
-                sex: vec![sex],
-                ..Default::default()
-            });
-        }
+            if p % 5 == 0 {
+                *phone = filter(64, 10);
+            }
+        });
         let n = records.len() as u32;
         let all: Vec<(u32, u32)> = (0..n)
             .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
@@ -627,6 +570,52 @@ mod tests {
             .filter(|p| with_all.labels[2 * p] == with_all.labels[2 * p + 1])
             .count();
         assert!(linked >= 290, "{linked} of 300");
+    }
+
+    /// Draws a new filter: `(bytes, density in percent)`.
+    type Draw<'a> = dyn FnMut(usize, u64) -> Vec<u8> + 'a;
+    /// Makes a person's second record: `(person, copy, its birth date, its phone, draw)`.
+    type Vary = dyn FnMut(usize, &mut RecordEvidence, &mut Vec<u8>, &mut Vec<u8>, &mut Draw);
+
+    /// A world of 300 persons, two records each, whose parts are random sparse filters from
+    /// seed `seed`: names, birth date and phone, the first record's phone missing for every
+    /// third person, the second's birth date for every fourth, sex alternating. `vary(p, copy,
+    /// dob, phone, filter)` makes person `p`'s second record from the first: it may change the
+    /// copy's names, the copy's birth date and phone (set on the copy after it returns), and
+    /// draw new filters.
+    fn two_record_world(seed: u64, vary: &mut Vary) -> Vec<RecordEvidence> {
+        let mut state = seed;
+        let mut next = move || crate::block::splitmix(&mut state);
+        let mut filter = |bytes: usize, density: u64| -> Vec<u8> {
+            (0..bytes)
+                .map(|_| (0..8).fold(0u8, |acc, i| acc | (((next() % 100) < density) as u8) << i))
+                .collect()
+        };
+        let mut records = Vec::new();
+        for p in 0..300 {
+            let names = filter(128, 20);
+            let dob = filter(64, 30);
+            let phone = filter(64, 10);
+            let sex = 1 + (p % 2) as u8;
+            let mut copy = RecordEvidence {
+                names: vec![names.clone()],
+                sex: vec![sex],
+                ..Default::default()
+            };
+            let (mut dob_copy, mut phone_copy) = (dob.clone(), phone.clone());
+            vary(p, &mut copy, &mut dob_copy, &mut phone_copy, &mut filter);
+            copy.dob = (p % 4 != 0).then_some(dob_copy).into_iter().collect();
+            copy.phone = vec![phone_copy];
+            records.push(RecordEvidence {
+                names: vec![names],
+                dob: vec![dob],
+                phone: (p % 3 != 0).then_some(phone).into_iter().collect(),
+                sex: vec![sex],
+                ..Default::default()
+            });
+            records.push(copy);
+        }
+        records
     }
 
     fn persons_again(
