@@ -47,9 +47,9 @@ pub struct LinkArgs {
     #[arg(long, value_name = "RUN", conflicts_with = "registry")]
     model_from: Option<PathBuf>,
     /// `--model fs`: clusters merge while the average match probability over all their record
-    /// pairs is at least this.
-    #[arg(long, value_name = "NUM", default_value_t = crosswalk::link::probabilistic::DEFAULT_MIN_AVERAGE)]
-    min_average: f64,
+    /// pairs is at least this [default: 0.4]. Refused when the run uses the rules.
+    #[arg(long, value_name = "NUM")]
+    min_average: Option<f64>,
     /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
     /// `--model fs`, the record-CLK Dice at which a pair becomes a candidate [default: 0.7].
     #[arg(long, value_name = "NUM")]
@@ -126,6 +126,17 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                         })))
         }
     };
+    if !fs && args.min_average.is_some() {
+        return Err(crosswalk::Error::config(
+            &out,
+            "--min-average is a setting of the match model (fs), and this run uses the \
+             record-level rules (--model rules, a rules-only flag, a registry, or inputs without \
+             names and birth-date parts); give --model fs, or leave it out",
+        ));
+    }
+    let min_average = args
+        .min_average
+        .unwrap_or(crosswalk::link::probabilistic::DEFAULT_MIN_AVERAGE);
     let cohesion = args.cohesion.unwrap_or(DEFAULT_COHESION);
     let containment = args.containment.unwrap_or(DEFAULT_CONTAINMENT);
     let orphan_overlap = args.orphan_overlap.unwrap_or(DEFAULT_ORPHAN_OVERLAP);
@@ -137,7 +148,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     });
     let unit = [
         threshold,
-        args.min_average,
+        min_average,
         cohesion,
         containment,
         orphan_overlap,
@@ -247,9 +258,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         threads: super::threads(args.threads),
         model_from: args.model_from.clone(),
         model: if fs {
-            link::LinkModel::Probabilistic {
-                min_average: args.min_average,
-            }
+            link::LinkModel::Probabilistic { min_average }
         } else {
             link::LinkModel::Rules
         },

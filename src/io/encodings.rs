@@ -472,6 +472,16 @@ pub struct PartColumns {
     pub alias_names: Vec<Vec<Clk>>,
 }
 
+impl PartColumns {
+    /// The value of `part` in row `i`, the part being `bits` long in its file
+    /// ([`Encodings::part_bits`]): `None` when the row lacks it or the file does not carry it.
+    pub fn value(&self, part: Part, bits: usize, i: usize) -> Option<&[u8]> {
+        let w = bits / 8;
+        let b = self.bytes[part.index()].get(i * w..(i + 1) * w)?;
+        (w > 0 && b.iter().any(|&x| x != 0)).then_some(b)
+    }
+}
+
 impl Encodings {
     /// Number of rows.
     pub fn len(&self) -> usize {
@@ -494,9 +504,7 @@ impl Encodings {
 
     /// Part `part` of row `i`: `None` when the file does not carry it or the row lacks it.
     pub fn part(&self, part: Part, i: usize) -> Option<&[u8]> {
-        let w = self.part_bits(part) / 8;
-        let b = self.parts.bytes[part.index()].get(i * w..(i + 1) * w)?;
-        (w > 0 && b.iter().any(|&x| x != 0)).then_some(b)
+        self.parts.value(part, self.part_bits(part), i)
     }
 
     /// The CLK of row `i`.

@@ -173,10 +173,10 @@ pub fn names_pairs(
 
 /// Up to this many records, `--model fs` with `auto` blocking also compares every pair of
 /// names parts ([`names_pairs`]); above it, candidates come from record-CLK LSH and equal
-/// birth-date, names, phone and address parts only.
+/// birth-date, names, phone, address and SSN-4 parts only.
 pub const FS_NAMES_ALL_PAIRS: usize = 250_000;
 
-/// Records grouped by equal part values (birth-date, names, phone or address parts for the
+/// Records grouped by equal part values (birth-date, names, phone, address or SSN-4 parts for the
 /// model's candidates of equal parts): every record pair sharing a value
 /// of a group of at most `max_group` records belongs to the first such group they share
 /// ([`ValueGroups::first_shared`]), so a pass over the groups meets each pair once, and the

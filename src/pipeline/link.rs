@@ -73,7 +73,7 @@ pub enum LinkModel {
     },
 }
 
-/// Groups of equal birth-date, names, phone or address parts larger than this are not paired
+/// Groups of equal birth-date, names, phone, address or SSN-4 parts larger than this are not paired
 /// as candidates by the value alone: a placeholder date (`1900-01-01`) or a shelter's address
 /// would pair every record that carries it.
 pub const MAX_GROUP: usize = 2_000;
@@ -200,19 +200,23 @@ fn hardening_threshold_warning(hardening: &str, threshold: f64, default: f64) ->
 /// Every record's field-level evidence, gathered over its rows: the distinct values of each
 /// part (legal and alias names parts together) and of its known sexes and birth-year
 /// intervals.
+///
+/// `parts` are the files' part columns, taken out of them by the link job.
 fn record_evidence(
     files: &[encodings::Encodings],
+    parts: &[encodings::PartColumns],
     node_of: &FxHashMap<(&str, &str), u32>,
     records: usize,
 ) -> Vec<crate::link::evidence::RecordEvidence> {
     use crate::link::evidence::{born_interval, sex_code, RecordEvidence};
     use crate::schema::Part;
     let mut out = vec![RecordEvidence::default(); records];
-    for f in files {
+    for (f, cols) in files.iter().zip(parts) {
+        let part = |p: Part, i: usize| cols.value(p, f.part_bits(p), i);
         for i in 0..f.len() {
             let r = &mut out[node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())] as usize];
-            let names = f.part(Part::Names, i).map(<[u8]>::to_vec);
-            let aliases = f.parts.alias_names.get(i).into_iter().flatten();
+            let names = part(Part::Names, i).map(<[u8]>::to_vec);
+            let aliases = cols.alias_names.get(i).into_iter().flatten();
             for n in names
                 .into_iter()
                 .chain(aliases.map(|c| c.as_bytes().to_vec()))
@@ -225,7 +229,7 @@ fn record_evidence(
                 (Part::Address, &mut r.address),
                 (Part::Ssn4, &mut r.ssn4),
             ] {
-                if let Some(v) = f.part(part, i) {
+                if let Some(v) = cols.value(part, f.part_bits(part), i) {
                     RecordEvidence::add(list, v.to_vec());
                 }
             }
@@ -335,6 +339,18 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     };
     // An earlier run's model is read now, so that a bad `--model-from` fails before the work.
     let fixed = job.model_from.as_deref().map(read_model).transpose()?;
+    // The part columns leave the files: the model copies what it needs into the records'
+    // evidence and they are freed then (at a million records, half a GB); the rules never
+    // read them.
+    let mut files = files;
+    let mut part_columns: Vec<encodings::PartColumns> = files
+        .iter_mut()
+        .map(|f| std::mem::take(&mut f.parts))
+        .collect();
+    if parts_taps.is_none() {
+        part_columns = Vec::new();
+    }
+    let files = files;
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for f in &files {
@@ -515,16 +531,18 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let mut model_diag = serde_json::Value::Null;
     let labels =
         if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
-            let records = record_evidence(&files, &node_of, keys.len());
-            // Pairs sharing a birth-date, names, phone or address part are streamed from their
+            let records = record_evidence(&files, &part_columns, &node_of, keys.len());
+            drop(std::mem::take(&mut part_columns));
+            // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from their
             // groups by the model, not stored here.
             // In the model's order: a pair belongs to the first part it shares.
             type Values = fn(&crate::link::evidence::RecordEvidence) -> &[Vec<u8>];
-            let parts: [(&str, Values); 4] = [
+            let parts: [(&str, Values); 5] = [
                 ("dob", |r| &r.dob),
                 ("names", |r| &r.names),
                 ("phone", |r| &r.phone),
                 ("address", |r| &r.address),
+                ("ssn4", |r| &r.ssn4),
             ];
             let groups: Vec<crate::link::candidates::ValueGroups> = parts
                 .iter()
