@@ -13,9 +13,9 @@ use std::path::PathBuf;
 
 use crate::util::*;
 
-#[test]
-#[ignore = "needs the Febrl4 data: fixtures/febrl/get_febrl4.sh DIR, then FEBRL4_DIR=DIR cargo test --release -- --ignored febrl4"]
-fn febrl4_links_at_f1_0_999() {
+/// Febrl4 encoded with `schema`: the temporary directory (with `truth/` and `maps/`) and the
+/// two encodings files.
+fn encode_febrl4(schema: &std::path::Path) -> (tempfile::TempDir, Vec<PathBuf>) {
     let data = std::env::var_os("FEBRL4_DIR")
         .map(PathBuf::from)
         .expect("FEBRL4_DIR names the directory fixtures/febrl/get_febrl4.sh filled");
@@ -43,7 +43,7 @@ fn febrl4_links_at_f1_0_999() {
             &out,
             &[
                 "--schema",
-                fixture("febrl/schema.toml").to_str().unwrap(),
+                schema.to_str().unwrap(),
                 "--map-out",
                 dir.path()
                     .join(format!("maps/{part}.parquet"))
@@ -55,19 +55,41 @@ fn febrl4_links_at_f1_0_999() {
         inputs.push(out);
     }
     std::fs::write(truth.join("records.csv"), records).unwrap();
-    let run = dir.path().join("run");
-    let mut args = vec![
-        "link",
-        "--out",
-        run.to_str().unwrap(),
-        "--threshold",
-        "0.5",
-        "--one-to-one",
-    ];
+    (dir, inputs)
+}
+
+/// Links `inputs` into `dir/run` with `flags` and returns the pairwise F1 and the report.
+fn link_f1(dir: &std::path::Path, inputs: &[PathBuf], flags: &[&str]) -> (f64, String) {
+    let run = dir.join("run");
+    let mut args = vec!["link", "--out", run.to_str().unwrap()];
+    args.extend_from_slice(flags);
     args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
     let o = crosswalk(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = evaluate_run(&truth, &run, &dir.path().join("maps"));
-    let f = all_pairs_prf(&out);
-    assert!(f[2] >= 0.999, "Febrl4 F1 {} below 0.999\n{out}", f[2]);
+    let out = evaluate_run(&dir.join("truth"), &run, &dir.join("maps"));
+    (all_pairs_prf(&out)[2], out)
+}
+
+#[test]
+#[ignore = "needs the Febrl4 data: fixtures/febrl/get_febrl4.sh DIR, then FEBRL4_DIR=DIR cargo test --release -- --ignored febrl4"]
+fn febrl4_links_at_f1_0_999() {
+    let (dir, inputs) = encode_febrl4(&fixture("febrl/schema.toml"));
+    let (f1, out) = link_f1(dir.path(), &inputs, &["--threshold", "0.5", "--one-to-one"]);
+    assert!(f1 >= 0.999, "Febrl4 F1 {f1} below 0.999\n{out}");
+}
+
+/// Issue #18's bar: with field-level parts and default settings (the match model, no
+/// `--one-to-one`), F1 at least 0.995 (0.9979 on 2026-12-07; a filter on the group pairs had
+/// taken it to 0.9908 unnoticed, docs/measurements/2026-12-07-groups-and-twins.md).
+#[test]
+#[ignore = "needs the Febrl4 data: fixtures/febrl/get_febrl4.sh DIR, then FEBRL4_DIR=DIR cargo test --release -- --ignored febrl4"]
+fn febrl4_with_parts_and_default_settings_links_at_f1_0_995() {
+    let schema_dir = tempfile::tempdir().unwrap();
+    let schema = schema_dir.path().join("schema.toml");
+    let text = std::fs::read_to_string(fixture("febrl/schema.toml")).unwrap();
+    std::fs::write(&schema, format!("{text}\n[parts]\n")).unwrap();
+    let (dir, inputs) = encode_febrl4(&schema);
+    let (f1, out) = link_f1(dir.path(), &inputs, &[]);
+    assert!(out.contains("5000 true persons"), "{out}");
+    assert!(f1 >= 0.995, "Febrl4 F1 {f1} below 0.995\n{out}");
 }
