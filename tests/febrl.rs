@@ -58,7 +58,8 @@ fn encode_febrl4(schema: &std::path::Path) -> (tempfile::TempDir, Vec<PathBuf>) 
     (dir, inputs)
 }
 
-/// Links `inputs` into `dir/run` with `flags` and returns the pairwise F1 and the report.
+/// Links `inputs` into `dir/run` with `flags` and returns the pairwise F1 and the report
+/// (evaluate's, then link's stderr).
 fn link_f1(dir: &std::path::Path, inputs: &[PathBuf], flags: &[&str]) -> (f64, String) {
     let run = dir.join("run");
     let mut args = vec!["link", "--out", run.to_str().unwrap()];
@@ -67,7 +68,7 @@ fn link_f1(dir: &std::path::Path, inputs: &[PathBuf], flags: &[&str]) -> (f64, S
     let o = crosswalk(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = evaluate_run(&dir.join("truth"), &run, &dir.join("maps"));
-    (all_pairs_prf(&out)[2], out)
+    (all_pairs_prf(&out)[2], format!("{out}\n{}", stderr(&o)))
 }
 
 #[test]
@@ -91,5 +92,6 @@ fn febrl4_with_parts_and_default_settings_links_at_f1_0_995() {
     let (dir, inputs) = encode_febrl4(&schema);
     let (f1, out) = link_f1(dir.path(), &inputs, &[]);
     assert!(out.contains("5000 true persons"), "{out}");
+    assert!(out.contains("by the match model (fs)"), "{out}");
     assert!(f1 >= 0.995, "Febrl4 F1 {f1} below 0.995\n{out}");
 }

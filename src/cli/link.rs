@@ -38,7 +38,8 @@ pub struct LinkArgs {
     /// fitted on this run's records; needs encodings made with a schema that has [parts]) or
     /// `auto`: `fs` when every input carries names and birth-date parts and no rules-only flag
     /// (--one-to-one, --cohesion, --containment, --orphan-overlap, --orphan-margin) is given,
-    /// `rules` otherwise (and always for a registry).
+    /// or when --model-from or --min-average is given; `rules` otherwise (and always for a
+    /// registry).
     #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "rules", "fs"])]
     model: String,
     /// `--model fs`: take the model's m and u from an earlier run (its directory or its
@@ -47,7 +48,8 @@ pub struct LinkArgs {
     #[arg(long, value_name = "RUN", conflicts_with = "registry")]
     model_from: Option<PathBuf>,
     /// `--model fs`: clusters merge while the average match probability over all their record
-    /// pairs is at least this [default: 0.4]. Refused when the run uses the rules.
+    /// pairs is at least this [default: 0.4]. With `--model auto` it asks for the model;
+    /// refused with `--model rules` and for a registry.
     #[arg(long, value_name = "NUM")]
     min_average: Option<f64>,
     /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
@@ -117,6 +119,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         _ => {
             args.registry.is_none()
                 && (args.model_from.is_some()
+                    || args.min_average.is_some()
                     || (!rules_flags
                         && !args.inputs.is_empty()
                         && args.inputs.iter().all(|p| {
@@ -129,9 +132,13 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     if !fs && args.min_average.is_some() {
         return Err(crosswalk::Error::config(
             &out,
-            "--min-average is a setting of the match model (fs), and this run uses the \
-             record-level rules (--model rules, a rules-only flag, a registry, or inputs without \
-             names and birth-date parts); give --model fs, or leave it out",
+            if args.registry.is_some() {
+                "--min-average is a setting of the match model (fs), and a registry links by the \
+                 record-level rules for now; leave it out"
+            } else {
+                "--min-average is a setting of the match model (fs), and --model rules asks for \
+                 the record-level rules; give --model fs, or leave it out"
+            },
         ));
     }
     let min_average = args

@@ -477,6 +477,8 @@ impl PartColumns {
     /// ([`Encodings::part_bits`]): `None` when the row lacks it or the file does not carry it.
     pub fn value(&self, part: Part, bits: usize, i: usize) -> Option<&[u8]> {
         let w = bits / 8;
+        // A carried part without its bytes: the columns were taken out (the link job does).
+        debug_assert!(w == 0 || !self.bytes[part.index()].is_empty());
         let b = self.bytes[part.index()].get(i * w..(i + 1) * w)?;
         (w > 0 && b.iter().any(|&x| x != 0)).then_some(b)
     }

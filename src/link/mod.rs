@@ -52,9 +52,9 @@ pub const DEFAULT_ORPHAN_OVERLAP: f64 = 0.75;
 pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.1;
 /// `--model fs`'s default record-CLK Dice at which a pair becomes a candidate. The model's
 /// other candidates (equal birth-date, names, phone, address and SSN-4 parts, and up to
-/// 250,000 records every pair of similar names) find the rest: at a million records 0.7 gives the F1
-/// of 0.6 (0.9585 against 0.9584) in half the time (51 s against 104 s), and from 2,000 to
-/// 28,000 persons F1 moves by at most 0.02 points (docs/measurements/2026-12-07-em-sessions.md).
+/// 250,000 records every pair of similar names) find the rest: at a million records 0.7 gives
+/// the F1 of 0.6 (0.9585 against 0.9584) in half the time (51 s against 104 s), and from 2,000
+/// to 28,000 persons F1 moves by at most 0.02 points (docs/measurements/2026-12-07-em-sessions.md).
 pub const FS_THRESHOLD: f64 = 0.7;
 
 /// Pairs below this Dice never count as evidence (containment, lone records).

@@ -40,7 +40,8 @@ pub struct Outcome {
     /// Candidate pairs offered.
     pub offered: usize,
     /// Candidate pairs scored: those whose names agree (Dice ≥ 0.6), whose birth dates are
-    /// equal, or that share an equal part value.
+    /// equal, or that share a group (an equal part value held by at most the groups' cap of
+    /// records).
     pub candidates: usize,
     /// Candidate pairs with a match probability of at least 0.5.
     pub likely_matches: usize,
@@ -149,14 +150,14 @@ fn kept_codes(
 }
 
 /// Whether a level vector is worth storing before the model is fitted: names at 0.6 or more,
-/// or an agreeing phone, address or SSN-4. Among pairs with equal birth dates the others
-/// (names apart, nothing else shared) are by far the most and never become edges; that is
-/// checked once the model is fitted, and any that would are gathered then.
+/// or an agreeing phone or address. Among pairs with equal birth dates the others (names
+/// apart, nothing else shared) are by far the most and never become edges; that is checked
+/// once the model is fitted, and any that would are gathered then. An agreeing SSN-4 alone
+/// does not make a pair worth storing: it has 10,000 values, so a million records that all
+/// carry one share each with about 100 others by chance (50M pairs, all of the SSN-4
+/// groups); the few of them that become edges are gathered after the fit.
 fn worth_storing(levels: &[u8; C]) -> bool {
-    levels[evidence::NAMES] >= 2
-        || levels[evidence::PHONE] >= 2
-        || levels[evidence::ADDRESS] >= 2
-        || levels[evidence::SSN4] >= 2
+    levels[evidence::NAMES] >= 2 || levels[evidence::PHONE] >= 2 || levels[evidence::ADDRESS] >= 2
 }
 
 /// The pairs of family `f`'s groups ([`ValueGroups`]) that belong to it: each pair met once, in
@@ -167,8 +168,8 @@ fn worth_storing(levels: &[u8; C]) -> bool {
 /// typed apart is still found (Febrl4 has 33 such pairs). Every pair's level vector is
 /// counted, and the pairs whose vector `keep` marks are stored with their codes, ordered by
 /// pair. So the birth-date groups, whose pairs are mostly strangers with names apart, cost
-/// time, not memory (a region of minors shares few birth years); the pairs of equal names,
-/// phones and addresses are nearly all stored.
+/// time, not memory (a region of minors shares few birth years), and so do the SSN-4 groups;
+/// the pairs of equal names, phones and addresses are all stored.
 fn stream(
     records: &[RecordEvidence],
     families: &[&ValueGroups],
@@ -279,7 +280,8 @@ pub fn persons(
     let n = records.len();
     let total_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
     // The model's candidates: pairs whose names agree (a names level of at least 0.6), whose
-    // birth dates are equal, or that share an equal part value (a group). Offered pairs with
+    // birth dates are equal, or that share a group (an equal part value held by few enough
+    // records). Offered pairs with
     // none of these (a shared town and sex) say nothing the model should learn from. Pairs
     // sharing a group are streamed from the groups instead, and stored when worth it.
     let ((mut kept, mut codes, mut counts), in_groups) =

@@ -65,8 +65,8 @@ pub enum LinkModel {
     /// A Fellegi-Sunter model over the records' field-level parts, fitted on the run's own
     /// records ([`crate::link::probabilistic`]); the encodings must carry parts (a schema with
     /// `[parts]`). The threshold then only chooses candidates by record-CLK Dice; records with
-    /// equal birth-date parts are candidates too. Clusters merge while their average match
-    /// probability is at least `min_average`.
+    /// equal birth-date, names, phone, address or SSN-4 parts are candidates too. Clusters
+    /// merge while their average match probability is at least `min_average`.
     Probabilistic {
         /// Average match probability at which clusters stop merging.
         min_average: f64,
@@ -82,7 +82,7 @@ pub const MAX_GROUP: usize = 2_000;
 /// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
 /// the hard world (100,000 records) that the run took 519 s; at 0.75 it took 27 s for 0.4 points
 /// of F1 less (docs/measurements/2026-12-06-fs-link.md). Pairs of names at 0.6–0.75 still come
-/// from record-CLK Dice and equal birth-date, phone and address parts.
+/// from record-CLK Dice and equal birth-date, phone, address and SSN-4 parts.
 pub const NAMES_PASS_MIN: f64 = 0.75;
 
 /// A validated link job.
@@ -212,10 +212,10 @@ fn record_evidence(
     use crate::schema::Part;
     let mut out = vec![RecordEvidence::default(); records];
     for (f, cols) in files.iter().zip(parts) {
-        let part = |p: Part, i: usize| cols.value(p, f.part_bits(p), i);
+        let value = |p: Part, i: usize| cols.value(p, f.part_bits(p), i);
         for i in 0..f.len() {
             let r = &mut out[node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())] as usize];
-            let names = part(Part::Names, i).map(<[u8]>::to_vec);
+            let names = value(Part::Names, i).map(<[u8]>::to_vec);
             let aliases = cols.alias_names.get(i).into_iter().flatten();
             for n in names
                 .into_iter()
@@ -229,7 +229,7 @@ fn record_evidence(
                 (Part::Address, &mut r.address),
                 (Part::Ssn4, &mut r.ssn4),
             ] {
-                if let Some(v) = cols.value(part, f.part_bits(part), i) {
+                if let Some(v) = value(part, i) {
                     RecordEvidence::add(list, v.to_vec());
                 }
             }
@@ -533,8 +533,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
             let records = record_evidence(&files, &part_columns, &node_of, keys.len());
             drop(std::mem::take(&mut part_columns));
-            // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from their
-            // groups by the model, not stored here.
+            // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from
+            // their groups by the model, not stored here.
             // In the model's order: a pair belongs to the first part it shares.
             type Values = fn(&crate::link::evidence::RecordEvidence) -> &[Vec<u8>];
             let parts: [(&str, Values); 5] = [
