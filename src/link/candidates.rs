@@ -191,6 +191,10 @@ pub struct ValueGroups {
     ids: Vec<u32>,
     /// Records in groups larger than the limit (once per such group).
     pub left_out: usize,
+    /// Whether the groups' values are shared by chance often (an SSN-4 has 10,000 values):
+    /// the model then stores their pairs only when something else agrees (names, phone or
+    /// address), counts the others, and gathers those that become edges after the fit.
+    pub by_chance: bool,
 }
 
 impl ValueGroups {

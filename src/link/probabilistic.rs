@@ -150,14 +150,17 @@ fn kept_codes(
 }
 
 /// Whether a level vector is worth storing before the model is fitted: names at 0.6 or more,
-/// or an agreeing phone or address. Among pairs with equal birth dates the others (names
-/// apart, nothing else shared) are by far the most and never become edges; that is checked
-/// once the model is fitted, and any that would are gathered then. An agreeing SSN-4 alone
-/// does not make a pair worth storing: it has 10,000 values, so a million records that all
-/// carry one share each with about 100 others by chance (50M pairs, all of the SSN-4
-/// groups); the few of them that become edges are gathered after the fit.
-fn worth_storing(levels: &[u8; C]) -> bool {
-    levels[evidence::NAMES] >= 2 || levels[evidence::PHONE] >= 2 || levels[evidence::ADDRESS] >= 2
+/// or an agreeing phone or address, or (with `ssn4`) an agreeing SSN-4. Among pairs with equal
+/// birth dates the others (names apart, nothing else shared) are by far the most and never
+/// become edges; that is checked once the model is fitted, and any that would are gathered
+/// then. In groups shared by chance ([`ValueGroups::by_chance`]: the SSN-4's 10,000 values, of
+/// which a million records that all carry one share each with about 100 others) an agreeing
+/// SSN-4 alone is not worth storing, or those groups would store 50M pairs.
+fn worth_storing(levels: &[u8; C], ssn4: bool) -> bool {
+    levels[evidence::NAMES] >= 2
+        || levels[evidence::PHONE] >= 2
+        || levels[evidence::ADDRESS] >= 2
+        || (ssn4 && levels[evidence::SSN4] >= 2)
 }
 
 /// The pairs of family `f`'s groups ([`ValueGroups`]) that belong to it: each pair met once, in
@@ -288,14 +291,21 @@ pub fn persons(
         kept_codes(records, &candidates, families, taps);
     let offered_given = candidates.len();
     drop(candidates);
-    let storable: Vec<bool> = (0..evidence::PATTERNS as u16)
-        .map(|code| worth_storing(&evidence::pattern_levels(code)))
-        .collect();
+    let storable = |ssn4: bool| -> Vec<bool> {
+        (0..evidence::PATTERNS as u16)
+            .map(|code| worth_storing(&evidence::pattern_levels(code), ssn4))
+            .collect()
+    };
+    let (storable, storable_by_chance) = (storable(true), storable(false));
     // Per family: its pairs counted but not stored, per level vector.
     let mut unstored = vec![vec![0u64; evidence::PATTERNS]; families.len()];
     let mut streamed = 0u64;
     for (f, left) in unstored.iter_mut().enumerate() {
-        let (pairs, group_codes, group_counts) = stream(records, families, f, taps, &storable);
+        let storable = match families[f].by_chance {
+            true => &storable_by_chance,
+            false => &storable,
+        };
+        let (pairs, group_codes, group_counts) = stream(records, families, f, taps, storable);
         kept.extend(pairs);
         codes.extend(group_codes);
         for (code, &k) in group_counts.iter().enumerate() {
@@ -596,6 +606,73 @@ mod tests {
         assert_eq!(only_phone, 20);
         // The other pairs sharing a phone share names too: the names stream has them.
         assert_eq!(with.candidates - without.candidates, only_phone);
+    }
+
+    /// Pairs of groups shared by chance (SSN-4) that agree on nothing else are counted, not
+    /// stored, before the fit; those the model then makes edges are gathered after it, so the
+    /// persons are those of storing them all. The model here is fixed with an SSN-4 agreement
+    /// that decides alone, so that such pairs are edges.
+    #[test]
+    fn groups_shared_by_chance_give_the_same_persons() {
+        let apart = |p: usize| p % 10 == 1;
+        let mut records = two_record_world(7, &mut move |p, copy, dob, phone, filter| {
+            if apart(p) {
+                copy.names = vec![filter(128, 20)];
+                *dob = filter(64, 30);
+                *phone = filter(64, 10);
+            }
+        });
+        // 100 SSN-4 values: the pairs typed apart share theirs, the other records draw one.
+        let mut state = 99u64;
+        let values: Vec<Vec<u8>> = (0..100)
+            .map(|_| {
+                (0..32)
+                    .map(|_| crate::block::splitmix(&mut state) as u8)
+                    .collect()
+            })
+            .collect();
+        for (i, r) in records.iter_mut().enumerate() {
+            let p = i / 2;
+            let v = if apart(p) { p } else { i * 37 + 11 } % values.len();
+            r.ssn4 = vec![values[v].clone()];
+        }
+        let dob = ValueGroups::new(&records, |r| &r.dob, usize::MAX);
+        let names = ValueGroups::new(&records, |r| &r.names, usize::MAX);
+        let mut ssn4 = ValueGroups::new(&records, |r| &r.ssn4, usize::MAX);
+        let fitted = persons(
+            &records,
+            Vec::new(),
+            &[&dob, &names, &ssn4],
+            None,
+            DEFAULT_MIN_AVERAGE,
+            None,
+        )
+        .unwrap();
+        let mut model = fitted.model.clone();
+        model.m[evidence::SSN4] = vec![0.0, 0.01, 0.99];
+        model.u[evidence::SSN4] = vec![0.0, 1.0 - 1e-12, 1e-12];
+        let run = |ssn4: &ValueGroups| {
+            persons(
+                &records,
+                Vec::new(),
+                &[&dob, &names, ssn4],
+                None,
+                DEFAULT_MIN_AVERAGE,
+                Some(&model),
+            )
+            .unwrap()
+        };
+        let stored = run(&ssn4);
+        ssn4.by_chance = true;
+        let counted = run(&ssn4);
+        assert_eq!(counted.labels, stored.labels);
+        assert_eq!(counted.candidates, stored.candidates);
+        assert_eq!(counted.likely_matches, stored.likely_matches);
+        // The pairs typed apart are linked by their SSN-4 alone (so the test means something).
+        let linked = (0..300)
+            .filter(|&p| apart(p) && counted.labels[2 * p] == counted.labels[2 * p + 1])
+            .count();
+        assert_eq!(linked, 30);
     }
 
     /// Draws a new filter: `(bytes, density in percent)`.

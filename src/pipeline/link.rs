@@ -529,81 +529,84 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     );
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let mut model_diag = serde_json::Value::Null;
-    let labels =
-        if let (LinkModel::Probabilistic { min_average }, Some(taps)) = (job.model, parts_taps) {
-            let records = record_evidence(&files, &part_columns, &node_of, keys.len());
-            drop(std::mem::take(&mut part_columns));
-            // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from
-            // their groups by the model, not stored here.
-            // In the model's order: a pair belongs to the first part it shares.
-            type Values = fn(&crate::link::evidence::RecordEvidence) -> &[Vec<u8>];
-            let parts: [(&str, Values); 5] = [
-                ("dob", |r| &r.dob),
-                ("names", |r| &r.names),
-                ("phone", |r| &r.phone),
-                ("address", |r| &r.address),
-                ("ssn4", |r| &r.ssn4),
-            ];
-            let groups: Vec<crate::link::candidates::ValueGroups> = parts
-                .iter()
-                .map(|&(_, values)| {
-                    crate::link::candidates::ValueGroups::new(&records, values, MAX_GROUP)
-                })
-                .collect();
-            // Records in groups too large to pair by the value alone, per part.
-            let left_out: Vec<(&str, usize)> = parts
-                .iter()
-                .zip(&groups)
-                .map(|(&(part, _), g)| (part, g.left_out))
-                .collect();
-            let mut candidates: Vec<(u32, u32)> = {
-                let scored = std::mem::take(&mut scored);
-                scored.iter().map(|&(a, b, _)| (a, b)).collect()
-            };
-            let names_all_pairs = match job.blocking {
-                Blocking::AllPairs => true,
-                Blocking::Lsh(_) => false,
-                Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
-            };
-            if names_all_pairs {
-                candidates
-                    .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
-            }
-            candidates.par_sort_unstable();
-            candidates.dedup();
-            let outcome = pool
-                .install(|| {
-                    crate::link::probabilistic::persons(
-                        &records,
-                        candidates,
-                        &groups.iter().collect::<Vec<_>>(),
-                        taps,
-                        min_average,
-                        fixed.as_ref(),
-                    )
-                })
-                .map_err(|e| {
-                    Error::config(
-                        &job.out,
-                        format!("the match model cannot be fitted on these records: {e}"),
-                    )
-                })?;
-            model_diag = model_diagnostics(
-                &outcome,
-                fixed.is_some(),
-                min_average,
-                &left_out,
-                names_all_pairs,
-            );
-            outcome.labels
-        } else if job.one_to_one {
-            one_to_one(keys.len(), &edges(), &agency_of)
-        } else {
-            let edges = edges();
-            pool.install(|| {
-                cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
+    let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
+        (job.model, parts_taps)
+    {
+        let records = record_evidence(&files, &part_columns, &node_of, keys.len());
+        drop(std::mem::take(&mut part_columns));
+        // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from
+        // their groups by the model, not stored here.
+        // In the model's order: a pair belongs to the first part it shares.
+        type Values = fn(&crate::link::evidence::RecordEvidence) -> &[Vec<u8>];
+        let parts: [(&str, Values); 5] = [
+            ("dob", |r| &r.dob),
+            ("names", |r| &r.names),
+            ("phone", |r| &r.phone),
+            ("address", |r| &r.address),
+            ("ssn4", |r| &r.ssn4),
+        ];
+        let groups: Vec<crate::link::candidates::ValueGroups> = parts
+            .iter()
+            .map(|&(part, values)| {
+                let mut g = crate::link::candidates::ValueGroups::new(&records, values, MAX_GROUP);
+                g.by_chance = part == "ssn4";
+                g
             })
+            .collect();
+        // Records in groups too large to pair by the value alone, per part.
+        let left_out: Vec<(&str, usize)> = parts
+            .iter()
+            .zip(&groups)
+            .map(|(&(part, _), g)| (part, g.left_out))
+            .collect();
+        let mut candidates: Vec<(u32, u32)> = {
+            let scored = std::mem::take(&mut scored);
+            scored.iter().map(|&(a, b, _)| (a, b)).collect()
         };
+        let names_all_pairs = match job.blocking {
+            Blocking::AllPairs => true,
+            Blocking::Lsh(_) => false,
+            Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
+        };
+        if names_all_pairs {
+            candidates
+                .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
+        }
+        candidates.par_sort_unstable();
+        candidates.dedup();
+        let outcome = pool
+            .install(|| {
+                crate::link::probabilistic::persons(
+                    &records,
+                    candidates,
+                    &groups.iter().collect::<Vec<_>>(),
+                    taps,
+                    min_average,
+                    fixed.as_ref(),
+                )
+            })
+            .map_err(|e| {
+                Error::config(
+                    &job.out,
+                    format!("the match model cannot be fitted on these records: {e}"),
+                )
+            })?;
+        model_diag = model_diagnostics(
+            &outcome,
+            fixed.is_some(),
+            min_average,
+            &left_out,
+            names_all_pairs,
+        );
+        outcome.labels
+    } else if job.one_to_one {
+        one_to_one(keys.len(), &edges(), &agency_of)
+    } else {
+        let edges = edges();
+        pool.install(|| {
+            cluster_scored_par(keys.len(), &edges, job.cohesion * job.threshold, &score)
+        })
+    };
     let t_orphans = Instant::now();
     let orphan_overlap = if job.one_to_one || job.model != LinkModel::Rules {
         None
