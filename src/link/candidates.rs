@@ -186,9 +186,8 @@ pub const FS_NAMES_ALL_PAIRS: usize = 250_000;
 pub struct ValueGroups {
     /// Each group's records, ascending; groups in order of their first record.
     pub groups: Vec<Vec<u32>>,
-    /// Per record, the groups it is in, ascending (CSR: `start[r]..start[r + 1]` of `ids`).
-    start: Vec<u32>,
-    ids: Vec<u32>,
+    /// Per record, the groups it is in, ascending.
+    of_record: super::IdLists,
     /// Records in groups larger than the limit (once per such group).
     pub left_out: usize,
     /// Whether the groups' values are shared by chance often (an SSN-4 has 10,000 values):
@@ -236,18 +235,15 @@ impl ValueGroups {
             }
             out.groups.push(members);
         }
-        out.start.push(0);
         for ids in of_record {
-            out.ids.extend(ids);
-            out.start.push(out.ids.len() as u32);
+            out.of_record.push(ids);
         }
         out
     }
 
     /// The first group records `a` and `b` share, `None` when they share none.
     pub fn first_shared(&self, a: usize, b: usize) -> Option<u32> {
-        let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
-        super::shared_sorted(ids(a), ids(b)).next()
+        self.of_record.shared(a, b).next()
     }
 
     /// Pairs over all groups (a pair in two groups counted twice).

@@ -42,9 +42,8 @@ pub const MAX_ADJUSTMENT: f64 = 10.0;
 /// Names-value frequencies of a run's records.
 #[derive(Debug, Clone)]
 pub struct NameFrequencies {
-    /// Per record, the ids of its names values, ascending (CSR: `start[r]..start[r + 1]`).
-    start: Vec<u32>,
-    ids: Vec<u32>,
+    /// Per record, the ids of its names values, ascending.
+    values_of: super::IdLists,
     /// Per value id, its estimated holders (distinct birth-date parts, at least 1).
     holders: Vec<u32>,
     /// `Σ n (n − 1) / Σ n` over values; 0 when no value has two holders.
@@ -67,20 +66,15 @@ impl NameFrequencies {
     pub fn new(records: &[RecordEvidence]) -> NameFrequencies {
         let mut id_of: FxHashMap<&[u8], u32> = FxHashMap::default();
         let mut dob_of: FxHashMap<&[u8], u32> = FxHashMap::default();
-        let mut start = Vec::with_capacity(records.len() + 1);
-        let mut ids = Vec::new();
+        let mut values_of = super::IdLists::default();
         // (value, birth date) pairs; records without one add a value with no birth date.
         let mut seen: Vec<(u32, u32)> = Vec::new();
-        start.push(0u32);
-        for r in records {
-            let first = ids.len();
-            for n in &r.names {
+        for (i, r) in records.iter().enumerate() {
+            values_of.push(r.names.iter().map(|n| {
                 let next = id_of.len() as u32;
-                ids.push(*id_of.entry(n.as_slice()).or_insert(next));
-            }
-            ids[first..].sort_unstable();
-            start.push(ids.len() as u32);
-            for &v in &ids[first..] {
+                *id_of.entry(n.as_slice()).or_insert(next)
+            }));
+            for &v in values_of.of(i) {
                 for d in &r.dob {
                     let next = dob_of.len() as u32;
                     seen.push((v, *dob_of.entry(d.as_slice()).or_insert(next)));
@@ -99,8 +93,7 @@ impl NameFrequencies {
         let total: f64 = holders.iter().map(|&n| n as f64).sum();
         let pairs: f64 = holders.iter().map(|&n| n as f64 * (n as f64 - 1.0)).sum();
         NameFrequencies {
-            start,
-            ids,
+            values_of,
             holders,
             kappa: if total > 0.0 { pairs / total } else { 0.0 },
         }
@@ -119,8 +112,8 @@ impl NameFrequencies {
     /// The estimated holders of the rarest names value records `a` and `b` share byte for
     /// byte, `None` when they share none.
     pub fn shared_holders(&self, a: usize, b: usize) -> Option<u32> {
-        let ids = |r: usize| &self.ids[self.start[r] as usize..self.start[r + 1] as usize];
-        super::shared_sorted(ids(a), ids(b))
+        self.values_of
+            .shared(a, b)
             .map(|v| self.holders[v as usize])
             .min()
     }
@@ -132,7 +125,8 @@ impl NameFrequencies {
 
     /// The estimated holders of record `r`'s rarest names value (`None`: it has none).
     pub fn rarest(&self, r: usize) -> Option<u32> {
-        self.ids[self.start[r] as usize..self.start[r + 1] as usize]
+        self.values_of
+            .of(r)
             .iter()
             .map(|&v| self.holders[v as usize])
             .min()

@@ -17,26 +17,58 @@ pub mod score;
 pub use assign::{attach_orphans, one_to_one, Rows};
 pub use score::{record_score, record_scorer};
 
-/// The values two ascending lists share, in ascending order (a merge of the two): the groups
-/// two records share ([`candidates::ValueGroups`]), the names values they share
-/// ([`frequency::NameFrequencies`]).
-pub(crate) fn shared_sorted<'a>(x: &'a [u32], y: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
-    let (mut i, mut j) = (0, 0);
-    std::iter::from_fn(move || {
-        while i < x.len() && j < y.len() {
-            match x[i].cmp(&y[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    let v = x[i];
-                    i += 1;
-                    j += 1;
-                    return Some(v);
+/// Per record, an ascending list of ids (the groups it is in, [`candidates::ValueGroups`]; the
+/// names values it holds, [`frequency::NameFrequencies`]), all in one allocation: record `r`'s
+/// list is `ids[start[r]..start[r + 1]]`.
+#[derive(Debug, Clone)]
+pub(crate) struct IdLists {
+    start: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Default for IdLists {
+    fn default() -> Self {
+        IdLists {
+            start: vec![0],
+            ids: Vec::new(),
+        }
+    }
+}
+
+impl IdLists {
+    /// Appends the next record's list (sorted here).
+    pub(crate) fn push(&mut self, ids: impl IntoIterator<Item = u32>) {
+        let first = self.ids.len();
+        self.ids.extend(ids);
+        self.ids[first..].sort_unstable();
+        self.start.push(self.ids.len() as u32);
+    }
+
+    /// Record `r`'s list.
+    pub(crate) fn of(&self, r: usize) -> &[u32] {
+        &self.ids[self.start[r] as usize..self.start[r + 1] as usize]
+    }
+
+    /// The ids records `a` and `b` share, ascending (a merge of the two lists).
+    pub(crate) fn shared(&self, a: usize, b: usize) -> impl Iterator<Item = u32> + '_ {
+        let (x, y) = (self.of(a), self.of(b));
+        let (mut i, mut j) = (0, 0);
+        std::iter::from_fn(move || {
+            while i < x.len() && j < y.len() {
+                match x[i].cmp(&y[j]) {
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                    std::cmp::Ordering::Equal => {
+                        let v = x[i];
+                        i += 1;
+                        j += 1;
+                        return Some(v);
+                    }
                 }
             }
-        }
-        None
-    })
+            None
+        })
+    }
 }
 
 /// Default Dice threshold (docs/linkage.md explains the choice).
