@@ -171,6 +171,18 @@ pub fn names_pairs(
     pairs
 }
 
+/// Groups of equal birth-date, names, phone, address or SSN-4 parts larger than this are not paired
+/// as candidates by the value alone: a placeholder date (`1900-01-01`) or a shelter's address
+/// would pair every record that carries it.
+pub const MAX_GROUP: usize = 2_000;
+
+/// The plain-scale names similarity at which `--model fs`'s all-pairs names pass makes a pair a
+/// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
+/// the hard world (100,000 records) that the run took 519 s; at 0.75 it took 27 s for 0.4 points
+/// of F1 less (docs/measurements/2026-12-06-fs-link.md). Pairs of names at 0.6–0.75 still come
+/// from record-CLK Dice and equal birth-date, phone, address and SSN-4 parts.
+pub const NAMES_PASS_MIN: f64 = 0.75;
+
 /// Up to this many records, `--model fs` with `auto` blocking also compares every pair of
 /// names parts ([`names_pairs`]); above it, candidates come from record-CLK LSH and equal
 /// birth-date, names, phone, address and SSN-4 parts only.

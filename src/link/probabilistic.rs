@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::candidates::ValueGroups;
+use super::candidates::{names_pairs, ValueGroups, MAX_GROUP, NAMES_PASS_MIN};
 use super::evidence::{self, Household, RecordEvidence, C};
 use super::frequency::NameFrequencies;
 use super::model::{Model, ModelError};
@@ -461,6 +461,79 @@ pub fn persons(
     let score = |x: u32, y: u32| scores.get(&(x.min(y), x.max(y))).copied().unwrap_or(0.0);
     outcome.labels = cluster_scored_par(n, &edges, min_average, &score);
     Ok(outcome)
+}
+
+/// Per part, the records left out of groups too large to pair by the value alone.
+pub type LeftOut = Vec<(&'static str, usize)>;
+
+/// What a model run takes beside its records and record-CLK pairs ([`link`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// The parts' diffusion taps ([`evidence::taps_of`]; `None`: plain parts).
+    pub taps: Option<usize>,
+    /// Average match probability at which clusters stop merging.
+    pub min_average: f64,
+    /// An earlier run's `m` and `u`, used as they are (only λ is fitted on this run).
+    pub fixed: Option<&'a Model>,
+    /// Whether every pair of names parts reaching [`NAMES_PASS_MIN`] is a candidate too (the
+    /// all-pairs names pass: quadratic, for runs of up to [`super::candidates::FS_NAMES_ALL_PAIRS`]
+    /// records by default).
+    pub names_all_pairs: bool,
+}
+
+/// Persons from the records' field-level evidence: the model's candidates are `clk_pairs`
+/// (record pairs the record-CLK pass found, `a < b`), the pairs of records sharing an equal
+/// birth-date, names, phone, address or SSN-4 part (in that order: a pair belongs to the first
+/// part it shares; groups of more than [`MAX_GROUP`] records left out) and, with
+/// `names_all_pairs`, every pair of names parts reaching [`NAMES_PASS_MIN`]; then
+/// [`persons`]. Returns the outcome and, per part, the records left out of groups too large
+/// to pair by the value alone. Both the link job and (to come) the registry call this.
+pub fn link(
+    records: &[RecordEvidence],
+    mut clk_pairs: Vec<(u32, u32)>,
+    settings: &Settings,
+    platform: crate::compare::Platform,
+) -> Result<(Outcome, LeftOut), ModelError> {
+    type Values = fn(&RecordEvidence) -> &[Vec<u8>];
+    let parts: [(&'static str, Values); 5] = [
+        ("dob", |r| &r.dob),
+        ("names", |r| &r.names),
+        ("phone", |r| &r.phone),
+        ("address", |r| &r.address),
+        ("ssn4", |r| &r.ssn4),
+    ];
+    let groups: Vec<ValueGroups> = parts
+        .iter()
+        .map(|&(part, values)| {
+            let mut g = ValueGroups::new(records, values, MAX_GROUP);
+            g.by_chance = part == "ssn4";
+            g
+        })
+        .collect();
+    let left_out = parts
+        .iter()
+        .zip(&groups)
+        .map(|(&(part, _), g)| (part, g.left_out))
+        .collect();
+    if settings.names_all_pairs {
+        clk_pairs.extend(names_pairs(
+            records,
+            settings.taps,
+            NAMES_PASS_MIN,
+            platform,
+        ));
+    }
+    clk_pairs.par_sort_unstable();
+    clk_pairs.dedup();
+    let outcome = persons(
+        records,
+        clk_pairs,
+        &groups.iter().collect::<Vec<_>>(),
+        settings.taps,
+        settings.min_average,
+        settings.fixed,
+    )?;
+    Ok((outcome, left_out))
 }
 
 #[cfg(test)]

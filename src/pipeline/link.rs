@@ -36,9 +36,7 @@ use crate::io::{encodings, events};
 /// Two records (by node id) and their Dice score.
 type ScoredPair = (u32, u32, f64);
 
-use crate::link::candidates::{
-    later_partners, lsh_pairs, names_pairs, FS_NAMES_ALL_PAIRS, GATHER_BUCKET,
-};
+use crate::link::candidates::{later_partners, lsh_pairs, FS_NAMES_ALL_PAIRS, GATHER_BUCKET};
 pub use crate::link::{
     attach_orphans, one_to_one, record_score, record_scorer, Rows, AUTO_LSH_ROWS, DEFAULT_COHESION,
     DEFAULT_CONTAINMENT, DEFAULT_ORPHAN_MARGIN, DEFAULT_ORPHAN_OVERLAP, DEFAULT_THRESHOLD,
@@ -73,17 +71,7 @@ pub enum LinkModel {
     },
 }
 
-/// Groups of equal birth-date, names, phone, address or SSN-4 parts larger than this are not paired
-/// as candidates by the value alone: a placeholder date (`1900-01-01`) or a shelter's address
-/// would pair every record that carries it.
-pub const MAX_GROUP: usize = 2_000;
-
-/// The plain-scale names similarity at which `--model fs`'s all-pairs names pass makes a pair a
-/// candidate. At 0.6 (the lowest names level) the pass offered so many pairs of common names in
-/// the hard world (100,000 records) that the run took 519 s; at 0.75 it took 27 s for 0.4 points
-/// of F1 less (docs/measurements/2026-12-06-fs-link.md). Pairs of names at 0.6–0.75 still come
-/// from record-CLK Dice and equal birth-date, phone, address and SSN-4 parts.
-pub const NAMES_PASS_MIN: f64 = 0.75;
+pub use crate::link::candidates::{MAX_GROUP, NAMES_PASS_MIN};
 
 /// A validated link job.
 #[derive(Debug, Clone)]
@@ -534,32 +522,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     {
         let records = record_evidence(&files, &part_columns, &node_of, keys.len());
         drop(std::mem::take(&mut part_columns));
-        // Pairs sharing a birth-date, names, phone, address or SSN-4 part are streamed from
-        // their groups by the model, not stored here.
-        // In the model's order: a pair belongs to the first part it shares.
-        type Values = fn(&crate::link::evidence::RecordEvidence) -> &[Vec<u8>];
-        let parts: [(&str, Values); 5] = [
-            ("dob", |r| &r.dob),
-            ("names", |r| &r.names),
-            ("phone", |r| &r.phone),
-            ("address", |r| &r.address),
-            ("ssn4", |r| &r.ssn4),
-        ];
-        let groups: Vec<crate::link::candidates::ValueGroups> = parts
-            .iter()
-            .map(|&(part, values)| {
-                let mut g = crate::link::candidates::ValueGroups::new(&records, values, MAX_GROUP);
-                g.by_chance = part == "ssn4";
-                g
-            })
-            .collect();
-        // Records in groups too large to pair by the value alone, per part.
-        let left_out: Vec<(&str, usize)> = parts
-            .iter()
-            .zip(&groups)
-            .map(|(&(part, _), g)| (part, g.left_out))
-            .collect();
-        let mut candidates: Vec<(u32, u32)> = {
+        let clk_pairs: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
             scored.iter().map(|&(a, b, _)| (a, b)).collect()
         };
@@ -568,23 +531,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
             Blocking::Lsh(_) => false,
             Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
         };
-        if names_all_pairs {
-            candidates
-                .extend(pool.install(|| names_pairs(&records, taps, NAMES_PASS_MIN, platform)));
-        }
-        candidates.par_sort_unstable();
-        candidates.dedup();
-        let outcome = pool
-            .install(|| {
-                crate::link::probabilistic::persons(
-                    &records,
-                    candidates,
-                    &groups.iter().collect::<Vec<_>>(),
-                    taps,
-                    min_average,
-                    fixed.as_ref(),
-                )
-            })
+        let settings = crate::link::probabilistic::Settings {
+            taps,
+            min_average,
+            fixed: fixed.as_ref(),
+            names_all_pairs,
+        };
+        let (outcome, left_out) = pool
+            .install(|| crate::link::probabilistic::link(&records, clk_pairs, &settings, platform))
             .map_err(|e| {
                 Error::config(
                     &job.out,
