@@ -283,7 +283,6 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     }
     check_each_file_once(&job.inputs, &pool)?;
     let mut warnings = shared_record_keys(&files, &job.inputs);
-    let bits = files[0].meta.clk_bits;
     // Equal fingerprints mean equal schemas, so any file that recorded its hardening names it
     // for all (files written before the label existed say `unrecorded`).
     let hardening = files
@@ -338,10 +337,180 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     if parts_taps.is_none() {
         part_columns = Vec::new();
     }
-    let files = files;
+    let linked = link_files(job, &files, part_columns, parts_taps, fixed, &pool, t0)?;
+    let Linked {
+        keys,
+        node_of,
+        labels,
+        rows,
+        clks: n,
+        candidates,
+        scored_pairs,
+        borderline,
+        histogram: hist,
+        orphans_attached,
+        platform,
+        blocking,
+        model: model_diag,
+        seconds: [t_read, t_lsh, t_compare, t_cluster, t_orphans],
+    } = linked;
+    let mut number: HashMap<u32, usize> = HashMap::new();
+    for &l in &labels {
+        let next = number.len() + 1;
+        number.entry(l).or_insert(next);
+    }
+
+    // 5. Write.
+    let t3 = Instant::now();
+    let ids: Vec<String> = labels
+        .iter()
+        .map(|l| format!("P-{:06}", number[l]))
+        .collect();
+    write_entities(
+        &out.path().join("entities.parquet"),
+        keys.iter()
+            .zip(&ids)
+            .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
+    )?;
+    // The run's events with their persons: the analytics' input (no CLKs).
+    events::write_from_encodings(
+        &out.path().join("events.parquet"),
+        &files,
+        &|agency, key| {
+            node_of
+                .get(&(agency, key))
+                .map(|&n| ids[n as usize].as_str())
+        },
+    )?;
+
+    let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut members: HashMap<u32, usize> = HashMap::new();
+    for &l in &labels {
+        *members.entry(l).or_default() += 1;
+    }
+    for &m in members.values() {
+        *sizes.entry(m).or_default() += 1;
+    }
+    let summary = LinkSummary {
+        rows,
+        records: keys.len(),
+        clks: n,
+        candidates,
+        pairs: scored_pairs,
+        persons: number.len(),
+        orphans_attached,
+        platform,
+        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
+        warnings,
+    };
+    let ranges: serde_json::Map<String, serde_json::Value> = hist
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(i, &c)| {
+            (
+                format!("{:.2}-{:.2}", i as f64 / 20.0, (i + 1) as f64 / 20.0),
+                c.into(),
+            )
+        })
+        .collect();
+    let cluster_sizes: serde_json::Map<String, serde_json::Value> = sizes
+        .iter()
+        .map(|(s, &c)| (s.to_string(), c.into()))
+        .collect();
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let rules = job.model == LinkModel::Rules;
+    let diag = serde_json::json!({
+        "threshold": job.threshold,
+        // The record-level rules' settings; null where the model replaces them.
+        "cohesion": rules.then_some(job.cohesion),
+        "containment": rules.then_some(job.containment),
+        "orphan_overlap": if rules { job.orphan_overlap } else { None },
+        "orphan_margin": rules.then_some(job.orphan_margin),
+        "one_to_one": job.one_to_one,
+        "rows": summary.rows,
+        "records": summary.records,
+        "clks": summary.clks,
+        "candidate_pairs": summary.candidates,
+        "pairs_at_or_above_threshold": summary.pairs,
+        "borderline_pairs": borderline,
+        "orphans_attached": summary.orphans_attached,
+        "persons": summary.persons,
+        "kernel": summary.platform,
+        "hardening": hardening,
+        "model": model_diag,
+        "blocking": blocking,
+        "warnings": summary.warnings,
+        "score_histogram": ranges,
+        "cluster_sizes": cluster_sizes,
+        "seconds": {
+            "read": round3(summary.seconds[0]),
+            "lsh_build": round3(t_lsh),
+            "compare": round3(summary.seconds[1]),
+            "cluster": round3(summary.seconds[2]),
+            "of_which_lone_records": round3(t_orphans),
+        },
+    });
+    let diag = serde_json::to_string_pretty(&diag)
+        .map_err(|e| Error::io(&job.out, std::io::Error::other(e.to_string())))?
+        + "\n";
+    crate::io::write_atomic(&out.path().join("diagnostics.json"), diag.as_bytes())?;
+    crate::io::run::write_manifest(out.path())?;
+    crate::io::pause("run");
+    out.commit()?;
+    Ok(summary)
+}
+
+/// What linking gives before it is written: the records in order, a person label per record,
+/// and what the summary and the diagnostics say of the work.
+pub(crate) struct Linked<'a> {
+    /// Records (agency, record key), sorted: record `i` is node `i`.
+    pub keys: Vec<(String, String)>,
+    /// The node of each record, borrowing the files' keys.
+    pub node_of: FxHashMap<(&'a str, &'a str), u32>,
+    /// A label per record; records of one person share it.
+    pub labels: Vec<u32>,
+    /// Input rows.
+    pub rows: usize,
+    /// CLKs compared.
+    pub clks: usize,
+    /// Pairs offered to the kernel.
+    pub candidates: u64,
+    /// Record pairs at or above the threshold.
+    pub scored_pairs: usize,
+    /// Pairs within 0.05 above the threshold.
+    pub borderline: usize,
+    /// Scored pairs per band of 0.05.
+    pub histogram: [usize; 20],
+    /// Lone records attached by overlap.
+    pub orphans_attached: usize,
+    /// Kernel platform used.
+    pub platform: &'static str,
+    /// The blocking used, for the diagnostics.
+    pub blocking: serde_json::Value,
+    /// The model's section of the diagnostics (null for the rules).
+    pub model: serde_json::Value,
+    /// Seconds: reading and records, LSH tables, comparing, clustering, of which lone records.
+    pub seconds: [f64; 5],
+}
+
+/// Steps 2 to 4 of a link job on files already read and checked: records, their CLKs compared,
+/// and persons by the rules or the model. `part_columns` are the files' parts taken out of
+/// them (empty for the rules), `parts_taps` the parts' diffusion (`Some` for the model),
+/// `fixed` an earlier run's model; `t0` is when the job started (for the read time).
+fn link_files<'a>(
+    job: &LinkJob,
+    files: &'a [encodings::Encodings],
+    mut part_columns: Vec<encodings::PartColumns>,
+    parts_taps: Option<Option<usize>>,
+    fixed: Option<crate::link::model::Model>,
+    pool: &rayon::ThreadPool,
+    t0: Instant,
+) -> Result<Linked<'a>> {
+    let bits = files[0].meta.clk_bits;
     // 2. Records, sorted so that numbering does not depend on file order.
     let mut keys: Vec<(&str, &str)> = Vec::new();
-    for f in &files {
+    for f in files {
         for k in &f.record_key {
             keys.push((f.meta.agency.as_str(), k.as_str()));
         }
@@ -359,7 +528,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let mut seen: FxHashSet<(u32, &[u8])> = FxHashSet::default();
     let mut owner: Vec<u32> = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
-    for f in &files {
+    for f in files {
         for i in 0..f.len() {
             let node = node_of[&(f.meta.agency.as_str(), f.record_key[i].as_str())];
             let main = &f.clks[i * width..(i + 1) * width];
@@ -520,7 +689,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
         (job.model, parts_taps)
     {
-        let records = record_evidence(&files, &part_columns, &node_of, keys.len());
+        let records = record_evidence(files, &part_columns, &node_of, keys.len());
         drop(std::mem::take(&mut part_columns));
         let clk_pairs: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
@@ -580,113 +749,25 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         }),
         None => (labels, 0),
     };
-    let mut number: HashMap<u32, usize> = HashMap::new();
-    for &l in &labels {
-        let next = number.len() + 1;
-        number.entry(l).or_insert(next);
-    }
     let t_cluster = t2.elapsed().as_secs_f64();
     let t_orphans = t_orphans.elapsed().as_secs_f64();
 
-    // 5. Write.
-    let t3 = Instant::now();
-    let ids: Vec<String> = labels
-        .iter()
-        .map(|l| format!("P-{:06}", number[l]))
-        .collect();
-    write_entities(
-        &out.path().join("entities.parquet"),
-        keys.iter()
-            .zip(&ids)
-            .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
-    )?;
-    // The run's events with their persons: the analytics' input (no CLKs).
-    events::write_from_encodings(
-        &out.path().join("events.parquet"),
-        &files,
-        &|agency, key| {
-            node_of
-                .get(&(agency, key))
-                .map(|&n| ids[n as usize].as_str())
-        },
-    )?;
-
-    let mut sizes: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut members: HashMap<u32, usize> = HashMap::new();
-    for &l in &labels {
-        *members.entry(l).or_default() += 1;
-    }
-    for &m in members.values() {
-        *sizes.entry(m).or_default() += 1;
-    }
-    let summary = LinkSummary {
+    Ok(Linked {
+        keys,
+        node_of,
+        labels,
         rows,
-        records: keys.len(),
         clks: n,
         candidates,
-        pairs: scored_pairs,
-        persons: number.len(),
+        scored_pairs,
+        borderline,
+        histogram: hist,
         orphans_attached,
         platform: platform.name(),
-        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
-        warnings,
-    };
-    let ranges: serde_json::Map<String, serde_json::Value> = hist
-        .iter()
-        .enumerate()
-        .filter(|(_, &c)| c > 0)
-        .map(|(i, &c)| {
-            (
-                format!("{:.2}-{:.2}", i as f64 / 20.0, (i + 1) as f64 / 20.0),
-                c.into(),
-            )
-        })
-        .collect();
-    let cluster_sizes: serde_json::Map<String, serde_json::Value> = sizes
-        .iter()
-        .map(|(s, &c)| (s.to_string(), c.into()))
-        .collect();
-    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    let rules = job.model == LinkModel::Rules;
-    let diag = serde_json::json!({
-        "threshold": job.threshold,
-        // The record-level rules' settings; null where the model replaces them.
-        "cohesion": rules.then_some(job.cohesion),
-        "containment": rules.then_some(job.containment),
-        "orphan_overlap": if rules { job.orphan_overlap } else { None },
-        "orphan_margin": rules.then_some(job.orphan_margin),
-        "one_to_one": job.one_to_one,
-        "rows": summary.rows,
-        "records": summary.records,
-        "clks": summary.clks,
-        "candidate_pairs": summary.candidates,
-        "pairs_at_or_above_threshold": summary.pairs,
-        "borderline_pairs": borderline,
-        "orphans_attached": summary.orphans_attached,
-        "persons": summary.persons,
-        "kernel": summary.platform,
-        "hardening": hardening,
-        "model": model_diag,
-        "blocking": blocking,
-        "warnings": summary.warnings,
-        "score_histogram": ranges,
-        "cluster_sizes": cluster_sizes,
-        "seconds": {
-            "read": round3(summary.seconds[0]),
-            "lsh_build": round3(t_lsh),
-            "compare": round3(summary.seconds[1]),
-            "cluster": round3(summary.seconds[2]),
-            "of_which_lone_records": round3(t_orphans),
-        },
-    });
-    let diag = serde_json::to_string_pretty(&diag)
-        .map_err(|e| Error::io(&job.out, std::io::Error::other(e.to_string())))?
-        + "\n";
-    crate::io::write_atomic(&out.path().join("diagnostics.json"), diag.as_bytes())?;
-    crate::io::run::write_manifest(out.path())?;
-    crate::io::pause("run");
-    out.commit()?;
-    Ok(summary)
+        blocking,
+        model: model_diag,
+        seconds: [t_read, t_lsh, t_compare, t_cluster, t_orphans],
+    })
 }
 
 /// The model's section of `diagnostics.json`: its parameters and weights per comparison level,
