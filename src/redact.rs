@@ -119,7 +119,7 @@ pub fn shape(value: &str) -> String {
 }
 
 /// Whether a code-column value seen in `rows` rows may be quoted in a message: it is empty, or
-/// made only of code-vocabulary words ([`CODE_WORDS`]), or, held by at least
+/// made only of code-vocabulary words (`CODE_WORDS`), or, held by at least
 /// [`MIN_ROWS_TO_QUOTE`] rows, it is code-shaped: at most 24 ASCII characters, at most three
 /// digits (no date, phone, SSN, ZIP or id), and no run of letters (wherever digits or
 /// punctuation cut it) that may be a name: none of four letters or more that is not a code word

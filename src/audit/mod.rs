@@ -3,7 +3,7 @@
 //! Privacy is measured like linkage quality: by running the attack. The audit plays the
 //! taskforce gone bad (or anyone who obtains encodings files): it holds the encodings, knows the
 //! public schema, and reads a **reference population** of names and birth dates like the
-//! target's ([`reference`]). It runs two kinds of attack:
+//! target's ([`reference`](mod@reference)). It runs two kinds of attack:
 //!
 //! - **pattern mining** (Christen, Ranbaduge, Vatsalan and Schnell 2018): mine the groups of
 //!   bit positions that are set together ([`mine`]), label each group with the reference token
@@ -13,7 +13,7 @@
 //!   mined from correlations (which survive folding, bit flips and diffusion better), and the
 //!   latter mined on the sparsest quarter of the records, where a hardening that mixes a
 //!   token's bits with the rest of the record hides it least; and, when the schema salts names
-//!   by the birth year, plain mining of each birth year's records apart ([`by_year`]);
+//!   by the birth year, plain mining of each birth year's records apart (`by_year`);
 //! - **frequency alignment of repeated encodings** (after Kuzu et al. 2011): identical CLKs are
 //!   grouped, and the largest groups are given the most frequent reference names.
 //!
@@ -56,7 +56,7 @@ pub const MAX_BITS: usize = 8192;
 pub struct AuditJob {
     /// The encodings files attacked (one linkage's worth).
     pub encodings: Vec<PathBuf>,
-    /// The attacker's reference population (CSV, [`reference`]).
+    /// The attacker's reference population (CSV, [`reference`](mod@reference)).
     pub reference: PathBuf,
     /// The public linkage schema the encodings were made with.
     pub schema: LinkageSchema,

@@ -14,7 +14,7 @@
 //! id)[..16])`: a MAC is the standard construction for keyed pseudonyms, and only holders of the
 //! key can map a pseudonym back to a local id (the agency keeps a local map for convenience).
 //!
-//! [`reference`] holds a deliberately plain implementation of the same algorithm; tests check
+//! [`reference`](mod@reference) holds a deliberately plain implementation of the same algorithm; tests check
 //! that the fast path (token cache, reused buffers) agrees with it bit for bit.
 //!
 //! # Example

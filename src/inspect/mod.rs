@@ -14,7 +14,7 @@
 //!    persons and another column tells them apart), each with its evidence;
 //! 4. a draft mapping ([`Inspection::draft`]) with every guess commented and every code listed
 //!    for the integrator to give a meaning;
-//! 5. [`check`]: an existing mapping run over the file, field by field (what `--mapping` and
+//! 5. [`check`](mod@check): an existing mapping run over the file, field by field (what `--mapping` and
 //!    `crosswalk encode --check` print).
 //!
 //! The values themselves stay in memory. Nothing here prints one: headers are shown only when

@@ -235,7 +235,7 @@ impl Registry {
     /// refused before anything in it is touched ([`check_is_registry`]).
     ///
     /// Then removes what a killed run may have left, and only what crosswalk can prove it
-    /// wrote ([`Registry::clean`]): staging directories of its own file names, generations
+    /// wrote (`Registry::clean`): staging directories of its own file names, generations
     /// newer than `CURRENT` whose manifest says so, its temporary files, and batch files no
     /// generation up to `CURRENT` refers to whose content matches their name. Anything else
     /// (a backup, a file put there by hand) is left alone.
