@@ -190,9 +190,62 @@ pub fn intersection(platform: Platform, a: &[u64], b: &[u64]) -> u32 {
     }
 }
 
+/// `(|a|, |b|, |a∩b|)` of two byte strings of equal length (bits set in each and in both), in
+/// one pass on `platform`: the model's part comparisons ([`crate::link::evidence`]), whose
+/// parts are short (128 bytes at most) and compared once each, so that one pass of the POPCNT
+/// instruction over the bytes as they lie beats three calls of the wide kernels over copies.
+///
+/// ```
+/// use crosswalk::compare::{counts, Platform};
+///
+/// let (a, b) = ([0b1111_0000u8; 9], [0b1000_0001u8; 9]);
+/// for p in Platform::available() {
+///     assert_eq!(counts(p, &a, &b), (36, 18, 9));
+/// }
+/// ```
+pub fn counts(platform: Platform, a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    debug_assert_eq!(a.len(), b.len());
+    match platform {
+        #[cfg(target_arch = "x86_64")]
+        Platform(Kind::Popcnt) | Platform(Kind::Avx2) | Platform(Kind::Avx512) => {
+            // SAFETY: every platform but `Portable` is only chosen where the CPU has POPCNT.
+            unsafe { x86::counts_popcnt(a, b) }
+        }
+        _ => counts_words(a, b),
+    }
+}
+
+/// [`counts`] for any CPU: 8 bytes at a time, then the bytes left over. The POPCNT path is
+/// this function compiled with the instruction.
+#[inline(always)]
+fn counts_words(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    let (mut pa, mut pb, mut pi) = (0u32, 0u32, 0u32);
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
+        pa += x.count_ones();
+        pb += y.count_ones();
+        pi += (x & y).count_ones();
+    }
+    for (&x, &y) in ra.iter().zip(rb) {
+        pa += x.count_ones();
+        pb += y.count_ones();
+        pi += (x & y).count_ones();
+    }
+    (pa, pb, pi)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// [`super::counts_words`] with POPCNT.
+    #[target_feature(enable = "popcnt")]
+    pub(super) unsafe fn counts_popcnt(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+        super::counts_words(a, b)
+    }
 
     #[target_feature(enable = "popcnt")]
     #[inline]
@@ -980,6 +1033,29 @@ mod tests {
                 w
             })
             .collect()
+    }
+
+    /// The one-pass counts equal the byte-wise ones on every platform, at every length.
+    #[test]
+    fn counts_equal_byte_counts_on_every_platform() {
+        for len in 0..70usize {
+            let a: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let b: Vec<u8> = (0..len).map(|i| (i * 101 + 7) as u8 ^ 0x5a).collect();
+            let ones = |x: &[u8]| x.iter().map(|v| v.count_ones()).sum::<u32>();
+            let both = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x & y).count_ones())
+                .sum::<u32>();
+            for p in Platform::available() {
+                assert_eq!(
+                    counts(p, &a, &b),
+                    (ones(&a), ones(&b), both),
+                    "{} len {len}",
+                    p.name()
+                );
+            }
+        }
     }
 
     #[test]

@@ -240,27 +240,17 @@ pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
     }
 }
 
-/// Parts up to this many bytes go through the dispatched popcount kernel.
-const KERNEL_BYTES: usize = 128;
-
-/// `(|a|, |b|, |a∩b|)` of two parts of equal length: for lengths that are a multiple of 8
-/// bytes, up to [`KERNEL_BYTES`], as words through the fastest popcount kernel of this CPU
-/// ([`crate::compare::intersection`]); otherwise byte by byte. Both give the same counts
+/// `(|a|, |b|, |a∩b|)` of two parts of equal length, in one pass with the CPU's POPCNT where it
+/// has it ([`crate::compare::counts`]); otherwise byte by byte. Both give the same counts
 /// (`kernel_counts_equal_byte_counts`).
 fn counts(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
     static PLATFORM: std::sync::OnceLock<crate::compare::Platform> = std::sync::OnceLock::new();
-    if a.len() == b.len() && a.len().is_multiple_of(8) && a.len() <= KERNEL_BYTES {
-        let platform = *PLATFORM.get_or_init(crate::compare::Platform::detect);
-        let mut wa = [0u64; KERNEL_BYTES / 8];
-        let mut wb = [0u64; KERNEL_BYTES / 8];
-        let w = a.len() / 8;
-        for (i, (x, y)) in a.chunks_exact(8).zip(b.chunks_exact(8)).enumerate() {
-            wa[i] = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
-            wb[i] = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
-        }
-        let (wa, wb) = (&wa[..w], &wb[..w]);
-        let inter = |x: &[u64], y: &[u64]| crate::compare::intersection(platform, x, y);
-        (inter(wa, wa), inter(wb, wb), inter(wa, wb))
+    if a.len() == b.len() {
+        crate::compare::counts(
+            *PLATFORM.get_or_init(crate::compare::Platform::detect),
+            a,
+            b,
+        )
     } else {
         byte_counts(a, b)
     }
