@@ -58,14 +58,20 @@ impl Platform {
     /// companion in tests).
     pub const PORTABLE: Platform = Platform(Kind::Portable);
 
-    /// The fastest platform this CPU supports.
+    /// The fastest platform this CPU supports. Every platform above `portable` needs POPCNT
+    /// as well (their remainders and the part counts use it): no real AVX2 CPU lacks it, but
+    /// a virtual machine may hide it.
     pub fn detect() -> Platform {
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
+            let popcnt = is_x86_feature_detected!("popcnt");
+            if popcnt
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vpopcntdq")
+            {
                 return Platform(Kind::Avx512);
             }
-            if is_x86_feature_detected!("avx2") {
+            if popcnt && is_x86_feature_detected!("avx2") {
                 return Platform(Kind::Avx2);
             }
             if is_x86_feature_detected!("popcnt") {
@@ -80,13 +86,17 @@ impl Platform {
         let mut v = vec![Platform(Kind::Portable)];
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("popcnt") {
+            let popcnt = is_x86_feature_detected!("popcnt");
+            if popcnt {
                 v.push(Platform(Kind::Popcnt));
             }
-            if is_x86_feature_detected!("avx2") {
+            if popcnt && is_x86_feature_detected!("avx2") {
                 v.push(Platform(Kind::Avx2));
             }
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq") {
+            if popcnt
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vpopcntdq")
+            {
                 v.push(Platform(Kind::Avx512));
             }
         }
@@ -203,12 +213,16 @@ pub fn intersection(platform: Platform, a: &[u64], b: &[u64]) -> u32 {
 ///     assert_eq!(counts(p, &a, &b), (36, 18, 9));
 /// }
 /// ```
+///
+/// Strings of unequal lengths are counted over their common prefix.
 pub fn counts(platform: Platform, a: &[u8], b: &[u8]) -> (u32, u32, u32) {
-    debug_assert_eq!(a.len(), b.len());
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
     match platform {
         #[cfg(target_arch = "x86_64")]
         Platform(Kind::Popcnt) | Platform(Kind::Avx2) | Platform(Kind::Avx512) => {
-            // SAFETY: every platform but `Portable` is only chosen where the CPU has POPCNT.
+            // SAFETY: every platform but `Portable` is only chosen where the CPU has POPCNT
+            // (`detect`, `available`).
             unsafe { x86::counts_popcnt(a, b) }
         }
         _ => counts_words(a, b),

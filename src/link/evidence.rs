@@ -240,8 +240,9 @@ pub fn part_similarity(a: &[u8], b: &[u8], taps: Option<usize>) -> f64 {
     }
 }
 
-/// `(|a|, |b|, |a∩b|)` of two parts of equal length, in one pass with the CPU's POPCNT where it
-/// has it ([`crate::compare::counts`]); otherwise byte by byte. Both give the same counts
+/// `(|a|, |b|, |a∩b|)` of two parts, in one pass with the CPU's POPCNT where it has it
+/// ([`crate::compare::counts`], 8 bytes at a time); parts of unequal lengths (never compared:
+/// [`part_similarity`] gives them 0 first) byte by byte. Both give the same counts
 /// (`kernel_counts_equal_byte_counts`).
 fn counts(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
     static PLATFORM: std::sync::OnceLock<crate::compare::Platform> = std::sync::OnceLock::new();

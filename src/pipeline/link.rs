@@ -354,14 +354,14 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         model: model_diag,
         seconds: [t_read, t_lsh, t_compare, t_cluster, t_orphans],
     } = linked;
+    // 5. Write.
+    let t3 = Instant::now();
+    // Person numbers in order of first appearance.
     let mut number: HashMap<u32, usize> = HashMap::new();
     for &l in &labels {
         let next = number.len() + 1;
         number.entry(l).or_insert(next);
     }
-
-    // 5. Write.
-    let t3 = Instant::now();
     let ids: Vec<String> = labels
         .iter()
         .map(|l| format!("P-{:06}", number[l]))
