@@ -16,17 +16,19 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crosswalk::link::evidence::{levels, RecordEvidence};
 
+/// splitmix64: the bench's one source of random numbers (fixed seeds).
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// `n` records of random parts at `density` percent bits set, from a fixed seed.
 fn records(n: usize, density: u64) -> Vec<RecordEvidence> {
     let mut state = 0x000e_71de_9ce5_u64;
-    let mut next = move || {
-        // splitmix64
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut next = move || splitmix(&mut state);
     let mut part = |bytes: usize| -> Vec<u8> {
         (0..bytes)
             .map(|_| (0..8).fold(0u8, |acc, i| acc | (((next() % 100) < density) as u8) << i))
@@ -48,12 +50,7 @@ fn records(n: usize, density: u64) -> Vec<RecordEvidence> {
 fn bench(c: &mut Criterion) {
     // 4,096 pairs of two different records drawn at random (a fixed seed).
     let mut state = 0x5eed_u64;
-    let mut draw = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) as usize % 512
-    };
+    let mut draw = move || splitmix(&mut state) as usize % 512;
     let pairs: Vec<(usize, usize)> = (0..4096)
         .map(|_| {
             let a = draw();

@@ -368,9 +368,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .collect();
     write_entities(
         &out.path().join("entities.parquet"),
-        keys.iter()
-            .zip(&ids)
-            .map(|(k, id)| (k.0.as_str(), k.1.as_str(), id.as_str())),
+        keys.iter().zip(&ids).map(|(k, id)| (k.0, k.1, id.as_str())),
     )?;
     // The run's events with their persons: the analytics' input (no CLKs).
     events::write_from_encodings(
@@ -464,8 +462,8 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
 /// What linking gives before it is written: the records in order, a person label per record,
 /// and what the summary and the diagnostics say of the work.
 pub(crate) struct Linked<'a> {
-    /// Records (agency, record key), sorted: record `i` is node `i`.
-    pub keys: Vec<(String, String)>,
+    /// Records (agency, record key), sorted: record `i` is node `i` (borrowing the files).
+    pub keys: Vec<(&'a str, &'a str)>,
     /// The node of each record, borrowing the files' keys.
     pub node_of: FxHashMap<(&'a str, &'a str), u32>,
     /// A label per record; records of one person share it.
@@ -544,10 +542,6 @@ fn link_files<'a>(
         }
     }
     drop(seen);
-    let keys: Vec<(String, String)> = keys
-        .into_iter()
-        .map(|(a, k)| (a.to_string(), k.to_string()))
-        .collect();
     // Sort CLK rows by popcount (ties by owner) for the popcount ranges; the matrix is built
     // once, from the sorted rows.
     let popcount = |r: u32| -> u32 {
@@ -684,7 +678,7 @@ fn link_files<'a>(
         job.threshold,
         job.containment,
     );
-    let agency_of: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let agency_of: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let mut model_diag = serde_json::Value::Null;
     let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
         (job.model, parts_taps)
