@@ -27,6 +27,19 @@ const AGENCIES: [&str; 9] = [
 /// consecutive parts, header repeated) and encoded: `enc/m{1,2,3}_{agency}.parquet`, local
 /// maps in `maps/`.
 fn monthly_world(dir: &Path) -> Vec<Vec<PathBuf>> {
+    monthly_world_with(dir, &fixture("world/schema.toml"))
+}
+
+/// [`monthly_world`] encoded with the world's schema plus field-level parts (`[parts]`): what
+/// the match model links.
+fn monthly_world_with_parts(dir: &Path) -> Vec<Vec<PathBuf>> {
+    let schema = dir.join("parts.toml");
+    let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
+    std::fs::write(&schema, format!("{text}\n[parts]\n")).unwrap();
+    monthly_world_with(dir, &schema)
+}
+
+fn monthly_world_with(dir: &Path, schema: &Path) -> Vec<Vec<PathBuf>> {
     let key = key_file(dir);
     for sub in ["csv", "enc", "maps"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
@@ -48,7 +61,7 @@ fn monthly_world(dir: &Path) -> Vec<Vec<PathBuf>> {
             let o = crosswalk(&[
                 "encode",
                 "--schema",
-                fixture("world/schema.toml").to_str().unwrap(),
+                schema.to_str().unwrap(),
                 "--source",
                 fixture(&format!("world/mappings/{a}.toml"))
                     .to_str()
@@ -109,14 +122,22 @@ fn state(reg: &Path) -> BTreeMap<String, Vec<u8>> {
     let gen_dir = reg.join("generations").join(current.trim());
     for e in std::fs::read_dir(&gen_dir).unwrap() {
         let e = e.unwrap();
+        if e.path().is_dir() {
+            continue; // aggregates/, written by `crosswalk report`
+        }
         out.insert(
             format!("gen/{}", e.file_name().to_string_lossy()),
             std::fs::read(e.path()).unwrap(),
         );
     }
     let m = registry::read_manifest(&gen_dir).unwrap();
+    // (a registry on the match model reads its batches again and keeps no indexes)
+    let exts: &[&str] = match m.settings.min_average {
+        None => &["parquet", "index"],
+        Some(_) => &["parquet"],
+    };
     for b in m.batches {
-        for ext in ["parquet", "index"] {
+        for &ext in exts {
             let p = reg.join("batches").join(format!("{}.{ext}", b.id));
             out.insert(format!("batches/{}.{ext}", b.id), std::fs::read(p).unwrap());
         }
@@ -145,11 +166,72 @@ fn all_files(reg: &Path) -> BTreeSet<String> {
 fn three_months_keep_ids_log_changes_and_link_well() {
     let dir = tempfile::tempdir().unwrap();
     let months = monthly_world(dir.path());
-    let reg = dir.path().join("reg");
+    three_months(dir.path(), &months, "new CLKs against");
+}
+
+/// The same months encoded with field-level parts: the registry links by the match model
+/// (`--model auto` chooses it for inputs with parts), its `m` and `u` fitted at the first run
+/// and kept, and meets the same bars.
+#[test]
+fn three_months_on_the_match_model_keep_ids_log_changes_and_link_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world_with_parts(dir.path());
+    let reg = three_months(dir.path(), &months, "linked again by the match model (fs)");
+    let manifest = |g| {
+        registry::read_manifest(&reg.join("generations").join(registry::generation_name(g)))
+            .unwrap()
+    };
+    let (first, last) = (manifest(1), manifest(3));
+    assert_eq!(last.settings.min_average, Some(0.4));
+    assert!(first.model.is_some());
+    assert_eq!(
+        first.model, last.model,
+        "m and u are fixed at the first run"
+    );
+    let diagnostics = |g| -> serde_json::Value {
+        let path = reg
+            .join("generations")
+            .join(registry::generation_name(g))
+            .join("diagnostics.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    assert_eq!(diagnostics(1)["model"]["parameters"], "fitted on this run");
+    assert_eq!(
+        diagnostics(3)["model"]["parameters"],
+        "fixed (m and u from an earlier run; λ fitted)"
+    );
+    // Its model is fixed: a run asking for the rules is refused, saying why.
+    let snapshot = state(&reg);
+    let o = link_registry(&reg, "rules", &months[0], &["--model", "rules"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("links by the match model (fs)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(state(&reg), snapshot);
+    // The report shows the model's weights.
+    let html = std::fs::read_to_string(
+        reg.join("generations")
+            .join(registry::generation_name(3))
+            .join("report.html"),
+    )
+    .unwrap();
+    assert!(
+        html.contains("atch weights"),
+        "the report has no match-weights chart"
+    );
+}
+
+/// Links the three months into a registry in `dir` and checks ids, changelog, history,
+/// quality, idempotence and the report; `says`: what the runs' summaries say of the linking.
+fn three_months(dir: &Path, months: &[Vec<PathBuf>], says: &str) -> PathBuf {
+    let reg = dir.join("reg");
     for (m, files) in months.iter().enumerate() {
         let o = link_registry(&reg, &format!("2026-0{}", m + 1), files, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains(&format!("generation {}", m + 1)));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
     // Every id of month m that no changelog entry of month m + 1 names still holds all its
     // records; and at least 99% of month m's ids keep all their records, true merges excused.
@@ -177,12 +259,9 @@ fn three_months_keep_ids_log_changes_and_link_well() {
                 "{id} changed without a changelog entry"
             );
         }
-        let truth = evaluate::true_persons(
-            &fixture("world/truth"),
-            &dir.path().join("maps"),
-            after.keys(),
-        )
-        .unwrap();
+        let truth =
+            evaluate::true_persons(&fixture("world/truth"), &dir.join("maps"), after.keys())
+                .unwrap();
         let hash = |m: &BTreeMap<(String, String), String>| m.clone().into_iter().collect();
         let st = evaluate::id_stability(&hash(&before), &hash(&after), &truth);
         assert_eq!(st.ids as usize, ids.len());
@@ -203,7 +282,7 @@ fn three_months_keep_ids_log_changes_and_link_well() {
     );
     assert_eq!(m.batches.len(), 27);
     // Quality of the incremental result against the truth.
-    let out = evaluate_run(&fixture("world/truth"), &reg, &dir.path().join("maps"));
+    let out = evaluate_run(&fixture("world/truth"), &reg, &dir.join("maps"));
     let [p, r, f1] = all_pairs_prf(&out);
     eprintln!("after three months: F1 {f1} (precision {p}, recall {r})");
     assert!(f1 >= 0.97, "F1 {f1} (precision {p}, recall {r})");
@@ -219,13 +298,26 @@ fn three_months_keep_ids_log_changes_and_link_well() {
     // The report reads the registry.
     let o = crosswalk(&["report", reg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    reg
 }
 
 #[test]
 fn withdrawal_recomputes_persons_without_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let months = monthly_world(dir.path());
-    let reg = dir.path().join("reg");
+    withdrawal(dir.path(), &months);
+}
+
+#[test]
+fn withdrawal_on_the_match_model_recomputes_persons_without_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world_with_parts(dir.path());
+    withdrawal(dir.path(), &months);
+}
+
+/// Adds all months at once, withdraws month 2's police batch, and checks what is left.
+fn withdrawal(dir: &Path, months: &[Vec<PathBuf>]) {
+    let reg = dir.join("reg");
     let all: Vec<PathBuf> = months.concat();
     assert!(link_registry(&reg, "all", &all, &[]).status.success());
     let before = persons(&reg, 1);
@@ -239,14 +331,13 @@ fn withdrawal_recomputes_persons_without_the_batch() {
     assert!(o.status.success(), "{}", stderr(&o));
     let after = persons(&reg, 2);
     // The batch's records that no other batch has are gone; everyone else is still there.
-    let batch_keys: BTreeSet<String> =
-        crate::util::read_map(&dir.path().join("maps/m2_police.parquet"))
-            .into_iter()
-            .map(|(_, k)| k)
-            .collect();
+    let batch_keys: BTreeSet<String> = crate::util::read_map(&dir.join("maps/m2_police.parquet"))
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
     let other_keys: BTreeSet<String> = ["m1_police", "m3_police"]
         .iter()
-        .flat_map(|m| crate::util::read_map(&dir.path().join(format!("maps/{m}.parquet"))))
+        .flat_map(|m| crate::util::read_map(&dir.join(format!("maps/{m}.parquet"))))
         .map(|(_, k)| k)
         .collect();
     let removed: Vec<_> = before
@@ -337,10 +428,19 @@ fn foreign_encodings_are_refused_before_anything_is_written() {
 #[test]
 fn same_history_same_bytes_at_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    let months = monthly_world(dir.path());
+    same_bytes_at_any_thread_count(dir.path(), &monthly_world(dir.path()));
+}
+
+#[test]
+fn same_history_same_bytes_at_any_thread_count_on_the_match_model() {
+    let dir = tempfile::tempdir().unwrap();
+    same_bytes_at_any_thread_count(dir.path(), &monthly_world_with_parts(dir.path()));
+}
+
+fn same_bytes_at_any_thread_count(dir: &Path, months: &[Vec<PathBuf>]) {
     let mut states = Vec::new();
     for j in ["1", "2"] {
-        let reg = dir.path().join(format!("reg{j}"));
+        let reg = dir.join(format!("reg{j}"));
         for (m, files) in months.iter().enumerate() {
             let o = link_registry(&reg, &format!("m{m}"), files, &["-j", j]);
             assert!(o.status.success(), "{}", stderr(&o));
@@ -614,10 +714,11 @@ fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() 
     assert!(!fresh.join(".crosswalk-Ab12Cd.tmp").exists());
 }
 
-/// Encodings with parts go into a registry like any others (it links by the record-level rules
-/// and keeps the parts out of its checks against stored batches), month after month.
+/// A registry keeps the model it was created with: one made by the rules from encodings with
+/// parts stays on the rules under `--model auto` (and keeps the parts out of its checks against
+/// stored batches), and a run asking for the model is refused before anything is written.
 #[test]
-fn encodings_with_parts_enter_a_registry() {
+fn a_registry_keeps_the_model_it_was_created_with() {
     let dir = tempfile::tempdir().unwrap();
     let schema = crate::util::parts_schema_file(dir.path());
     let s = schema.to_str().unwrap();
@@ -626,19 +727,25 @@ fn encodings_with_parts_enter_a_registry() {
     let (o, b) = crate::util::encode_fixture(dir.path(), "police", &["--schema", s]);
     assert!(o.status.success(), "{}", stderr(&o));
     let reg = dir.path().join("reg");
-    for (label, file) in [("2026-01", &a), ("2026-02", &b)] {
-        let o = link_registry(&reg, label, std::slice::from_ref(file), &[]);
-        assert!(o.status.success(), "{label}: {}", stderr(&o));
-    }
     let o = link_registry(
         &reg,
-        "2026-03",
+        "2026-01",
         std::slice::from_ref(&a),
-        &["--model", "fs"],
+        &["--model", "rules"],
     );
-    assert!(
-        !o.status.success(),
-        "the registry does not take --model fs yet"
-    );
-    assert!(stderr(&o).contains("--model fs"), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = link_registry(&reg, "2026-02", std::slice::from_ref(&b), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("new CLKs against"), "{}", stderr(&o));
+    let snapshot = state(&reg);
+    for flags in [&["--model", "fs"][..], &["--min-average", "0.5"]] {
+        let o = link_registry(&reg, "2026-03", std::slice::from_ref(&a), flags);
+        assert_eq!(o.status.code(), Some(3), "{flags:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("record-level rules"),
+            "{flags:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(state(&reg), snapshot);
+    }
 }

@@ -38,8 +38,8 @@ pub struct LinkArgs {
     /// fitted on this run's records; needs encodings made with a schema that has [parts]) or
     /// `auto`: `fs` when every input carries names and birth-date parts and no rules-only flag
     /// (--one-to-one, --cohesion, --containment, --orphan-overlap, --orphan-margin) is given,
-    /// or when --model-from or --min-average is given; `rules` otherwise (and always for a
-    /// registry).
+    /// or when --model-from or --min-average is given; `rules` otherwise. A registry keeps the
+    /// model it was created with (auto follows it).
     #[arg(long, value_name = "HOW", default_value = "auto", value_parser = ["auto", "rules", "fs"])]
     model: String,
     /// `--model fs`: take the model's m and u from an earlier run (its directory or its
@@ -49,7 +49,7 @@ pub struct LinkArgs {
     model_from: Option<PathBuf>,
     /// `--model fs`: clusters merge while the average match probability over all their record
     /// pairs is at least this [default: 0.4]. With `--model auto` it asks for the model;
-    /// refused with `--model rules` and for a registry.
+    /// refused with `--model rules` and for a registry on the rules.
     #[arg(long, value_name = "NUM")]
     min_average: Option<f64>,
     /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
@@ -115,10 +115,16 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     let fs = match args.model.as_str() {
         "fs" => true,
         "rules" => false,
-        // auto: the model where the encodings carry what it learns from.
-        _ => {
-            args.registry.is_none()
-                && (args.model_from.is_some()
+        // auto: an existing registry's own model; otherwise the model where the encodings
+        // carry what it learns from.
+        _ => match args
+            .registry
+            .as_deref()
+            .and_then(crosswalk::registry::links_by_model)
+        {
+            Some(model) => model,
+            None => {
+                args.model_from.is_some()
                     || args.min_average.is_some()
                     || (!rules_flags
                         && !args.inputs.is_empty()
@@ -126,15 +132,16 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                             let parts = crosswalk::io::encodings::parts_carried(p);
                             parts.contains(&crosswalk::schema::Part::Names)
                                 && parts.contains(&crosswalk::schema::Part::Dob)
-                        })))
-        }
+                        }))
+            }
+        },
     };
     if !fs && args.min_average.is_some() {
         return Err(crosswalk::Error::config(
             &out,
             if args.registry.is_some() {
-                "--min-average is a setting of the match model (fs), and a registry links by the \
-                 record-level rules for now; leave it out"
+                "--min-average is a setting of the match model (fs), and this registry links by \
+                 the record-level rules (fixed when it was created); leave it out"
             } else {
                 "--min-average is a setting of the match model (fs), and --model rules asks for \
                  the record-level rules; give --model fs, or leave it out"
@@ -201,10 +208,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
     };
     let orphan_overlap = (orphan_overlap > 0.0).then_some(orphan_overlap);
     if let Some(registry) = &args.registry {
-        if args.one_to_one || args.blocking == "all-pairs" || fs {
+        if args.one_to_one || args.blocking == "all-pairs" {
             return Err(crosswalk::Error::config(
                 registry,
-                "--one-to-one, --blocking all-pairs and --model fs do not apply to a registry (it always uses LSH blocking and the record-level rules, for now)",
+                "--one-to-one and --blocking all-pairs do not apply to a registry (it chooses its candidates as `--blocking auto` does)",
             ));
         }
         let label = args
@@ -222,6 +229,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                 containment,
                 orphan_overlap,
                 orphan_margin,
+                min_average: fs.then_some(min_average),
             },
             lsh,
             threads: super::threads(args.threads),
@@ -236,6 +244,13 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             eprintln!(
                 "crosswalk link: nothing to add or withdraw; the registry stays at generation {}",
                 s.generation
+            );
+        } else if s.relinked {
+            let h = &s.history;
+            eprintln!(
+                "crosswalk link: generation {} ({}): {} records ({} new), {} persons ({} new ids, {} merged, {} split, {} retired); every batch linked again by the match model (fs): {} CLKs, {} candidate pairs; {:.2}s read, {:.2}s compare, {:.2}s cluster, {:.2}s write",
+                s.generation, h.label, h.records, h.new_records, h.persons, h.new_persons, h.merged, h.split, h.retired,
+                s.new_clks, s.candidates, s.seconds[0], s.seconds[1], s.seconds[2], s.seconds[3]
             );
         } else {
             let h = &s.history;

@@ -300,29 +300,7 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
     }
     let parts_taps = match job.model {
         LinkModel::Rules => None,
-        LinkModel::Probabilistic { .. }
-            if !files[0]
-                .meta
-                .parts
-                .iter()
-                .any(|p| p.0 == crate::schema::Part::Names)
-                || !files[0]
-                    .meta
-                    .parts
-                    .iter()
-                    .any(|p| p.0 == crate::schema::Part::Dob) =>
-        {
-            return Err(Error::config(
-                &job.inputs[0],
-                "--model fs weighs each identifier group apart and learns from names and birth \
-                 dates, but these encodings carry no names or no birth-date parts: encode with a \
-                 schema that has a [parts] table and the name and dob fields (docs/formats.md), \
-                 or link with --model rules",
-            ))
-        }
-        LinkModel::Probabilistic { .. } => Some(crate::link::evidence::taps_of(
-            &files[0].meta.parts_hardening,
-        )),
+        LinkModel::Probabilistic { .. } => Some(parts_taps(&files, &job.inputs[0])?),
     };
     // An earlier run's model is read now, so that a bad `--model-from` fails before the work.
     let fixed = job.model_from.as_deref().map(read_model).transpose()?;
@@ -492,11 +470,34 @@ pub(crate) struct Linked<'a> {
     pub seconds: [f64; 5],
 }
 
+/// The parts' diffusion of files the match model links ([`crate::link::evidence::taps_of`]),
+/// or the refusal of files without the names and birth-date parts it learns from (`first`:
+/// the path the message names).
+pub(crate) fn parts_taps(
+    files: &[encodings::Encodings],
+    first: &std::path::Path,
+) -> Result<Option<usize>> {
+    let parts = &files[0].meta.parts;
+    let has = |part| parts.iter().any(|p| p.0 == part);
+    if !has(crate::schema::Part::Names) || !has(crate::schema::Part::Dob) {
+        return Err(Error::config(
+            first,
+            "--model fs weighs each identifier group apart and learns from names and birth \
+             dates, but these encodings carry no names or no birth-date parts: encode with a \
+             schema that has a [parts] table and the name and dob fields (docs/formats.md), \
+             or link with --model rules",
+        ));
+    }
+    Ok(crate::link::evidence::taps_of(
+        &files[0].meta.parts_hardening,
+    ))
+}
+
 /// Steps 2 to 4 of a link job on files already read and checked: records, their CLKs compared,
 /// and persons by the rules or the model. `part_columns` are the files' parts taken out of
 /// them (empty for the rules), `parts_taps` the parts' diffusion (`Some` for the model),
 /// `fixed` an earlier run's model; `t0` is when the job started (for the read time).
-fn link_files<'a>(
+pub(crate) fn link_files<'a>(
     job: &LinkJob,
     files: &'a [encodings::Encodings],
     mut part_columns: Vec<encodings::PartColumns>,

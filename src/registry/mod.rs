@@ -28,6 +28,7 @@
 
 pub mod ids;
 pub mod index;
+mod relink;
 pub mod update;
 
 use std::collections::BTreeSet;
@@ -58,6 +59,12 @@ pub struct Settings {
     pub orphan_overlap: Option<f64>,
     /// Lone-record margin.
     pub orphan_margin: f64,
+    /// `Some`: the registry links by the match model (fs), whose clusters merge while their
+    /// average match probability is at least this; the record-level settings above are then
+    /// unused, except `threshold` (the record-CLK Dice of a candidate). `None` (and absent
+    /// from registries made before the model): the record-level rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_average: Option<f64>,
 }
 
 impl Default for Settings {
@@ -69,6 +76,7 @@ impl Default for Settings {
             containment: DEFAULT_CONTAINMENT,
             orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
             orphan_margin: DEFAULT_ORPHAN_MARGIN,
+            min_average: None,
         }
     }
 }
@@ -207,6 +215,11 @@ pub struct Manifest {
     pub batches: Vec<Batch>,
     /// One entry per generation so far.
     pub history: Vec<HistoryEntry>,
+    /// A registry on the match model: the model section of its first generation's
+    /// `diagnostics.json`, whose `m` and `u` every later run uses as they are (λ is fitted
+    /// again on each run's records). Absent for the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<serde_json::Value>,
 }
 
 /// Name of generation `g`'s directory.
@@ -574,6 +587,14 @@ pub fn current_generation(dir: &Path) -> Result<u32> {
 pub fn current_dir(dir: &Path) -> Result<Option<PathBuf>> {
     let g = current_generation(dir)?;
     Ok((g > 0).then(|| dir.join("generations").join(generation_name(g))))
+}
+
+/// Whether the registry at `dir` links by the match model (`Some(true)`) or by the record-level
+/// rules (`Some(false)`); `None` when it has no generation yet or cannot be read (a run then
+/// says why). Read without the lock: the run checks its settings again under it.
+pub fn links_by_model(dir: &Path) -> Option<bool> {
+    let gen_dir = current_dir(dir).ok()??;
+    Some(read_manifest(&gen_dir).ok()?.settings.min_average.is_some())
 }
 
 /// Reads `registry.json` of a generation directory.

@@ -83,6 +83,9 @@ pub struct UpdateSummary {
     pub candidates: u64,
     /// Seconds: reading and indexing, comparing, clustering and ids, writing.
     pub seconds: [f64; 4],
+    /// Whether the run linked every kept batch again (a registry on the match model) rather
+    /// than the new records against the old.
+    pub relinked: bool,
 }
 
 /// A record pair that counts as evidence: nodes `a < b`, best Dice and best overlap
@@ -253,15 +256,15 @@ fn read_changelog_unguarded(path: &Path) -> Result<Vec<ChangelogRow>> {
 }
 
 /// The previous generation, as needed by the next.
-struct Previous {
-    manifest: Manifest,
+pub(super) struct Previous {
+    pub manifest: Manifest,
     /// The agencies of `records`.
-    agencies: Vec<String>,
+    pub agencies: Vec<String>,
     /// `(agency, record_key)` sorted, with each record's person number; the agency as an
     /// index into `agencies` (a million records name a handful of agencies).
-    records: Vec<(u16, String, u32)>,
-    evidence: Vec<Evidence>,
-    changelog: Vec<ChangelogRow>,
+    pub records: Vec<(u16, String, u32)>,
+    pub evidence: Vec<Evidence>,
+    pub changelog: Vec<ChangelogRow>,
 }
 
 fn load_previous(gen_dir: &Path) -> Result<Previous> {
@@ -358,21 +361,22 @@ pub fn run(job: &UpdateJob) -> Result<UpdateSummary> {
         .num_threads(job.threads)
         .build()
         .map_err(|e| Error::io("<thread pool>", std::io::Error::other(e.to_string())))?;
-    pool.install(|| run_locked(job))
+    pool.install(|| run_locked(job, &pool))
 }
 
 /// A new batch: its id, source path, file bytes and contents.
-struct NewBatch {
-    id: String,
-    path: PathBuf,
-    bytes: Vec<u8>,
-    /// The file read; its columns are dropped once it is indexed (only `meta` stays).
-    enc: encodings::Encodings,
+pub(super) struct NewBatch {
+    pub id: String,
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// The file read; its columns are dropped once it is indexed or linked (only `meta`
+    /// stays).
+    pub enc: encodings::Encodings,
     /// Its rows.
-    rows: usize,
+    pub rows: usize,
 }
 
-fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
+fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary> {
     let t0 = Instant::now();
     let reg = Registry::open(&job.registry)?;
     let g = reg.current()?;
@@ -383,6 +387,21 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
     };
     let reg_path = job.registry.as_path();
     if let Some(p) = &prev {
+        let by = |s: &Settings| match s.min_average {
+            Some(_) => "the match model (fs)",
+            None => "the record-level rules",
+        };
+        if p.manifest.settings.min_average.is_some() != job.settings.min_average.is_some() {
+            return Err(Error::config(
+                reg_path,
+                format!(
+                    "this registry links by {}, fixed when it was created, and this run asks for \
+                     {} (leave --model and --min-average out, or start a new registry)",
+                    by(&p.manifest.settings),
+                    by(&job.settings)
+                ),
+            ));
+        }
         if p.manifest.settings != job.settings {
             return Err(Error::config(
                 reg_path,
@@ -562,6 +581,17 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
             "damaged LSH bitmap",
         )
     })?;
+    if job.settings.min_average.is_some() {
+        let start = super::relink::Start {
+            prev,
+            new,
+            withdrawn,
+            skipped,
+            frozen,
+            generation,
+        };
+        return super::relink::run(job, &reg, start, pool, t0);
+    }
     let hasher = MinHasher::new(params, &positions);
     // 4. Indexes: new batches computed, kept ones read.
     let kept: Vec<Batch> = prev
@@ -1095,39 +1125,152 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
 
     // 9. Write the next generation in a staging directory, then commit.
     let t3 = Instant::now();
-    for (b, idx) in new.iter().zip(&new_idx) {
+    let ids_text: Vec<String> = person.iter().map(|&p| person_id(p)).collect();
+    let stored: Vec<Evidence> = evidence.iter().copied().filter(|e| strong(e)).collect();
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let diagnostics = serde_json::json!({
+        "generation": generation,
+        "new_clks": y.len(),
+        "old_clks": old_rows.len(),
+        "candidate_pairs": candidates,
+        "evidence_pairs_this_run": evidence.len(),
+        "evidence_pairs_kept": stored.len(),
+        "records_reclustered": sub.len(),
+        "kernel": platform.name(),
+        "hardening": hardening_of(&new),
+        "seconds": {
+            "read_and_index": round3(t_read),
+            "compare": round3(t_compare),
+            "compare_laps": laps.iter().map(|(k, v)| (k.to_string(), round3(*v).into())).collect::<serde_json::Map<String, serde_json::Value>>(),
+            "cluster_and_ids": round3(t_cluster),
+        },
+    });
+    let history = write_generation(
+        job,
+        &reg,
+        prev.as_ref(),
+        Generation {
+            number: generation,
+            records: keys
+                .iter()
+                .zip(&ids_text)
+                .map(|(k, p)| (k.0, k.1, p.as_str())),
+            record_count: n as u64,
+            persons: person.iter().copied().collect::<BTreeSet<u32>>().len() as u64,
+            evidence: &stored,
+            entries: &entries,
+            new: &new,
+            new_records_per_batch: new_idx.iter().map(|i| i.records.len() as u64).collect(),
+            new_indexes: &new_idx,
+            kept: kept.clone(),
+            withdrawn: &withdrawn,
+            new_records,
+            new_persons: assigned.new_persons,
+            persons_reclustered: affected.len() as u64,
+            next_person: next,
+            lsh: frozen,
+            model: None,
+            diagnostics,
+        },
+    )?;
+    Ok(UpdateSummary {
+        generation,
+        dir: reg.generation_dir(generation),
+        changed: true,
+        skipped,
+        history,
+        new_clks: y.len(),
+        old_clks: old_rows.len(),
+        candidates,
+        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
+        relinked: false,
+    })
+}
+
+/// The new batches' hardening (their fingerprint equals the registry's); null for a run that
+/// only withdraws.
+pub(super) fn hardening_of(new: &[NewBatch]) -> Option<&str> {
+    new.iter()
+        .map(|b| b.enc.meta.hardening.as_str())
+        .find(|h| *h != "unrecorded")
+        .or(new.first().map(|_| "unrecorded"))
+}
+
+/// What a run commits as the next generation.
+pub(super) struct Generation<'a, R> {
+    /// Its number.
+    pub number: u32,
+    /// `(agency, record_key, person_id)` of every record, sorted.
+    pub records: R,
+    /// How many records.
+    pub record_count: u64,
+    /// Distinct persons among them.
+    pub persons: u64,
+    /// Record pairs kept as evidence for later runs (none for the match model).
+    pub evidence: &'a [Evidence],
+    /// This run's changelog entries, sorted.
+    pub entries: &'a [ids::Entry],
+    /// The batches this run adds ...
+    pub new: &'a [NewBatch],
+    /// ... their records ...
+    pub new_records_per_batch: Vec<u64>,
+    /// ... and their indexes (none for the match model, which reads the batches).
+    pub new_indexes: &'a [BatchIndex],
+    /// The previous generation's batches that stay.
+    pub kept: Vec<Batch>,
+    /// Batch ids withdrawn by this run.
+    pub withdrawn: &'a BTreeSet<String>,
+    /// Records first seen in this run.
+    pub new_records: u64,
+    /// Ids first issued by this run.
+    pub new_persons: u64,
+    /// Old persons whose records were re-clustered.
+    pub persons_reclustered: u64,
+    /// The next unused person number.
+    pub next_person: u32,
+    /// The frozen band-key function.
+    pub lsh: FrozenLsh,
+    /// The match model's parameters ([`Manifest::model`]).
+    pub model: Option<serde_json::Value>,
+    /// The run's `diagnostics.json`; the seconds spent writing are added to its `seconds`.
+    pub diagnostics: serde_json::Value,
+}
+
+/// Step 9 of a run, by the rules or the model: the new batches (copies and indexes) into
+/// `batches/`, the next generation into a staging directory, then the commit. Returns the
+/// run's history entry.
+pub(super) fn write_generation<'r, R: Iterator<Item = (&'r str, &'r str, &'r str)>>(
+    job: &UpdateJob,
+    reg: &Registry,
+    prev: Option<&Previous>,
+    g: Generation<'_, R>,
+) -> Result<HistoryEntry> {
+    let t = Instant::now();
+    for (i, b) in g.new.iter().enumerate() {
         write_atomic(&reg.batch_path(&b.id, "parquet"), &b.bytes)?;
-        idx.write(&reg.batch_path(&b.id, "index"))?;
+        if let Some(idx) = g.new_indexes.get(i) {
+            idx.write(&reg.batch_path(&b.id, "index"))?;
+        }
     }
     super::sync_dir(&job.registry.join("batches"))?;
     super::pause("batches");
     let staging = job.registry.join("generations").join(format!(
         ".staging-{}-{}",
-        super::generation_name(generation),
+        super::generation_name(g.number),
         std::process::id()
     ));
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let ids_text: Vec<String> = person.iter().map(|&p| person_id(p)).collect();
-    write_entities(
-        &staging.join("entities.parquet"),
-        keys.iter()
-            .zip(&ids_text)
-            .map(|(k, p)| (k.0, k.1, p.as_str())),
-    )?;
-    let stored: Vec<Evidence> = evidence.iter().copied().filter(|e| strong(e)).collect();
-    write_evidence(&staging.join("evidence.bin"), &stored)?;
-    let reason = match (new.is_empty(), withdrawn.is_empty()) {
+    write_entities(&staging.join("entities.parquet"), g.records)?;
+    write_evidence(&staging.join("evidence.bin"), g.evidence)?;
+    let reason = match (g.new.is_empty(), g.withdrawn.is_empty()) {
         (false, true) => "re-clustered with new records",
         (true, false) => "re-clustered after a withdrawal",
         _ => "re-clustered with new records and after a withdrawal",
     };
-    let mut log = prev
-        .as_ref()
-        .map(|p| p.changelog.clone())
-        .unwrap_or_default();
-    for e in &entries {
+    let mut log = prev.map(|p| p.changelog.clone()).unwrap_or_default();
+    for e in g.entries {
         log.push(ChangelogRow {
-            generation,
+            generation: g.number,
             label: job.label.clone(),
             change: e.change.name().to_string(),
             person_id: person_id(e.person),
@@ -1140,24 +1283,23 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
         });
     }
     write_changelog(&staging.join("changelog.parquet"), &log)?;
-    let count = |c: Change| entries.iter().filter(|e| e.change == c).count() as u64;
-    let persons: BTreeSet<u32> = person.iter().copied().collect();
+    let count = |c: Change| g.entries.iter().filter(|e| e.change == c).count() as u64;
     let history = HistoryEntry {
-        generation,
+        generation: g.number,
         label: job.label.clone(),
-        batches_added: new.iter().map(|b| b.id.clone()).collect(),
-        batches_withdrawn: withdrawn.iter().cloned().collect(),
-        records: n as u64,
-        persons: persons.len() as u64,
-        new_records,
-        new_persons: assigned.new_persons,
+        batches_added: g.new.iter().map(|b| b.id.clone()).collect(),
+        batches_withdrawn: g.withdrawn.iter().cloned().collect(),
+        records: g.record_count,
+        persons: g.persons,
+        new_records: g.new_records,
+        new_persons: g.new_persons,
         merged: count(Change::Merge),
         split: count(Change::Split),
         retired: count(Change::Retire),
-        persons_reclustered: affected.len() as u64,
+        persons_reclustered: g.persons_reclustered,
     };
-    let mut batches = kept;
-    for (b, idx) in new.iter().zip(&new_idx) {
+    let mut batches = g.kept;
+    for (b, &records) in g.new.iter().zip(&g.new_records_per_batch) {
         batches.push(Batch {
             id: b.id.clone(),
             source_name: b
@@ -1167,87 +1309,62 @@ fn run_locked(job: &UpdateJob) -> Result<UpdateSummary> {
                 .unwrap_or_default(),
             agency: b.enc.meta.agency.clone(),
             rows: b.rows as u64,
-            records: idx.records.len() as u64,
-            added_generation: generation,
+            records,
+            added_generation: g.number,
             added_label: job.label.clone(),
         });
     }
-    let meta = new.first().map(|b| &b.enc.meta);
+    let meta = g.new.first().map(|b| &b.enc.meta);
     let manifest = Manifest {
         format: FORMAT.to_string(),
-        generation,
+        generation: g.number,
         label: job.label.clone(),
-        schema_fingerprint: prev.as_ref().map_or_else(
+        schema_fingerprint: prev.map_or_else(
             || {
                 meta.map(|m| m.schema_fingerprint.clone())
                     .unwrap_or_default()
             },
             |p| p.manifest.schema_fingerprint.clone(),
         ),
-        kcv: prev.as_ref().map_or_else(
+        kcv: prev.map_or_else(
             || meta.map(|m| m.kcv.clone()).unwrap_or_default(),
             |p| p.manifest.kcv.clone(),
         ),
-        clk_bits: bits,
-        settings: s,
-        lsh: frozen,
-        next_person: next,
+        clk_bits: prev.map_or_else(
+            || meta.map(|m| m.clk_bits).unwrap_or_default(),
+            |p| p.manifest.clk_bits,
+        ),
+        settings: job.settings,
+        lsh: g.lsh,
+        next_person: g.next_person,
         batches,
         history: prev
-            .as_ref()
             .map(|p| p.manifest.history.clone())
             .unwrap_or_default()
             .into_iter()
             .chain([history.clone()])
             .collect(),
+        model: g.model,
     };
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::io(&staging, std::io::Error::other(e.to_string())))?
         + "\n";
     write_atomic(&staging.join("registry.json"), text.as_bytes())?;
-    let t_write = t3.elapsed().as_secs_f64();
-    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    let diag = serde_json::json!({
-        "generation": generation,
-        "new_clks": y.len(),
-        "old_clks": old_rows.len(),
-        "candidate_pairs": candidates,
-        "evidence_pairs_this_run": evidence.len(),
-        "evidence_pairs_kept": stored.len(),
-        "records_reclustered": sub.len(),
-        "kernel": platform.name(),
-        // The new batches' hardening (their fingerprint equals the registry's); null for a run
-        // that only withdraws.
-        "hardening": new
-            .iter()
-            .map(|b| b.enc.meta.hardening.as_str())
-            .find(|h| *h != "unrecorded")
-            .or(new.first().map(|_| "unrecorded")),
-        "seconds": {
-            "read_and_index": round3(t_read),
-            "compare": round3(t_compare),
-            "compare_laps": laps.iter().map(|(k, v)| (k.to_string(), round3(*v).into())).collect::<serde_json::Map<String, serde_json::Value>>(),
-            "cluster_and_ids": round3(t_cluster),
-            "write": round3(t_write),
-        },
-    });
-    let diag = serde_json::to_string_pretty(&diag)
+    let mut diagnostics = g.diagnostics;
+    if let Some(seconds) = diagnostics
+        .get_mut("seconds")
+        .and_then(|s| s.as_object_mut())
+    {
+        let write = (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        seconds.insert("write".into(), write.into());
+    }
+    let text = serde_json::to_string_pretty(&diagnostics)
         .map_err(|e| Error::io(&staging, std::io::Error::other(e.to_string())))?
         + "\n";
-    write_atomic(&staging.join("diagnostics.json"), diag.as_bytes())?;
+    write_atomic(&staging.join("diagnostics.json"), text.as_bytes())?;
     super::sync_dir(&staging)?;
-    reg.commit(&staging, generation)?;
-    Ok(UpdateSummary {
-        generation,
-        dir: reg.generation_dir(generation),
-        changed: true,
-        skipped,
-        history,
-        new_clks: y.len(),
-        old_clks: old_rows.len(),
-        candidates,
-        seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
-    })
+    reg.commit(&staging, g.number)?;
+    Ok(history)
 }
 
 #[cfg(test)]
