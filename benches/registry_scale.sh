@@ -6,15 +6,18 @@
 # Usage: benches/registry_scale.sh PERSONS   (e.g. 290000 for ~1.05M records; run from the
 # repository root; needs ~1 GB of disk per 100k persons in a temporary directory, removed
 # afterwards unless KEEP=1). Env: NEW_SHARE (default 0.048: ~50k of ~1.05M rows), THREADS,
-# MONTH_REPEAT (default 0: how many more times to time the month, for the spread).
+# MONTH_REPEAT (default 0: how many more times to time the month, for the spread),
+# REALISM=hard (a hard world; default classic), SCHEMA=FILE (encode with it instead of the
+# world's; a schema with [parts] makes a registry on the match model), KEY=FILE (default: the
+# test key).
 set -euo pipefail
 bin=target/release/crosswalk
 [ -x "$bin" ] || cargo build --release --quiet
 persons=${1:?usage: benches/registry_scale.sh PERSONS}
 share=${NEW_SHARE:-0.048}
 dir=$(mktemp -d)
-$bin synth --persons "$persons" --seed 1 --out "$dir/world" 2>/dev/null
-install -m 600 fixtures/encoder/test.key "$dir/key"
+$bin synth --persons "$persons" --seed 1 --realism "${REALISM:-classic}" --out "$dir/world" 2>/dev/null
+install -m 600 "${KEY:-fixtures/encoder/test.key}" "$dir/key"
 mkdir -p "$dir/enc" "$dir/maps" "$dir/csv"
 for m in "$dir"/world/mappings/*.toml; do
   s=$(basename "$m" .toml)
@@ -24,7 +27,7 @@ for m in "$dir"/world/mappings/*.toml; do
   sed -n "1p;2,$((past + 1))p" "$f" > "$dir/csv/past_$s.csv"
   sed -n "1p;$((past + 2)),\$p" "$f" > "$dir/csv/month_$s.csv"
   for part in past month; do
-    $bin encode --schema "$dir/world/schema.toml" --source "$m" --key-file "$dir/key" \
+    $bin encode --schema "${SCHEMA:-$dir/world/schema.toml}" --source "$m" --key-file "$dir/key" \
       --input "$dir/csv/${part}_$s.csv" --out "$dir/enc/${part}_$s.parquet" \
       --map-out "$dir/maps/${part}_$s.parquet" --rejects "$dir/maps/${part}_$s.rejects.csv" 2>/dev/null
   done
