@@ -200,6 +200,24 @@ fn three_months_on_the_match_model_keep_ids_log_changes_and_link_well() {
         diagnostics(3)["model"]["parameters"],
         "fixed (m and u from an earlier run; λ fitted)"
     );
+    // ... and month 3 weighed its pairs with month 1's m and u, level by level.
+    let m_u = |section: &serde_json::Value| -> Vec<(f64, f64)> {
+        section["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["levels"].as_array().unwrap().iter())
+            .map(|l| (l["m"].as_f64().unwrap(), l["u"].as_f64().unwrap()))
+            .collect()
+    };
+    let fitted = m_u(first.model.as_ref().unwrap());
+    assert!(fitted.len() >= 10);
+    assert_eq!(m_u(&diagnostics(3)["model"]), fitted);
+    assert_ne!(
+        diagnostics(3)["model"]["lambda"],
+        diagnostics(1)["model"]["lambda"],
+        "λ is fitted on each run's records"
+    );
     // Its model is fixed: a run asking for the rules is refused, saying why.
     let snapshot = state(&reg);
     let o = link_registry(&reg, "rules", &months[0], &["--model", "rules"]);
@@ -305,21 +323,24 @@ fn three_months(dir: &Path, months: &[Vec<PathBuf>], says: &str) -> PathBuf {
 fn withdrawal_recomputes_persons_without_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let months = monthly_world(dir.path());
-    withdrawal(dir.path(), &months);
+    withdrawal(dir.path(), &months, "new CLKs against");
 }
 
 #[test]
 fn withdrawal_on_the_match_model_recomputes_persons_without_the_batch() {
     let dir = tempfile::tempdir().unwrap();
     let months = monthly_world_with_parts(dir.path());
-    withdrawal(dir.path(), &months);
+    withdrawal(dir.path(), &months, "linked again by the match model (fs)");
 }
 
-/// Adds all months at once, withdraws month 2's police batch, and checks what is left.
-fn withdrawal(dir: &Path, months: &[Vec<PathBuf>]) {
+/// Adds all months at once, withdraws month 2's police batch, and checks what is left; `says`:
+/// what the runs' summaries say of the linking.
+fn withdrawal(dir: &Path, months: &[Vec<PathBuf>], says: &str) {
     let reg = dir.join("reg");
     let all: Vec<PathBuf> = months.concat();
-    assert!(link_registry(&reg, "all", &all, &[]).status.success());
+    let o = link_registry(&reg, "all", &all, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(says), "{}", stderr(&o));
     let before = persons(&reg, 1);
     let gone = &months[1][7]; // police, month 2
     let o = link_registry(
@@ -329,6 +350,7 @@ fn withdrawal(dir: &Path, months: &[Vec<PathBuf>]) {
         &["--withdraw", gone.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(says), "{}", stderr(&o));
     let after = persons(&reg, 2);
     // The batch's records that no other batch has are gone; everyone else is still there.
     let batch_keys: BTreeSet<String> = crate::util::read_map(&dir.join("maps/m2_police.parquet"))
@@ -360,6 +382,26 @@ fn withdrawal(dir: &Path, months: &[Vec<PathBuf>]) {
         .filter(|(k, p)| after.get(*k) == Some(*p))
         .count();
     let total = before.iter().filter(|(_, p)| !touched.contains(p)).count();
+    // Persons whose every record was withdrawn are retired, in the changelog and the history.
+    let gone_whole: BTreeSet<&String> = touched
+        .iter()
+        .copied()
+        .filter(|p| before.iter().all(|(k, q)| q != *p || removed.contains(&k)))
+        .collect();
+    let log = read_changelog(
+        &reg.join("generations")
+            .join(registry::generation_name(2))
+            .join("changelog.parquet"),
+    )
+    .unwrap();
+    let retired: BTreeSet<&String> = log
+        .iter()
+        .filter(|r| r.change == "retire")
+        .map(|r| &r.person_id)
+        .collect();
+    assert!(!gone_whole.is_empty());
+    assert_eq!(retired, gone_whole);
+    assert_eq!(m.history[1].retired as usize, gone_whole.len());
     assert!(
         untouched as f64 >= 0.99 * total as f64,
         "{untouched} of {total}"
@@ -428,22 +470,27 @@ fn foreign_encodings_are_refused_before_anything_is_written() {
 #[test]
 fn same_history_same_bytes_at_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
-    same_bytes_at_any_thread_count(dir.path(), &monthly_world(dir.path()));
+    same_bytes_at_any_thread_count(dir.path(), &monthly_world(dir.path()), "new CLKs against");
 }
 
 #[test]
 fn same_history_same_bytes_at_any_thread_count_on_the_match_model() {
     let dir = tempfile::tempdir().unwrap();
-    same_bytes_at_any_thread_count(dir.path(), &monthly_world_with_parts(dir.path()));
+    same_bytes_at_any_thread_count(
+        dir.path(),
+        &monthly_world_with_parts(dir.path()),
+        "linked again by the match model (fs)",
+    );
 }
 
-fn same_bytes_at_any_thread_count(dir: &Path, months: &[Vec<PathBuf>]) {
+fn same_bytes_at_any_thread_count(dir: &Path, months: &[Vec<PathBuf>], says: &str) {
     let mut states = Vec::new();
     for j in ["1", "2"] {
         let reg = dir.join(format!("reg{j}"));
         for (m, files) in months.iter().enumerate() {
             let o = link_registry(&reg, &format!("m{m}"), files, &["-j", j]);
             assert!(o.status.success(), "{}", stderr(&o));
+            assert!(stderr(&o).contains(says), "{}", stderr(&o));
         }
         let mut s = state(&reg);
         s.remove("gen/diagnostics.json"); // timings
@@ -748,4 +795,35 @@ fn a_registry_keeps_the_model_it_was_created_with() {
         );
         assert_eq!(state(&reg), snapshot);
     }
+}
+
+/// A registry on the model can lose every batch (all its ids retired) and take batches again
+/// in the next run (weighed with the model of its first run), as the rules' registry can.
+#[test]
+fn a_registry_on_the_model_can_withdraw_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = monthly_world_with_parts(dir.path());
+    let reg = dir.path().join("reg");
+    let o = link_registry(&reg, "1", &months[0], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("match model"), "{}", stderr(&o));
+    let ids: BTreeSet<String> = persons(&reg, 1).into_values().collect();
+    let mut flags = Vec::new();
+    for f in &months[0] {
+        flags.extend(["--withdraw", f.to_str().unwrap()]);
+    }
+    let o = link_registry(&reg, "2", &[], &flags);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(persons(&reg, 2).is_empty());
+    let m = registry::read_manifest(&reg.join("generations").join(registry::generation_name(2)))
+        .unwrap();
+    assert_eq!(m.history[1].retired as usize, ids.len());
+    assert_eq!(m.history[1].persons, 0);
+    let o = link_registry(&reg, "3", &months[1], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: BTreeSet<String> = persons(&reg, 3).into_values().collect();
+    assert!(
+        !again.is_empty() && again.is_disjoint(&ids),
+        "numbers are never reused"
+    );
 }

@@ -203,7 +203,12 @@ impl Sink<'_> {
         let mut map_rows: Vec<(&str, &str, u64)> = Vec::new();
         for ((ex, outcome), raw) in parts.iter().flatten().zip(chunk) {
             self.summary.rows_read += 1;
-            let (row, line) = (raw.row.to_string(), raw.line.to_string());
+            // (formatted only for a row the rejects report names: most rows have no issue)
+            let (row, line) = if ex.issues.is_empty() && ex.unknown_codes.is_empty() {
+                (String::new(), String::new())
+            } else {
+                (raw.row.to_string(), raw.line.to_string())
+            };
             for issue in &ex.issues {
                 let (action, counter) = if issue.row_rejected {
                     ("row rejected", &mut self.summary.row_rejections)

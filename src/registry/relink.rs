@@ -10,11 +10,13 @@
 //! registry instead of fitted, and then the id rule of [`super::ids`] over every person:
 //! each old person's heir keeps its id, and what moved is in the changelog.
 //!
-//! What stays fixed between runs is what decides persons that no new record touches: the
-//! batches (content-addressed copies), `m` and `u`, the candidate settings. What may still
-//! move them is λ and the name frequencies, by design: more records are more evidence about
-//! how rare a name is. The cost is a full link job per run (about a minute at a million
-//! records on 2 cores, docs/registry.md), which a monthly job can pay.
+//! What stays fixed between runs: the batches (content-addressed copies), `m` and `u`, the
+//! settings. What moves: λ and the name frequencies (more records are more evidence about how
+//! rare a name is), and the candidates, chosen on each run's records as `--blocking auto` does
+//! (all pairs up to 50,000 CLKs, LSH above, its informative positions taken from the run's
+//! CLKs). Persons no fresh record reaches keep their records whatever moved ([`changing`]).
+//! The cost is a full link job per run (about a minute at a million records on 2 cores,
+//! docs/registry.md), which a monthly job can pay.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ use super::{person_id, Batch, FrozenLsh, Registry};
 use crate::block::LshParams;
 use crate::cluster::find_root;
 use crate::error::{Error, Result};
-use crate::io::encodings;
+use crate::io::encodings::{self, check_same};
 use crate::pipeline::link::{link_files, parts_taps, Blocking, LinkJob, LinkModel, Linked};
 
 /// What a run on the model starts from: the previous generation, the new batches read and
@@ -105,15 +107,9 @@ pub(super) fn run(
         ));
         inputs.push(b.path.clone());
     }
-    if files.is_empty() {
-        // Every batch withdrawn: no records, so no persons; every old id is retired.
-        return Err(Error::config(
-            &job.registry,
-            "this run would withdraw every batch the registry has; a registry keeps at least \
-             one (start a new registry instead)",
-        ));
+    for (f, path) in files.iter().zip(&inputs).skip(1) {
+        check_same(&files[0].meta, &inputs[0], &f.meta, path)?;
     }
-    let taps = parts_taps(&files, &inputs[0])?;
     // The model's m and u: fitted at the first run, read from the registry after it.
     let fixed = match prev.as_ref().and_then(|p| p.manifest.model.as_ref()) {
         Some(section) => Some(
@@ -151,10 +147,6 @@ pub(super) fn run(
         model: LinkModel::Probabilistic { min_average },
         model_from: None,
     };
-    let part_columns: Vec<encodings::PartColumns> = files
-        .iter_mut()
-        .map(|f| std::mem::take(&mut f.parts))
-        .collect();
     let Linked {
         keys,
         node_of,
@@ -166,7 +158,32 @@ pub(super) fn run(
         model,
         seconds,
         ..
-    } = link_files(&link_job, &files, part_columns, Some(taps), fixed, pool, t0)?;
+    } = if files.is_empty() {
+        // Every batch withdrawn: no records, no persons; every old id is retired below.
+        Linked {
+            keys: Vec::new(),
+            node_of: FxHashMap::default(),
+            labels: Vec::new(),
+            rows: 0,
+            clks: 0,
+            candidates: 0,
+            scored_pairs: 0,
+            borderline: 0,
+            histogram: [0; 20],
+            orphans_attached: 0,
+            platform: "none",
+            blocking: serde_json::Value::Null,
+            model: serde_json::Value::Null,
+            seconds: [0.0; 5],
+        }
+    } else {
+        let taps = parts_taps(&files, &inputs[0])?;
+        let part_columns: Vec<encodings::PartColumns> = files
+            .iter_mut()
+            .map(|f| std::mem::take(&mut f.parts))
+            .collect();
+        link_files(&link_job, &files, part_columns, Some(taps), fixed, pool, t0)?
+    };
     let t_cluster = Instant::now();
     let n = keys.len();
     // Fresh records: those the new batches bring (new, or brought again) and those that lost
@@ -204,35 +221,7 @@ pub(super) fn run(
         }
     }
     let new_records = old_person.iter().filter(|p| p.is_none()).count() as u64;
-    // Which persons this run may change. Records are joined with the other records of their
-    // new cluster and of their old person; a component of that relation with no fresh record
-    // and no person that lost one was changed only by the refitted λ and the names seen (a
-    // pair near the line crossing it), not by new evidence: its records keep their old
-    // persons, as the rules' registry never re-examines what no new record touches.
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut first: FxHashMap<(bool, u32), u32> = FxHashMap::default();
-    for x in 0..n as u32 {
-        let mut join = |key: (bool, u32)| {
-            let f = *first.entry(key).or_insert(x);
-            let (a, b) = (find_root(&mut parent, f), find_root(&mut parent, x));
-            parent[a.max(b) as usize] = a.min(b);
-        };
-        join((false, labels[x as usize]));
-        if let Some(p) = old_person[x as usize] {
-            join((true, p));
-        }
-    }
-    let mut changing = vec![false; n];
-    for x in 0..n as u32 {
-        let lost_one = old_person[x as usize].is_some_and(|p| lost.contains(&p));
-        if fresh[x as usize] || lost_one {
-            let r = find_root(&mut parent, x);
-            changing[r as usize] = true;
-        }
-    }
-    let changing: Vec<bool> = (0..n as u32)
-        .map(|x| changing[find_root(&mut parent, x) as usize])
-        .collect();
+    let changing = changing(&labels, &old_person, &fresh, &lost);
     // The changing records' clusters, in order of their smallest record (records ascend),
     // and the old persons they had (with those that lost every record).
     let mut cluster_of: FxHashMap<u32, usize> = FxHashMap::default();
@@ -317,6 +306,7 @@ pub(super) fn run(
             model: Some(parameters),
             diagnostics,
         },
+        t3,
     )?;
     Ok(UpdateSummary {
         generation,
@@ -335,4 +325,92 @@ pub(super) fn run(
         ],
         relinked: true,
     })
+}
+
+/// Which records this run re-assigns: `labels` are the records' new clusters, `old_person`
+/// their persons in the previous generation (`None`: a new record), `fresh` the records a new
+/// batch brings or a withdrawal touched, `lost` the old persons that lost a record.
+///
+/// Records are joined with the other records of their new cluster and of their old person; a
+/// group so joined that holds no fresh record and no record of a person in `lost` changed
+/// only because λ (refitted on more records) or the name frequencies moved a pair across the
+/// line, not because of new evidence: its records keep their old persons (`false`), as the
+/// rules' registry never re-examines what no new record touches. Every record of every other
+/// group is re-assigned (`true`), and with it every old person and new cluster it holds, so
+/// that the id rule sees each of them whole.
+fn changing(
+    labels: &[u32],
+    old_person: &[Option<u32>],
+    fresh: &[bool],
+    lost: &BTreeSet<u32>,
+) -> Vec<bool> {
+    let n = labels.len();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut first: FxHashMap<(bool, u32), u32> = FxHashMap::default();
+    for x in 0..n as u32 {
+        let mut join = |key: (bool, u32)| {
+            let f = *first.entry(key).or_insert(x);
+            let (a, b) = (find_root(&mut parent, f), find_root(&mut parent, x));
+            parent[a.max(b) as usize] = a.min(b);
+        };
+        join((false, labels[x as usize]));
+        if let Some(p) = old_person[x as usize] {
+            join((true, p));
+        }
+    }
+    let mut reached = vec![false; n];
+    for x in 0..n as u32 {
+        let lost_one = old_person[x as usize].is_some_and(|p| lost.contains(&p));
+        if fresh[x as usize] || lost_one {
+            let r = find_root(&mut parent, x);
+            reached[r as usize] = true;
+        }
+    }
+    (0..n as u32)
+        .map(|x| reached[find_root(&mut parent, x) as usize])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six records: persons 1 = {0, 1}, 2 = {2, 3}, 3 = {4}, and record 5 new.
+    fn old() -> Vec<Option<u32>> {
+        vec![Some(1), Some(1), Some(2), Some(2), Some(3), None]
+    }
+
+    #[test]
+    fn a_new_record_reaches_the_persons_its_cluster_joins() {
+        // Record 5 (fresh) joins record 1's cluster, which holds all of person 1.
+        let labels = [0, 0, 2, 2, 4, 0];
+        let fresh = [false, false, false, false, false, true];
+        let got = changing(&labels, &old(), &fresh, &BTreeSet::new());
+        assert_eq!(got, [true, true, false, false, false, true]);
+        // ... and a cluster merging persons 1 and 2 reaches both.
+        let labels = [0, 0, 0, 0, 4, 0];
+        let got = changing(&labels, &old(), &fresh, &BTreeSet::new());
+        assert_eq!(got, [true, true, true, true, false, true]);
+    }
+
+    #[test]
+    fn what_no_fresh_record_reaches_keeps_its_persons() {
+        // Persons 2 and 3 merged, and person 1 split, with no fresh record among them: both
+        // changes are held back, the new record alone changes.
+        let labels = [0, 1, 2, 2, 2, 5];
+        let fresh = [false, false, false, false, false, true];
+        let got = changing(&labels, &old(), &fresh, &BTreeSet::new());
+        assert_eq!(got, [false, false, false, false, false, true]);
+    }
+
+    #[test]
+    fn a_person_that_lost_a_record_is_reassigned_whole() {
+        // Person 2 lost a record to a withdrawal (not among these); its other records and
+        // everything their clusters join are re-assigned, and person 1 is not.
+        let labels = [0, 0, 2, 4, 4, 5];
+        let fresh = [false; 6];
+        let lost = BTreeSet::from([2]);
+        let got = changing(&labels, &old(), &fresh, &lost);
+        assert_eq!(got, [false, false, true, true, true, false]);
+    }
 }

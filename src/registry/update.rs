@@ -458,9 +458,10 @@ fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary
         .collect::<Result<_>>()?;
     if let Some(p) = &prev {
         let m = &p.manifest;
-        // The manifest does not keep the parts layout (the registry links by the record-level
-        // rules): the new batches must agree among themselves, the fingerprint with the
-        // registry.
+        // The manifest does not keep the parts layout: the new batches must agree among
+        // themselves, the fingerprint with the registry (equal fingerprints mean equal
+        // schemas, parts included; a registry on the model also checks every batch it reads
+        // against the first).
         let reference = encodings::FileMeta {
             schema_fingerprint: m.schema_fingerprint.clone(),
             kcv: m.kcv.clone(),
@@ -1172,6 +1173,7 @@ fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary
             model: None,
             diagnostics,
         },
+        t3,
     )?;
     Ok(UpdateSummary {
         generation,
@@ -1244,8 +1246,8 @@ pub(super) fn write_generation<'r, R: Iterator<Item = (&'r str, &'r str, &'r str
     reg: &Registry,
     prev: Option<&Previous>,
     g: Generation<'_, R>,
+    t: Instant,
 ) -> Result<HistoryEntry> {
-    let t = Instant::now();
     for (i, b) in g.new.iter().enumerate() {
         write_atomic(&reg.batch_path(&b.id, "parquet"), &b.bytes)?;
         if let Some(idx) = g.new_indexes.get(i) {
