@@ -507,6 +507,102 @@ mod x86 {
         }
     }
 
+    /// [`block_avx512`] without AVX-512: 1024-bit rows `i0..i0+lanes.len()` (at most eight)
+    /// against every row `j` of the union of their ranges, with scalar POPCNT. Each word of
+    /// row `j` is loaded once and ANDed with that word of all eight rows (one stack copy, so
+    /// every lane's word is a memory operand at a fixed offset), eight running sums; the
+    /// popcount bound per lane first, the half-way bound after the first eight words. Eight
+    /// pairs share each load of `j`: where pair by pair a word costs two loads, here it costs
+    /// one and one eighth, and the bounds are tested once per row `j`, not once per pair.
+    #[target_feature(enable = "popcnt")]
+    pub(super) unsafe fn block_popcnt(
+        m: &super::ClkMatrix,
+        i0: usize,
+        lanes: &[std::ops::Range<usize>],
+        t: super::Threshold,
+        out: &mut Vec<(u32, u32, u32)>,
+    ) {
+        const W: usize = 16;
+        const HALF: usize = W / 2;
+        debug_assert!(lanes.len() <= 8 && m.words == W);
+        let k = lanes.len();
+        let mut rows = [[0u64; W]; 8];
+        let (mut pop, mut rest) = ([0u32; 8], [0u32; 8]);
+        for l in 0..k {
+            rows[l].copy_from_slice(m.row(i0 + l));
+            pop[l] = m.pop[i0 + l];
+            rest[l] = m.pop[i0 + l] - m.pop_half[i0 + l];
+        }
+        let (start, end) = match (
+            lanes
+                .iter()
+                .filter(|r| !r.is_empty())
+                .map(|r| r.start)
+                .min(),
+            lanes.iter().map(|r| r.end).max(),
+        ) {
+            (Some(s), Some(e)) => (s, e),
+            _ => return,
+        };
+        for j in start..end {
+            let pj = m.pop[j];
+            let mut live = 0u32;
+            for (l, r) in lanes.iter().enumerate() {
+                let in_range = r.start <= j && j < r.end;
+                live |= ((in_range && t.accepts(pop[l].min(pj), pop[l] + pj)) as u32) << l;
+            }
+            if live == 0 {
+                continue;
+            }
+            let b = m.row(j);
+            let mut sum = [0u32; 8];
+            add_words(&rows, b, 0..HALF, &mut sum);
+            let rest_j = pj - m.pop_half[j];
+            let mut alive = 0u32;
+            for l in 0..8 {
+                let bound = sum[l] + rest[l].min(rest_j);
+                alive |= ((live >> l & 1 == 1 && t.accepts(bound, pop[l] + pj)) as u32) << l;
+            }
+            if alive == 0 {
+                continue;
+            }
+            add_words(&rows, b, HALF..W, &mut sum);
+            while alive != 0 {
+                let l = alive.trailing_zeros() as usize;
+                if t.accepts(sum[l], pop[l] + pj) {
+                    out.push(((i0 + l) as u32, j as u32, sum[l]));
+                }
+                alive &= alive - 1;
+            }
+        }
+    }
+
+    /// Adds `|rows[l] ∩ b|` over `words` to `sum[l]` for the eight lanes: word by word, each
+    /// word of `b` loaded once into a register and ANDed with that word of every lane, eight
+    /// independent running sums held in registers.
+    #[target_feature(enable = "popcnt")]
+    #[inline]
+    unsafe fn add_words(
+        rows: &[[u64; 16]; 8],
+        b: &[u64],
+        words: std::ops::Range<usize>,
+        sum: &mut [u32; 8],
+    ) {
+        let [mut s0, mut s1, mut s2, mut s3, mut s4, mut s5, mut s6, mut s7] = *sum;
+        for w in words {
+            let bw = b[w];
+            s0 += (rows[0][w] & bw).count_ones();
+            s1 += (rows[1][w] & bw).count_ones();
+            s2 += (rows[2][w] & bw).count_ones();
+            s3 += (rows[3][w] & bw).count_ones();
+            s4 += (rows[4][w] & bw).count_ones();
+            s5 += (rows[5][w] & bw).count_ones();
+            s6 += (rows[6][w] & bw).count_ones();
+            s7 += (rows[7][w] & bw).count_ones();
+        }
+        *sum = [s0, s1, s2, s3, s4, s5, s6, s7];
+    }
+
     /// How many hits one [`block_scan`] holds before returning.
     const PENDING: usize = 16;
 
@@ -993,6 +1089,12 @@ impl ClkMatrix {
             if self.words == 16 {
                 return unsafe { x86::block_avx512(self, i0, &ranges, t, out) };
             }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if matches!(platform, Platform(Kind::Avx2) | Platform(Kind::Popcnt)) && self.words == 16 {
+            // SAFETY: both platforms are only chosen when the CPU has POPCNT; rows
+            // i0..i0+ranges.len() and every range are inside the matrix (clamped above).
+            return unsafe { x86::block_popcnt(self, i0, &ranges, t, out) };
         }
         let mut found = Vec::new();
         for (l, r) in ranges.into_iter().enumerate() {
