@@ -182,10 +182,17 @@ fn stream(
 ) -> Kept {
     type Acc = (Vec<(u32, u32, u16)>, Vec<u64>);
     let (groups, earlier) = (families[f], &families[..f]);
-    let (mut stored, counts): Acc = groups
+    // Work items: a group's pairs split by their first member, so that the pairs of a large
+    // group (up to MAX_GROUP records, two million pairs) spread over the threads instead of
+    // keeping one busy while the others wait.
+    let items: Vec<(u32, u32)> = groups
         .groups
-        .par_iter()
+        .iter()
         .enumerate()
+        .flat_map(|(g, m)| (0..m.len().saturating_sub(1)).map(move |x| (g as u32, x as u32)))
+        .collect();
+    let (mut stored, counts): Acc = items
+        .par_iter()
         .fold(
             || {
                 (
@@ -194,21 +201,21 @@ fn stream(
                     Vec::with_capacity(C),
                 )
             },
-            |(mut stored, mut counts, mut l), (g, members)| {
-                for (x, &a) in members.iter().enumerate() {
-                    for &b in &members[x + 1..] {
-                        if groups.first_shared(a as usize, b as usize) != Some(g as u32)
-                            || in_groups(earlier, a, b)
-                        {
-                            continue;
-                        }
-                        l.clear();
-                        evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
-                        let code = evidence::pattern_code(&l);
-                        counts[code as usize] += 1;
-                        if keep[code as usize] {
-                            stored.push((a, b, code));
-                        }
+            |(mut stored, mut counts, mut l), &(g, x)| {
+                let members = &groups.groups[g as usize];
+                let a = members[x as usize];
+                for &b in &members[x as usize + 1..] {
+                    if groups.first_shared(a as usize, b as usize) != Some(g)
+                        || in_groups(earlier, a, b)
+                    {
+                        continue;
+                    }
+                    l.clear();
+                    evidence::levels(&records[a as usize], &records[b as usize], taps, &mut l);
+                    let code = evidence::pattern_code(&l);
+                    counts[code as usize] += 1;
+                    if keep[code as usize] {
+                        stored.push((a, b, code));
                     }
                 }
                 (stored, counts, l)

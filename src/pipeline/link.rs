@@ -545,14 +545,19 @@ pub(crate) fn link_files<'a>(
     drop(seen);
     // Sort CLK rows by popcount (ties by owner) for the popcount ranges; the matrix is built
     // once, from the sorted rows.
-    let popcount = |r: u32| -> u32 {
-        bytes[r as usize * width..(r as usize + 1) * width]
-            .iter()
-            .map(|b| b.count_ones())
-            .sum()
-    };
+    // Popcounts once per row (not once per comparison of the sort), and the keys are
+    // distinct (the row is one), so an unstable parallel sort gives the one order.
+    let popcounts: Vec<u32> = pool.install(|| {
+        bytes
+            .par_chunks(width.max(1))
+            .map(|c| c.iter().map(|b| b.count_ones()).sum())
+            .collect()
+    });
     let mut order: Vec<u32> = (0..owner.len() as u32).collect();
-    order.sort_by_key(|&r| (popcount(r), owner[r as usize], r));
+    pool.install(|| {
+        order.par_sort_unstable_by_key(|&r| (popcounts[r as usize], owner[r as usize], r))
+    });
+    drop(popcounts);
     let sorted_bytes: Vec<u8> = order
         .iter()
         .flat_map(|&r| {
