@@ -446,16 +446,8 @@ mod x86 {
             rest[l] = m.pop_rest[i];
             (lo[l], hi[l]) = (r.start as u64, r.end as u64);
         }
-        let (start, end) = match (
-            lanes
-                .iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| r.start)
-                .min(),
-            lanes.iter().map(|r| r.end).max(),
-        ) {
-            (Some(s), Some(e)) => (s, e),
-            _ => return,
+        let Some((start, end)) = span(lanes) else {
+            return;
         };
         // Where all eight lanes are live and pass the popcount bound, the scan skips both tests
         // (the common case: sorted rows, partners beyond the block, within every lane's range).
@@ -533,16 +525,8 @@ mod x86 {
             pop[l] = m.pop[i0 + l];
             rest[l] = m.pop[i0 + l] - m.pop_half[i0 + l];
         }
-        let (start, end) = match (
-            lanes
-                .iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| r.start)
-                .min(),
-            lanes.iter().map(|r| r.end).max(),
-        ) {
-            (Some(s), Some(e)) => (s, e),
-            _ => return,
+        let Some((start, end)) = span(lanes) else {
+            return;
         };
         for j in start..end {
             let pj = m.pop[j];
@@ -601,6 +585,17 @@ mod x86 {
             s7 += (rows[7][w] & bw).count_ones();
         }
         *sum = [s0, s1, s2, s3, s4, s5, s6, s7];
+    }
+
+    /// The rows `j` a block's lanes look at: from the lowest start of a non-empty range to the
+    /// highest end (`None` when every range is empty).
+    fn span(lanes: &[std::ops::Range<usize>]) -> Option<(usize, usize)> {
+        let start = lanes
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.start)
+            .min()?;
+        Some((start, lanes.iter().map(|r| r.end).max()?))
     }
 
     /// How many hits one [`block_scan`] holds before returning.
