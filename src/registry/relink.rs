@@ -51,6 +51,8 @@ pub(super) struct Start {
     pub frozen: FrozenLsh,
     /// The generation this run makes.
     pub generation: u32,
+    /// The registry's `--min-average` ([`super::Settings::min_average`]).
+    pub min_average: f64,
 }
 
 /// One registry run on the match model (see the module documentation).
@@ -68,14 +70,9 @@ pub(super) fn run(
         skipped,
         frozen,
         generation,
+        min_average,
     } = start;
     let s = job.settings;
-    let min_average = s.min_average.ok_or_else(|| {
-        Error::config(
-            &job.registry,
-            "internal: the rules' registry run on the model",
-        )
-    })?;
     // Every batch the registry keeps, read again, then the new ones.
     let kept: Vec<Batch> = prev
         .iter()

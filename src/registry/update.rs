@@ -582,7 +582,7 @@ fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary
             "damaged LSH bitmap",
         )
     })?;
-    if job.settings.min_average.is_some() {
+    if let Some(min_average) = job.settings.min_average {
         let start = super::relink::Start {
             prev,
             new,
@@ -590,6 +590,7 @@ fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary
             skipped,
             frozen,
             generation,
+            min_average,
         };
         return super::relink::run(job, &reg, start, pool, t0);
     }
