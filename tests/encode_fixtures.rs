@@ -240,3 +240,44 @@ fn parts_are_written_beside_the_clk() {
     }
     assert!(files[0] == files[1], "parts differ between -j 1 and -j 2");
 }
+
+/// The summary's count of rows repeating an earlier row's identifiers is exact: three more
+/// copies of rows already in the export add exactly three.
+#[test]
+fn repeated_rows_are_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let src = fixture("encoder/police.toml");
+    let original = std::fs::read_to_string(fixture("encoder/police.csv")).unwrap();
+    let count = |csv: &str, name: &str| -> u64 {
+        let input = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&input, csv).unwrap();
+        let out = dir.path().join(format!("{name}.parquet"));
+        let o = encode(
+            &src,
+            &key,
+            &input,
+            &out,
+            &["--reference-date", "2026-11-22"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_suffix(
+                        " rows repeat an earlier row's identifiers exactly (repeat contacts)",
+                    )
+                    .map(|n| n.parse().unwrap())
+            })
+            .unwrap_or(0)
+    };
+    let before = count(&original, "once");
+    let rows: Vec<&str> = original.lines().skip(1).collect();
+    let mut more = original.clone();
+    for r in [rows[0], rows[3], rows[0]] {
+        more.push_str(r);
+        more.push('\n');
+    }
+    assert_eq!(count(&more, "more"), before + 3);
+}

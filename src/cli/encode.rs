@@ -173,7 +173,7 @@ fn print_summary(job: &EncodeJob, s: &EncodeSummary) {
     }
     if s.repeat_rows > 0 {
         eprintln!(
-            "  ~{} rows repeat an earlier row's identifiers exactly (repeat contacts)",
+            "  {} rows repeat an earlier row's identifiers exactly (repeat contacts)",
             s.repeat_rows
         );
     }
