@@ -678,11 +678,16 @@ pub fn render(input: &ReportInput<'_>) -> String {
         // The probabilistic model: its weights and its own estimates, not the Dice histogram
         // (which then only shows how candidates were found).
         Some(m) => (
-            "Records were linked by a match model fitted on this run's own records (Fellegi-Sunter, \
-             issue #18): each identifier group's agreement adds or subtracts evidence (its weight, \
-             in bits), a missing group adds none, and records join a person while their average \
-             match probability stays high enough."
-                .to_string(),
+            format!(
+                "Records were linked by a match model (Fellegi-Sunter, issue #18; its parameters: \
+                 {}): each identifier group's agreement adds or subtracts evidence (its weight, \
+                 in bits), a missing group adds none, and records join a person while their \
+                 average match probability stays high enough.",
+                esc(m
+                    .get("parameters")
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("fitted on this run"))
+            ),
             weight_chart(m) + &match_weights(m),
             model_estimates(m),
         ),

@@ -435,8 +435,37 @@ pub struct LinkageSchema {
 /// The built-in default linkage schema (docs/encoding.md explains every number).
 pub const DEFAULT_SCHEMA_TOML: &str = include_str!("../fixtures/config/schema.toml");
 
+/// The record-CLK hardening line of [`DEFAULT_SCHEMA_TOML`].
+const DEFAULT_HARDENING_LINE: &str = "hardening = \"diffusion\"";
+
+/// The default schema's text without its hardening: the same fields and weights, the record
+/// CLK plain (`hardening = "none"`) and no `[parts]` table.
+///
+/// This is the baseline the default is measured against (docs/privacy.md: what hardening costs
+/// in F1, what the attacks recover without it) and the schema of tests that need
+/// record CLKs whose Dice similarity is the plain one. **Not for linking real data**: its
+/// record CLKs fall to the pattern-mining attack (docs/privacy.md).
+///
+/// ```
+/// use crosswalk::schema::{unhardened_default_toml, LinkageSchema};
+/// use std::path::Path;
+///
+/// let plain = LinkageSchema::from_toml(&unhardened_default_toml(), Path::new("plain.toml")).unwrap();
+/// assert!(plain.parts().is_empty());
+/// assert_eq!(plain.hardening_label(), "none");
+/// assert_eq!(plain.fields, LinkageSchema::default_schema().fields);
+/// ```
+pub fn unhardened_default_toml() -> String {
+    let text = DEFAULT_SCHEMA_TOML.replacen(DEFAULT_HARDENING_LINE, "hardening = \"none\"", 1);
+    match text.split_once("\n[parts]") {
+        Some((before, _)) => format!("{before}\n"),
+        None => text,
+    }
+}
+
 impl LinkageSchema {
-    /// The default schema (all ten identifier fields, 1024 bits).
+    /// The default schema (all ten identifier fields, 1024 bits; the record CLK and the
+    /// field-level parts diffused).
     pub fn default_schema() -> LinkageSchema {
         match LinkageSchema::from_toml(DEFAULT_SCHEMA_TOML, Path::new("<built-in schema>")) {
             Ok(s) => s,
@@ -694,7 +723,7 @@ mod tests {
     #[test]
     fn flip_probability_only_with_blip_and_in_range() {
         let with = |h: &str, p: &str| {
-            let text = DEFAULT_SCHEMA_TOML
+            let text = unhardened_default_toml()
                 .replace("hardening = \"none\"", &format!("hardening = \"{h}\"\n{p}"));
             LinkageSchema::from_toml(&text, Path::new("s.toml"))
         };
@@ -718,7 +747,7 @@ mod tests {
         // The default schema's fingerprint, as the docs print it.
         assert_eq!(
             LinkageSchema::default_schema().fingerprint(),
-            "88842eff6d93e221"
+            "8829d681bbd32925"
         );
         assert!(with("blip", "flip_probability = 0.0").is_err());
         assert!(with("none", "flip_probability = 0.1").is_err());
@@ -728,7 +757,7 @@ mod tests {
     #[test]
     fn diffusion_taps_only_with_diffusion_and_in_range() {
         let with = |h: &str, t: &str| {
-            let text = DEFAULT_SCHEMA_TOML
+            let text = unhardened_default_toml()
                 .replace("hardening = \"none\"", &format!("hardening = \"{h}\"\n{t}"));
             LinkageSchema::from_toml(&text, Path::new("s.toml"))
         };
@@ -765,7 +794,7 @@ mod tests {
         assert!(with("none", "diffusion_taps = 4").is_err());
         assert!(with("blip", "diffusion_taps = 4").is_err());
         assert!(with("diffusion", "flip_probability = 0.05").is_err());
-        let long = DEFAULT_SCHEMA_TOML
+        let long = unhardened_default_toml()
             .replace("hardening = \"none\"", "hardening = \"diffusion\"")
             .replace("bits = 1024 ", "bits = 16384 ");
         assert!(LinkageSchema::from_toml(&long, Path::new("s.toml")).is_err());
@@ -775,7 +804,7 @@ mod tests {
     #[test]
     fn parts_are_validated_and_their_defaults_filled() {
         let with = |parts: &str| {
-            let text = format!("{DEFAULT_SCHEMA_TOML}\n[parts]\n{parts}\n");
+            let text = format!("{}\n[parts]\n{parts}\n", unhardened_default_toml());
             LinkageSchema::from_toml(&text, Path::new("s.toml"))
         };
         let plain = with("").unwrap();
@@ -816,7 +845,9 @@ mod tests {
         let no_dob = with("dob_bits = 0").unwrap();
         assert!(!no_dob.parts().contains(&Part::Dob));
         assert!(no_dob.part_schema(Part::Dob).is_none());
-        assert!(LinkageSchema::default_schema().parts().is_empty());
+        let plain = LinkageSchema::from_toml(&unhardened_default_toml(), Path::new("p.toml"));
+        assert!(plain.unwrap().parts().is_empty());
+        assert_eq!(LinkageSchema::default_schema().parts(), Part::ALL.to_vec());
     }
 
     #[test]
@@ -838,12 +869,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_settings() {
-        let base = DEFAULT_SCHEMA_TOML.replace("bits = 1024", "bits = 1000");
+        let base = unhardened_default_toml().replace("bits = 1024", "bits = 1000");
         let err = LinkageSchema::from_toml(&base, Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().contains("multiple of 64"), "{err}");
-        let unknown = format!("{DEFAULT_SCHEMA_TOML}\nbogus = 1\n");
+        let unknown = format!("{}\nbogus = 1\n", unhardened_default_toml());
         assert!(LinkageSchema::from_toml(&unknown, Path::new("s.toml")).is_err());
-        let dh = DEFAULT_SCHEMA_TOML.replace("blake3-keyed-xof", "double-hash");
+        let dh = unhardened_default_toml().replace("blake3-keyed-xof", "double-hash");
         let err = LinkageSchema::from_toml(&dh, Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().contains("double hashing"), "{err}");
     }

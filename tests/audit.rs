@@ -65,8 +65,9 @@ struct Scored {
 }
 
 /// Synthesises a world of `persons` (seed 1) and the attacker's reference population (20,000
-/// persons, seed 1001), lets `schema` rewrite the world's schema, encodes every export with it
-/// and audits the encodings with the truth.
+/// persons, seed 1001), lets `schema` rewrite the default fields without hardening or parts
+/// ([`crosswalk::schema::unhardened_default_toml`]) into the world's schema, encodes every
+/// export with it and audits the encodings with the truth.
 fn audit_a_world(persons: usize, schema: impl Fn(String) -> String) -> Scored {
     audit_a_world_with(persons, schema, &[])
 }
@@ -77,7 +78,7 @@ fn audit_a_world_with(persons: usize, schema: impl Fn(String) -> String, extra: 
     let (world, refw) = (dir.path().join("world"), dir.path().join("ref"));
     synth(&world, persons, 1);
     synth(&refw, 20000, 1001);
-    let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
+    let text = crosswalk::schema::unhardened_default_toml();
     std::fs::write(world.join("schema.toml"), schema(text)).unwrap();
     let key = key_file(dir.path());
     let inputs = crate::link::encode_world_from(&world, dir.path(), &key);
@@ -345,7 +346,7 @@ fn refuses_what_would_mislead_and_is_deterministic() {
     let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
     std::fs::write(
         &folded,
-        text.replace("hardening = \"none\"", "hardening = \"xor-fold\""),
+        text.replace("hardening = \"diffusion\"", "hardening = \"xor-fold\""),
     )
     .unwrap();
     let o = audit(

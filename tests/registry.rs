@@ -26,17 +26,18 @@ const AGENCIES: [&str; 9] = [
 /// The committed world's exports split into three "months" (each agency's rows in three
 /// consecutive parts, header repeated) and encoded: `enc/m{1,2,3}_{agency}.parquet`, local
 /// maps in `maps/`.
+/// Encoded with the default fields without hardening or parts (plain record CLKs, what the
+/// record-level rules link).
 fn monthly_world(dir: &Path) -> Vec<Vec<PathBuf>> {
-    monthly_world_with(dir, &fixture("world/schema.toml"))
+    let schema = dir.join("plain.toml");
+    std::fs::write(&schema, crosswalk::schema::unhardened_default_toml()).unwrap();
+    monthly_world_with(dir, &schema)
 }
 
-/// [`monthly_world`] encoded with the world's schema plus field-level parts (`[parts]`): what
-/// the match model links.
+/// [`monthly_world`] encoded with the world's schema, the default (a diffused record CLK and
+/// field-level parts): what the match model links.
 fn monthly_world_with_parts(dir: &Path) -> Vec<Vec<PathBuf>> {
-    let schema = dir.join("parts.toml");
-    let text = std::fs::read_to_string(fixture("world/schema.toml")).unwrap();
-    std::fs::write(&schema, format!("{text}\n[parts]\n")).unwrap();
-    monthly_world_with(dir, &schema)
+    monthly_world_with(dir, &fixture("world/schema.toml"))
 }
 
 fn monthly_world_with(dir: &Path, schema: &Path) -> Vec<Vec<PathBuf>> {
@@ -426,7 +427,7 @@ fn foreign_encodings_are_refused_before_anything_is_written() {
     let o = crosswalk(&[
         "encode",
         "--schema",
-        fixture("world/schema.toml").to_str().unwrap(),
+        dir.path().join("plain.toml").to_str().unwrap(),
         "--source",
         fixture("world/mappings/police.toml").to_str().unwrap(),
         "--key-file",
@@ -699,8 +700,11 @@ fn only_files_crosswalk_wrote_are_cleaned_up() {
     assert_eq!(tree(&bak).len(), tree(&g1).len(), "the backup was touched");
     assert!(!reg.join(".crosswalk-AbC123.tmp").exists());
     assert!(!staging.exists());
-    // The orphan is the batch m2 added, so it is in use now, rewritten by the run.
-    assert!(reg.join(format!("batches/{orphan_id}.index")).exists());
+    // The orphan is the batch m2 added, so it is in use now: kept, and in the new generation.
+    assert!(reg.join(format!("batches/{orphan_id}.parquet")).exists());
+    let manifest =
+        std::fs::read_to_string(reg.join("generations/gen-000002/registry.json")).unwrap();
+    assert!(manifest.contains(&orphan_id), "{manifest}");
 }
 
 #[test]

@@ -298,13 +298,16 @@ pub fn encode_check(mapping: &Path, export: &Path) -> Output {
     ])
 }
 
-/// Writes `dir/parts.toml`: the default schema with an empty `[parts]` table (every part, its
-/// defaults), and returns its path.
+/// Writes `dir/parts.toml`: the default fields with a plain record CLK and an empty `[parts]`
+/// table (every part, its defaults), and returns its path.
 pub fn parts_schema_file(dir: &Path) -> PathBuf {
     let schema = dir.join("parts.toml");
     std::fs::write(
         &schema,
-        format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML),
+        format!(
+            "{}\n[parts]\n",
+            crosswalk::schema::unhardened_default_toml()
+        ),
     )
     .unwrap();
     schema

@@ -691,8 +691,7 @@ impl Encoder {
 /// use crosswalk::normalize::{name, Identifiers};
 /// use crosswalk::schema::{Field, LinkageSchema, Part};
 ///
-/// let text = format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML);
-/// let schema = LinkageSchema::from_toml(&text, "s.toml".as_ref()).unwrap();
+/// let schema = LinkageSchema::default_schema(); // it has a [parts] table
 /// let parts = PartEncoders::new(&schema, &SecretKey::from_bytes([1; 32]));
 /// let mut ids = Identifiers::default();
 /// ids.set(Field::GivenName, name("Ana").unwrap());
@@ -789,8 +788,7 @@ impl PartEncoders {
 /// use crosswalk::normalize::{name, Identifiers};
 /// use crosswalk::schema::{Field, LinkageSchema};
 ///
-/// let text = format!("{}\n[parts]\n", crosswalk::schema::DEFAULT_SCHEMA_TOML);
-/// let schema = LinkageSchema::from_toml(&text, "s.toml".as_ref()).unwrap();
+/// let schema = LinkageSchema::default_schema(); // it has a [parts] table
 /// let key = SecretKey::from_bytes([1; 32]);
 /// let row = RowEncoder::new(&schema, &key);
 /// let mut ids = Identifiers::default();
@@ -1009,11 +1007,14 @@ mod tests {
     use super::*;
     use crate::normalize;
 
+    /// The default fields without hardening or parts: record CLKs on the plain Dice scale.
+    fn plain() -> LinkageSchema {
+        let text = crate::schema::unhardened_default_toml();
+        LinkageSchema::from_toml(&text, std::path::Path::new("plain.toml")).unwrap()
+    }
+
     fn enc() -> Encoder {
-        Encoder::new(
-            &LinkageSchema::default_schema(),
-            &SecretKey::from_bytes([3; 32]),
-        )
+        Encoder::new(&plain(), &SecretKey::from_bytes([3; 32]))
     }
 
     fn person(given: &str, family: &str, dob: &str) -> Identifiers {
@@ -1039,8 +1040,8 @@ mod tests {
     /// fast encoder agrees with the reference one.
     #[test]
     fn blip_flips_a_share_of_bits_deterministically() {
-        let plain = LinkageSchema::default_schema();
-        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+        let plain = plain();
+        let text = crate::schema::unhardened_default_toml().replace(
             "hardening = \"none\"",
             "hardening = \"blip\"\nflip_probability = 0.1",
         );
@@ -1080,7 +1081,7 @@ mod tests {
     }
 
     fn diffusion_schema(taps: usize) -> LinkageSchema {
-        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+        let text = crate::schema::unhardened_default_toml().replace(
             "hardening = \"none\"",
             &format!("hardening = \"diffusion\"\ndiffusion_taps = {taps}"),
         );
@@ -1164,7 +1165,7 @@ mod tests {
     #[test]
     fn fast_path_matches_reference() {
         let e = enc();
-        let schema = LinkageSchema::default_schema();
+        let schema = plain();
         let key = SecretKey::from_bytes([3; 32]);
         let mut s = Scratch::default();
         for ids in samples() {
@@ -1178,7 +1179,7 @@ mod tests {
 
     /// A schema with the name fields salted by the birth year.
     fn salted_schema() -> LinkageSchema {
-        let text = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+        let text = crate::schema::unhardened_default_toml().replace(
             "namespace = \"name\"",
             "namespace = \"name\"\nsalt = \"birth_year\"",
         );
@@ -1189,10 +1190,7 @@ mod tests {
     fn salted_fields_match_the_reference_and_vary_with_the_year() {
         let schema = salted_schema();
         assert_eq!(schema.fields.iter().filter(|f| f.salt.is_some()).count(), 3);
-        assert_ne!(
-            schema.fingerprint(),
-            LinkageSchema::default_schema().fingerprint()
-        );
+        assert_ne!(schema.fingerprint(), plain().fingerprint());
         let key = SecretKey::from_bytes([3; 32]);
         let e = Encoder::new(&schema, &key);
         let mut s = Scratch::default();
@@ -1223,14 +1221,14 @@ mod tests {
             "same year shares the name's bits"
         );
         // Without a salt value the name hashes under the empty salt, not the plain key.
-        let plain = Encoder::new(&LinkageSchema::default_schema(), &key);
+        let plain = Encoder::new(&plain(), &key);
         let no_dob = names_only("MARIA", "LOPEZ", None);
         assert_ne!(
             encode(&no_dob),
             plain.encode(&no_dob, &mut Scratch::default())
         );
         // The date itself cannot be salted with its own year.
-        let bad = crate::schema::DEFAULT_SCHEMA_TOML.replace(
+        let bad = crate::schema::unhardened_default_toml().replace(
             "tokens = \"date\"",
             "tokens = \"date\"\nsalt = \"birth_year\"",
         );
@@ -1238,7 +1236,10 @@ mod tests {
     }
 
     fn parts_schema(parts: &str) -> LinkageSchema {
-        let text = format!("{}\n[parts]\n{parts}\n", crate::schema::DEFAULT_SCHEMA_TOML);
+        let text = format!(
+            "{}\n[parts]\n{parts}\n",
+            crate::schema::unhardened_default_toml()
+        );
         LinkageSchema::from_toml(&text, std::path::Path::new("parts.toml")).unwrap()
     }
 
@@ -1289,7 +1290,7 @@ mod tests {
             for h in record_hardenings {
                 for p in part_settings {
                     let mut text =
-                        crate::schema::DEFAULT_SCHEMA_TOML.replace("hardening = \"none\"", h);
+                        crate::schema::unhardened_default_toml().replace("hardening = \"none\"", h);
                     let salted = variant == "salted";
                     if salted {
                         text = text.replace(
@@ -1405,7 +1406,7 @@ mod tests {
             None
         );
         // A schema without [parts] writes none; a part whose fields the schema lacks neither.
-        assert!(PartEncoders::new(&LinkageSchema::default_schema(), &key).is_empty());
+        assert!(PartEncoders::new(&plain(), &key).is_empty());
         let mut no_ssn = parts_schema("ssn4_bits = 0");
         assert!(!no_ssn.parts().contains(&Part::Ssn4));
         no_ssn.fields.retain(|f| f.field != Field::Phone);
@@ -1425,7 +1426,7 @@ mod tests {
 
     #[test]
     fn key_changes_every_bit_position() {
-        let schema = LinkageSchema::default_schema();
+        let schema = plain();
         let a = Encoder::new(&schema, &SecretKey::from_bytes([1; 32]));
         let b = Encoder::new(&schema, &SecretKey::from_bytes([2; 32]));
         let mut s1 = Scratch::default();

@@ -446,6 +446,35 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
     Ok(model)
 }
 
+/// The built-in model's file: the `m` and `u` of a fit on a synthetic world of the default
+/// schema (the file's `about` says how it was made). See [`builtin_model`].
+pub const BUILTIN_MODEL_JSON: &str = include_str!("../../fixtures/config/model.json");
+
+/// The built-in model: what a run of the default schema too small to fit its own (a training
+/// session with fewer than [`MIN_SESSION_PAIRS`] pairs) weighs its evidence with; λ is still
+/// fitted on the run. Its `u` are the chance agreements of a synthetic population of realistic
+/// name and birth-date frequencies, its `m` the error rates of the synthetic agencies: a
+/// stand-in for a handful of records, not a substitute for a fit on the run
+/// (docs/linkage.md).
+///
+/// ```
+/// use crosswalk::link::evidence::{builtin_model, NAMES};
+///
+/// let model = builtin_model();
+/// // Equal names are far likelier among one person's records than among strangers.
+/// assert!(model.level_weight(NAMES, 5) > 10.0);
+/// ```
+pub fn builtin_model() -> Model {
+    let parsed = serde_json::from_str::<serde_json::Value>(BUILTIN_MODEL_JSON)
+        .map_err(|e| e.to_string())
+        .and_then(|v| model_from_diagnostics(&v));
+    match parsed {
+        Ok(m) => m,
+        // The embedded file is tested; this cannot fail in a released build.
+        Err(e) => panic!("built-in model is invalid: {e}"),
+    }
+}
+
 /// Fits the model on a run's own records, without truth:
 ///
 /// 1. `u` from the levels of random record pairs (`random`);

@@ -63,6 +63,53 @@ pub struct Outcome {
     /// The model of pairs sharing a household and a birth date, when the run has enough of
     /// them ([`Household`]).
     pub household: Option<Household>,
+    /// Where `m` and `u` came from.
+    pub parameters: Parameters,
+}
+
+/// Where a run asks its model's `m` and `u` to come from ([`persons`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Params<'a> {
+    /// Fitted on the run; a run too small to fit them is an error
+    /// ([`ModelError::EmptySession`]).
+    Fit,
+    /// Fitted on the run, or this model's (the built-in one,
+    /// [`evidence::builtin_model`]) when the run is too small to fit its own.
+    FitOr(&'a Model),
+    /// An earlier run's, used as they are.
+    Fixed(&'a Model),
+}
+
+/// Where a run's `m` and `u` came from ([`Outcome::parameters`]); λ is always fitted on the
+/// run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parameters {
+    /// Fitted on this run.
+    Fitted,
+    /// An earlier run's ([`Params::Fixed`]).
+    Fixed,
+    /// The built-in model's: the run was too small to fit its own ([`Params::FitOr`]).
+    BuiltIn {
+        /// The training session that had too few pairs.
+        session: &'static str,
+        /// Its pairs.
+        pairs: usize,
+    },
+}
+
+impl Parameters {
+    /// How `diagnostics.json` and the report name it.
+    pub fn label(&self) -> String {
+        match self {
+            Parameters::Fitted => "fitted on this run".into(),
+            Parameters::Fixed => "fixed (m and u from an earlier run; λ fitted)".into(),
+            Parameters::BuiltIn { session, pairs } => format!(
+                "built-in (m and u of crosswalk's built-in model, λ fitted: the run is too small \
+                 to fit its own, its {session} training session has {pairs} pairs, fewer than {})",
+                evidence::MIN_SESSION_PAIRS
+            ),
+        }
+    }
 }
 
 /// One chunk's share of an [`Outcome`]'s estimates and histogram.
@@ -285,7 +332,7 @@ pub fn persons(
     families: &[&ValueGroups],
     taps: Option<usize>,
     min_average: f64,
-    fixed: Option<&Model>,
+    params: Params,
 ) -> Result<Outcome, ModelError> {
     let n = records.len();
     let total_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
@@ -327,16 +374,22 @@ pub fn persons(
     // streams.
     let offered_count = offered_given - in_groups + streamed as usize;
     // Fitted on this run, or `m` and `u` fixed (an earlier run's) and only λ fitted here.
-    let (model, random_pairs) = match fixed {
-        Some(m) => (
-            evidence::refit_lambda(m.clone(), &counts, total_pairs.max(1.0)),
-            0,
-        ),
-        None => {
+    let refit = |m: &Model| evidence::refit_lambda(m.clone(), &counts, total_pairs.max(1.0));
+    let (model, random_pairs, parameters) = match params {
+        Params::Fixed(m) => (refit(m), 0, Parameters::Fixed),
+        Params::Fit | Params::FitOr(_) => {
             let random_count = RANDOM_PAIRS.min((total_pairs as usize).saturating_mul(2));
             let random = levels_of(records, &random_pairs(n, random_count), taps);
-            let model = evidence::fit_patterns(&counts, &random, total_pairs.max(1.0))?;
-            (model, random.len() / C)
+            match (
+                evidence::fit_patterns(&counts, &random, total_pairs.max(1.0)),
+                params,
+            ) {
+                (Ok(model), _) => (model, random.len() / C, Parameters::Fitted),
+                (Err(ModelError::EmptySession { session, pairs, .. }), Params::FitOr(m)) => {
+                    (refit(m), 0, Parameters::BuiltIn { session, pairs })
+                }
+                (Err(e), _) => return Err(e),
+            }
         }
     };
     // Every pair of one level vector has the same weight (computed once per vector), except
@@ -417,6 +470,7 @@ pub fn persons(
         name_values: frequencies.values(),
         name_kappa: frequencies.kappa(),
         household: household.clone(),
+        parameters,
     };
     // Per pair: its probability, and its share of the estimates and the histogram (summed in
     // chunks of fixed size, in order, so the sums do not depend on threads).
@@ -480,8 +534,8 @@ pub struct Settings<'a> {
     pub taps: Option<usize>,
     /// Average match probability at which clusters stop merging.
     pub min_average: f64,
-    /// An earlier run's `m` and `u`, used as they are (only λ is fitted on this run).
-    pub fixed: Option<&'a Model>,
+    /// Where `m` and `u` come from (λ is always fitted on this run).
+    pub params: Params<'a>,
     /// Whether every pair of names parts reaching [`NAMES_PASS_MIN`] is a candidate too (the
     /// all-pairs names pass: quadratic, for runs of up to [`super::candidates::FS_NAMES_ALL_PAIRS`]
     /// records by default).
@@ -538,7 +592,7 @@ pub fn link(
         &groups.iter().collect::<Vec<_>>(),
         settings.taps,
         settings.min_average,
-        settings.fixed,
+        settings.params,
     )?;
     Ok((outcome, left_out))
 }
@@ -567,7 +621,7 @@ mod tests {
             &[&dob],
             None,
             DEFAULT_MIN_AVERAGE,
-            None,
+            Params::Fit,
         )
         .unwrap();
         let mut right = 0;
@@ -590,7 +644,7 @@ mod tests {
             &[&ValueGroups::new(&records, |r| &r.dob, 0)],
             None,
             DEFAULT_MIN_AVERAGE,
-            None,
+            Params::Fit,
         )
         .unwrap();
         assert_eq!(stored.labels, out.labels);
@@ -640,7 +694,7 @@ mod tests {
                 &[&dob, &names],
                 None,
                 DEFAULT_MIN_AVERAGE,
-                None,
+                Params::Fit,
             )
             .unwrap()
         };
@@ -677,7 +731,7 @@ mod tests {
                 families,
                 None,
                 DEFAULT_MIN_AVERAGE,
-                None,
+                Params::Fit,
             )
             .unwrap()
         };
@@ -725,7 +779,7 @@ mod tests {
             &[&dob, &names, &ssn4],
             None,
             DEFAULT_MIN_AVERAGE,
-            None,
+            Params::Fit,
         )
         .unwrap();
         let mut model = fitted.model.clone();
@@ -738,7 +792,7 @@ mod tests {
                 &[&dob, &names, ssn4],
                 None,
                 DEFAULT_MIN_AVERAGE,
-                Some(&model),
+                Params::Fixed(&model),
             )
             .unwrap()
         };
@@ -817,7 +871,7 @@ mod tests {
                 &[dob],
                 None,
                 DEFAULT_MIN_AVERAGE,
-                None,
+                Params::Fit,
             )
         })
         .unwrap()

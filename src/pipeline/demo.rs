@@ -25,7 +25,7 @@ use crate::analytics::Settings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, AggregateCheck, Scores};
 use crate::keys::SecretKey;
-use crate::schema::LinkageSchema;
+use crate::schema::{LinkageSchema, Part};
 use crate::source::SourceMapping;
 use crate::synth::{self, SynthConfig};
 
@@ -103,10 +103,23 @@ pub fn run(
     }
     progress("linking at the taskforce");
     let run_dir = dir.join("run");
+    // As `crosswalk link` does by default (`--model auto`): the match model for encodings with
+    // names and birth-date parts (the default schema's), the record-level rules otherwise.
+    let parts = schema.parts();
+    let (model, threshold) = if parts.contains(&Part::Names) && parts.contains(&Part::Dob) {
+        (
+            link::LinkModel::Probabilistic {
+                min_average: crate::link::probabilistic::DEFAULT_MIN_AVERAGE,
+            },
+            crate::link::FS_THRESHOLD,
+        )
+    } else {
+        (link::LinkModel::Rules, DEFAULT_THRESHOLD)
+    };
     let link = link::run(&LinkJob {
         inputs,
         out: run_dir.clone(),
-        threshold: DEFAULT_THRESHOLD,
+        threshold,
         cohesion: DEFAULT_COHESION,
         containment: DEFAULT_CONTAINMENT,
         orphan_overlap: Some(DEFAULT_ORPHAN_OVERLAP),
@@ -114,7 +127,7 @@ pub fn run(
         blocking: link::Blocking::Auto,
         one_to_one: false,
         threads: 0,
-        model: link::LinkModel::Rules,
+        model,
         model_from: None,
     })?;
     progress("computing the aggregates and the report");

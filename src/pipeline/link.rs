@@ -32,6 +32,7 @@ use crate::compare::{ClkMatrix, Platform, Threshold};
 use crate::error::{Error, Result};
 use crate::io::entities::write_entities;
 use crate::io::{encodings, events};
+use crate::link::probabilistic::{Parameters, Params};
 
 /// Two records (by node id) and their Dice score.
 type ScoredPair = (u32, u32, f64);
@@ -171,9 +172,9 @@ pub fn shared_record_keys(files: &[encodings::Encodings], paths: &[PathBuf]) -> 
     out
 }
 
-/// A warning when hardened encodings are linked at the plain CLKs' default threshold: every
-/// hardening lowers every pair's Dice, and diffusion far below 0.8 (docs/encoding.md gives the
-/// thresholds measured for each).
+/// A warning when hardened encodings are linked by the rules at the plain CLKs' default
+/// threshold: every hardening lowers every pair's Dice, and diffusion far below 0.8
+/// (docs/encoding.md gives the thresholds measured for each).
 fn hardening_threshold_warning(hardening: &str, threshold: f64, default: f64) -> Option<String> {
     let hardened = !matches!(hardening, "none" | "unrecorded" | "unknown");
     (hardened && threshold == default).then(|| {
@@ -295,8 +296,12 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         LinkModel::Rules => crate::link::DEFAULT_THRESHOLD,
         LinkModel::Probabilistic { .. } => crate::link::FS_THRESHOLD,
     };
-    if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default_threshold) {
-        warnings.push(w);
+    // Under the model the record-CLK threshold only offers candidates (the parts weigh them),
+    // and 0.7 is the measured setting for diffused record CLKs too (docs/linkage.md).
+    if job.model == LinkModel::Rules {
+        if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default_threshold) {
+            warnings.push(w);
+        }
     }
     let parts_taps = match job.model {
         LinkModel::Rules => None,
@@ -330,8 +335,10 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         platform,
         blocking,
         model: model_diag,
+        model_warning,
         seconds: [t_read, t_lsh, t_compare, t_cluster, t_orphans],
     } = linked;
+    warnings.extend(model_warning);
     // 5. Write.
     let t3 = Instant::now();
     // Person numbers in order of first appearance.
@@ -466,6 +473,8 @@ pub(crate) struct Linked<'a> {
     pub blocking: serde_json::Value,
     /// The model's section of the diagnostics (null for the rules).
     pub model: serde_json::Value,
+    /// A warning about the model for the run's summary (its parameters are the built-in ones).
+    pub model_warning: Option<String>,
     /// Seconds: reading and records, LSH tables, comparing, clustering, of which lone records.
     pub seconds: [f64; 5],
 }
@@ -686,6 +695,7 @@ pub(crate) fn link_files<'a>(
     );
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let mut model_diag = serde_json::Value::Null;
+    let mut model_warning = None;
     let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
         (job.model, parts_taps)
     {
@@ -700,10 +710,24 @@ pub(crate) fn link_files<'a>(
             Blocking::Lsh(_) => false,
             Blocking::Auto => records.len() <= FS_NAMES_ALL_PAIRS,
         };
+        // A run of the built-in schema too small to fit its own model takes the built-in
+        // one's `m` and `u`; a run of another schema has no such stand-in.
+        let builtin = files
+            .iter()
+            .all(|f| {
+                f.meta.schema_fingerprint
+                    == crate::schema::LinkageSchema::default_schema().fingerprint()
+            })
+            .then(crate::link::evidence::builtin_model);
+        let params = match (&fixed, &builtin) {
+            (Some(m), _) => Params::Fixed(m),
+            (None, Some(b)) => Params::FitOr(b),
+            (None, None) => Params::Fit,
+        };
         let settings = crate::link::probabilistic::Settings {
             taps,
             min_average,
-            fixed: fixed.as_ref(),
+            params,
             names_all_pairs,
         };
         let (outcome, left_out) = pool
@@ -714,13 +738,15 @@ pub(crate) fn link_files<'a>(
                     format!("the match model cannot be fitted on these records: {e}"),
                 )
             })?;
-        model_diag = model_diagnostics(
-            &outcome,
-            fixed.is_some(),
-            min_average,
-            &left_out,
-            names_all_pairs,
-        );
+        if let Parameters::BuiltIn { session, pairs } = outcome.parameters {
+            model_warning = Some(format!(
+                "the run is too small to fit the match model (its {session} training session \
+                 has {pairs} candidate pairs, fewer than {}): its m and u are crosswalk's \
+                 built-in ones, fitted on a synthetic world (docs/linkage.md)",
+                crate::link::evidence::MIN_SESSION_PAIRS
+            ));
+        }
+        model_diag = model_diagnostics(&outcome, min_average, &left_out, names_all_pairs);
         outcome.labels
     } else if job.one_to_one {
         one_to_one(keys.len(), &edges(), &agency_of)
@@ -766,6 +792,7 @@ pub(crate) fn link_files<'a>(
         platform: platform.name(),
         blocking,
         model: model_diag,
+        model_warning,
         seconds: [t_read, t_lsh, t_compare, t_cluster, t_orphans],
     })
 }
@@ -774,7 +801,6 @@ pub(crate) fn link_files<'a>(
 /// λ, and its own estimates of false and missed matches among the candidates.
 fn model_diagnostics(
     o: &crate::link::probabilistic::Outcome,
-    fixed: bool,
     min_average: f64,
     left_out: &[(&str, usize)],
     names_all_pairs: bool,
@@ -809,7 +835,7 @@ fn model_diagnostics(
         .collect();
     serde_json::json!({
         "method": "fellegi-sunter",
-        "parameters": if fixed { "fixed (m and u from an earlier run; λ fitted)" } else { "fitted on this run" },
+        "parameters": o.parameters.label(),
         "min_average": min_average,
         "lambda": o.model.lambda,
         "random_pairs": o.random_pairs,

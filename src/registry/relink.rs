@@ -171,6 +171,7 @@ pub(super) fn run(
             platform: "none",
             blocking: serde_json::Value::Null,
             model: serde_json::Value::Null,
+            model_warning: None,
             seconds: [0.0; 5],
         }
     } else {
