@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `crosswalk encode -j 2` on one large synthetic export under three schemas: the default (record
-# CLK only), with field-level parts (`[parts]`, diffused parts), and with parts and a diffused
-# record CLK. Prints each schema's median wall time and rows per second.
+# `crosswalk encode -j 2` on one large synthetic export under three schemas: the default (a
+# diffused record CLK beside diffused field-level parts), plain (the default fields unhardened,
+# record CLK only) and parts (plain record CLK beside diffused parts). Prints each schema's
+# median wall time and rows per second.
 #
 # Usage: benches/encode_speed.sh [PERSONS]
 #   PERSONS (default 280000): the world `crosswalk synth --seed 1` makes; its police export is
@@ -23,15 +24,19 @@ trap 'rm -rf "$dir"' EXIT
 export_csv="$dir/world/exports/police.csv"
 mapping="$dir/world/mappings/police.toml"
 rows=$(($(wc -l < "$export_csv") - 1))
+# default: the built-in schema (a diffused record CLK beside diffused parts); plain: the same
+# fields unhardened and without parts (the default before 2026-12-07); parts: plain record CLK
+# beside diffused parts.
 cp fixtures/config/schema.toml "$dir/default.toml"
-printf '%s\n[parts]\n' "$(sed 's/^name = .*/name = "parts"/' fixtures/config/schema.toml)" > "$dir/parts.toml"
-sed 's/^hardening = "none" .*/hardening = "diffusion"/' "$dir/parts.toml" > "$dir/parts_diffused.toml"
-grep -q '^hardening = "diffusion"' "$dir/parts_diffused.toml"
+sed -e 's/^hardening = "diffusion" .*/hardening = "none"/' -e '/^\[parts\]/,$d' fixtures/config/schema.toml > "$dir/plain.toml"
+printf '%s\n[parts]\n' "$(cat "$dir/plain.toml")" > "$dir/parts.toml"
+grep -q '^hardening = "none"' "$dir/plain.toml" && ! grep -q '^\[parts\]' "$dir/plain.toml"
+grep -q '^hardening = "diffusion"' "$dir/default.toml" && grep -q '^\[parts\]' "$dir/default.toml"
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '); AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no); $rows rows"
 binaries=("$bin")
 [ -n "${BASELINE:-}" ] && binaries+=("$BASELINE")
 for _ in $(seq "$repeat"); do
-  for schema in default parts parts_diffused; do
+  for schema in default plain parts; do
     for b in "${binaries[@]}"; do
       start=$(date +%s.%N)
       "$b" encode --schema "$dir/$schema.toml" --source "$mapping" --key-file "$dir/key" \
