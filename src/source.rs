@@ -535,7 +535,12 @@ impl std::fmt::Display for UnknownCodeLine {
 impl UnknownCodeTally {
     /// Counts `code`, met in data row `row`.
     pub fn add(&mut self, code: &UnknownCode, row: u64) {
-        let e = self.by_value.entry(code.clone()).or_default();
+        // A code met before (the common case: a built-in reading on every row) is counted
+        // without a copy of its value.
+        let e = match self.by_value.get_mut(code) {
+            Some(e) => e,
+            None => self.by_value.entry(code.clone()).or_default(),
+        };
         e.0 += 1;
         if e.1.len() < ROWS_LISTED {
             e.1.push(row);
