@@ -590,10 +590,27 @@ fn a_second_run_is_refused_while_one_holds_the_registry_and_a_dead_one_frees_it(
 use crate::util::{assert_same_tree, tree};
 
 /// Two small fixture exports encoded into `dir`: (first, second).
+/// Writes `DIR/plain.toml`: the default fields unhardened and without parts (what the
+/// record-level rules link).
+fn plain_schema(dir: &Path) -> PathBuf {
+    let schema = dir.join("plain.toml");
+    std::fs::write(&schema, crosswalk::schema::unhardened_default_toml()).unwrap();
+    schema
+}
+
+/// [`crate::util::encode_fixture`] under [`plain_schema`].
+fn encode_plain_fixture(dir: &Path, stem: &str) -> (std::process::Output, PathBuf) {
+    let schema = plain_schema(dir);
+    crate::util::encode_fixture(dir, stem, &["--schema", schema.to_str().unwrap()])
+}
+
+/// Two encoder fixtures encoded with the default fields unhardened and without parts: a
+/// registry on the record-level rules.
 fn two_batches(dir: &Path) -> (PathBuf, PathBuf) {
-    let (o, a) = crate::util::encode_fixture(dir, "dcf", &[]);
+    let (o, a) = encode_plain_fixture(dir, "dcf");
     assert!(o.status.success(), "{}", stderr(&o));
-    let (o, b) = crate::util::encode_fixture(dir, "police", &[]);
+    let (o, b) = encode_plain_fixture(dir, "police");
+
     assert!(o.status.success(), "{}", stderr(&o));
     (a, b)
 }
@@ -651,7 +668,7 @@ fn a_directory_that_is_not_a_registry_is_refused_untouched() {
     // An empty directory becomes a registry.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let (o, c) = crate::util::encode_fixture(dir.path(), "cac", &[]);
+    let (o, c) = encode_plain_fixture(dir.path(), "cac");
     assert!(o.status.success());
     assert!(link_registry(&empty, "m1", &[c], &[]).status.success());
     assert_eq!(registry::current_generation(&empty).unwrap(), 1);
@@ -700,11 +717,8 @@ fn only_files_crosswalk_wrote_are_cleaned_up() {
     assert_eq!(tree(&bak).len(), tree(&g1).len(), "the backup was touched");
     assert!(!reg.join(".crosswalk-AbC123.tmp").exists());
     assert!(!staging.exists());
-    // The orphan is the batch m2 added, so it is in use now: kept, and in the new generation.
-    assert!(reg.join(format!("batches/{orphan_id}.parquet")).exists());
-    let manifest =
-        std::fs::read_to_string(reg.join("generations/gen-000002/registry.json")).unwrap();
-    assert!(manifest.contains(&orphan_id), "{manifest}");
+    // The orphan is the batch m2 added, so it is in use now, rewritten by the run.
+    assert!(reg.join(format!("batches/{orphan_id}.index")).exists());
 }
 
 #[test]
@@ -733,7 +747,7 @@ fn withdrawing_and_adding_one_batch_in_one_run_is_refused() {
 fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_batches(dir.path());
-    let (o, c) = crate::util::encode_fixture(dir.path(), "cac", &[]);
+    let (o, c) = encode_plain_fixture(dir.path(), "cac");
     assert!(o.status.success());
     let reg = dir.path().join("reg");
     for (label, f) in [("m1", &a), ("m2", &b), ("m3", &c)] {
@@ -743,7 +757,7 @@ fn later_generations_are_never_removed_and_a_dead_first_run_is_a_new_registry() 
     // CURRENT moved back two generations by hand: a run would have to delete gen 2 and 3.
     std::fs::write(reg.join("CURRENT"), "gen-000001\n").unwrap();
     let before = tree(&reg);
-    let (o, d) = crate::util::encode_fixture(dir.path(), "rhtrt", &[]);
+    let (o, d) = encode_plain_fixture(dir.path(), "rhtrt");
     assert!(o.status.success());
     let o = link_registry(&reg, "m4", std::slice::from_ref(&d), &[]);
     let err = stderr(&o);
@@ -830,4 +844,55 @@ fn a_registry_on_the_model_can_withdraw_every_batch() {
         !again.is_empty() && again.is_disjoint(&ids),
         "numbers are never reused"
     );
+}
+
+/// A registry whose first run is too small to fit the match model (one encoder fixture, the
+/// default schema) links by the built-in model's `m` and `u`, warns, and records them as
+/// built-in; it fits its own at the first run that can (here when the committed world's
+/// batches come) and keeps those from then on.
+#[test]
+fn a_registry_begun_too_small_fits_its_own_model_when_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, small) = crate::util::encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reg = dir.path().join("reg");
+    let parameters = |g: u32| -> String {
+        let text = std::fs::read_to_string(
+            reg.join("generations")
+                .join(registry::generation_name(g))
+                .join("registry.json"),
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["model"]["parameters"].as_str().unwrap().to_string()
+    };
+    let o = link_registry(&reg, "m1", &[small], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("too small to fit the match model"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(parameters(1).starts_with("built-in"), "{}", parameters(1));
+    // The committed world's batches (the same key): enough to fit.
+    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
+    let (first, rest) = world.split_at(4);
+    let o = link_registry(&reg, "m2", first, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("too small"), "{}", stderr(&o));
+    assert_eq!(parameters(2), "fitted on this run");
+    let o = link_registry(&reg, "m3", rest, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Kept as generation 2 fitted them.
+    assert_eq!(parameters(3), "fitted on this run");
+    let m = |g: u32| -> serde_json::Value {
+        let text = std::fs::read_to_string(
+            reg.join("generations")
+                .join(registry::generation_name(g))
+                .join("registry.json"),
+        )
+        .unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["model"]["comparisons"].clone()
+    };
+    assert_eq!(m(2), m(3));
 }

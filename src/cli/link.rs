@@ -234,6 +234,9 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             lsh,
             threads: super::threads(args.threads),
         })?;
+        for w in &s.warnings {
+            eprintln!("crosswalk: warning: {w}");
+        }
         for p in &s.skipped {
             eprintln!(
                 "crosswalk link: {} is in the registry already; skipped",
@@ -289,8 +292,9 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         eprintln!("crosswalk: warning: {w}");
     }
     eprintln!(
-        "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons by {} ({} lone records attached by overlap); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
-        s.records, s.rows, s.clks, s.persons, if fs { "the match model (fs)" } else { "the record-level rules" }, s.orphans_attached, s.candidates, s.pairs, threshold, s.platform,
+        "crosswalk link: {} records ({} rows, {} CLKs) -> {} persons by {} ({} lone records attached {}); {} candidate pairs, {} at or above {} ({} kernel); {:.2}s read, {:.2}s compare, {:.2}s cluster",
+        s.records, s.rows, s.clks, s.persons, if fs { "the match model (fs)" } else { "the record-level rules" }, s.orphans_attached,
+        if fs { "to their likeliest partner's person" } else { "by overlap" }, s.candidates, s.pairs, threshold, s.platform,
         s.seconds[0], s.seconds[1], s.seconds[2]
     );
     super::stdout_line(&out.join("entities.parquet").display().to_string())

@@ -696,6 +696,7 @@ pub(crate) fn link_files<'a>(
     let agency_of: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let mut model_diag = serde_json::Value::Null;
     let mut model_warning = None;
+    let mut lone_attached = 0;
     let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
         (job.model, parts_taps)
     {
@@ -746,6 +747,7 @@ pub(crate) fn link_files<'a>(
                 crate::link::evidence::MIN_SESSION_PAIRS
             ));
         }
+        lone_attached = outcome.lone_attached;
         model_diag = model_diagnostics(&outcome, min_average, &left_out, names_all_pairs);
         outcome.labels
     } else if job.one_to_one {
@@ -773,7 +775,7 @@ pub(crate) fn link_files<'a>(
             };
             attach_orphans(&labels, &rows, min_overlap, job.orphan_margin)
         }),
-        None => (labels, 0),
+        None => (labels, lone_attached),
     };
     let t_cluster = t2.elapsed().as_secs_f64();
     let t_orphans = t_orphans.elapsed().as_secs_f64();
@@ -847,6 +849,7 @@ fn model_diagnostics(
             .iter()
             .map(|&(part, n)| (part.to_string(), serde_json::Value::from(n)))
             .collect::<serde_json::Map<_, _>>(),
+        "lone_records_attached": o.lone_attached,
         "likely_matches": o.likely_matches,
         "expected_false_matches": round(o.expected_false, 1),
         "expected_missed_matches": round(o.expected_missed, 1),

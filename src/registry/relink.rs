@@ -107,8 +107,16 @@ pub(super) fn run(
     for (f, path) in files.iter().zip(&inputs).skip(1) {
         check_same(&files[0].meta, &inputs[0], &f.meta, path)?;
     }
-    // The model's m and u: fitted at the first run, read from the registry after it.
-    let fixed = match prev.as_ref().and_then(|p| p.manifest.model.as_ref()) {
+    // The model's m and u: fitted at the first run, read from the registry after it. A
+    // registry whose first run was too small to fit its own (the built-in model's m and u)
+    // fits them again at every run until one can; those are then kept.
+    let stored = prev.as_ref().and_then(|p| p.manifest.model.as_ref());
+    let built_in = stored.is_some_and(|section| {
+        section["parameters"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("built-in"))
+    });
+    let fixed = match stored.filter(|_| !built_in) {
         Some(section) => Some(
             crate::link::evidence::model_from_diagnostics(section).map_err(|e| {
                 Error::encoding(
@@ -117,7 +125,7 @@ pub(super) fn run(
                 )
             })?,
         ),
-        None if prev.is_some() => {
+        None if prev.is_some() && !built_in => {
             return Err(Error::encoding(
                 reg.generation_dir(generation - 1).join("registry.json"),
                 "damaged: a registry on the match model without its model",
@@ -153,6 +161,7 @@ pub(super) fn run(
         platform,
         blocking,
         model,
+        model_warning,
         seconds,
         ..
     } = if files.is_empty() {
@@ -250,10 +259,11 @@ pub(super) fn run(
     let changing_count = changing.iter().filter(|&&c| c).count();
     let t_cluster = seconds[3] + t_cluster.elapsed().as_secs_f64();
     let t3 = Instant::now();
-    // The parameters of the first run, kept as they are by every later one.
+    // The parameters of the first run, kept as they are by every later one (or of this run,
+    // while the registry's are still the built-in ones).
     let parameters = match prev.as_ref().and_then(|p| p.manifest.model.clone()) {
-        Some(m) => m,
-        None => model.clone(),
+        Some(m) if !built_in => m,
+        _ => model.clone(),
     };
     let ids_text: Vec<String> = person.iter().map(|&p| person_id(p)).collect();
     let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
@@ -322,6 +332,7 @@ pub(super) fn run(
             t3.elapsed().as_secs_f64(),
         ],
         relinked: true,
+        warnings: model_warning.into_iter().collect(),
     })
 }
 

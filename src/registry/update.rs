@@ -86,6 +86,8 @@ pub struct UpdateSummary {
     /// Whether the run linked every kept batch again (a registry on the match model) rather
     /// than the new records against the old.
     pub relinked: bool,
+    /// Warnings for the run's summary (the model's `m` and `u` are the built-in ones).
+    pub warnings: Vec<String>,
 }
 
 /// A record pair that counts as evidence: nodes `a < b`, best Dice and best overlap
@@ -1187,6 +1189,7 @@ fn run_locked(job: &UpdateJob, pool: &rayon::ThreadPool) -> Result<UpdateSummary
         candidates,
         seconds: [t_read, t_compare, t_cluster, t3.elapsed().as_secs_f64()],
         relinked: false,
+        warnings: Vec::new(),
     })
 }
 
