@@ -36,7 +36,10 @@ pub fn demo(args: &DemoArgs) -> crosswalk::Result<()> {
     );
     eprintln!(
         "  the taskforce linked {} records into {} persons ({} candidate pairs, {:.2}s)",
-        s.link.records, s.link.persons, s.link.candidates, s.link.seconds[1]
+        s.link.records,
+        s.link.persons,
+        s.link.candidates,
+        s.link.seconds.iter().sum::<f64>()
     );
     eprintln!(
         "  against the truth: {} persons really; pairwise precision {:.3}, recall {:.3}, F1 {:.3}",

@@ -107,8 +107,9 @@ impl Parameters {
             Parameters::Fitted => "fitted on this run".into(),
             Parameters::Fixed => "fixed (m and u from an earlier run; λ fitted)".into(),
             Parameters::BuiltIn { session, pairs } => format!(
-                "built-in (m and u of crosswalk's built-in model, λ fitted: the run is too small \
-                 to fit its own, its {session} training session has {pairs} pairs, fewer than {})",
+                "built-in (m and u of crosswalk's built-in model, λ fitted on the run's pairs: \
+                 the run is too small to fit its own, its {session} training session has \
+                 {pairs} pairs, fewer than {})",
                 evidence::MIN_SESSION_PAIRS
             ),
         }

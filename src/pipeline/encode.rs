@@ -85,8 +85,9 @@ pub struct EncodeSummary {
     /// Alias CLKs written.
     pub alias_clks: u64,
     /// Rows whose CLK equals an earlier row's: repeat contacts of the same person with
-    /// identical identifiers. Counted from a 64-bit digest of each CLK (the odds that two different
-    /// CLKs of a million rows share one are below 1 in 10^7).
+    /// identical identifiers. Counted from a 64-bit digest of each CLK, so two different CLKs
+    /// whose digests collide would count as a repeat (for a uniform 64-bit hash, odds below 1
+    /// in 10^7 at a million rows).
     pub repeat_rows: u64,
     /// Key check value of the key used.
     pub kcv: String,
@@ -133,8 +134,10 @@ fn check_paths(job: &EncodeJob) -> Result<()> {
 
 /// How many of `digests` repeat an earlier one (sorts them).
 ///
-/// Replaces a Bloom filter probed row by row on the writer thread: its seven cache-missing
-/// probes per row were 4% of the encode job's CPU, and its count was approximate.
+/// Replaces a Bloom filter probed row by row on the writer thread: its seven probes per row
+/// were 4% of a profile's samples, and removing them saved 7% of the job's CPU (an
+/// interleaved A/B, docs/measurements/2026-12-07-encode-cpu.md); its count was approximate.
+/// This one is exact up to a collision of two CLKs' 64-bit digests.
 fn repeats(digests: &mut [u64]) -> u64 {
     digests.sort_unstable();
     digests.windows(2).filter(|w| w[0] == w[1]).count() as u64

@@ -62,8 +62,9 @@ pub enum LinkModel {
     /// lone-record attachment (docs/linkage.md).
     Rules,
     /// A Fellegi-Sunter model over the records' field-level parts, fitted on the run's own
-    /// records ([`crate::link::probabilistic`]); the encodings must carry parts (a schema with
-    /// `[parts]`). The threshold then only chooses candidates by record-CLK Dice; records with
+    /// records ([`crate::link::probabilistic`]; a run of the default schema too small to fit
+    /// its own takes the built-in model's `m` and `u`); the encodings must carry parts (a
+    /// schema with `[parts]`). The threshold then only chooses candidates by record-CLK Dice; records with
     /// equal birth-date, names, phone, address or SSN-4 parts are candidates too. Clusters
     /// merge while their average match probability is at least `min_average`.
     Probabilistic {
@@ -713,12 +714,10 @@ pub(crate) fn link_files<'a>(
         };
         // A run of the built-in schema too small to fit its own model takes the built-in
         // one's `m` and `u`; a run of another schema has no such stand-in.
+        let default_fingerprint = crate::schema::LinkageSchema::default_schema().fingerprint();
         let builtin = files
             .iter()
-            .all(|f| {
-                f.meta.schema_fingerprint
-                    == crate::schema::LinkageSchema::default_schema().fingerprint()
-            })
+            .all(|f| f.meta.schema_fingerprint == default_fingerprint)
             .then(crate::link::evidence::builtin_model);
         let params = match (&fixed, &builtin) {
             (Some(m), _) => Params::Fixed(m),
