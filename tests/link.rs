@@ -57,10 +57,10 @@ pub fn link(run: &Path, inputs: &[PathBuf], extra: &[&str]) -> std::process::Out
 }
 
 /// The quality floor on fixtures/world at the default settings: the default schema's
-/// encodings, linked by the match model (docs/linkage.md has the figures: F1 0.967, P 0.950,
-/// R 0.985 and 300 persons for 300 with the test key; 7 of its 8 wrong merges are twins; the
+/// encodings, linked by the match model (docs/linkage.md has the figures: F1 0.972, P 0.950,
+/// R 0.994 and 297 persons for 300 with the test key; 7 of its 8 wrong merges are twins; the
 /// exact-match baseline scores 0.70). The record-level rules on plain record CLKs keep their
-/// own floor below.
+/// own floor (F1 0.992).
 #[test]
 fn links_the_world_above_the_floor_deterministically() {
     let dir = tempfile::tempdir().unwrap();
