@@ -896,3 +896,32 @@ fn a_registry_begun_too_small_fits_its_own_model_when_it_can() {
     };
     assert_eq!(m(2), m(3));
 }
+
+/// A registry still on the built-in model whose batches are all withdrawn keeps its model
+/// section (the empty run links nothing and fits nothing), so the next run that adds batches
+/// is not refused as damaged, and fits its own.
+#[test]
+fn a_registry_on_the_built_in_model_survives_withdrawing_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (o, small) = crate::util::encode_fixture(dir.path(), "dcf", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reg = dir.path().join("reg");
+    let o = link_registry(&reg, "m1", std::slice::from_ref(&small), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = link_registry(&reg, "m2", &[], &["--withdraw", small.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = |g: u32| -> serde_json::Value {
+        let text = std::fs::read_to_string(
+            reg.join("generations")
+                .join(registry::generation_name(g))
+                .join("registry.json"),
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert_eq!(manifest(2)["model"]["parameters_source"], "built-in");
+    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
+    let o = link_registry(&reg, "m3", &world, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(manifest(3)["model"]["parameters_source"], "fitted");
+}

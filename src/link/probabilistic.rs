@@ -66,7 +66,7 @@ pub struct Outcome {
     /// Where `m` and `u` came from.
     pub parameters: Parameters,
     /// Records the clustering left alone that joined the person of their likeliest partner
-    /// ([`attach_lone`]).
+    /// (`attach_lone`, docs/linkage.md "Lone records").
     pub lone_attached: usize,
 }
 
@@ -82,6 +82,9 @@ pub enum Params<'a> {
     /// An earlier run's, used as they are.
     Fixed(&'a Model),
 }
+
+/// [`Parameters::source`] of the built-in model's `m` and `u`.
+pub const BUILT_IN_SOURCE: &str = "built-in";
 
 /// Where a run's `m` and `u` came from ([`Outcome::parameters`]); λ is always fitted on the
 /// run.
@@ -101,6 +104,17 @@ pub enum Parameters {
 }
 
 impl Parameters {
+    /// A short, stable name for `diagnostics.json`'s `parameters_source`: `fitted`, `fixed` or
+    /// `built-in` (a registry reads it to know whether its `m` and `u` are still the built-in
+    /// ones).
+    pub fn source(&self) -> &'static str {
+        match self {
+            Parameters::Fitted => "fitted",
+            Parameters::Fixed => "fixed",
+            Parameters::BuiltIn { .. } => BUILT_IN_SOURCE,
+        }
+    }
+
     /// How `diagnostics.json` and the report name it.
     pub fn label(&self) -> String {
         match self {
@@ -533,7 +547,7 @@ pub fn persons(
 }
 
 /// Least match probability at which a record the clustering left alone joins the person of
-/// its likeliest partner ([`attach_lone`]): more likely one person than not.
+/// its likeliest partner (`attach_lone`): more likely one person than not.
 pub const LONE_MIN_PROBABILITY: f64 = 0.5;
 
 /// ... if no other person's likeliest pair with it comes within this of that one.
@@ -541,7 +555,8 @@ pub const LONE_MARGIN: f64 = 0.1;
 
 /// Records the clustering left alone, attached: a lone record joins the person (a cluster of
 /// two or more records) holding its likeliest partner, when that pair's match probability is
-/// at least [`LONE_MIN_PROBABILITY`] and every other person's likeliest pair with it is at
+/// at least [`LONE_MIN_PROBABILITY`] and every other record's cluster (a person, or another
+/// lone record: it may be the same person as this one) has its likeliest pair with it at
 /// least [`LONE_MARGIN`] lower. Returns the labels (still the smallest record index of each
 /// person) and how many records joined.
 ///
@@ -561,7 +576,7 @@ fn attach_lone(labels: &[u32], edges: &[Edge]) -> (Vec<u32>, usize) {
     // Per lone record: its best probability, that partner's person, and the best probability
     // towards any other person.
     let mut best: FxHashMap<u32, (f64, u32, f64)> = FxHashMap::default();
-    for e in edges {
+    for e in edges.iter().filter(|e| e.a != e.b) {
         for (x, y) in [(e.a, e.b), (e.b, e.a)] {
             if size[&labels[x as usize]] != 1 {
                 continue;
@@ -694,10 +709,17 @@ mod tests {
             e(7, 2, 0.45),
             // 8 and 9: only each other.
             e(8, 9, 0.95),
+            // 10: its likeliest partner is 0, alone before 0 joins person 1: no chain.
+            e(10, 0, 0.75),
+            e(10, 5, 0.6),
+            // 11: 0.8 with person 4, but 0.75 with lone record 7: too close to call.
+            e(11, 4, 0.8),
+            e(11, 7, 0.75),
         ];
+        let labels: Vec<u32> = labels.into_iter().chain([10, 11]).collect();
         let (out, attached) = attach_lone(&labels, &edges);
         assert_eq!(attached, 1);
-        assert_eq!(out, vec![0, 0, 0, 0, 4, 4, 6, 7, 8, 9]);
+        assert_eq!(out, vec![0, 0, 0, 0, 4, 4, 6, 7, 8, 9, 10, 11]);
         // The same edges in another order: the same labels.
         let mut reversed = edges.clone();
         reversed.reverse();

@@ -127,7 +127,8 @@ pub struct LinkSummary {
     pub pairs: usize,
     /// Persons found.
     pub persons: usize,
-    /// Lone records attached to a cluster by overlap ([`attach_orphans`]).
+    /// Lone records attached: to a cluster by overlap under the rules ([`attach_orphans`]),
+    /// to their likeliest partner's person under the model.
     pub orphans_attached: usize,
     /// Kernel platform used.
     pub platform: &'static str,
@@ -837,6 +838,7 @@ fn model_diagnostics(
     serde_json::json!({
         "method": "fellegi-sunter",
         "parameters": o.parameters.label(),
+        "parameters_source": o.parameters.source(),
         "min_average": min_average,
         "lambda": o.model.lambda,
         "random_pairs": o.random_pairs,

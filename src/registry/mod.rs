@@ -217,7 +217,9 @@ pub struct Manifest {
     pub history: Vec<HistoryEntry>,
     /// A registry on the match model: the model section of its first generation's
     /// `diagnostics.json`, whose `m` and `u` every later run uses as they are (λ is fitted
-    /// again on each run's records). Absent for the rules.
+    /// again on each run's records); while they are the built-in model's (`parameters_source`
+    /// `built-in`: the first run was too small to fit), each run fits again and the first that
+    /// can stores its own. Absent for the rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<serde_json::Value>,
 }

@@ -1,5 +1,7 @@
 //! A registry on the match model: each run links every batch the registry keeps again, with
-//! the model's `m` and `u` fixed at the registry's first run, and hands the old ids on.
+//! the model's `m` and `u` fixed at the registry's first run (or, while they are the built-in
+//! model's because that run was too small, at the first run that can fit its own), and hands
+//! the old ids on.
 //!
 //! The record-level rules' registry ([`super::update`]) re-clusters only what new evidence
 //! touches, which works because a rule's decision on a pair never changes. The model's does:
@@ -112,9 +114,7 @@ pub(super) fn run(
     // fits them again at every run until one can; those are then kept.
     let stored = prev.as_ref().and_then(|p| p.manifest.model.as_ref());
     let built_in = stored.is_some_and(|section| {
-        section["parameters"]
-            .as_str()
-            .is_some_and(|p| p.starts_with("built-in"))
+        section["parameters_source"].as_str() == Some(crate::link::probabilistic::BUILT_IN_SOURCE)
     });
     let fixed = match stored.filter(|_| !built_in) {
         Some(section) => Some(
@@ -262,7 +262,8 @@ pub(super) fn run(
     // The parameters of the first run, kept as they are by every later one (or of this run,
     // while the registry's are still the built-in ones).
     let parameters = match prev.as_ref().and_then(|p| p.manifest.model.clone()) {
-        Some(m) if !built_in => m,
+        // (A run that withdrew every batch linked nothing and has no model of its own.)
+        Some(m) if !built_in || model.is_null() => m,
         _ => model.clone(),
     };
     let ids_text: Vec<String> = person.iter().map(|&p| person_id(p)).collect();
@@ -279,6 +280,7 @@ pub(super) fn run(
         "kernel": platform,
         "hardening": hardening_of(&new),
         "blocking": blocking,
+        "warnings": model_warning.iter().collect::<Vec<_>>(),
         "model": model,
         "seconds": {
             "read": round3(seconds[0]),
