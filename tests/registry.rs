@@ -846,6 +846,14 @@ fn a_registry_on_the_model_can_withdraw_every_batch() {
     );
 }
 
+/// The model section generation `g` of the registry `reg` keeps (`registry.json`'s `model`).
+fn model_of(reg: &Path, g: u32) -> serde_json::Value {
+    registry::read_manifest(&reg.join("generations").join(registry::generation_name(g)))
+        .unwrap()
+        .model
+        .expect("a registry on the match model keeps its model")
+}
+
 /// A registry whose first run is too small to fit the match model (one encoder fixture, the
 /// default schema) links by the built-in model's `m` and `u`, warns, and records them as
 /// built-in; it fits its own at the first run that can (here when the committed world's
@@ -856,15 +864,11 @@ fn a_registry_begun_too_small_fits_its_own_model_when_it_can() {
     let (o, small) = crate::util::encode_fixture(dir.path(), "dcf", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let reg = dir.path().join("reg");
-    let parameters = |g: u32| -> String {
-        let text = std::fs::read_to_string(
-            reg.join("generations")
-                .join(registry::generation_name(g))
-                .join("registry.json"),
-        )
-        .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        v["model"]["parameters"].as_str().unwrap().to_string()
+    let parameters = |g: u32| {
+        model_of(&reg, g)["parameters"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let o = link_registry(&reg, "m1", &[small], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -885,16 +889,10 @@ fn a_registry_begun_too_small_fits_its_own_model_when_it_can() {
     assert!(o.status.success(), "{}", stderr(&o));
     // Kept as generation 2 fitted them.
     assert_eq!(parameters(3), "fitted on this run");
-    let m = |g: u32| -> serde_json::Value {
-        let text = std::fs::read_to_string(
-            reg.join("generations")
-                .join(registry::generation_name(g))
-                .join("registry.json"),
-        )
-        .unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["model"]["comparisons"].clone()
-    };
-    assert_eq!(m(2), m(3));
+    assert_eq!(
+        model_of(&reg, 2)["comparisons"],
+        model_of(&reg, 3)["comparisons"]
+    );
 }
 
 /// A registry still on the built-in model whose batches are all withdrawn keeps its model
@@ -910,18 +908,9 @@ fn a_registry_on_the_built_in_model_survives_withdrawing_everything() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = link_registry(&reg, "m2", &[], &["--withdraw", small.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let manifest = |g: u32| -> serde_json::Value {
-        let text = std::fs::read_to_string(
-            reg.join("generations")
-                .join(registry::generation_name(g))
-                .join("registry.json"),
-        )
-        .unwrap();
-        serde_json::from_str(&text).unwrap()
-    };
-    assert_eq!(manifest(2)["model"]["parameters_source"], "built-in");
+    assert_eq!(model_of(&reg, 2)["parameters_source"], "built-in");
     let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
     let o = link_registry(&reg, "m3", &world, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(manifest(3)["model"]["parameters_source"], "fitted");
+    assert_eq!(model_of(&reg, 3)["parameters_source"], "fitted");
 }

@@ -129,9 +129,9 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                     || (!rules_flags
                         && !args.inputs.is_empty()
                         && args.inputs.iter().all(|p| {
-                            let parts = crosswalk::io::encodings::parts_carried(p);
-                            parts.contains(&crosswalk::schema::Part::Names)
-                                && parts.contains(&crosswalk::schema::Part::Dob)
+                            crosswalk::link::model_learns_from(
+                                &crosswalk::io::encodings::parts_carried(p),
+                            )
                         }))
             }
         },

@@ -89,6 +89,21 @@ pub const DEFAULT_ORPHAN_MARGIN: f64 = 0.1;
 /// to 28,000 persons F1 moves by at most 0.02 points (docs/measurements/2026-12-07-em-sessions.md).
 pub const FS_THRESHOLD: f64 = 0.7;
 
+/// Whether encodings carrying `parts` give the match model what it learns from: names and
+/// birth-date parts (its two training sessions). `--model auto` (and the demo) take the model
+/// for such encodings, the record-level rules otherwise.
+///
+/// ```
+/// use crosswalk::schema::Part;
+///
+/// assert!(crosswalk::link::model_learns_from(&[Part::Names, Part::Dob, Part::Phone]));
+/// assert!(!crosswalk::link::model_learns_from(&[Part::Names]));
+/// ```
+pub fn model_learns_from(parts: &[crate::schema::Part]) -> bool {
+    use crate::schema::Part;
+    parts.contains(&Part::Names) && parts.contains(&Part::Dob)
+}
+
 /// Pairs below this Dice never count as evidence (containment, lone records).
 pub const MIN_DICE: f64 = 0.6;
 

@@ -25,7 +25,7 @@ use crate::analytics::Settings;
 use crate::error::{Error, Result};
 use crate::evaluate::{self, AggregateCheck, Scores};
 use crate::keys::SecretKey;
-use crate::schema::{LinkageSchema, Part};
+use crate::schema::LinkageSchema;
 use crate::source::SourceMapping;
 use crate::synth::{self, SynthConfig};
 
@@ -105,8 +105,7 @@ pub fn run(
     let run_dir = dir.join("run");
     // As `crosswalk link` does by default (`--model auto`): the match model for encodings with
     // names and birth-date parts (the default schema's), the record-level rules otherwise.
-    let parts = schema.parts();
-    let (model, threshold) = if parts.contains(&Part::Names) && parts.contains(&Part::Dob) {
+    let (model, threshold) = if crate::link::model_learns_from(&schema.parts()) {
         (
             link::LinkModel::Probabilistic {
                 min_average: crate::link::probabilistic::DEFAULT_MIN_AVERAGE,

@@ -294,14 +294,11 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         .find(|h| *h != "unrecorded")
         .unwrap_or("unrecorded")
         .to_string();
-    let default_threshold = match job.model {
-        LinkModel::Rules => crate::link::DEFAULT_THRESHOLD,
-        LinkModel::Probabilistic { .. } => crate::link::FS_THRESHOLD,
-    };
     // Under the model the record-CLK threshold only offers candidates (the parts weigh them),
     // and 0.7 is the measured setting for diffused record CLKs too (docs/linkage.md).
     if job.model == LinkModel::Rules {
-        if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default_threshold) {
+        let default = crate::link::DEFAULT_THRESHOLD;
+        if let Some(w) = hardening_threshold_warning(&hardening, job.threshold, default) {
             warnings.push(w);
         }
     }
