@@ -1019,6 +1019,32 @@ pub fn date_key(d: NaiveDate) -> String {
     format!("{:04}{:02}{:02}", d.year(), d.month(), d.day())
 }
 
+/// The canonical birth-year form of an age: a person `age` years old on `event` was born in
+/// one of two years, `YYYY|YYYY` (the earlier first). It stands in the `dob` field of a record
+/// without a birth date: the date tokeniser gives it the year tokens a birth date in either
+/// year has, and nothing else (docs/encoding.md §3). `None` for an age that puts the birth
+/// before year 1.
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use crosswalk::normalize::{birth_years, split_birth_years};
+///
+/// let referral = NaiveDate::from_ymd_opt(2023, 5, 2).unwrap();
+/// let years = birth_years(referral, 16).unwrap();
+/// assert_eq!(years, "2006|2007");
+/// assert_eq!(split_birth_years(years.as_bytes()), Some((&b"2006"[..], &b"2007"[..])));
+/// ```
+pub fn birth_years(event: NaiveDate, age: u32) -> Option<String> {
+    let last = event.year().checked_sub(i32::try_from(age).ok()?)?;
+    (last > 1).then(|| format!("{:04}|{:04}", last - 1, last))
+}
+
+/// The two years of a [`birth_years`] value, `None` for any other value.
+pub fn split_birth_years(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    (v.len() == 9 && v[4] == b'|' && v[..4].iter().chain(&v[5..]).all(u8::is_ascii_digit))
+        .then(|| (&v[..4], &v[5..]))
+}
+
 /// A record's normalised identifiers: one canonical string, or nothing, per [`Field`].
 ///
 /// ```

@@ -1212,6 +1212,12 @@ impl Extractor {
             (_, _, _, Some(false)) => AgeBand::Adult,
             _ => AgeBand::Unknown,
         };
+        // Without a birth date, an age at a known event date still says which two years the
+        // person was born in: the birth-date field carries those years
+        // ([`normalize::birth_years`]), so the match model can weigh them (docs/linkage.md).
+        if let (None, Some(e), Some(a)) = (dob, out.facts.event_date, age_col) {
+            out.ids.set(Field::Dob, normalize::birth_years(e, a));
+        }
         let builtin = std::cell::RefCell::new(None);
         out.facts.trafficking_type = self
             .field(cells, self.idx.trafficking, "trafficking_type", out, |t| {
@@ -1466,6 +1472,35 @@ minor = "Minor (Y/N)"
         assert_eq!(band("", ""), ("unknown", 0));
         assert_eq!(band("1990-01-01", "Y"), ("30+", 0));
         assert_eq!(band("", "maybe"), ("unknown", 1));
+    }
+
+    /// An age without a birth date gives the birth-date field the two possible birth years;
+    /// a birth date wins over an age, and an age without an event date gives nothing.
+    #[test]
+    fn an_age_without_a_birth_date_gives_the_birth_years() {
+        let mapping = r#"
+agency = "p"
+agency_type = "taskforce"
+default_stage = "referral"
+[columns]
+record_id = "Id"
+given_name = "First"
+dob = { column = "DOB", formats = ["YYYY-MM-DD"] }
+event_date = { column = "Date", formats = ["YYYY-MM-DD"] }
+age = "Age"
+"#;
+        let ex = extractor(mapping, &["Id", "First", "DOB", "Date", "Age"]);
+        let dob = |dob: &str, date: &str, age: &str| {
+            let r = extract(&ex, &["1", "Ana", dob, date, age]);
+            r.ids.get(Field::Dob).map(str::to_string)
+        };
+        assert_eq!(dob("", "2023-05-02", "16").as_deref(), Some("2006|2007"));
+        assert_eq!(
+            dob("2007-01-09", "2023-05-02", "16").as_deref(),
+            Some("20070109")
+        );
+        assert_eq!(dob("", "", "16"), None);
+        assert_eq!(dob("", "2023-05-02", ""), None);
     }
 
     /// Mojibake in an export (issue #21) is repaired only when the mapping asks for it.

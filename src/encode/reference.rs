@@ -29,6 +29,9 @@ pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> 
             }
             out
         }
+        Tokens::Date if crate::normalize::split_birth_years(value.as_bytes()).is_some() => {
+            value.split('|').map(|y| format!("Y{y}")).collect()
+        }
         Tokens::Date if value.len() == 8 => {
             let (y, m, d) = (&value[..4], &value[4..6], &value[6..]);
             vec![

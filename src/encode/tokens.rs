@@ -40,6 +40,17 @@ pub fn for_each_token(
             }
         }
         Tokens::Date => {
+            // Birth years from an age (`YYYY|YYYY`, [`crate::normalize::birth_years`]): the
+            // year tokens a birth date in either year would have.
+            if let Some((a, b)) = crate::normalize::split_birth_years(v) {
+                for y in [a, b] {
+                    buf.clear();
+                    buf.push(b'Y');
+                    buf.extend_from_slice(y);
+                    emit(buf);
+                }
+                return;
+            }
             if v.len() != 8 {
                 emit(v);
                 return;
@@ -117,6 +128,18 @@ mod tests {
         let b = tokens(Tokens::Date, 0, false, "19901705");
         let shared = a.iter().filter(|t| b.contains(t)).count();
         assert_eq!(shared, 3);
+    }
+
+    #[test]
+    fn birth_years_give_the_year_tokens_of_a_date() {
+        assert_eq!(
+            tokens(Tokens::Date, 0, false, "2006|2007"),
+            ["Y2006", "Y2007"]
+        );
+        let date = tokens(Tokens::Date, 0, false, "20070412");
+        assert!(date.contains(&"Y2007".to_string()));
+        // Not the form: one token, as any other odd value.
+        assert_eq!(tokens(Tokens::Date, 0, false, "2006|07"), ["2006|07"]);
     }
 
     #[test]

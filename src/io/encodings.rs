@@ -15,6 +15,7 @@
 //! | `age_band` | utf8 | age band at the event |
 //! | `sex` | utf8 | `female`, `male`, `other`, `unknown` |
 //! | `trafficking_type` | utf8 | `sex`, `labor`, `both`, `unknown` |
+//! | `dob_from_age` | bool | the birth-date tokens (record CLK and birth-date part) hold the two birth years of an age, not a date (absent in files written before it existed: read as false) |
 //! | `clk` | fixed_size_binary(l/8) | the record's CLK, uncompressed |
 //! | `alias_clks` | list<fixed_size_binary(l/8)> | one CLK per alias (empty list: none) |
 //! | `part_names`, `part_dob`, `part_phone`, `part_address`, `part_ssn4` | fixed_size_binary, null | the record's parts, when the schema has `[parts]`; null: the record lacks the part's fields |
@@ -30,9 +31,12 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Date32Builder, FixedSizeBinaryBuilder, ListBuilder, StringBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, FixedSizeBinaryBuilder, ListBuilder, StringBuilder,
+};
 use arrow_array::{
-    Array, ArrayRef, Date32Array, FixedSizeBinaryArray, ListArray, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Date32Array, FixedSizeBinaryArray, ListArray, RecordBatch,
+    StringArray,
 };
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef};
 use chrono::NaiveDate;
@@ -67,6 +71,9 @@ pub struct EncodedRow {
     pub parts: Vec<Option<Clk>>,
     /// The names part of each alias (empty without a names part).
     pub alias_names: Vec<Clk>,
+    /// Whether the birth-date field held the two birth years of an age
+    /// ([`crate::normalize::birth_years`]) rather than a date.
+    pub dob_from_age: bool,
     /// Non-identifying event facts.
     pub facts: EventFacts,
 }
@@ -165,6 +172,7 @@ fn arrow_schema(clk_bytes: i32, parts: &[(Part, usize)]) -> SchemaRef {
         ArrowField::new("age_band", DataType::Utf8, false),
         ArrowField::new("sex", DataType::Utf8, false),
         ArrowField::new("trafficking_type", DataType::Utf8, false),
+        ArrowField::new(DOB_FROM_AGE_COLUMN, DataType::Boolean, false),
         ArrowField::new("clk", clk.clone(), false),
         ArrowField::new(
             "alias_clks",
@@ -199,6 +207,9 @@ pub fn part_column(part: Part) -> &'static str {
 
 /// The column of the aliases' names parts.
 pub const ALIAS_NAMES_COLUMN: &str = "part_alias_names";
+
+/// The column that says a row's birth-date tokens are the birth years of an age.
+pub const DOB_FROM_AGE_COLUMN: &str = "dob_from_age";
 
 fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
@@ -300,6 +311,7 @@ impl EncodingWriter {
         let mut age = StringBuilder::new();
         let mut sex = StringBuilder::new();
         let mut tt = StringBuilder::new();
+        let mut from_age = BooleanBuilder::with_capacity(n);
         let mut clk = FixedSizeBinaryBuilder::with_capacity(n, self.clk_bytes);
         let mut alias = fixed_list(self.clk_bytes);
         // Every column is filled in one pass over the rows, not one pass per column: a chunk's
@@ -327,6 +339,7 @@ impl EncodingWriter {
             age.append_value(r.facts.age_band.label());
             sex.append_value(r.facts.sex.label());
             tt.append_value(r.facts.trafficking_type.label());
+            from_age.append_value(r.dob_from_age);
             clk.append_value(r.clk.as_bytes()).map_err(bad)?;
             for a in &r.alias_clks {
                 alias.values().append_value(a.as_bytes()).map_err(bad)?;
@@ -369,6 +382,7 @@ impl EncodingWriter {
             Arc::new(age.finish()),
             Arc::new(sex.finish()),
             Arc::new(tt.finish()),
+            Arc::new(from_age.finish()),
             Arc::new(clk.finish()),
             Arc::new(alias.finish()),
         ];
@@ -456,6 +470,9 @@ pub struct Encodings {
     pub sex: Vec<String>,
     /// Trafficking type label per row.
     pub trafficking_type: Vec<String>,
+    /// Per row, whether its birth-date tokens are the two birth years of an age
+    /// ([`EncodedRow::dob_from_age`]).
+    pub dob_from_age: Vec<bool>,
     /// The rows' parts (empty when the file carries none).
     pub parts: PartColumns,
 }
@@ -877,6 +894,22 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
         ] {
             target.extend(strings(column(&batch, name, path)?).map(Option::unwrap_or_default));
         }
+        // Files written before the column existed hold no birth years from an age.
+        match batch.column_by_name(DOB_FROM_AGE_COLUMN) {
+            None => out
+                .dob_from_age
+                .resize(out.dob_from_age.len() + batch.num_rows(), false),
+            Some(_) => {
+                let a: &BooleanArray = column(&batch, DOB_FROM_AGE_COLUMN, path)?;
+                if a.null_count() > 0 {
+                    return Err(Error::encoding(
+                        path,
+                        format!("column {DOB_FROM_AGE_COLUMN} holds a null"),
+                    ));
+                }
+                out.dob_from_age.extend((0..a.len()).map(|i| a.value(i)));
+            }
+        }
     }
     if out.len() as u64 != out.meta.rows {
         return Err(Error::encoding(
@@ -1017,6 +1050,7 @@ pub fn read_clkhash(path: &Path) -> Result<Encodings> {
         age_band: vec!["unknown".to_string(); n],
         sex: vec!["unknown".to_string(); n],
         trafficking_type: vec!["unknown".to_string(); n],
+        dob_from_age: vec![false; n],
         parts: PartColumns::default(),
     })
 }

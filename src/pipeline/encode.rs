@@ -182,6 +182,10 @@ fn process(
         alias_clks,
         parts: part_clks,
         alias_names,
+        dob_from_age: ex
+            .ids
+            .get(crate::schema::Field::Dob)
+            .is_some_and(|v| crate::normalize::split_birth_years(v.as_bytes()).is_some()),
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
     // The normalised identifiers are done with: freed here, so they are not held while the

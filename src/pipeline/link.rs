@@ -214,8 +214,14 @@ fn record_evidence(
             {
                 RecordEvidence::add(&mut r.names, n);
             }
+            // Birth years from an age are compared as years, never as a date.
+            let dob_list = if f.dob_from_age.get(i).copied().unwrap_or(false) {
+                &mut r.born_years
+            } else {
+                &mut r.dob
+            };
             for (part, list) in [
-                (Part::Dob, &mut r.dob),
+                (Part::Dob, dob_list),
                 (Part::Phone, &mut r.phone),
                 (Part::Address, &mut r.address),
                 (Part::Ssn4, &mut r.ssn4),
