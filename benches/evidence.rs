@@ -43,6 +43,7 @@ fn records(n: usize, density: u64) -> Vec<RecordEvidence> {
             ssn4: vec![part(32)],
             sex: vec![1],
             born: vec![(1990 + (i % 20) as i32, 1995 + (i % 20) as i32)],
+            born_years: Vec::new(),
         })
         .collect()
 }
