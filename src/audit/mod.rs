@@ -201,6 +201,8 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     let mut all = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     let mut agencies: Vec<String> = Vec::new();
+    // Per attacked part row: `Some(interval)` for a birth-years part (`--part dob`).
+    let mut years_facts: Vec<Option<Option<(i32, i32)>>> = Vec::new();
     let mut first: Option<crate::io::encodings::FileMeta> = None;
     let fingerprint = job.schema.fingerprint();
     // The schema the attacks are told about: the record CLKs', or the attacked part's.
@@ -263,6 +265,16 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
                     if let Some(b) = e.part(part, i) {
                         all.extend_from_slice(b);
                         keys.push(e.record_key[i].clone());
+                        // What the file says in the clear about a birth-years part: that it
+                        // is one, and the age band at the event date.
+                        years_facts.push(e.dob_from_age.get(i).copied().unwrap_or(false).then(
+                            || {
+                                crate::link::evidence::born_interval(
+                                    &e.age_band[i],
+                                    e.event_date[i],
+                                )
+                            },
+                        ));
                     }
                 }
             }
@@ -379,6 +391,11 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
     let start = Instant::now();
     let (guesses, found) = repeated_encodings(&rows, &reference);
     attacks.push(scored("repeated-encodings", found, &guesses, None, start));
+    if years_facts.iter().any(Option::is_some) {
+        let start = Instant::now();
+        let (guesses, found) = years_from_bands(&rows, &years_facts, &reference, &cands);
+        attacks.push(scored("years-from-age-bands", found, &guesses, None, start));
+    }
     Ok(AuditReport {
         format: FORMAT,
         version: env!("CARGO_PKG_VERSION"),
@@ -864,6 +881,76 @@ fn repeated_encodings(rows: &BitRows, r: &Reference) -> (Vec<Guess>, Found) {
     (guesses, found)
 }
 
+/// The attack on birth-years parts (the two birth years of an age, `dob_from_age`): the file
+/// says in the clear which rows hold one, and each row's age band at its event date bounds its
+/// birth year to an interval of about six years. Equal years give equal parts, so the attacker
+/// pools each group of identical birth-years parts and intersects its rows' intervals: rows
+/// with events in several years and bands narrow it to the two years themselves. Each row
+/// gets the reference's commonest birth year within its group's interval (within its own
+/// interval when its part is unique). A guess counts as right when it is either of the row's
+/// two years: that is all the part holds.
+fn years_from_bands(
+    rows: &BitRows,
+    facts: &[Option<Option<(i32, i32)>>],
+    r: &Reference,
+    c: &Candidates,
+) -> (Vec<Guess>, Found) {
+    let mut groups: BTreeMap<&[u64], Vec<usize>> = BTreeMap::new();
+    for (i, f) in facts.iter().enumerate() {
+        if f.is_some() {
+            groups.entry(rows.row(i)).or_default().push(i);
+        }
+    }
+    // Reference birth years by frequency.
+    let freq: FxHashMap<String, u64> = r
+        .values(|p| p.dob.as_deref().and_then(|d| d.get(..4)))
+        .into_iter()
+        .collect();
+    let index: FxHashMap<&str, u32> = c
+        .years
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (y.as_str(), i as u32))
+        .collect();
+    let mut guesses = vec![Guess::default(); rows.len()];
+    let (mut pinned, mut pooled) = (0usize, 0usize);
+    for members in groups.values() {
+        let interval = members
+            .iter()
+            .filter_map(|&i| facts[i].flatten())
+            .reduce(|a, b| (a.0.max(b.0), a.1.min(b.1)));
+        let Some((lo, hi)) = interval.filter(|(lo, hi)| lo <= hi) else {
+            continue;
+        };
+        if members.len() > 1 {
+            pooled += members.len();
+            if hi - lo <= 1 {
+                pinned += members.len();
+            }
+        }
+        let best = (lo..=hi)
+            .filter_map(|y| {
+                let y = format!("{y:04}");
+                let n = freq.get(&y).copied().unwrap_or(0);
+                index.get(y.as_str()).map(|&i| (n, std::cmp::Reverse(i), i))
+            })
+            .max()
+            .map(|x| x.2);
+        for &i in members {
+            guesses[i].year = best;
+        }
+    }
+    let mut found = Found::new();
+    found.insert(
+        "birth_years_parts".into(),
+        facts.iter().filter(|f| f.is_some()).count(),
+    );
+    found.insert("birth_years_groups".into(), groups.len());
+    found.insert("records_in_pooled_groups".into(), pooled);
+    found.insert("records_pinned_to_two_years".into(), pinned);
+    (guesses, found)
+}
+
 fn band(persons: usize) -> &'static str {
     match persons {
         0 | 1 => "1",
@@ -930,10 +1017,17 @@ fn score(
                 g.family.map(|i| c.family[i as usize].0.as_str()),
                 tr.family.as_deref(),
             );
-            let year = same(
-                g.year.map(|i| c.years[i as usize].as_str()),
-                tr.dob.as_deref().and_then(|d| d.get(..4)),
-            );
+            // A birth-years value (an age) holds two years: either is its birth year.
+            let year = match (g.year, tr.dob.as_deref()) {
+                (Some(i), Some(d)) => {
+                    let y = c.years[i as usize].as_bytes();
+                    match crate::normalize::split_birth_years(d.as_bytes()) {
+                        Some((a, b)) => y == a || y == b,
+                        None => d.as_bytes().get(..4) == Some(y),
+                    }
+                }
+                _ => false,
+            };
             let date = same(
                 g.date.map(|i| c.dates[i as usize].as_str()),
                 tr.dob.as_deref(),

@@ -39,9 +39,10 @@ pub struct AuditArgs {
     /// were encoded [default: today].
     #[arg(long, value_name = "DATE")]
     reference_date: Option<chrono::NaiveDate>,
-    /// Attack the records' names parts instead of their CLKs; the encodings must carry them (a
-    /// schema with [parts]). Only `names` so far: the attacks and their scoring guess names.
-    #[arg(long, value_name = "PART", value_parser = ["names"])]
+    /// Attack the records' names or birth-date parts instead of their CLKs; the encodings must
+    /// carry them (a schema with [parts]). On birth-date parts the attacks guess birth dates and
+    /// years, and one more attack pools the birth years of ages (docs/audit.md).
+    #[arg(long, value_name = "PART", value_parser = ["names", "dob"])]
     part: Option<String>,
     /// Encodings files of one linkage (from `crosswalk encode`).
     #[arg(value_name = "ENC.parquet", required = true)]

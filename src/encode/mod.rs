@@ -1366,7 +1366,9 @@ mod tests {
             full.set(Field::Street, Some("12 MAIN ST".into()));
             full.set(Field::Town, Some("HARTFORD".into()));
             full.set(Field::Ssn4, Some("1234".into()));
-            for ids in samples().into_iter().chain([full]) {
+            // An age instead of a birth date: the two birth years.
+            let aged = person("Ana", "Diaz", "2000|2001");
+            for ids in samples().into_iter().chain([full, aged]) {
                 let got = parts.encode(&ids, &mut s);
                 for part in Part::ALL {
                     let want = reference::encode_part(&schema, &key, part, &ids);
@@ -1385,6 +1387,25 @@ mod tests {
                 parts.encode_names(&a, &mut s),
                 pa[Part::Names.index()].clone()
             );
+            // Birth years hold a birth date's year tokens: a date in either year shares them.
+            if taps.is_none() {
+                let years = parts.encode(&person("Ana", "Diaz", "2007|2008"), &mut s);
+                let years = years[Part::Dob.index()].clone().unwrap();
+                let date = pa[Part::Dob.index()].clone().unwrap();
+                let other = pb[Part::Dob.index()].clone().unwrap();
+                let shared = |a: &Clk, b: &Clk| -> u32 {
+                    a.as_bytes()
+                        .iter()
+                        .zip(b.as_bytes())
+                        .map(|(x, y)| (x & y).count_ones())
+                        .sum()
+                };
+                // Two year tokens of 20 bits (fewer where they collide).
+                assert!((30..=40).contains(&years.count_ones()));
+                // 2008 is the year of `a`'s date, not of `b`'s (2009).
+                assert!(shared(&date, &years) >= 20);
+                assert!(shared(&other, &years) < shared(&date, &years));
+            }
         }
         // Unhardened, the names part of a record with names only is not the record CLK.
         let schema = parts_schema("hardening = \"none\"\nnames_bits = 1024");

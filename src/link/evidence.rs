@@ -701,6 +701,80 @@ mod tests {
         }
     }
 
+    /// A filter of 128 bytes with 20 bits per token, tokens `t` at bits `20t..20t + 20`.
+    fn filter(tokens: &[usize]) -> Vec<u8> {
+        let mut v = vec![0u8; 128];
+        for &t in tokens {
+            for bit in 20 * t..20 * t + 20 {
+                v[bit / 8] |= 0x80 >> (bit % 8);
+            }
+        }
+        v
+    }
+
+    /// Birth years of an age weigh against a birth date (a shared year: same years, else apart)
+    /// and against other birth years; two birth dates leave the age comparison to the birth-date
+    /// comparison; age bands only ever say apart.
+    #[test]
+    fn birth_years_are_compared_as_years() {
+        // Tokens 0..5: years 2005..2009 (the years' tokens); 10..14: month, day and full date.
+        let date_2007 = filter(&[2, 10, 11, 12, 13, 14]);
+        let years = |y: &[usize]| RecordEvidence {
+            born_years: vec![filter(y)],
+            ..RecordEvidence::default()
+        };
+        let dated = RecordEvidence {
+            dob: vec![date_2007.clone()],
+            ..RecordEvidence::default()
+        };
+        assert!((part_similarity(&filter(&[1, 2]), &date_2007, None) - 0.25).abs() < 1e-12);
+        assert_eq!(age_level(&years(&[1, 2]), &dated, None), 2);
+        assert_eq!(age_level(&dated, &years(&[1, 2]), None), 2);
+        assert_eq!(age_level(&years(&[3, 4]), &dated, None), 1);
+        assert_eq!(age_level(&years(&[3, 4]), &years(&[4, 5]), None), 2);
+        assert_eq!(age_level(&years(&[0, 1]), &years(&[3, 4]), None), 1);
+        assert_eq!(age_level(&dated, &dated, None), 0);
+        // No birth date nor years on one side: the bands.
+        let band = |lo, hi| RecordEvidence {
+            born: vec![(lo, hi)],
+            ..RecordEvidence::default()
+        };
+        assert_eq!(age_level(&band(2000, 2005), &band(2003, 2009), None), 0);
+        assert_eq!(age_level(&band(2000, 2005), &band(2010, 2012), None), 1);
+        assert_eq!(
+            age_level(&band(2000, 2005), &RecordEvidence::default(), None),
+            0
+        );
+        // Diffused parts compare on the plain scale all the same.
+        let t = 4;
+        let taps: Vec<usize> = (0..1024 * t)
+            .map(|i| (i * 7919 + i / t * 31) % 1024)
+            .collect();
+        let diffuse = |v: &[u8]| -> Vec<u8> {
+            let mut out = vec![0u8; 128];
+            for o in 0..1024 {
+                let x = taps[o * t..(o + 1) * t]
+                    .iter()
+                    .filter(|&&p| v[p / 8] & (0x80 >> (p % 8)) != 0)
+                    .count();
+                if x % 2 == 1 {
+                    out[o / 8] |= 0x80 >> (o % 8);
+                }
+            }
+            out
+        };
+        let dyears = |y: &[usize]| RecordEvidence {
+            born_years: vec![diffuse(&filter(y))],
+            ..RecordEvidence::default()
+        };
+        let ddated = RecordEvidence {
+            dob: vec![diffuse(&date_2007)],
+            ..RecordEvidence::default()
+        };
+        assert_eq!(age_level(&dyears(&[1, 2]), &ddated, Some(t)), 2);
+        assert_eq!(age_level(&dyears(&[3, 4]), &ddated, Some(t)), 1);
+    }
+
     /// A household stratum of 900 pairs of one person's records (names equal) and 100 pairs of
     /// twins (names below 0.6; half of them a brother and sister), all with equal birth dates
     /// and addresses: the main model makes the twins a match on the shared evidence, the
