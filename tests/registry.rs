@@ -914,3 +914,41 @@ fn a_registry_on_the_built_in_model_survives_withdrawing_everything() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(model_of(&reg, 3)["parameters_source"], "fitted");
 }
+
+/// A registry whose match model an older version fitted (its age comparison's level 2 was the
+/// age bands' `overlap`, now `same years`) is not refused as damaged: the next run fits the
+/// model again, says so, and keeps the new one; `--model-from` refuses such a model, saying why.
+#[test]
+fn a_registry_on_an_older_versions_model_fits_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
+    let (first, rest) = world.split_at(4);
+    let reg = dir.path().join("reg");
+    let o = link_registry(&reg, "m1", first, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = reg
+        .join("generations")
+        .join(registry::generation_name(1))
+        .join("registry.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let old = text.replace("\"same years\"", "\"overlap\"");
+    assert_ne!(old, text, "the model section labels its levels");
+    std::fs::write(&manifest, &old).unwrap();
+    let o = link_registry(&reg, "m2", rest, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
+    let model = model_of(&reg, 2);
+    assert_eq!(model["parameters_source"], "fitted");
+    assert!(crosswalk::link::evidence::labels_are_this_versions(&model));
+    let o = link_registry(&reg, "m3", &[], &["--withdraw", first[0].to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("older version"), "{}", stderr(&o));
+    assert_eq!(
+        model_of(&reg, 2)["comparisons"],
+        model_of(&reg, 3)["comparisons"]
+    );
+    // The one-off job's --model-from: refused, with the reason.
+    let old_model: serde_json::Value = serde_json::from_str(&old).unwrap();
+    let err = crosswalk::link::evidence::model_from_diagnostics(&old_model["model"]).unwrap_err();
+    assert!(err.contains("older version"), "{err}");
+}

@@ -431,10 +431,30 @@ fn counted(counts: &[u64], keep: impl Fn(&[u8; C]) -> bool) -> (Vec<u8>, Vec<f64
     (levels, weights)
 }
 
+/// Whether every level label a `diagnostics.json` `model` section gives is the one this version
+/// gives the level ([`level_label`]); sections without labels pass. A model fitted before a
+/// level changed its meaning (the age comparison's level 2 was `overlap` of the age bands until
+/// 2026-12-07, now `same years`) fails: its `m` and `u` weigh other evidence.
+pub fn labels_are_this_versions(section: &serde_json::Value) -> bool {
+    let Some(comparisons) = section.get("comparisons").and_then(|v| v.as_array()) else {
+        return true;
+    };
+    comparisons.iter().enumerate().all(|(c, cmp)| {
+        let levels = cmp.get("levels").and_then(|v| v.as_array());
+        levels.into_iter().flatten().enumerate().all(|(i, level)| {
+            match level.get("label").and_then(|v| v.as_str()) {
+                Some(label) => label == level_label(c, i as u8 + 1),
+                None => true,
+            }
+        })
+    })
+}
+
 /// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
 /// comparison and level, `m` and `u`. The comparisons and their levels must be this version's
-/// ([`COMPARISONS`]), each probability in 0..=1 with `u` above 0; the message says what does
-/// not fit.
+/// ([`COMPARISONS`], labels included where the section gives them:
+/// [`labels_are_this_versions`]), each probability in 0..=1 with `u` above 0; the message says
+/// what does not fit.
 pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, String> {
     if section.get("method").and_then(|v| v.as_str()) != Some("fellegi-sunter") {
         return Err("it holds no fellegi-sunter model section (a run linked by the rules?)".into());
@@ -449,6 +469,12 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
             "its model has {} comparisons, this version {C}",
             comparisons.len()
         ));
+    }
+    if !labels_are_this_versions(section) {
+        return Err(
+            "its comparison levels mean what an older version meant by them (the age comparison weighs birth years since 2026-12-07)"
+                .into(),
+        );
     }
     for (c, (name, levels)) in COMPARISONS.iter().enumerate() {
         let cmp = &comparisons[c];

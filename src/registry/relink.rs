@@ -113,9 +113,15 @@ pub(super) fn run(
     // registry whose first run was too small to fit its own (the built-in model's m and u)
     // fits them again at every run until one can; those are then kept.
     let stored = prev.as_ref().and_then(|p| p.manifest.model.as_ref());
-    let built_in = stored.is_some_and(|section| {
-        section["parameters_source"].as_str() == Some(crate::link::probabilistic::BUILT_IN_SOURCE)
-    });
+    // A model an older version fitted, whose levels meant other evidence, is fitted again
+    // like the built-in one: at this run, kept from then on.
+    let outdated =
+        stored.is_some_and(|section| !crate::link::evidence::labels_are_this_versions(section));
+    let built_in = outdated
+        || stored.is_some_and(|section| {
+            section["parameters_source"].as_str()
+                == Some(crate::link::probabilistic::BUILT_IN_SOURCE)
+        });
     let fixed = match stored.filter(|_| !built_in) {
         Some(section) => Some(
             crate::link::evidence::model_from_diagnostics(section).map_err(|e| {
@@ -190,6 +196,13 @@ pub(super) fn run(
             .map(|f| std::mem::take(&mut f.parts))
             .collect();
         link_files(&link_job, &files, part_columns, Some(taps), fixed, pool, t0)?
+    };
+    let model_warning = match (outdated, model_warning) {
+        (true, w) => Some(format!(
+            "the registry's match model was fitted by an older version of crosswalk, whose comparison levels weighed other evidence: fitted again on this run's records and kept from now on{}",
+            w.map(|w| format!("; {w}")).unwrap_or_default()
+        )),
+        (false, w) => w,
     };
     let t_cluster = Instant::now();
     let n = keys.len();
