@@ -52,6 +52,8 @@ pub const ADDRESS: usize = 3;
 pub const SSN4: usize = 4;
 /// Index of the sex comparison.
 pub const SEX: usize = 5;
+/// Index of the age comparison.
+pub const AGE: usize = 6;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
@@ -605,12 +607,16 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
 /// phone and address weights as if each were separate evidence, and a twin's 25 bits of them
 /// outweigh names apart. Within the stratum those agreements say nothing (every pair has
 /// them); what tells a person's records from twins is the names. So the stratum gets a model
-/// of its own, fitted on its own pairs: `m` of the names, SSN-4 and sex as fitted for the
-/// run, `u` of the names the stratum's own (among twins, names are far more alike than among
-/// strangers; taken from its pairs whose sexes disagree, [`Household::fit`]) and its own λ by
-/// EM.
+/// of its own, fitted on its own pairs: `m` of the names, SSN-4, sex and age as fitted for the
+/// run, `u` of the names the household's own (among siblings, names are far more alike than
+/// among strangers: [`Household::siblings_u`], or, where too few pairs give that, the
+/// stratum's pairs whose sexes disagree) and its own λ by EM. The same holds for household
+/// pairs of which one record has no birth date ([`Household::dob_level`] 0): sisters, one of
+/// them never asked her birth date, look to the main model like one person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Household {
+    /// The birth-date level of the stratum's pairs: [`DOB_EQUAL`] (twins) or 0 (missing).
+    pub dob_level: u8,
     /// Pairs in the stratum.
     pub pairs: f64,
     /// Share of matches among them.
@@ -619,25 +625,58 @@ pub struct Household {
     pub u_names: Vec<f64>,
 }
 
+/// Whether a level vector shares a household: the top level of the phone (≥ 0.99) or the
+/// address (≥ 0.8).
+pub fn shares_household(levels: &[u8]) -> bool {
+    levels[PHONE] as usize == COMPARISONS[PHONE].1 - 1
+        || levels[ADDRESS] as usize == COMPARISONS[ADDRESS].1 - 1
+}
+
 impl Household {
-    /// Whether a level vector is in the stratum: equal birth dates (Dice ≥ 0.99), and the top
-    /// level of the phone (≥ 0.99) or the address (≥ 0.8).
+    /// Whether a level vector is in the twins' stratum: equal birth dates (Dice ≥ 0.99), and a
+    /// shared household ([`shares_household`]).
     pub fn holds(levels: &[u8; C]) -> bool {
-        levels[DOB] == DOB_EQUAL
-            && (levels[PHONE] as usize == COMPARISONS[PHONE].1 - 1
-                || levels[ADDRESS] as usize == COMPARISONS[ADDRESS].1 - 1)
+        levels[DOB] == DOB_EQUAL && shares_household(levels)
     }
 
-    /// Fits the stratum on the run's pair counts per level vector (`counts[pattern_code]`,
-    /// as [`fit_patterns`] takes them) with `model`'s `m`. The stratum's `u` of the names
-    /// comes from its pairs whose sexes disagree: those are almost never one person (a brother
-    /// and sister; `m` of a sex disagreement is small), and nothing else in the stratum is
-    /// known to be a non-match. Each such pair counts by its chance of not being one person,
-    /// alternating with the fit of λ until `u` settles. With `m` and `u` fixed, EM then fits the stratum's λ alone (with
-    /// `u` free as well, one comparison fits any λ equally well: EM drifted to λ near 0 or
-    /// near 1 by where it started). `None` when the stratum has fewer than
-    /// [`MIN_SESSION_PAIRS`] pairs whose sexes disagree.
-    pub fn fit(model: &Model, counts: &[u64]) -> Option<Household> {
+    /// Whether a level vector is in this stratum: its birth-date level, in a shared household.
+    pub fn contains(&self, levels: &[u8]) -> bool {
+        levels[DOB] == self.dob_level && shares_household(levels)
+    }
+
+    /// `u` of the names among a household's non-matches, from the pairs that share a
+    /// household and whose birth dates disagree (below 0.5): siblings and parents, nearly never
+    /// one person (`m` of that level is about 2%); each counts by its chance of not being one
+    /// under `model`. `None` with fewer than [`MIN_SESSION_PAIRS`] such pairs.
+    pub fn siblings_u(model: &Model, counts: &[u64]) -> Option<Vec<f64>> {
+        let (levels, weights) = counted(counts, |l| {
+            shares_household(l) && l[DOB] == 1 && l[NAMES] > 0
+        });
+        if weights.iter().sum::<f64>() < MIN_SESSION_PAIRS as f64 {
+            return None;
+        }
+        let mut u = vec![PSEUDO_COUNT; COMPARISONS[NAMES].1];
+        for (row, &k) in levels.chunks_exact(C).zip(&weights) {
+            u[row[NAMES] as usize] += (1.0 - model.probability(model.weight(row))) * k;
+        }
+        u[0] = 0.0;
+        let total: f64 = u.iter().sum();
+        Some(u.iter().map(|x| x / total).collect())
+    }
+
+    /// Fits the twins' stratum on the run's pair counts per level vector (`counts[pattern_code]`,
+    /// as [`fit_patterns`] takes them) with `model`'s `m` and the names' `u` of `siblings`
+    /// ([`Household::siblings_u`]). Without those, the stratum's `u` of the names comes from
+    /// its pairs whose sexes disagree: those are almost never one person (a brother and sister;
+    /// `m` of a sex disagreement is small), and nothing else in the stratum is known to be a
+    /// non-match. Each such pair counts by its chance of not being one person, alternating with
+    /// the fit of λ until `u` settles. With `m` and `u` fixed, EM then fits the stratum's λ
+    /// alone (with `u` free as well, one comparison fits any λ equally well: EM drifted to λ
+    /// near 0 or near 1 by where it started). `None` when neither gives a `u`.
+    pub fn fit(model: &Model, counts: &[u64], siblings: Option<&[f64]>) -> Option<Household> {
+        if let Some(u) = siblings {
+            return Household::fit_with(model, counts, DOB_EQUAL, u);
+        }
         let (levels, weights) = counted(counts, Household::holds);
         let pairs: f64 = weights.iter().sum();
         let rows = || levels.chunks_exact(C).zip(&weights);
@@ -649,6 +688,7 @@ impl Household {
             return None;
         }
         let mut h = Household {
+            dob_level: DOB_EQUAL,
             pairs,
             lambda: 0.5,
             u_names: model.u[NAMES].clone(),
@@ -668,15 +708,7 @@ impl Household {
                 moved = moved.max((c / total - *x).abs());
                 *x = c / total;
             }
-            for _ in 0..EM_ITERATIONS {
-                let matched: f64 = rows().map(|(row, &k)| h.probability(model, row) * k).sum();
-                let lambda = (matched / pairs).clamp(1e-9, 1.0 - 1e-9);
-                let step = (lambda - h.lambda).abs();
-                h.lambda = lambda;
-                if step < 1e-9 {
-                    break;
-                }
-            }
+            h.fit_lambda(model, &levels, &weights);
             if moved < 1e-9 {
                 break;
             }
@@ -684,8 +716,49 @@ impl Household {
         Some(h)
     }
 
+    /// The stratum of household pairs at birth-date level `dob_level`, with the names' `u`
+    /// given (`u_names`, level 0 unused) and λ fitted by EM on its pairs. `None` when it holds
+    /// no pair.
+    pub fn fit_with(
+        model: &Model,
+        counts: &[u64],
+        dob_level: u8,
+        u_names: &[f64],
+    ) -> Option<Household> {
+        let (levels, weights) = counted(counts, |l| l[DOB] == dob_level && shares_household(l));
+        let pairs: f64 = weights.iter().sum();
+        if pairs <= 0.0 {
+            return None;
+        }
+        let mut h = Household {
+            dob_level,
+            pairs,
+            lambda: 0.5,
+            u_names: u_names.to_vec(),
+        };
+        h.fit_lambda(model, &levels, &weights);
+        Some(h)
+    }
+
+    /// EM for λ alone over the stratum's level vectors `levels` (each `weights[i]` pairs).
+    fn fit_lambda(&mut self, model: &Model, levels: &[u8], weights: &[f64]) {
+        for _ in 0..EM_ITERATIONS {
+            let matched: f64 = levels
+                .chunks_exact(C)
+                .zip(weights)
+                .map(|(row, &k)| self.probability(model, row) * k)
+                .sum();
+            let lambda = (matched / self.pairs).clamp(1e-9, 1.0 - 1e-9);
+            let step = (lambda - self.lambda).abs();
+            self.lambda = lambda;
+            if step < 1e-9 {
+                break;
+            }
+        }
+    }
+
     /// The stratum's weight of a level vector in it, without its prior: the names against
-    /// the stratum's `u`, SSN-4 and sex as in `model`.
+    /// the stratum's `u`, SSN-4, sex and age as in `model`.
     fn weight(&self, model: &Model, levels: &[u8]) -> f64 {
         let l = levels[NAMES] as usize;
         let names = if l == 0 {
@@ -693,7 +766,10 @@ impl Household {
         } else {
             (model.m[NAMES][l] / self.u_names[l]).log2()
         };
-        names + model.level_weight(SSN4, levels[SSN4]) + model.level_weight(SEX, levels[SEX])
+        names
+            + model.level_weight(SSN4, levels[SSN4])
+            + model.level_weight(SEX, levels[SEX])
+            + model.level_weight(AGE, levels[AGE])
     }
 
     /// The stratum's match probability of a level vector in it.
@@ -831,7 +907,7 @@ mod tests {
         // Outside the stratum: not looked at.
         counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0]) as usize] = 5000;
         assert!(model.probability(model.weight(&twins)) > 0.9);
-        let h = Household::fit(&model, &counts).unwrap();
+        let h = Household::fit(&model, &counts, None).unwrap();
         assert_eq!(h.pairs, 1000.0);
         assert!(h.probability(&model, &apart) < 0.01);
         assert!((h.lambda - 0.9).abs() < 0.01, "λ {}", h.lambda);
@@ -845,7 +921,48 @@ mod tests {
         }
         let mut few = counts.clone();
         few[pattern_code(&apart) as usize] = MIN_SESSION_PAIRS as u64 - 1;
-        assert_eq!(Household::fit(&model, &few), None);
+        assert_eq!(Household::fit(&model, &few, None), None);
+    }
+
+    /// Household pairs whose birth dates disagree (siblings) give the names' `u` among a
+    /// household's non-matches; with it, household pairs of which one record has no birth
+    /// date are weighed by the names: a sister's names (apart, the family name shared) make
+    /// her another person, equal names one person.
+    #[test]
+    fn siblings_teach_the_household_without_a_birth_date() {
+        let mut model = Model::new(&COMPARISONS.map(|c| c.1));
+        model.m[NAMES] = vec![0.0, 0.01, 0.02, 0.07, 0.2, 0.7];
+        model.u[NAMES] = vec![0.0, 0.97, 0.025, 0.004, 0.0005, 0.0005];
+        model.m[DOB] = vec![0.0, 0.01, 0.04, 0.0, 0.95];
+        model.u[DOB] = vec![0.0, 0.987, 0.0127, 0.0, 0.0003];
+        model.m[PHONE] = vec![0.0, 0.1, 0.1, 0.8];
+        model.u[PHONE] = vec![0.0, 0.99985, 0.0001, 0.00005];
+        model.lambda = 1e-3;
+        let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0] };
+        let mut counts = vec![0u64; PATTERNS];
+        // Siblings: one phone, birth dates apart, names mostly at 0.6–0.75.
+        counts[pattern_code(&row(2, 1)) as usize] = 80;
+        counts[pattern_code(&row(1, 1)) as usize] = 20;
+        let u = Household::siblings_u(&model, &counts).unwrap();
+        assert!(u[2] > 0.7 && u[1] > 0.15 && u[1] < 0.3, "{u:?}");
+        // One record without a birth date: 900 pairs of one person, 100 of sisters.
+        let (same, sister) = (row(5, 0), row(2, 0));
+        counts[pattern_code(&same) as usize] = 900;
+        counts[pattern_code(&sister) as usize] = 100;
+        assert!(
+            model.probability(model.weight(&sister)) > 0.9,
+            "the main model merges them"
+        );
+        let h = Household::fit_with(&model, &counts, 0, &u).unwrap();
+        assert_eq!(h.pairs, 1000.0);
+        assert!(h.contains(&sister) && !h.contains(&row(2, 1)) && !h.contains(&row(2, 4)));
+        assert!((h.lambda - 0.9).abs() < 0.03, "λ {}", h.lambda);
+        assert!(h.probability(&model, &sister) < 0.3);
+        assert!(h.probability(&model, &same) > 0.99);
+        // Too few siblings: nothing learnt.
+        let mut few = vec![0u64; PATTERNS];
+        few[pattern_code(&row(2, 1)) as usize] = MIN_SESSION_PAIRS as u64 - 1;
+        assert_eq!(Household::siblings_u(&model, &few), None);
     }
 
     #[test]

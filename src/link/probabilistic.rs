@@ -63,6 +63,10 @@ pub struct Outcome {
     /// The model of pairs sharing a household and a birth date, when the run has enough of
     /// them ([`Household`]).
     pub household: Option<Household>,
+    /// The model of pairs sharing a household of which one record has no birth date
+    /// ([`Household`] at birth-date level 0), when the run has household pairs whose birth
+    /// dates disagree to learn the names' `u` from.
+    pub household_no_dob: Option<Household>,
     /// Where `m` and `u` came from.
     pub parameters: Parameters,
     /// Records the clustering left alone that joined the person of their likeliest partner
@@ -415,18 +419,26 @@ pub fn persons(
     // frequency ([`NameFrequencies`]) ...
     // ... and the pairs sharing a household and a birth date are weighed by a model of their
     // own ([`Household`]: twins), without a frequency adjustment.
-    let household = Household::fit(&model, &counts);
-    let in_household =
-        |code: u16| household.is_some() && Household::holds(&evidence::pattern_levels(code));
+    // (The names' `u` among a household's non-matches comes from its pairs whose birth dates
+    // disagree, when there are enough: siblings.)
+    let siblings = Household::siblings_u(&model, &counts);
+    let household = Household::fit(&model, &counts, siblings.as_deref());
+    let household_no_dob = siblings
+        .as_deref()
+        .and_then(|u| Household::fit_with(&model, &counts, 0, u));
+    let strata: Vec<&Household> = household.iter().chain(&household_no_dob).collect();
+    let stratum_of = |levels: &[u8]| strata.iter().copied().find(|h| h.contains(levels));
+    let in_household = |code: u16| stratum_of(&evidence::pattern_levels(code)).is_some();
     let weight_of: Vec<f64> = (0..evidence::PATTERNS as u16)
         .map(|code| {
             let levels = evidence::pattern_levels(code);
-            match &household {
-                Some(h) if Household::holds(&levels) => h.main_weight(&model, &levels),
-                _ => model.weight(&levels),
+            match stratum_of(&levels) {
+                Some(h) => h.main_weight(&model, &levels),
+                None => model.weight(&levels),
             }
         })
         .collect();
+
     let top_names = evidence::COMPARISONS[evidence::NAMES].1 as u8 - 1;
     let exact_names: Vec<bool> = (0..evidence::PATTERNS as u16)
         .map(|code| {
@@ -488,6 +500,7 @@ pub fn persons(
         name_values: frequencies.values(),
         name_kappa: frequencies.kappa(),
         household: household.clone(),
+        household_no_dob: household_no_dob.clone(),
         parameters,
         lone_attached: 0,
     };

@@ -865,19 +865,27 @@ fn model_diagnostics(
             "max_adjustment": crate::link::frequency::MAX_ADJUSTMENT,
         },
         "match_weight_histogram": hist,
-        "household": o.household.as_ref().map(|h| {
-            let names = crate::link::evidence::NAMES;
-            serde_json::json!({
-                "pairs": h.pairs,
-                "lambda": h.lambda,
-                "names": (1..h.u_names.len()).map(|l| serde_json::json!({
-                    "level": l,
-                    "label": crate::link::evidence::level_label(names, l as u8),
-                    "u": h.u_names[l],
-                    "weight": round((o.model.m[names][l] / h.u_names[l]).log2(), 2),
-                })).collect::<Vec<_>>(),
-            })
-        }),
+        "household": o.household.as_ref().map(|h| household_json(h, &o.model)),
+        "household_no_dob": o.household_no_dob.as_ref().map(|h| household_json(h, &o.model)),
+    })
+}
+
+/// A household stratum in `diagnostics.json`: its pairs, λ, and the names' `u` and weights.
+fn household_json(
+    h: &crate::link::evidence::Household,
+    model: &crate::link::model::Model,
+) -> serde_json::Value {
+    let names = crate::link::evidence::NAMES;
+    let round = |x: f64, d: i32| (x * 10f64.powi(d)).round() / 10f64.powi(d);
+    serde_json::json!({
+        "pairs": h.pairs,
+        "lambda": h.lambda,
+        "names": (1..h.u_names.len()).map(|l| serde_json::json!({
+            "level": l,
+            "label": crate::link::evidence::level_label(names, l as u8),
+            "u": h.u_names[l],
+            "weight": round((model.m[names][l] / h.u_names[l]).log2(), 2),
+        })).collect::<Vec<_>>(),
     })
 }
 
