@@ -793,7 +793,12 @@ pub fn baseline(world: &Path) -> Result<Scores> {
                         format!("row {}: record id missing from truth/records.csv", raw.row),
                     ));
                 };
-                let parts = [Field::GivenName, Field::FamilyName, Field::Dob].map(|f| r.ids.get(f));
+                // (Birth years of an age are no date of birth.)
+                let parts = [Field::GivenName, Field::FamilyName, Field::Dob].map(|f| {
+                    r.ids
+                        .get(f)
+                        .filter(|v| crate::normalize::split_birth_years(v.as_bytes()).is_none())
+                });
                 let next = keys.len() as u64 + labelled.len() as u64 + 1;
                 let predicted = match parts {
                     [Some(g), Some(f), Some(d)] => {

@@ -394,16 +394,22 @@ pub struct FieldSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Salt {
-    /// The year of the record's date of birth (an empty salt when the date is missing).
+    /// The year of the record's date of birth (an empty salt when the date is missing, or is
+    /// only the two birth years of an age).
     BirthYear,
 }
 
 impl Salt {
     /// The salt's value for a record's identifiers: the birth year (`YYYY` of the normalised
-    /// `YYYYMMDD` date), or empty.
+    /// `YYYYMMDD` date), or empty (no date, or the two birth years of an age: either could be
+    /// the year).
     pub fn value(self, ids: &crate::normalize::Identifiers) -> &str {
         match self {
-            Salt::BirthYear => ids.get(Field::Dob).and_then(|d| d.get(..4)).unwrap_or(""),
+            Salt::BirthYear => ids
+                .get(Field::Dob)
+                .filter(|d| crate::normalize::split_birth_years(d.as_bytes()).is_none())
+                .and_then(|d| d.get(..4))
+                .unwrap_or(""),
         }
     }
 }
@@ -545,6 +551,16 @@ impl LinkageSchema {
                 .collect(),
             parts: None,
         })
+    }
+
+    /// Whether the schema encodes the birth date with the `date` tokens, which give the birth
+    /// years of an age (`YYYY|YYYY`, [`crate::normalize::birth_years`]) their year tokens; under
+    /// any other tokenisation the years would be one token unlike any date's, and the encoder
+    /// leaves them out.
+    pub fn takes_birth_years(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.field == Field::Dob && f.tokens == Tokens::Date && f.salt.is_none())
     }
 
     /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`,
@@ -719,6 +735,25 @@ pub(crate) fn toml_message(e: &toml::de::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The birth years of an age are taken where the birth date has date tokens (their year
+    /// tokens), never as an exact token; and they are no birth year to salt by.
+    #[test]
+    fn birth_years_need_date_tokens_and_salt_nothing() {
+        let default = LinkageSchema::default_schema();
+        assert!(default.takes_birth_years());
+        let text = unhardened_default_toml().replace(
+            "field = \"dob\"\ntokens = \"date\"",
+            "field = \"dob\"\ntokens = \"exact\"",
+        );
+        let exact = LinkageSchema::from_toml(&text, std::path::Path::new("s.toml")).unwrap();
+        assert!(!exact.takes_birth_years());
+        let mut ids = crate::normalize::Identifiers::default();
+        ids.set(Field::Dob, Some("2006|2007".into()));
+        assert_eq!(Salt::BirthYear.value(&ids), "");
+        ids.set(Field::Dob, Some("20060412".into()));
+        assert_eq!(Salt::BirthYear.value(&ids), "2006");
+    }
 
     #[test]
     fn flip_probability_only_with_blip_and_in_range() {

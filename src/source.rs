@@ -1010,7 +1010,12 @@ impl Extractor {
             Field::Phone,
             Field::Ssn4,
         ];
-        if !out.rejected && !identifying.iter().any(|f| out.ids.get(*f).is_some()) {
+        // Birth years of an age are no identifier on their own: two year tokens match strangers.
+        let usable = |f: &Field| match out.ids.get(*f) {
+            Some(v) => normalize::split_birth_years(v.as_bytes()).is_none(),
+            None => false,
+        };
+        if !out.rejected && !identifying.iter().any(usable) {
             out.reject(
                 "row",
                 String::new(),
@@ -1501,6 +1506,9 @@ age = "Age"
         );
         assert_eq!(dob("", "", "16"), None);
         assert_eq!(dob("", "2023-05-02", ""), None);
+        // An age alone identifies nobody: the row is still rejected.
+        let r = extract(&ex, &["1", "", "", "2023-05-02", "16"]);
+        assert!(r.rejected);
     }
 
     /// Mojibake in an export (issue #21) is repaired only when the mapping asks for it.

@@ -267,14 +267,11 @@ fn run_in_pool(job: &AuditJob) -> Result<AuditReport> {
                         keys.push(e.record_key[i].clone());
                         // What the file says in the clear about a birth-years part: that it
                         // is one, and the age band at the event date.
-                        years_facts.push(e.dob_from_age.get(i).copied().unwrap_or(false).then(
-                            || {
-                                crate::link::evidence::born_interval(
-                                    &e.age_band[i],
-                                    e.event_date[i],
-                                )
-                            },
-                        ));
+                        let years = part == crate::schema::Part::Dob
+                            && e.dob_from_age.get(i).copied().unwrap_or(false);
+                        years_facts.push(years.then(|| {
+                            crate::link::evidence::born_interval(&e.age_band[i], e.event_date[i])
+                        }));
                     }
                 }
             }

@@ -808,6 +808,8 @@ pub struct RowEncoder {
     /// part namespace, share one).
     cache_of: Vec<usize>,
     caches: usize,
+    /// [`LinkageSchema::takes_birth_years`].
+    birth_years: bool,
 }
 
 /// A cache entry of [`RowEncoder`]: a token's first positions in the record CLK's namespace,
@@ -878,7 +880,13 @@ impl RowEncoder {
             links,
             cache_of,
             caches: groups.len(),
+            birth_years: schema.takes_birth_years(),
         }
+    }
+
+    /// Whether the schema takes the birth years of an age ([`LinkageSchema::takes_birth_years`]).
+    pub fn takes_birth_years(&self) -> bool {
+        self.birth_years
     }
 
     /// The record CLK's encoder (record pseudonyms, alias CLKs).

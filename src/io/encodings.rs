@@ -54,8 +54,13 @@ use crate::schema::Part;
 use crate::source::EventFacts;
 use crate::vocab;
 
-/// Format tag in the file metadata.
-pub const FORMAT: &str = "crosswalk-encodings/1";
+/// Format tag in the file metadata: version 2 since the `dob_from_age` column (2026-12-07). A
+/// reader of version 1 would take birth years of ages for birth dates, so it refuses these
+/// files; this version reads both ([`READ_FORMATS`]).
+pub const FORMAT: &str = "crosswalk-encodings/2";
+
+/// The format tags this version reads: version 1 files hold no birth years of ages.
+pub const READ_FORMATS: [&str; 2] = [FORMAT, "crosswalk-encodings/1"];
 
 /// One encoded record, ready to write.
 #[derive(Debug, Clone)]
@@ -689,10 +694,13 @@ fn read_parquet(path: &Path) -> Result<Encodings> {
         })
         .unwrap_or_default();
     let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    if get("crosswalk.format").as_deref() != Some(FORMAT) {
+    if !get("crosswalk.format").is_some_and(|f| READ_FORMATS.contains(&f.as_str())) {
         return Err(Error::encoding(
             path,
-            format!("not a crosswalk encodings file (expected crosswalk.format = {FORMAT})"),
+            format!(
+                "not a crosswalk encodings file this version reads (expected crosswalk.format = {}); a file of a newer crosswalk needs that version",
+                READ_FORMATS.join(" or ")
+            ),
         ));
     }
     let num = |k: &str| -> Result<u64> {

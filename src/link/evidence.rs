@@ -74,8 +74,8 @@ const SSN_CUTS: [f64; 1] = [0.99];
 
 /// What level `level` (1..) of comparison `c` means, for people reading the weights: a Dice
 /// band on the plain scale for the parts (`< 0.6`, `0.6–0.75`, ..., `≥ 0.95`), `disagree` /
-/// `agree` for sex, `apart` / `overlap` for the age intervals; empty for level 0 or a level out
-/// of range.
+/// `agree` for sex, `apart` / `same years` for the age; empty for level 0 or a level out of
+/// range.
 ///
 /// ```
 /// use crosswalk::link::evidence::{level_label, NAMES};
@@ -611,7 +611,7 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
 /// run, `u` of the names the household's own (among siblings, names are far more alike than
 /// among strangers: [`Household::siblings_u`], or, where too few pairs give that, the
 /// stratum's pairs whose sexes disagree) and its own λ by EM. The same holds for household
-/// pairs of which one record has no birth date ([`Household::dob_level`] 0): sisters, one of
+/// pairs of which one record or both have no birth date ([`Household::dob_level`] 0): sisters, one of
 /// them never asked her birth date, look to the main model like one person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Household {

@@ -63,7 +63,7 @@ pub struct Outcome {
     /// The model of pairs sharing a household and a birth date, when the run has enough of
     /// them ([`Household`]).
     pub household: Option<Household>,
-    /// The model of pairs sharing a household of which one record has no birth date
+    /// The model of pairs sharing a household of which one record or both have no birth date
     /// ([`Household`] at birth-date level 0), when the run has household pairs whose birth
     /// dates disagree to learn the names' `u` from.
     pub household_no_dob: Option<Household>,

@@ -157,6 +157,15 @@ fn process(
     if ex.rejected {
         return (ex, Outcome::Rejected);
     }
+    // Birth years of an age only where the schema tokenises them as a date's years.
+    if !row.takes_birth_years()
+        && ex
+            .ids
+            .get(crate::schema::Field::Dob)
+            .is_some_and(|v| crate::normalize::split_birth_years(v.as_bytes()).is_some())
+    {
+        ex.ids.set(crate::schema::Field::Dob, None);
+    }
     // With parts, the record CLK and the parts in one pass over the tokens.
     let (clk, part_clks) = if parts.is_empty() {
         (encoder.encode(&ex.ids, scratch), Vec::new())

@@ -199,7 +199,7 @@ pub(super) fn run(
     };
     let model_warning = match (outdated, model_warning) {
         (true, w) => Some(format!(
-            "the registry's match model was fitted by an older version of crosswalk, whose comparison levels weighed other evidence: fitted again on this run's records and kept from now on{}",
+            "the registry's match model was fitted by an older version of crosswalk, whose comparison levels weighed other evidence: not used; the model is fitted again, and the first run that can fit its own keeps it{}",
             w.map(|w| format!("; {w}")).unwrap_or_default()
         )),
         (false, w) => w,
