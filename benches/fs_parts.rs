@@ -243,7 +243,7 @@ fn main() {
             dob: e
                 .ids
                 .get(crosswalk::schema::Field::Dob)
-                .filter(|v| crosswalk::normalize::split_birth_years(v.as_bytes()).is_some())
+                .filter(|v| crosswalk::normalize::is_birth_years(v))
                 .map_or_else(|| part(1, &e.ids), |_| None),
             phone: part(2, &e.ids),
             address: part(3, &e.ids),

@@ -52,8 +52,12 @@ fn main() {
             // The birth years of an age (`YYYY|YYYY`) are no birth date: left out, as before
             // the encoder carried them.
             let v = e.ids.get(f).unwrap_or("");
-            let years = crosswalk::normalize::split_birth_years(v.as_bytes()).is_some();
-            row.push(if years { "" } else { v }.to_string());
+            let v = if crosswalk::normalize::is_birth_years(v) {
+                ""
+            } else {
+                v
+            };
+            row.push(v.to_string());
         }
         let alias = e.aliases.first();
         row.push(alias.and_then(|a| a.given.clone()).unwrap_or_default());

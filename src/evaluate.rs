@@ -797,7 +797,7 @@ pub fn baseline(world: &Path) -> Result<Scores> {
                 let parts = [Field::GivenName, Field::FamilyName, Field::Dob].map(|f| {
                     r.ids
                         .get(f)
-                        .filter(|v| crate::normalize::split_birth_years(v.as_bytes()).is_none())
+                        .filter(|v| !crate::normalize::is_birth_years(v))
                 });
                 let next = keys.len() as u64 + labelled.len() as u64 + 1;
                 let predicted = match parts {

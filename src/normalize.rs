@@ -1039,6 +1039,18 @@ pub fn birth_years(event: NaiveDate, age: u32) -> Option<String> {
     (last > 1).then(|| format!("{:04}|{:04}", last - 1, last))
 }
 
+/// Whether a birth-date field value is the two birth years of an age ([`birth_years`]), not a
+/// date.
+///
+/// ```
+/// use crosswalk::normalize::is_birth_years;
+/// assert!(is_birth_years("2006|2007"));
+/// assert!(!is_birth_years("20060412"));
+/// ```
+pub fn is_birth_years(v: &str) -> bool {
+    split_birth_years(v.as_bytes()).is_some()
+}
+
 /// The two years of a [`birth_years`] value, `None` for any other value.
 pub fn split_birth_years(v: &[u8]) -> Option<(&[u8], &[u8])> {
     (v.len() == 9 && v[4] == b'|' && v[..4].iter().chain(&v[5..]).all(u8::is_ascii_digit))

@@ -407,7 +407,7 @@ impl Salt {
         match self {
             Salt::BirthYear => ids
                 .get(Field::Dob)
-                .filter(|d| crate::normalize::split_birth_years(d.as_bytes()).is_none())
+                .filter(|d| !crate::normalize::is_birth_years(d))
                 .and_then(|d| d.get(..4))
                 .unwrap_or(""),
         }

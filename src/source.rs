@@ -1012,7 +1012,7 @@ impl Extractor {
         ];
         // Birth years of an age are no identifier on their own: two year tokens match strangers.
         let usable = |f: &Field| match out.ids.get(*f) {
-            Some(v) => normalize::split_birth_years(v.as_bytes()).is_none(),
+            Some(v) => !normalize::is_birth_years(v),
             None => false,
         };
         if !out.rejected && !identifying.iter().any(usable) {
@@ -1454,20 +1454,28 @@ trafficking_type = "Type"
 
     /// Issue #21: a mapped minor flag gives `<18` or `18+` when no age is known, and a date of
     /// birth wins over it.
-    #[test]
-    fn minor_flag_feeds_the_age_band_only_without_an_age() {
-        let mapping = r#"
+    /// A referral log's mapping (id, given name, birth date, event date) with one more column
+    /// line.
+    fn referral_log(column: &str) -> String {
+        format!(
+            r#"
 agency = "p"
 agency_type = "taskforce"
 default_stage = "referral"
 [columns]
 record_id = "Id"
 given_name = "First"
-dob = { column = "DOB", formats = ["YYYY-MM-DD"] }
-event_date = { column = "Date", formats = ["YYYY-MM-DD"] }
-minor = "Minor (Y/N)"
-"#;
-        let ex = extractor(mapping, &["Id", "First", "DOB", "Date", "Minor (Y/N)"]);
+dob = {{ column = "DOB", formats = ["YYYY-MM-DD"] }}
+event_date = {{ column = "Date", formats = ["YYYY-MM-DD"] }}
+{column}
+"#
+        )
+    }
+
+    #[test]
+    fn minor_flag_feeds_the_age_band_only_without_an_age() {
+        let mapping = referral_log(r#"minor = "Minor (Y/N)""#);
+        let ex = extractor(&mapping, &["Id", "First", "DOB", "Date", "Minor (Y/N)"]);
         let band = |dob: &str, flag: &str| {
             let r = extract(&ex, &["1", "Ana", dob, "2025-01-01", flag]);
             (r.facts.age_band.label(), r.issues.len())
@@ -1483,18 +1491,8 @@ minor = "Minor (Y/N)"
     /// a birth date wins over an age, and an age without an event date gives nothing.
     #[test]
     fn an_age_without_a_birth_date_gives_the_birth_years() {
-        let mapping = r#"
-agency = "p"
-agency_type = "taskforce"
-default_stage = "referral"
-[columns]
-record_id = "Id"
-given_name = "First"
-dob = { column = "DOB", formats = ["YYYY-MM-DD"] }
-event_date = { column = "Date", formats = ["YYYY-MM-DD"] }
-age = "Age"
-"#;
-        let ex = extractor(mapping, &["Id", "First", "DOB", "Date", "Age"]);
+        let mapping = referral_log(r#"age = "Age""#);
+        let ex = extractor(&mapping, &["Id", "First", "DOB", "Date", "Age"]);
         let dob = |dob: &str, date: &str, age: &str| {
             let r = extract(&ex, &["1", "Ana", dob, date, age]);
             r.ids.get(Field::Dob).map(str::to_string)

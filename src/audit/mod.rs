@@ -757,18 +757,7 @@ fn pattern_mining(
             }
         }
     }
-    let year_ix: FxHashMap<&str, u32> = c
-        .years
-        .iter()
-        .enumerate()
-        .map(|(i, y)| (y.as_str(), i as u32))
-        .collect();
-    let date_ix: FxHashMap<&str, u32> = c
-        .dates
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.as_str(), i as u32))
-        .collect();
+    let (year_ix, date_ix) = (index_of(&c.years), index_of(&c.dates));
 
     let guesses: Vec<Guess> = (0..rows.len())
         .into_par_iter()
@@ -878,6 +867,15 @@ fn repeated_encodings(rows: &BitRows, r: &Reference) -> (Vec<Guess>, Found) {
     (guesses, found)
 }
 
+/// Each value's position in `values` (the guesses' indices into the reference's lists).
+fn index_of(values: &[String]) -> FxHashMap<&str, u32> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.as_str(), i as u32))
+        .collect()
+}
+
 /// The attack on birth-years parts (the two birth years of an age, `dob_from_age`): the file
 /// says in the clear which rows hold one, and each row's age band at its event date bounds its
 /// birth year to an interval of about six years. Equal years give equal parts, so the attacker
@@ -903,12 +901,7 @@ fn years_from_bands(
         .values(|p| p.dob.as_deref().and_then(|d| d.get(..4)))
         .into_iter()
         .collect();
-    let index: FxHashMap<&str, u32> = c
-        .years
-        .iter()
-        .enumerate()
-        .map(|(i, y)| (y.as_str(), i as u32))
-        .collect();
+    let index = index_of(&c.years);
     let mut guesses = vec![Guess::default(); rows.len()];
     let (mut pinned, mut pooled) = (0usize, 0usize);
     for members in groups.values() {

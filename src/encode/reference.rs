@@ -29,7 +29,7 @@ pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> 
             }
             out
         }
-        Tokens::Date if crate::normalize::split_birth_years(value.as_bytes()).is_some() => {
+        Tokens::Date if crate::normalize::is_birth_years(value) => {
             value.split('|').map(|y| format!("Y{y}")).collect()
         }
         Tokens::Date if value.len() == 8 => {

@@ -877,6 +877,24 @@ mod tests {
         assert_eq!(age_level(&dyears(&[3, 4]), &ddated, Some(t)), 1);
     }
 
+    /// A fitted model as the household tests take it: names, birth date, phone, address and
+    /// sex weighed, λ 1e-3.
+    fn household_model() -> Model {
+        let mut model = Model::new(&COMPARISONS.map(|c| c.1));
+        model.m[NAMES] = vec![0.0, 0.01, 0.02, 0.07, 0.2, 0.7];
+        model.u[NAMES] = vec![0.0, 0.97, 0.025, 0.004, 0.0005, 0.0005];
+        model.m[DOB] = vec![0.0, 0.01, 0.04, 0.0, 0.95];
+        model.u[DOB] = vec![0.0, 0.987, 0.0127, 0.0, 0.0003];
+        model.m[PHONE] = vec![0.0, 0.1, 0.1, 0.8];
+        model.u[PHONE] = vec![0.0, 0.99985, 0.0001, 0.00005];
+        model.m[ADDRESS] = vec![0.0, 0.07, 0.003, 0.927];
+        model.u[ADDRESS] = vec![0.0, 0.96, 0.0385, 0.0015];
+        model.m[SEX] = vec![0.0, 0.001, 0.999];
+        model.u[SEX] = vec![0.0, 0.13, 0.87];
+        model.lambda = 1e-3;
+        model
+    }
+
     /// A household stratum of 900 pairs of one person's records (names equal) and 100 pairs of
     /// twins (names below 0.6; half of them a brother and sister), all with equal birth dates
     /// and addresses: the main model makes the twins a match on the shared evidence, the
@@ -884,16 +902,7 @@ mod tests {
     /// stratum with too few pairs whose sexes disagree is not fitted.
     #[test]
     fn the_household_stratum_keeps_twins_apart() {
-        let mut model = Model::new(&COMPARISONS.map(|c| c.1));
-        model.m[NAMES] = vec![0.0, 0.01, 0.02, 0.07, 0.2, 0.7];
-        model.u[NAMES] = vec![0.0, 0.97, 0.025, 0.004, 0.0005, 0.0005];
-        model.m[DOB] = vec![0.0, 0.01, 0.04, 0.0, 0.95];
-        model.u[DOB] = vec![0.0, 0.987, 0.0127, 0.0, 0.0003];
-        model.m[ADDRESS] = vec![0.0, 0.07, 0.003, 0.927];
-        model.u[ADDRESS] = vec![0.0, 0.96, 0.0385, 0.0015];
-        model.m[SEX] = vec![0.0, 0.001, 0.999];
-        model.u[SEX] = vec![0.0, 0.13, 0.87];
-        model.lambda = 1e-3;
+        let model = household_model();
         let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0] };
         // Twins of one sex, and a brother and sister (the sexes disagree).
         let (same, twins, apart) = (row(5, 2), row(1, 2), row(1, 1));
@@ -930,14 +939,7 @@ mod tests {
     /// her another person, equal names one person.
     #[test]
     fn siblings_teach_the_household_without_a_birth_date() {
-        let mut model = Model::new(&COMPARISONS.map(|c| c.1));
-        model.m[NAMES] = vec![0.0, 0.01, 0.02, 0.07, 0.2, 0.7];
-        model.u[NAMES] = vec![0.0, 0.97, 0.025, 0.004, 0.0005, 0.0005];
-        model.m[DOB] = vec![0.0, 0.01, 0.04, 0.0, 0.95];
-        model.u[DOB] = vec![0.0, 0.987, 0.0127, 0.0, 0.0003];
-        model.m[PHONE] = vec![0.0, 0.1, 0.1, 0.8];
-        model.u[PHONE] = vec![0.0, 0.99985, 0.0001, 0.00005];
-        model.lambda = 1e-3;
+        let model = household_model();
         let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0] };
         let mut counts = vec![0u64; PATTERNS];
         // Siblings: one phone, birth dates apart, names mostly at 0.6–0.75.

@@ -158,13 +158,14 @@ fn process(
         return (ex, Outcome::Rejected);
     }
     // Birth years of an age only where the schema tokenises them as a date's years.
-    if !row.takes_birth_years()
-        && ex
-            .ids
-            .get(crate::schema::Field::Dob)
-            .is_some_and(|v| crate::normalize::split_birth_years(v.as_bytes()).is_some())
-    {
-        ex.ids.set(crate::schema::Field::Dob, None);
+    let dob = crate::schema::Field::Dob;
+    let mut dob_from_age = ex
+        .ids
+        .get(dob)
+        .is_some_and(crate::normalize::is_birth_years);
+    if dob_from_age && !row.takes_birth_years() {
+        ex.ids.set(dob, None);
+        dob_from_age = false;
     }
     // With parts, the record CLK and the parts in one pass over the tokens.
     let (clk, part_clks) = if parts.is_empty() {
@@ -191,10 +192,7 @@ fn process(
         alias_clks,
         parts: part_clks,
         alias_names,
-        dob_from_age: ex
-            .ids
-            .get(crate::schema::Field::Dob)
-            .is_some_and(|v| crate::normalize::split_birth_years(v.as_bytes()).is_some()),
+        dob_from_age,
         facts: ex.facts.clone(), // small: a unit name and a few enums
     };
     // The normalised identifiers are done with: freed here, so they are not held while the
