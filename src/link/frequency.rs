@@ -27,8 +27,11 @@
 //! **Near names.** A pair whose names are a typo apart (the names level below the top) shares
 //! no value byte for byte; it gets the adjustment of the commoner of the two records' rarest
 //! values ([`NameFrequencies::near_adjustment`]): a typo of a common name weighs as the common
-//! name, a typo of a rare one as rare.
+//! name, a typo of a rare one as rare. Runs that compare all pairs of names parts weigh these
+//! and the two rougher levels by how crowded the records' names neighbourhoods are instead
+//! ([`NameNeighbourhoods`]).
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::evidence::RecordEvidence;
@@ -152,6 +155,132 @@ impl NameFrequencies {
     }
 }
 
+/// How crowded each record's names neighbourhood is: the estimated persons whose names come
+/// near the record's, for weighing names that agree only roughly.
+///
+/// The frequency adjustment above weighs byte-equal names; names a typo, a nickname or a
+/// hand-typed variant apart share no value, and until 2026-12-07 only the 0.85–0.95 level had an
+/// adjustment (the commoner of the two records' rarest values). Here every record counts the
+/// estimated persons among its *neighbours*, the records whose names parts reach
+/// [`super::candidates::NAMES_PASS_MIN`] (0.75) against its own: distinct birth-date parts
+/// among the record and its neighbours, at least 1, exactly as [`NameFrequencies`] counts a
+/// value's holders. A rough agreement with a record whose neighbourhood holds one person is
+/// strong evidence; with a record among thirty lookalikes, weak. A pair whose names fall in
+/// [`CROWDED_LEVELS`] (0.6–0.95) gets `log2(κ / max(h − 1, α))`, `h` the more crowded of the
+/// two neighbourhoods and `κ` the mean of `h − 1` over records with a names part, clamped to
+/// ±[`MAX_ADJUSTMENT`] bits.
+///
+/// The neighbours are the all-pairs names pass's pairs, complete for runs that make one
+/// (`--model fs` with `auto` blocking, up to 250,000 records). Counted from the candidates of
+/// a larger run, which are not complete, the neighbourhoods measured how well a record's
+/// record CLK was blocked rather than how common its name is: at a million records F1 fell
+/// from 0.890 to 0.845 (docs/measurements/2026-12-07-neighbourhoods.md). Such runs keep the
+/// 0.85–0.95 level's adjustment by value.
+#[derive(Debug, Clone)]
+pub struct NameNeighbourhoods {
+    /// Per record, its neighbourhood's estimated persons (itself included, at least 1).
+    holders: Vec<u32>,
+    /// The mean of `h − 1` over records with a names part.
+    kappa: f64,
+}
+
+/// Names levels (`evidence::level_label`: 0.6–0.75, 0.75–0.85, 0.85–0.95) weighed by the
+/// crowding of the two records' names neighbourhoods ([`NameNeighbourhoods`]).
+pub const CROWDED_LEVELS: std::ops::RangeInclusive<u8> = 2..=4;
+
+impl NameNeighbourhoods {
+    /// Counts the neighbourhoods of `records` from `near`, every pair of records (`a < b` or
+    /// not, each at most once per order) whose names reach the neighbourhood's similarity.
+    ///
+    /// ```
+    /// use crosswalk::link::evidence::RecordEvidence;
+    /// use crosswalk::link::frequency::NameNeighbourhoods;
+    ///
+    /// // Records 0 and 1: one person (one birth date); record 2, another person near them.
+    /// let record = |dob: u8| RecordEvidence {
+    ///     names: vec![vec![1; 4]],
+    ///     dob: vec![vec![dob; 4]],
+    ///     ..Default::default()
+    /// };
+    /// let records = [record(1), record(1), record(2), record(3)];
+    /// let n = NameNeighbourhoods::new(&records, &[(0, 1), (1, 2)]);
+    /// // Record 1 has two persons near it, record 3 nobody: κ = (0 + 1 + 1 + 0) / 4.
+    /// assert_eq!(n.kappa(), 0.5);
+    /// assert!(n.adjustment(1, 2) < n.adjustment(0, 3));
+    /// ```
+    pub fn new(records: &[RecordEvidence], near: &[(u32, u32)]) -> NameNeighbourhoods {
+        let mut dob_of: FxHashMap<&[u8], u32> = FxHashMap::default();
+        let mut dobs = super::IdLists::default();
+        for r in records {
+            dobs.push(r.dob.iter().map(|d| {
+                let next = dob_of.len() as u32;
+                *dob_of.entry(d.as_slice()).or_insert(next)
+            }));
+        }
+        // Each record's neighbours, both ways (compressed rows).
+        let n = records.len();
+        let mut start = vec![0usize; n + 1];
+        for &(a, b) in near {
+            start[a as usize + 1] += 1;
+            start[b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut adjacent = vec![0u32; start[n]];
+        for &(a, b) in near {
+            adjacent[next[a as usize]] = b;
+            next[a as usize] += 1;
+            adjacent[next[b as usize]] = a;
+            next[b as usize] += 1;
+        }
+        // Distinct birth dates of the record and its neighbours.
+        let mut holders: Vec<u32> = (0..n)
+            .into_par_iter()
+            .map_init(Vec::new, |dates: &mut Vec<u32>, r| {
+                dates.clear();
+                dates.extend_from_slice(dobs.of(r));
+                for &b in &adjacent[start[r]..start[r + 1]] {
+                    dates.extend_from_slice(dobs.of(b as usize));
+                }
+                dates.sort_unstable();
+                dates.dedup();
+                dates.len() as u32
+            })
+            .collect();
+        let (mut others, mut named) = (0.0, 0.0);
+        for (h, r) in holders.iter_mut().zip(records) {
+            *h = (*h).max(1);
+            if !r.names.is_empty() {
+                others += *h as f64 - 1.0;
+                named += 1.0;
+            }
+        }
+        NameNeighbourhoods {
+            holders,
+            kappa: if named > 0.0 { others / named } else { 0.0 },
+        }
+    }
+
+    /// `κ`: the mean estimated persons beyond the record's own in a names neighbourhood.
+    pub fn kappa(&self) -> f64 {
+        self.kappa
+    }
+
+    /// Record `r`'s neighbourhood: its estimated persons, itself included.
+    pub fn holders(&self, r: usize) -> u32 {
+        self.holders[r]
+    }
+
+    /// Bits added to the weight of records `a` and `b` whose names agree roughly (a level of
+    /// [`CROWDED_LEVELS`]): by the more crowded of their two neighbourhoods.
+    pub fn adjustment(&self, a: usize, b: usize) -> f64 {
+        let h = self.holders[a].max(self.holders[b]);
+        adjustment(self.kappa, h, ALPHA, MAX_ADJUSTMENT)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +384,53 @@ mod tests {
         // falls back to the near adjustment, so it never outweighs the exact name.
         assert_eq!(f.adjustment(0, 3), f.near_adjustment(0, 3));
         assert!(f.adjustment(0, 3) <= f.adjustment(4, 5));
+    }
+
+    /// A neighbourhood counts persons, not records: a person's own records (one birth date)
+    /// do not crowd it, a birth-date typo counts as a second person (the safe direction, as for
+    /// values), records without a birth date add nobody; and a rough agreement in a crowded
+    /// neighbourhood weighs less than one in an empty neighbourhood.
+    #[test]
+    fn neighbourhoods_count_persons_near_a_record() {
+        let records = vec![
+            record(&[1], Some(10)), // 0: a person with three records near each other
+            record(&[2], Some(10)), // 1
+            record(&[3], Some(10)), // 2
+            record(&[4], None),     // 3: near 0, no birth date
+            record(&[5], Some(20)), // 4: a crowd: near 5, 6, 7, four persons
+            record(&[6], Some(21)), // 5
+            record(&[7], Some(22)), // 6
+            record(&[8], Some(23)), // 7
+            record(&[9], Some(24)), // 8: near 4 only
+            record(&[], Some(30)),  // 9: no names part
+        ];
+        let near = [
+            (0, 1),
+            (0, 2),
+            (1, 2),
+            (0, 3),
+            (4, 5),
+            (4, 6),
+            (4, 7),
+            (4, 8),
+        ];
+        let n = NameNeighbourhoods::new(&records, &near);
+        let holders: Vec<u32> = (0..records.len()).map(|r| n.holders(r)).collect();
+        assert_eq!(holders, [1, 1, 1, 1, 5, 2, 2, 2, 2, 1]);
+        // κ: the mean of h − 1 over the nine records with a names part.
+        assert!((n.kappa() - 8.0 / 9.0).abs() < 1e-12);
+        assert!(n.adjustment(0, 3) > 0.0);
+        assert!(n.adjustment(4, 5) < 0.0);
+        // The more crowded of the two neighbourhoods counts.
+        assert_eq!(n.adjustment(5, 4), n.adjustment(4, 8));
+        assert_eq!(
+            n.adjustment(0, 1),
+            adjustment(8.0 / 9.0, 1, ALPHA, MAX_ADJUSTMENT)
+        );
+        // A birth-date typo within the person's records counts as a second holder.
+        let mut typo = records.clone();
+        typo[2].dob = vec![date(11)];
+        assert_eq!(NameNeighbourhoods::new(&typo, &near).holders(0), 2);
     }
 
     /// With every name held by one person there is nothing to calibrate on: no adjustment.

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::candidates::{names_pairs, ValueGroups, MAX_GROUP, NAMES_PASS_MIN};
 use super::evidence::{self, Household, RecordEvidence, C};
-use super::frequency::NameFrequencies;
+use super::frequency::{NameFrequencies, NameNeighbourhoods, CROWDED_LEVELS};
 use super::model::{Model, ModelError};
 use crate::cluster::{cluster_scored_par, Edge};
 
@@ -60,6 +60,8 @@ pub struct Outcome {
     /// Mean holders beyond the first over non-matching pairs agreeing on a names value
     /// ([`NameFrequencies::kappa`]).
     pub name_kappa: f64,
+    /// κ of the names neighbourhoods ([`NameNeighbourhoods`]), when the run counted them.
+    pub neighbourhood_kappa: Option<f64>,
     /// The model of pairs sharing a household and a birth date, when the run has enough of
     /// them ([`Household`]).
     pub household: Option<Household>,
@@ -355,6 +357,7 @@ pub fn persons(
     taps: Option<usize>,
     min_average: f64,
     params: Params,
+    neighbourhoods: Option<&NameNeighbourhoods>,
 ) -> Result<Outcome, ModelError> {
     let n = records.len();
     let total_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
@@ -477,10 +480,21 @@ pub fn persons(
             evidence::pattern_levels(code)[evidence::NAMES] + 1 == top_names && !in_household(code)
         })
         .collect();
+    // ... and, when the run counted its names neighbourhoods, a pair whose names agree roughly
+    // by how crowded the two records' neighbourhoods are ([`NameNeighbourhoods`]).
+    let crowded: Vec<bool> = (0..evidence::PATTERNS as u16)
+        .map(|code| {
+            neighbourhoods.is_some()
+                && CROWDED_LEVELS.contains(&evidence::pattern_levels(code)[evidence::NAMES])
+                && !in_household(code)
+        })
+        .collect();
     let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)
+        } else if let Some(n) = neighbourhoods.filter(|_| crowded[code as usize]) {
+            w + n.adjustment(a as usize, b as usize)
         } else if near_names[code as usize] {
             w + frequencies.near_adjustment(a as usize, b as usize)
         } else {
@@ -499,6 +513,7 @@ pub fn persons(
         weight_histogram: Vec::new(),
         name_values: frequencies.values(),
         name_kappa: frequencies.kappa(),
+        neighbourhood_kappa: neighbourhoods.map(NameNeighbourhoods::kappa),
         household: household.clone(),
         household_no_dob: household_no_dob.clone(),
         parameters,
@@ -675,14 +690,13 @@ pub fn link(
         .zip(&groups)
         .map(|(&(part, _), g)| (part, g.left_out))
         .collect();
-    if settings.names_all_pairs {
-        clk_pairs.extend(names_pairs(
-            records,
-            settings.taps,
-            NAMES_PASS_MIN,
-            platform,
-        ));
-    }
+    // The names pass's pairs are complete: they are the records' names neighbourhoods too.
+    let neighbourhoods = settings.names_all_pairs.then(|| {
+        let near = names_pairs(records, settings.taps, NAMES_PASS_MIN, platform);
+        let neighbourhoods = NameNeighbourhoods::new(records, &near);
+        clk_pairs.extend(near);
+        neighbourhoods
+    });
     clk_pairs.par_sort_unstable();
     clk_pairs.dedup();
     let outcome = persons(
@@ -692,6 +706,7 @@ pub fn link(
         settings.taps,
         settings.min_average,
         settings.params,
+        neighbourhoods.as_ref(),
     )?;
     Ok((outcome, left_out))
 }
@@ -760,6 +775,7 @@ mod tests {
             None,
             DEFAULT_MIN_AVERAGE,
             Params::Fit,
+            None,
         )
         .unwrap();
         let mut right = 0;
@@ -783,6 +799,7 @@ mod tests {
             None,
             DEFAULT_MIN_AVERAGE,
             Params::Fit,
+            None,
         )
         .unwrap();
         assert_eq!(stored.labels, out.labels);
@@ -833,6 +850,7 @@ mod tests {
                 None,
                 DEFAULT_MIN_AVERAGE,
                 Params::Fit,
+                None,
             )
             .unwrap()
         };
@@ -870,6 +888,7 @@ mod tests {
                 None,
                 DEFAULT_MIN_AVERAGE,
                 Params::Fit,
+                None,
             )
             .unwrap()
         };
@@ -918,6 +937,7 @@ mod tests {
             None,
             DEFAULT_MIN_AVERAGE,
             Params::Fit,
+            None,
         )
         .unwrap();
         let mut model = fitted.model.clone();
@@ -931,6 +951,7 @@ mod tests {
                 None,
                 DEFAULT_MIN_AVERAGE,
                 Params::Fixed(&model),
+                None,
             )
             .unwrap()
         };
@@ -1010,6 +1031,7 @@ mod tests {
                 None,
                 DEFAULT_MIN_AVERAGE,
                 Params::Fit,
+                None,
             )
         })
         .unwrap()

@@ -863,6 +863,7 @@ fn model_diagnostics(
             "kappa": round(o.name_kappa, 3),
             "alpha": crate::link::frequency::ALPHA,
             "max_adjustment": crate::link::frequency::MAX_ADJUSTMENT,
+            "neighbourhood_kappa": o.neighbourhood_kappa.map(|k| round(k, 3)),
         },
         "match_weight_histogram": hist,
         "household": o.household.as_ref().map(|h| household_json(h, &o.model)),
