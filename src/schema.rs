@@ -388,6 +388,11 @@ pub struct FieldSpec {
     /// records that share the salt. Off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<Salt>,
+    /// Read nicknames as the full given names they stand for (`JEN` as `JENNIFER`), from the
+    /// built-in table [`crate::normalize::nicknames`], before tokenising. Given name only; off
+    /// by default (the default schema turns it on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nicknames: bool,
 }
 
 /// What salts a field's tokens ([`FieldSpec::salt`]).
@@ -563,6 +568,15 @@ impl LinkageSchema {
             .any(|f| f.field == Field::Dob && f.tokens == Tokens::Date && f.salt.is_none())
     }
 
+    /// Whether the schema reads nicknames as full given names ([`FieldSpec::nicknames`]); the
+    /// encoder then rewrites each row's given name with
+    /// [`crate::normalize::nicknames::read_nicknames`] before encoding it.
+    pub fn reads_nicknames(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.field == Field::GivenName && f.nicknames)
+    }
+
     /// The hardening as encodings files and run diagnostics name it: `none`, `xor-fold`,
     /// `blip P` with the flip probability, or `diffusion T` with the taps per output bit.
     pub fn hardening_label(&self) -> String {
@@ -671,6 +685,11 @@ impl LinkageSchema {
                 return Err(format!(
                     "field {f}: bits_per_token = {} must be between 1 and 64",
                     spec.bits_per_token
+                ));
+            }
+            if spec.nicknames && f != Field::GivenName {
+                return Err(format!(
+                    "field {f}: nicknames = true applies to given_name only"
                 ));
             }
             if spec.salt == Some(Salt::BirthYear) && f == Field::Dob {

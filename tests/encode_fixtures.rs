@@ -281,3 +281,63 @@ fn repeated_rows_are_counted_exactly() {
     }
     assert_eq!(count(&more, "more"), before + 3);
 }
+
+/// With `nicknames = true` the encoder reads nicknames as full given names, in legal names and
+/// aliases: `JEN` and `JENNIFER` give one record CLK and one names part when the row's sex
+/// fits; `SAM` on a row without a sex (Samantha or Samuel) is left as it is, and so is `JEN` on
+/// a row recorded male. The default schema, without the option, keeps every nickname.
+#[test]
+fn nicknames_are_read_as_full_names() {
+    use crosswalk::schema::Part;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let src = fixture("encoder/police.toml");
+    let header = "Incident No,Victim Name,AKA,Victim DOB,Sex,Contact Phone,Department,Offense Code,Reported At,Trafficking Type\n";
+    let row = |id: &str, name: &str, aka: &str, sex: &str| {
+        format!("{id},\"{name}\",{aka},5/5/2004,{sex},,Hartford PD,HT-INC,2024-01-14 02:40,Sex\n")
+    };
+    let csv = [
+        row("A1", "Smith, Jennifer", "", "2"),
+        row("A2", "Smith, Jen", "", "2"),
+        row("A3", "Smith, Jen", "", "1"),
+        row("A4", "Smith, Samantha", "", ""),
+        row("A5", "Smith, Sam", "", ""),
+        row("A6", "Smith, Jennifer", "Jenny Lopez", "2"),
+        row("A7", "Smith, Jennifer", "Jennifer Lopez", "2"),
+    ]
+    .concat();
+    let input = dir.path().join("nick.csv");
+    std::fs::write(&input, format!("{header}{csv}")).unwrap();
+    let read = |schema: Option<&str>, name: &str| {
+        let out = dir.path().join(format!("{name}.parquet"));
+        let mut extra = vec!["--reference-date", "2026-11-22"];
+        if let Some(s) = schema {
+            extra.extend(["--schema", s]);
+        }
+        let o = encode(&src, &key, &input, &out, &extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+        encodings::read(&out).unwrap()
+    };
+    // The default schema with the option turned on.
+    let anchor = "namespace = \"name\"\n";
+    let text = crosswalk::schema::DEFAULT_SCHEMA_TOML.replacen(
+        anchor,
+        &format!("{anchor}nicknames = true\n"),
+        1,
+    );
+    let schema = dir.path().join("nicknames.toml");
+    std::fs::write(&schema, &text).unwrap();
+    assert!(LinkageSchema::from_file(&schema).unwrap().reads_nicknames());
+    let enc = read(schema.to_str(), "nicknames");
+    let names = |i: usize| enc.part(Part::Names, i).unwrap().to_vec();
+    assert_eq!(enc.clk(0), enc.clk(1), "JEN on a female row is JENNIFER");
+    assert_eq!(names(0), names(1));
+    assert_ne!(enc.clk(1), enc.clk(2), "JEN on a male row stays JEN");
+    assert_ne!(names(3), names(4), "SAM without a sex stays SAM");
+    assert_eq!(enc.alias_clks[5], enc.alias_clks[6], "aliases are read too");
+    assert_eq!(enc.parts.alias_names[5], enc.parts.alias_names[6]);
+    // The default schema keeps them.
+    assert!(!LinkageSchema::default_schema().reads_nicknames());
+    let enc = read(None, "default");
+    assert_ne!(enc.clk(0), enc.clk(1));
+}

@@ -125,9 +125,13 @@ pub fn read(
             }
             for raw in &chunk[..n] {
                 let cells: Vec<&[u8]> = raw.record.iter().collect();
-                let ex = extractor.extract(&cells);
+                let mut ex = extractor.extract(&cells);
                 if ex.rejected {
                     continue;
+                }
+                // As the encode job reads them.
+                if schema.reads_nicknames() {
+                    crate::normalize::nicknames::read_nicknames(&mut ex.ids);
                 }
                 let clk = match &part_encoder {
                     Some(pe) => match pe.encode_present(&ex.ids, &mut part_scratch) {

@@ -810,6 +810,8 @@ pub struct RowEncoder {
     caches: usize,
     /// [`LinkageSchema::takes_birth_years`].
     birth_years: bool,
+    /// [`LinkageSchema::reads_nicknames`].
+    nicknames: bool,
 }
 
 /// A cache entry of [`RowEncoder`]: a token's first positions in the record CLK's namespace,
@@ -881,7 +883,15 @@ impl RowEncoder {
             cache_of,
             caches: groups.len(),
             birth_years: schema.takes_birth_years(),
+            nicknames: schema.reads_nicknames(),
         }
+    }
+
+    /// Whether the schema reads nicknames as full given names
+    /// ([`LinkageSchema::reads_nicknames`]): the caller rewrites each row's names with
+    /// [`crate::normalize::nicknames::read_nicknames`] before encoding them, as the encode job does.
+    pub fn reads_nicknames(&self) -> bool {
+        self.nicknames
     }
 
     /// Whether the schema takes the birth years of an age ([`LinkageSchema::takes_birth_years`]).

@@ -167,6 +167,11 @@ fn process(
         ex.ids.set(dob, None);
         dob_from_age = false;
     }
+    // Nicknames read as full names, where the schema says so (legal names here, aliases below).
+    let nicknames = row.reads_nicknames();
+    if nicknames {
+        crate::normalize::nicknames::read_nicknames(&mut ex.ids);
+    }
     // With parts, the record CLK and the parts in one pass over the tokens.
     let (clk, part_clks) = if parts.is_empty() {
         (encoder.encode(&ex.ids, scratch), Vec::new())
@@ -180,6 +185,9 @@ fn process(
         .map(|a| {
             let mut ids = ex.ids.clone();
             ids.set_names(a);
+            if nicknames {
+                crate::normalize::nicknames::read_nicknames(&mut ids);
+            }
             if let Some(p) = parts.encode_names(&ids, part_scratch) {
                 alias_names.push(p);
             }

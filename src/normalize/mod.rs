@@ -32,6 +32,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::schema::Field;
 
+pub mod nicknames;
+
 /// Why a present value could not be used. Carries no part of the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Problem {
