@@ -809,6 +809,14 @@ fn weight_chart(m: &serde_json::Value) -> String {
                  person adds {rare:+.1} bits to its level's weight, a name held by ten adds \
                  {common:+.1}.</p>"
             );
+            if get("neighbourhood_kappa").is_some() {
+                let _ = write!(
+                    s,
+                    "<p class=\"note\">Names that agree only roughly (0.6 to 0.95) are weighed \
+                     instead by how many persons' names come as near: alike names among many \
+                     lookalikes weigh less than alike names nobody else resembles.</p>"
+                );
+            }
         }
     }
     s

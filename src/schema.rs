@@ -17,6 +17,7 @@
 //! assert_eq!(schema.fingerprint(), LinkageSchema::default_schema().fingerprint());
 //! ```
 
+use crate::normalize::nicknames::NICKNAMES_CSV;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -390,7 +391,7 @@ pub struct FieldSpec {
     pub salt: Option<Salt>,
     /// Read nicknames as the full given names they stand for (`JEN` as `JENNIFER`), from the
     /// built-in table [`crate::normalize::nicknames`], before tokenising. Given name only; off
-    /// by default (the default schema turns it on).
+    /// by default and in the default schema (docs/privacy.md, "Nicknames").
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nicknames: bool,
 }
@@ -602,7 +603,12 @@ impl LinkageSchema {
     /// defaults filled in): every setting that changes the bits, and also the schema's name and
     /// field order. Encodings with different fingerprints are never compared.
     pub fn fingerprint(&self) -> String {
-        let canonical = toml::to_string(self).unwrap_or_default();
+        let mut canonical = toml::to_string(self).unwrap_or_default();
+        // The nickname table is part of what the option means.
+        if self.reads_nicknames() {
+            canonical.push_str("\n# nicknames table ");
+            canonical.push_str(&blake3::hash(NICKNAMES_CSV.as_bytes()).to_hex());
+        }
         let digest = blake3::hash(canonical.as_bytes());
         crate::keys::hex(&digest.as_bytes()[..8])
     }

@@ -652,6 +652,11 @@ fn a_world_with_parts_links_by_the_model() {
     let freq = &model["names_frequency"];
     assert!(freq["values"].as_u64().unwrap() > 100, "{freq}");
     assert!(freq["kappa"].as_f64().unwrap() > 0.0, "{freq}");
+    // The all-pairs names pass ran (auto blocking), so the names neighbourhoods were counted.
+    assert!(
+        freq["neighbourhood_kappa"].as_f64().unwrap() > 0.0,
+        "{freq}"
+    );
     // A monthly run can fix the model to an earlier run's: the same m and u, λ fitted again
     // (on the same records it lands within rounding, so the persons hardly move).
     let r4 = dir.path().join("run4");
@@ -684,6 +689,18 @@ fn a_world_with_parts_links_by_the_model() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--model fs"), "{}", stderr(&o));
+    // Without the names pass (LSH blocking) there are no names neighbourhoods.
+    let lsh = dir.path().join("run-lsh");
+    let o = link(&lsh, &inputs, &["--model", "fs", "--blocking", "lsh"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let diag_lsh: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lsh.join("diagnostics.json")).unwrap())
+            .unwrap();
+    assert!(
+        diag_lsh["model"]["names_frequency"]["neighbourhood_kappa"].is_null(),
+        "{}",
+        diag_lsh["model"]["names_frequency"]
+    );
     let rules = dir.path().join("run6");
     assert!(link(&rules, &inputs, &["--model", "rules"])
         .status

@@ -204,7 +204,8 @@ impl NameNeighbourhoods {
     /// };
     /// let records = [record(1), record(1), record(2), record(3)];
     /// let n = NameNeighbourhoods::new(&records, &[(0, 1), (1, 2)]);
-    /// // Record 1 has two persons near it, record 3 nobody: κ = (0 + 1 + 1 + 0) / 4.
+    /// // Records 1 and 2 have one other person near them, records 0 and 3 nobody:
+    /// // κ = (0 + 1 + 1 + 0) / 4.
     /// assert_eq!(n.kappa(), 0.5);
     /// assert!(n.adjustment(1, 2) < n.adjustment(0, 3));
     /// ```
@@ -404,15 +405,16 @@ mod tests {
             record(&[9], Some(24)), // 8: near 4 only
             record(&[], Some(30)),  // 9: no names part
         ];
+        // Pairs in either order.
         let near = [
             (0, 1),
             (0, 2),
-            (1, 2),
+            (2, 1),
             (0, 3),
             (4, 5),
-            (4, 6),
+            (6, 4),
             (4, 7),
-            (4, 8),
+            (8, 4),
         ];
         let n = NameNeighbourhoods::new(&records, &near);
         let holders: Vec<u32> = (0..records.len()).map(|r| n.holders(r)).collect();

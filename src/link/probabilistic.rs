@@ -348,8 +348,10 @@ fn random_pairs(n: usize, count: usize) -> Vec<(u32, u32)> {
 /// family it shares a group with, and given candidates that share one are left to the streams.
 /// It then scores the pairs and clusters the records. With `fixed`, its `m` and `u` are used
 /// as they are and only λ is fitted on this run (no random pairs). `taps`: the parts'
-/// diffusion ([`evidence::taps_of`]). Fails when the run gives the model nothing to learn from
-/// (see [`evidence::fit_patterns`]).
+/// diffusion ([`evidence::taps_of`]). `neighbourhoods`: the records' names neighbourhoods
+/// ([`NameNeighbourhoods`]), which then weigh pairs whose names agree only roughly (`None`:
+/// the 0.85–0.95 level by value, as before them). Fails when the run gives the model nothing
+/// to learn from (see [`evidence::fit_patterns`]).
 pub fn persons(
     records: &[RecordEvidence],
     candidates: Vec<(u32, u32)>,
@@ -578,9 +580,9 @@ pub fn persons(
 /// its likeliest partner (`attach_lone`). Below an even chance: a record left alone counts as
 /// a whole person of its own, although it is one only with probability `1 − p`, so at 0.5 the
 /// hard worlds' persons were over-counted by the records at 0.35–0.5. From 0.5 (with a margin
-/// of 0.1) to 0.35 and 0.2, F1 moved by at most 0.05 points on every world measured and the
-/// hard 28,000-person world's persons fell from 30,850 to 30,423 (docs/linkage.md, "Lone
-/// records").
+/// of 0.1) to 0.35 and 0.2, F1 moved by at most 0.05 points on the worlds of up to 28,000
+/// persons (+0.1 at a million records) and the hard 28,000-person world's persons fell from
+/// 30,850 to 30,423 (docs/linkage.md, "Lone records").
 pub const LONE_MIN_PROBABILITY: f64 = 0.35;
 
 /// ... if no other person's likeliest pair with it comes within this of that one: the partner
@@ -599,9 +601,9 @@ pub const LONE_MARGIN: f64 = 0.2;
 /// with birth dates, addresses, phones) stays alone beside a partner it matches with
 /// probability 0.9 once the person has a few records. Decisions are taken on the clustering
 /// as it was: a lone record never joins another lone record, so attachments do not chain,
-/// and the outcome does not depend on order. Measured (docs/linkage.md): persons over-counted
-/// by 7% instead of 11% on the hard 2,000-person world, 26% instead of 33% at a million
-/// records.
+/// and the outcome does not depend on order. Measured when it came (docs/linkage.md, at 0.5
+/// and 0.1): persons over-counted by 7% instead of 11% on the hard 2,000-person world, 26%
+/// instead of 33% at a million records.
 fn attach_lone(labels: &[u32], edges: &[Edge]) -> (Vec<u32>, usize) {
     let mut size: FxHashMap<u32, usize> = FxHashMap::default();
     for &l in labels {
@@ -658,7 +660,8 @@ pub struct Settings<'a> {
     pub params: Params<'a>,
     /// Whether every pair of names parts reaching [`NAMES_PASS_MIN`] is a candidate too (the
     /// all-pairs names pass: quadratic, for runs of up to [`super::candidates::FS_NAMES_ALL_PAIRS`]
-    /// records by default).
+    /// records by default). Its pairs also give the records' names neighbourhoods
+    /// ([`NameNeighbourhoods`]); without it, there are none.
     pub names_all_pairs: bool,
 }
 
@@ -746,7 +749,7 @@ mod tests {
             e(8, 9, 0.95),
             // 10: its likeliest partner is 0, alone before 0 joins person 1: no chain.
             e(10, 0, 0.65),
-            e(10, 5, 0.6),
+            e(10, 5, 0.4),
             // 11: 0.8 with person 4, but 0.75 with lone record 7: too close to call.
             e(11, 4, 0.8),
             e(11, 7, 0.75),

@@ -1,5 +1,6 @@
 //! Nicknames read as the full given names they stand for: a schema option
-//! ([`crate::schema::FieldSpec::nicknames`]) that the default schema turns on.
+//! ([`crate::schema::FieldSpec::nicknames`]), off in the default schema because it costs
+//! privacy over the bar (docs/privacy.md, "Nicknames").
 //!
 //! Agencies write the same girl as `JENNIFER` in one export and `JEN` in another; a referral log
 //! typed by hand writes what she was called. Bigram Dice puts `JEN SMITH` and `JENNIFER SMITH`
@@ -17,9 +18,9 @@
 //! right as often as short forms (`KAYLA`, `LOLA`) are not in the table. Each word of the given
 //! name is read on its own, so `JEN MARIE` becomes `JENNIFER MARIE`.
 //!
-//! The table is part of the schema's meaning: changing it changes what the option does, as a
-//! change of tokenisation would, and encodings made under different tables compare worse, not
-//! wrongly.
+//! The table is part of the schema's meaning: a schema with the option fingerprints the table
+//! too ([`crate::schema::LinkageSchema::fingerprint`]), so encodings made under two versions of
+//! it are refused together like any two schemas.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;

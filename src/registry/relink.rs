@@ -13,8 +13,10 @@
 //! each old person's heir keeps its id, and what moved is in the changelog.
 //!
 //! What stays fixed between runs: the batches (content-addressed copies), `m` and `u`, the
-//! settings. What moves: λ and the name frequencies (more records are more evidence about how
-//! rare a name is), and the candidates, chosen on each run's records as `--blocking auto` does
+//! settings. What moves: λ, the name frequencies and the names neighbourhoods (more records are
+//! more evidence about how rare a name is; the neighbourhoods are counted only while the run
+//! makes the all-pairs names pass, up to 250,000 records, so a registry growing past that
+//! changes how it weighs rough names agreements in one generation), and the candidates, chosen on each run's records as `--blocking auto` does
 //! (all pairs up to 50,000 CLKs, LSH above, its informative positions taken from the run's
 //! CLKs). Persons no fresh record reaches keep their records whatever moved ([`changing`]).
 //! The cost is a full link job per run (about a minute at a million records on 2 cores,
