@@ -94,6 +94,7 @@ pub fn read(
             })?),
         };
     let mut part_scratch = Scratch::default();
+    let nicknames = schema.reads_nicknames();
     let mut out = TruthMap::default();
     let mut seen = Vec::new();
     // Accepted rows, and those whose record truth/records.csv does not name.
@@ -130,7 +131,7 @@ pub fn read(
                     continue;
                 }
                 // As the encode job reads them.
-                if schema.reads_nicknames() {
+                if nicknames {
                     crate::normalize::nicknames::read_nicknames(&mut ex.ids);
                 }
                 let clk = match &part_encoder {

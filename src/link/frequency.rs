@@ -67,26 +67,18 @@ pub fn adjustment(kappa: f64, holders: u32, alpha: f64, max: f64) -> f64 {
 impl NameFrequencies {
     /// Counts the names values of `records` and their holders.
     pub fn new(records: &[RecordEvidence]) -> NameFrequencies {
-        let mut id_of: FxHashMap<&[u8], u32> = FxHashMap::default();
-        let mut dob_of: FxHashMap<&[u8], u32> = FxHashMap::default();
-        let mut values_of = super::IdLists::default();
+        let (values_of, values) = value_ids(records, |r| &r.names);
+        let (dobs, _) = value_ids(records, |r| &r.dob);
         // (value, birth date) pairs; records without one add a value with no birth date.
         let mut seen: Vec<(u32, u32)> = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            values_of.push(r.names.iter().map(|n| {
-                let next = id_of.len() as u32;
-                *id_of.entry(n.as_slice()).or_insert(next)
-            }));
+        for i in 0..records.len() {
             for &v in values_of.of(i) {
-                for d in &r.dob {
-                    let next = dob_of.len() as u32;
-                    seen.push((v, *dob_of.entry(d.as_slice()).or_insert(next)));
-                }
+                seen.extend(dobs.of(i).iter().map(|&d| (v, d)));
             }
         }
         seen.sort_unstable();
         seen.dedup();
-        let mut holders = vec![0u32; id_of.len()];
+        let mut holders = vec![0u32; values];
         for &(v, _) in &seen {
             holders[v as usize] += 1;
         }
@@ -184,6 +176,23 @@ pub struct NameNeighbourhoods {
     kappa: f64,
 }
 
+/// Per record, the ids of its values of one part (equal values, equal ids), and how many
+/// distinct values there are.
+fn value_ids(
+    records: &[RecordEvidence],
+    part: impl Fn(&RecordEvidence) -> &[Vec<u8>],
+) -> (super::IdLists, usize) {
+    let mut id_of: FxHashMap<&[u8], u32> = FxHashMap::default();
+    let mut ids = super::IdLists::default();
+    for r in records {
+        ids.push(part(r).iter().map(|v| {
+            let next = id_of.len() as u32;
+            *id_of.entry(v.as_slice()).or_insert(next)
+        }));
+    }
+    (ids, id_of.len())
+}
+
 /// Names levels (`evidence::level_label`: 0.6–0.75, 0.75–0.85, 0.85–0.95) weighed by the
 /// crowding of the two records' names neighbourhoods ([`NameNeighbourhoods`]).
 pub const CROWDED_LEVELS: std::ops::RangeInclusive<u8> = 2..=4;
@@ -210,14 +219,7 @@ impl NameNeighbourhoods {
     /// assert!(n.adjustment(1, 2) < n.adjustment(0, 3));
     /// ```
     pub fn new(records: &[RecordEvidence], near: &[(u32, u32)]) -> NameNeighbourhoods {
-        let mut dob_of: FxHashMap<&[u8], u32> = FxHashMap::default();
-        let mut dobs = super::IdLists::default();
-        for r in records {
-            dobs.push(r.dob.iter().map(|d| {
-                let next = dob_of.len() as u32;
-                *dob_of.entry(d.as_slice()).or_insert(next)
-            }));
-        }
+        let (dobs, _) = value_ids(records, |r| &r.dob);
         // Each record's neighbours, both ways (compressed rows).
         let n = records.len();
         let mut start = vec![0usize; n + 1];

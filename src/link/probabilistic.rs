@@ -486,8 +486,7 @@ pub fn persons(
     // by how crowded the two records' neighbourhoods are ([`NameNeighbourhoods`]).
     let crowded: Vec<bool> = (0..evidence::PATTERNS as u16)
         .map(|code| {
-            neighbourhoods.is_some()
-                && CROWDED_LEVELS.contains(&evidence::pattern_levels(code)[evidence::NAMES])
+            CROWDED_LEVELS.contains(&evidence::pattern_levels(code)[evidence::NAMES])
                 && !in_household(code)
         })
         .collect();
