@@ -44,6 +44,8 @@ fn records(n: usize, density: u64) -> Vec<RecordEvidence> {
             sex: vec![1],
             born: vec![(1990 + (i % 20) as i32, 1995 + (i % 20) as i32)],
             born_years: Vec::new(),
+            given_dob: Vec::new(),
+            family_dob: Vec::new(),
         })
         .collect()
 }

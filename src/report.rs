@@ -719,7 +719,8 @@ pub fn render(input: &ReportInput<'_>) -> String {
 }
 
 /// The comparisons of a model section (`diagnostics.json` → `model.comparisons`): each one's
-/// name and levels (empty when missing).
+/// name and levels (empty when missing). A comparison whose every level weighs 0 is left out:
+/// the run had nothing to compare (the names at the birth date without such parts).
 fn comparisons(m: &serde_json::Value) -> impl Iterator<Item = (&str, &[serde_json::Value])> {
     m.get("comparisons")
         .and_then(|v| v.as_array())
@@ -732,6 +733,12 @@ fn comparisons(m: &serde_json::Value) -> impl Iterator<Item = (&str, &[serde_jso
                     .and_then(|v| v.as_array())
                     .map_or(&[][..], |l| l.as_slice()),
             )
+        })
+        .filter(|(_, levels)| {
+            levels.is_empty()
+                || levels
+                    .iter()
+                    .any(|l| l.get("weight").and_then(|w| w.as_f64()) != Some(0.0))
         })
 }
 
@@ -898,6 +905,18 @@ table{border-collapse:collapse;margin:8px 0}td,th{border-bottom:1px solid #e2e8f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A comparison the run could not make (all its weights 0) is not drawn.
+    #[test]
+    fn comparisons_without_evidence_are_left_out() {
+        let m = serde_json::json!({"comparisons": [
+            {"name": "names", "levels": [{"label": "< 0.6", "weight": -3.2}, {"weight": 0.0}]},
+            {"name": "given_dob", "levels": [{"label": "< 0.5", "weight": 0.0}, {"weight": 0.0}]},
+        ]});
+        let names: Vec<&str> = comparisons(&m).map(|c| c.0).collect();
+        assert_eq!(names, vec!["names"]);
+        assert!(!weight_chart(&m).contains("given_dob"));
+    }
 
     #[test]
     fn escapes_markup() {

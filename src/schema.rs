@@ -118,11 +118,19 @@ pub enum Part {
     Address,
     /// Last four digits of the SSN.
     Ssn4,
+    /// The given name salted by the full birth date ([`Salt::BirthDate`]): two records' parts
+    /// compare only when their birth dates are equal, and then tell a person's records from a
+    /// twin's or a namesake's born the same day by the given name alone (the names part mixes
+    /// it with the family name, which twins share). A record without a birth date has none.
+    GivenDob,
+    /// The family name salted by the full birth date, under the key of [`Part::GivenDob`]:
+    /// a given name written as the family name (swapped fields) still meets itself.
+    FamilyDob,
 }
 
 impl Part {
     /// Number of parts.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 7;
     /// Every part, in the order of the encodings file's columns.
     pub const ALL: [Part; Part::COUNT] = [
         Part::Names,
@@ -130,6 +138,8 @@ impl Part {
         Part::Phone,
         Part::Address,
         Part::Ssn4,
+        Part::GivenDob,
+        Part::FamilyDob,
     ];
 
     /// The part's name, as in column names (`part_names`) and messages.
@@ -140,6 +150,8 @@ impl Part {
             Part::Phone => "phone",
             Part::Address => "address",
             Part::Ssn4 => "ssn4",
+            Part::GivenDob => "given_dob",
+            Part::FamilyDob => "family_dob",
         }
     }
 
@@ -151,6 +163,17 @@ impl Part {
             Part::Phone => &[Field::Phone],
             Part::Address => &[Field::Street, Field::Town, Field::Zip],
             Part::Ssn4 => &[Field::Ssn4],
+            Part::GivenDob => &[Field::GivenName],
+            Part::FamilyDob => &[Field::FamilyName],
+        }
+    }
+
+    /// The fields the part needs besides those it encodes: the birth date that salts
+    /// [`Part::GivenDob`].
+    pub fn needs(self) -> &'static [Field] {
+        match self {
+            Part::GivenDob | Part::FamilyDob => &[Field::Dob],
+            _ => &[],
         }
     }
 
@@ -195,6 +218,14 @@ pub struct PartsOptions {
     /// Bits of the SSN-4 part (default 256); 0 writes no such part.
     #[serde(default = "default_ssn4_bits")]
     pub ssn4_bits: usize,
+    /// Bits of each of the given-name and family-name-at-birth-date parts ([`Part::GivenDob`],
+    /// [`Part::FamilyDob`]; default 0: not written).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub given_dob_bits: usize,
+}
+
+fn is_zero(x: &usize) -> bool {
+    *x == 0
 }
 
 /// Diffusion's taps per output bit of a part when the schema gives none: a names part is
@@ -224,6 +255,7 @@ impl PartsOptions {
             Part::Phone => self.phone_bits,
             Part::Address => self.address_bits,
             Part::Ssn4 => self.ssn4_bits,
+            Part::GivenDob | Part::FamilyDob => self.given_dob_bits,
         }
     }
 
@@ -403,19 +435,22 @@ pub enum Salt {
     /// The year of the record's date of birth (an empty salt when the date is missing, or is
     /// only the two birth years of an age).
     BirthYear,
+    /// The whole date of birth (`YYYYMMDD`; empty as for [`Salt::BirthYear`]): what salts the
+    /// given-name-at-birth-date part ([`Part::GivenDob`]).
+    BirthDate,
 }
 
 impl Salt {
     /// The salt's value for a record's identifiers: the birth year (`YYYY` of the normalised
-    /// `YYYYMMDD` date), or empty (no date, or the two birth years of an age: either could be
-    /// the year).
+    /// `YYYYMMDD` date) or the whole date, or empty (no date, or the two birth years of an
+    /// age: either could be the year).
     pub fn value(self, ids: &crate::normalize::Identifiers) -> &str {
+        let date = ids
+            .get(Field::Dob)
+            .filter(|d| !crate::normalize::is_birth_years(d));
         match self {
-            Salt::BirthYear => ids
-                .get(Field::Dob)
-                .filter(|d| !crate::normalize::is_birth_years(d))
-                .and_then(|d| d.get(..4))
-                .unwrap_or(""),
+            Salt::BirthYear => date.and_then(|d| d.get(..4)).unwrap_or(""),
+            Salt::BirthDate => date.unwrap_or(""),
         }
     }
 }
@@ -526,7 +561,11 @@ impl LinkageSchema {
         };
         Part::ALL
             .into_iter()
-            .filter(|&p| opts.bits(p) > 0 && p.fields().iter().any(|&f| self.field(f).is_some()))
+            .filter(|&p| {
+                opts.bits(p) > 0
+                    && p.fields().iter().any(|&f| self.field(f).is_some())
+                    && p.needs().iter().all(|&f| self.field(f).is_some())
+            })
             .collect()
     }
 
@@ -554,6 +593,12 @@ impl LinkageSchema {
                 .iter()
                 .filter(|f| part.fields().contains(&f.field))
                 .cloned()
+                .map(|mut f| {
+                    if !part.needs().is_empty() {
+                        f.salt = Some(Salt::BirthDate);
+                    }
+                    f
+                })
                 .collect(),
             parts: None,
         })
@@ -604,8 +649,10 @@ impl LinkageSchema {
     /// field order. Encodings with different fingerprints are never compared.
     pub fn fingerprint(&self) -> String {
         let mut canonical = toml::to_string(self).unwrap_or_default();
-        // The nickname table is part of what the option means.
-        if self.reads_nicknames() {
+        // The nickname table is part of what the option means, and of what the given name at
+        // the birth date holds (it reads nicknames whatever the option).
+        let given_dob = self.parts.as_ref().is_some_and(|p| p.given_dob_bits > 0);
+        if self.reads_nicknames() || given_dob {
             canonical.push_str("\n# nicknames table ");
             canonical.push_str(&blake3::hash(NICKNAMES_CSV.as_bytes()).to_hex());
         }
@@ -698,9 +745,9 @@ impl LinkageSchema {
                     "field {f}: nicknames = true applies to given_name only"
                 ));
             }
-            if spec.salt == Some(Salt::BirthYear) && f == Field::Dob {
+            if spec.salt.is_some() && f == Field::Dob {
                 return Err(
-                    "field dob: salt = \"birth_year\" would salt the date with itself".into(),
+                    "field dob: a salt by the birth date would salt the date with itself".into(),
                 );
             }
             if spec.tokens == Tokens::Ngrams && !(1..=4).contains(&spec.n) {
@@ -871,7 +918,18 @@ mod tests {
         let opts = plain.parts.as_ref().unwrap();
         assert_eq!(opts.diffusion(), Some(DEFAULT_PART_TAPS));
         assert_eq!(opts.hardening_label(), "diffusion 4");
-        assert_eq!(plain.parts(), Part::ALL.to_vec());
+        // The names at the birth date only when asked for, and then with every other part.
+        let undated: Vec<Part> = Part::ALL
+            .into_iter()
+            .filter(|p| p.needs().is_empty())
+            .collect();
+        assert_eq!(plain.parts(), undated);
+        let dated = with("given_dob_bits = 1024").unwrap();
+        assert_eq!(dated.parts(), Part::ALL.to_vec());
+        let sub = dated.part_schema(Part::GivenDob).unwrap();
+        assert_eq!(sub.fields.len(), 1);
+        assert_eq!(sub.fields[0].salt, Some(Salt::BirthDate));
+        assert_ne!(dated.fingerprint(), plain.fingerprint());
         assert_eq!(
             plain.fingerprint(),
             with("diffusion_taps = 4").unwrap().fingerprint(),
@@ -907,7 +965,11 @@ mod tests {
         assert!(no_dob.part_schema(Part::Dob).is_none());
         let plain = LinkageSchema::from_toml(&unhardened_default_toml(), Path::new("p.toml"));
         assert!(plain.unwrap().parts().is_empty());
-        assert_eq!(LinkageSchema::default_schema().parts(), Part::ALL.to_vec());
+        let default: Vec<Part> = Part::ALL
+            .into_iter()
+            .filter(|p| p.needs().is_empty())
+            .collect();
+        assert_eq!(LinkageSchema::default_schema().parts(), default);
     }
 
     #[test]

@@ -610,6 +610,65 @@ fn links_the_hard_world_above_its_floor() {
     assert!(f1 > base + 0.3, "{f1} vs baseline {base}");
 }
 
+/// The names at the birth date (`parts.given_dob_bits`, off by default): on a hard world they
+/// are written, weighed (a given name apart at an equal birth date against a match, agreeing
+/// for one) and keep twins apart: precision rises over the same world and key without them.
+/// The same run's report leaves the comparison out when the encodings lack it.
+#[test]
+fn names_at_the_birth_date_keep_twins_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world");
+    synth_world(&world, "1500", "2", "hard");
+    let key = key_file(dir.path());
+    let mut prf = Vec::new();
+    for on in [false, true] {
+        if on {
+            let text = std::fs::read_to_string(world.join("schema.toml")).unwrap();
+            assert!(text.contains("\n[parts]\n"));
+            let text = text.replace("\n[parts]\n", "\n[parts]\ngiven_dob_bits = 1024\n");
+            std::fs::write(world.join("schema.toml"), text).unwrap();
+        }
+        let out = dir.path().join(if on { "on" } else { "off" });
+        let inputs = encode_world_from(&world, &out, &key);
+        let run = out.join("run");
+        let o = link(&run, &inputs, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let diag: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
+                .unwrap();
+        let given = &diag["model"]["comparisons"][7];
+        assert_eq!(given["name"], "given_dob");
+        let w: Vec<f64> = given["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["weight"].as_f64().unwrap())
+            .collect();
+        if on {
+            assert!(w[0] < -1.0 && w[2] > 0.5, "given_dob weights {w:?}");
+            let h = &diag["model"]["household"]["given_dob"];
+            assert!(h[0]["weight"].as_f64().unwrap() < -2.0, "{h}");
+            assert!(h[2]["weight"].as_f64().unwrap() > 2.0, "{h}");
+        } else {
+            assert_eq!(w, vec![0.0; 3], "no such parts: no evidence");
+            let o = crosswalk(&["report", run.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+            assert!(html.contains("match weights") && !html.contains("given_dob"));
+        }
+        prf.push(all_pairs_prf(&evaluate_run(
+            &world.join("truth"),
+            &run,
+            &out.join("maps"),
+        )));
+    }
+    let ([p0, r0, f0], [p1, r1, f1]) = (prf[0], prf[1]);
+    assert!(
+        p1 > p0 && f1 > f0,
+        "off P {p0} R {r0} F1 {f0}; on P {p1} R {r1} F1 {f1}"
+    );
+}
+
 /// `--model fs` end to end through the CLI (issue #18): a world encoded with `[parts]`, linked
 /// by the Fellegi-Sunter model at one and two threads (byte-identical persons), pairwise F1
 /// above a floor, the fitted weights in diagnostics.json; `--model auto` (the default)

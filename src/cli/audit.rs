@@ -41,8 +41,9 @@ pub struct AuditArgs {
     reference_date: Option<chrono::NaiveDate>,
     /// Attack the records' names or birth-date parts instead of their CLKs; the encodings must
     /// carry them (a schema with [parts]). On birth-date parts the attacks guess birth dates and
-    /// years, and one more attack pools the birth years of ages (docs/audit.md).
-    #[arg(long, value_name = "PART", value_parser = ["names", "dob"])]
+    /// years, and one more attack pools the birth years of ages (docs/audit.md). `given_dob`,
+    /// `family_dob`: the given and family names at the birth date, when the schema writes them.
+    #[arg(long, value_name = "PART", value_parser = ["names", "dob", "given_dob", "family_dob"])]
     part: Option<String>,
     /// Encodings files of one linkage (from `crosswalk encode`).
     #[arg(value_name = "ENC.parquet", required = true)]

@@ -133,6 +133,39 @@ fn pack(t: &[u8]) -> Option<u128> {
 pub struct Scratch {
     caches: Vec<TokenCache>,
     token: Vec<u8>,
+    /// Per namespace, the permutations of the birth dates met ([`date_permutation`]).
+    dates: Vec<FxHashMap<Box<str>, Box<[u16]>>>,
+}
+
+/// Most birth dates' permutations a [`Scratch`] keeps per namespace (2 KB each at 1,024 bits);
+/// more clear the cache. Minors and young adults were born on a few thousand days.
+const DATE_CACHE_LIMIT: usize = 8_192;
+
+/// The keyed permutation of a filter's `bits` positions that salts tokens by the birth date
+/// `date` ([`crate::schema::Salt::BirthDate`]): Fisher-Yates over `0..bits`, each swap drawn
+/// as a little-endian `u32` of the XOF keyed with [`salted_key`]`(ns_key, date)`, modulo the
+/// positions left. A token's positions under the date are its unsalted positions relabelled by
+/// this permutation: within one date tokens meet as they would unsalted, across dates they are
+/// unrelated without the key; and the hashing is done once per token and once per date, not
+/// once per token and date (the salted parts otherwise halved the encoder's speed).
+pub(crate) fn date_permutation(ns_key: &[u8; 32], date: &str, bits: usize) -> Vec<u16> {
+    let mut key = salted_key(ns_key, date);
+    let mut xof = blake3::Hasher::new_keyed(&key)
+        .update(b"permutation")
+        .finalize_xof();
+    {
+        use zeroize::Zeroize;
+        key.zeroize();
+    }
+    let mut perm: Vec<u16> = (0..bits as u32).map(|p| p as u16).collect();
+    let mut words = vec![0u8; 4 * bits];
+    xof.fill(&mut words);
+    for i in (1..bits).rev() {
+        let w = &words[4 * i..4 * i + 4];
+        let j = (u32::from_le_bytes([w[0], w[1], w[2], w[3]]) % (i as u32 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    perm
 }
 
 /// The `k` positions of `token` in a namespace: the keyed XOF read as little-endian `u32`s.
@@ -488,7 +521,12 @@ pub(crate) fn namespace_key(clk_key: &[u8; 32], name: &str) -> [u8; 32] {
 pub(crate) fn part_clk_key(clk_key: &[u8; 32], part: Part) -> [u8; 32] {
     let mut h = blake3::Hasher::new_keyed(clk_key);
     h.update(b"part:");
-    h.update(part.name().as_bytes());
+    // The names at the birth date share one key, so that a swapped name meets itself.
+    let name = match part {
+        Part::FamilyDob => Part::GivenDob.name(),
+        _ => part.name(),
+    };
+    h.update(name.as_bytes());
     *h.finalize().as_bytes()
 }
 
@@ -587,12 +625,62 @@ impl Encoder {
                 .resize_with(self.ns_keys.len(), FxHashMap::default);
         }
         let mut clk = Clk::zeros(self.bits);
-        let Scratch { caches, token } = scratch;
+        let Scratch {
+            caches,
+            token,
+            dates,
+        } = scratch;
         for plan in &self.plans {
             let Some(value) = ids.get(plan.field) else {
                 continue;
             };
             let bits = self.bits;
+            if plan.salt == Some(crate::schema::Salt::BirthDate) {
+                // Salted by the birth date: the unsalted positions, permuted by the date's
+                // permutation (cached per date).
+                if dates.len() < self.ns_keys.len() {
+                    dates.resize_with(self.ns_keys.len(), FxHashMap::default);
+                }
+                let date = crate::schema::Salt::BirthDate.value(ids);
+                let cache = &mut dates[plan.ns];
+                if cache.len() >= DATE_CACHE_LIMIT {
+                    cache.clear();
+                }
+                let ns_key = &self.ns_keys[plan.ns];
+                if !cache.contains_key(date) {
+                    let perm = date_permutation(ns_key, date, bits).into_boxed_slice();
+                    cache.insert(date.into(), perm);
+                }
+                let Some(perm) = cache.get(date) else {
+                    continue;
+                };
+                let tokens_cache = &mut caches[plan.ns];
+                let max_k = self.ns_max_k[plan.ns];
+                tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
+                    if tokens_cache.len() >= CACHE_LIMIT {
+                        tokens_cache.clear();
+                    }
+                    match pack(t).filter(|_| max_k <= INLINE_K) {
+                        Some(packed) => {
+                            let positions = tokens_cache.entry(packed).or_insert_with(|| {
+                                let mut inline = [0u16; INLINE_K];
+                                let computed = token_positions(ns_key, t, max_k, bits);
+                                inline[..max_k].copy_from_slice(&computed);
+                                inline
+                            });
+                            for &p in &positions[..plan.k] {
+                                clk.set(perm[p as usize] as usize);
+                            }
+                        }
+                        None => {
+                            for p in token_positions(ns_key, t, plan.k, bits) {
+                                clk.set(perm[p as usize] as usize);
+                            }
+                        }
+                    }
+                });
+                continue;
+            }
             if let Some(salt) = plan.salt {
                 // Salted tokens: a key per salt value, no cache (the cache is per namespace).
                 let key = salted_key(&self.ns_keys[plan.ns], salt.value(ids));
@@ -663,6 +751,22 @@ impl Encoder {
     pub fn encode_present(&self, ids: &Identifiers, scratch: &mut Scratch) -> Option<Clk> {
         if self.plans.iter().all(|p| ids.get(p.field).is_none()) {
             return None;
+        }
+        // A part salted by the birth date (the names at it) needs the date.
+        let salt = crate::schema::Salt::BirthDate;
+        if self.plans.iter().any(|p| p.salt == Some(salt)) && salt.value(ids).is_empty() {
+            return None;
+        }
+        // The given name at the birth date reads nicknames as full names.
+        if self
+            .plans
+            .iter()
+            .any(|p| p.salt == Some(salt) && p.field == Field::GivenName)
+            && crate::normalize::nicknames::has_nickname(ids)
+        {
+            let mut read = ids.clone();
+            crate::normalize::nicknames::read_nicknames(&mut read);
+            return Some(self.encode(&read, scratch)).filter(|c| c.count_ones() > 0);
         }
         Some(self.encode(ids, scratch)).filter(|c| c.count_ones() > 0)
     }
@@ -827,6 +931,8 @@ pub struct RowScratch {
     record: Vec<u8>,
     parts: Vec<Vec<u8>>,
     present: Vec<bool>,
+    /// Scratch of the parts encoded apart (the names at the birth date, [`Part::needs`]).
+    apart: Scratch,
 }
 
 impl Drop for RowScratch {
@@ -849,12 +955,18 @@ impl RowEncoder {
             .plans
             .iter()
             .map(|plan| {
-                parts.encoders.iter().enumerate().find_map(|(j, (_, e))| {
-                    e.plans
-                        .iter()
-                        .position(|q| q.field == plan.field)
-                        .map(|m| (j, m))
-                })
+                // The given name at the birth date is salted: encoded apart, not linked.
+                parts
+                    .encoders
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (p, _))| p.needs().is_empty())
+                    .find_map(|(j, (_, e))| {
+                        e.plans
+                            .iter()
+                            .position(|q| q.field == plan.field)
+                            .map(|m| (j, m))
+                    })
             })
             .collect();
         let mut groups: Vec<(usize, Option<(usize, usize)>)> = Vec::new();
@@ -917,6 +1029,7 @@ impl RowEncoder {
             record,
             parts,
             present,
+            apart,
         } = scratch;
         if caches.len() < self.caches {
             caches.resize_with(self.caches, FxHashMap::default);
@@ -1012,7 +1125,9 @@ impl RowEncoder {
         let clk = rec.harden_bytes(record);
         let mut out = vec![None; Part::COUNT];
         for (j, (part, e)) in self.parts.encoders.iter().enumerate() {
-            if present[j] {
+            if !part.needs().is_empty() {
+                out[part.index()] = e.encode_present(ids, apart);
+            } else if present[j] {
                 out[part.index()] = Some(e.harden_bytes(&parts[j])).filter(|c| c.count_ones() > 0);
             }
         }
@@ -1277,6 +1392,7 @@ mod tests {
             "",
             "hardening = \"none\"",
             "diffusion_taps = 6\nnames_bits = 512\nphone_bits = 0",
+            "given_dob_bits = 512",
         ];
         let mut records: Vec<Identifiers> = samples().to_vec();
         let mut full = person("José", "O'Neil-Smith", "19871231");
@@ -1364,7 +1480,10 @@ mod tests {
     #[test]
     fn parts_match_the_reference_and_hold_their_fields_only() {
         let key = SecretKey::from_bytes([3; 32]);
-        for (text, taps) in [("", Some(4)), ("hardening = \"none\"", None)] {
+        for (text, taps) in [
+            ("given_dob_bits = 512", Some(4)),
+            ("hardening = \"none\"\ngiven_dob_bits = 512", None),
+        ] {
             let schema = parts_schema(text);
             assert_eq!(schema.parts().len(), Part::COUNT);
             let parts = PartEncoders::new(&schema, &key);
@@ -1375,7 +1494,9 @@ mod tests {
                     (Part::Dob, 1024),
                     (Part::Phone, 1024),
                     (Part::Address, 1024),
-                    (Part::Ssn4, 256)
+                    (Part::Ssn4, 256),
+                    (Part::GivenDob, 512),
+                    (Part::FamilyDob, 512)
                 ]
             );
             let mut s = PartScratch::default();
@@ -1391,7 +1512,11 @@ mod tests {
                 for part in Part::ALL {
                     let want = reference::encode_part(&schema, &key, part, &ids);
                     assert_eq!(got[part.index()], want, "{part}, taps {taps:?}");
-                    let has = part.fields().iter().any(|&f| ids.get(f).is_some());
+                    let dated = ids
+                        .get(Field::Dob)
+                        .is_some_and(|d| !normalize::is_birth_years(d));
+                    let has = part.fields().iter().any(|&f| ids.get(f).is_some())
+                        && (part.needs().is_empty() || dated);
                     assert_eq!(got[part.index()].is_some(), has, "{part}");
                 }
             }
@@ -1401,6 +1526,14 @@ mod tests {
             let (pa, pb) = (parts.encode(&a, &mut s), parts.encode(&b, &mut s));
             assert_eq!(pa[Part::Names.index()], pb[Part::Names.index()]);
             assert_ne!(pa[Part::Dob.index()], pb[Part::Dob.index()]);
+            // The given name at the birth date: salted by the date, blind to the family name.
+            let given = Part::GivenDob.index();
+            assert!(pa[given].is_some());
+            assert_ne!(pa[given], pb[given], "another date, other bits");
+            let married = parts.encode(&person("Maria", "Smith", "20080412"), &mut s);
+            assert_eq!(pa[given], married[given]);
+            let twin = parts.encode(&person("Marta", "Lopez", "20080412"), &mut s);
+            assert_ne!(pa[given], twin[given]);
             assert_eq!(
                 parts.encode_names(&a, &mut s),
                 pa[Part::Names.index()].clone()

@@ -79,6 +79,21 @@ pub fn encode_part(
     if sub.fields.iter().all(|f| ids.get(f.field).is_none()) {
         return None;
     }
+    // The given name at the birth date needs a date (not the birth years of an age).
+    if !part.needs().is_empty() && crate::schema::Salt::BirthDate.value(ids).is_empty() {
+        return None;
+    }
+    // ... and reads nicknames as full given names.
+    if part == Part::GivenDob {
+        let mut read = ids.clone();
+        crate::normalize::nicknames::read_nicknames(&mut read);
+        return Some(encode_under(
+            &sub,
+            &super::part_clk_key(&key.clk_key(), part),
+            &read,
+        ))
+        .filter(|c| c.count_ones() > 0);
+    }
     Some(encode_under(
         &sub,
         &super::part_clk_key(&key.clk_key(), part),
@@ -96,9 +111,17 @@ fn encode_under(schema: &LinkageSchema, clk_key: &[u8; 32], ids: &Identifiers) -
             continue;
         };
         let mut ns_key = super::namespace_key(&clk_key, spec.namespace());
-        if let Some(salt) = spec.salt {
-            ns_key = super::salted_key(&ns_key, salt.value(ids));
+        // Salted by the birth date: unsalted positions, relabelled by the date's permutation.
+        let mut perm: Option<Vec<u16>> = None;
+        match spec.salt {
+            Some(crate::schema::Salt::BirthDate) => {
+                let date = crate::schema::Salt::BirthDate.value(ids);
+                perm = Some(super::date_permutation(&ns_key, date, bits));
+            }
+            Some(salt) => ns_key = super::salted_key(&ns_key, salt.value(ids)),
+            None => {}
         }
+        let relabel = |p: usize| perm.as_ref().map_or(p, |perm| perm[p] as usize);
         for token in tokens(spec.tokens, spec.n, spec.padded, value) {
             let mut xof = blake3::Hasher::new_keyed(&ns_key)
                 .update(token.as_bytes())
@@ -106,7 +129,7 @@ fn encode_under(schema: &LinkageSchema, clk_key: &[u8; 32], ids: &Identifiers) -
             for _ in 0..spec.bits_per_token {
                 let mut word = [0u8; 4];
                 xof.fill(&mut word);
-                clk.set((u32::from_le_bytes(word) as usize) % bits);
+                clk.set(relabel((u32::from_le_bytes(word) as usize) % bits));
             }
         }
     }

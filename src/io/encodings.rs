@@ -207,6 +207,8 @@ pub fn part_column(part: Part) -> &'static str {
         Part::Phone => "part_phone",
         Part::Address => "part_address",
         Part::Ssn4 => "part_ssn4",
+        Part::GivenDob => "part_given_dob",
+        Part::FamilyDob => "part_family_dob",
     }
 }
 

@@ -14,6 +14,7 @@
 //! | SSN-4 | 2 | 0.99 |
 //! | sex (event facts) | 2 | disagree, agree |
 //! | age (birth years of an age without a birth date; else the age bands' birth-year intervals), when not both have a birth date | 2 | apart, same years |
+//! | given name at an equal birth date ([`crate::schema::Part::GivenDob`]; against the other's family name too, for swapped fields), when both records have it for one date and their names are at 0.6–0.95 | 3 | 0.5, 0.8 |
 //!
 //! For diffused parts the similarity is estimated from the outputs: each output bit is the XOR
 //! of `t` input bits, so a share `x` of input bits set (or differing) becomes `(1 − (1 − 2x)^t)
@@ -27,7 +28,7 @@ use chrono::Datelike;
 use super::model::{Model, ModelError};
 
 /// Comparison names and level counts (level 0 = missing included), in level-vector order.
-pub const COMPARISONS: [(&str, usize); 7] = [
+pub const COMPARISONS: [(&str, usize); 8] = [
     ("names", 6),
     ("dob", 5),
     ("phone", 4),
@@ -35,6 +36,7 @@ pub const COMPARISONS: [(&str, usize); 7] = [
     ("ssn4", 3),
     ("sex", 3),
     ("age", 3),
+    ("given_dob", 4),
 ];
 
 /// Number of comparisons (the length of one pair's level vector).
@@ -54,6 +56,8 @@ pub const SSN4: usize = 4;
 pub const SEX: usize = 5;
 /// Index of the age comparison.
 pub const AGE: usize = 6;
+/// Index of the comparison of the given names at an equal birth date.
+pub const GIVEN_DOB: usize = 7;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
@@ -71,6 +75,7 @@ const DOB_CUTS: [f64; 3] = [0.5, 0.8, 0.99];
 const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
 const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
 const SSN_CUTS: [f64; 1] = [0.99];
+const GIVEN_CUTS: [f64; 2] = [0.5, 0.8];
 
 /// What level `level` (1..) of comparison `c` means, for people reading the weights: a Dice
 /// band on the plain scale for the parts (`< 0.6`, `0.6–0.75`, ..., `≥ 0.95`), `disagree` /
@@ -90,6 +95,7 @@ pub fn level_label(c: usize, level: u8) -> String {
         2 => &PHONE_CUTS,
         3 => &ADDRESS_CUTS,
         4 => &SSN_CUTS,
+        7 => &GIVEN_CUTS,
         5 => {
             return ["", "disagree", "agree"]
                 .get(level as usize)
@@ -137,6 +143,20 @@ pub struct RecordEvidence {
     /// Birth-date parts that hold the two birth years of an age, not a date
     /// ([`crate::normalize::birth_years`]; the encodings' `dob_from_age`).
     pub born_years: Vec<Vec<u8>>,
+    /// Given-name-at-birth-date parts ([`crate::schema::Part::GivenDob`]), each with the
+    /// birth-date part of its row ([`dob_tag`]): two compare only under one date.
+    pub given_dob: Vec<(u64, Vec<u8>)>,
+    /// Family-name-at-birth-date parts ([`crate::schema::Part::FamilyDob`]), tagged alike.
+    pub family_dob: Vec<(u64, Vec<u8>)>,
+}
+
+/// A tag of a birth-date part's bytes: equal parts (equal dates) give equal tags, which is
+/// all [`RecordEvidence::given_dob`] asks of it.
+pub fn dob_tag(dob_part: &[u8]) -> u64 {
+    let digest = blake3::hash(dob_part);
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&digest.as_bytes()[..8]);
+    u64::from_le_bytes(tag)
 }
 
 impl RecordEvidence {
@@ -303,7 +323,8 @@ pub fn names_similarity(
 /// Appends the comparison levels of records `a` and `b` ([`C`] bytes) to `out`.
 pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: &mut Vec<u8>) {
     let sim = |x: &[Vec<u8>], y: &[Vec<u8>]| best_similarity(x, y, taps);
-    out.push(band(names_similarity(a, b, taps), &NAMES_CUTS));
+    let names = band(names_similarity(a, b, taps), &NAMES_CUTS);
+    out.push(names);
     out.push(band(sim(&a.dob, &b.dob), &DOB_CUTS));
     out.push(band(sim(&a.phone, &b.phone), &PHONE_CUTS));
     out.push(band(sim(&a.address, &b.address), &ADDRESS_CUTS));
@@ -317,6 +338,44 @@ pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: 
     let known = !a.sex.is_empty() && !b.sex.is_empty();
     out.push(agree(a.sex.iter().any(|x| b.sex.contains(x)), known));
     out.push(age_level(a, b, taps));
+    // Only for names that agree roughly (0.6–0.95): equal names hold equal given names, and
+    // names apart (an alias) already say the given names differ.
+    let top_names = (NAMES_CUTS.len() + 1) as u8;
+    out.push(match names {
+        n if n >= 2 && n < top_names => band(given_at_dob_similarity(a, b, taps), &GIVEN_CUTS),
+        _ => 0,
+    });
+}
+
+/// The best similarity of two records' given names at a birth date they share
+/// ([`RecordEvidence::given_dob`]), a given name also against the other record's family name
+/// (fields swapped); `None` when either has no given name at a date, or they share no date
+/// (parts salted by two dates have nothing to compare).
+fn given_at_dob_similarity(
+    a: &RecordEvidence,
+    b: &RecordEvidence,
+    taps: Option<usize>,
+) -> Option<f64> {
+    if a.given_dob.is_empty() || b.given_dob.is_empty() {
+        return None;
+    }
+    let mut best: Option<f64> = None;
+    // The given names, and each given name against the other's family name (swapped fields).
+    for (xs, ys) in [
+        (&a.given_dob, &b.given_dob),
+        (&a.given_dob, &b.family_dob),
+        (&a.family_dob, &b.given_dob),
+    ] {
+        for (da, x) in xs {
+            for (db, y) in ys {
+                if da == db {
+                    let d = part_similarity(x, y, taps);
+                    best = Some(best.map_or(d, |v: f64| v.max(d)));
+                }
+            }
+        }
+    }
+    best
 }
 
 /// Plain-scale Dice of a birth-years part ([`RecordEvidence::born_years`]) and a birth-date or
@@ -466,7 +525,9 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
         .get("comparisons")
         .and_then(|v| v.as_array())
         .ok_or("its model has no comparisons")?;
-    if comparisons.len() != C {
+    // A model from before the given name at the birth date (2026-12-07) lacks that last
+    // comparison: it weighs it as no evidence (`m = u`).
+    if comparisons.len() != C && comparisons.len() != GIVEN_DOB {
         return Err(format!(
             "its model has {} comparisons, this version {C}",
             comparisons.len()
@@ -479,7 +540,14 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
         );
     }
     for (c, (name, levels)) in COMPARISONS.iter().enumerate() {
-        let cmp = &comparisons[c];
+        let Some(cmp) = comparisons.get(c) else {
+            let even = 1.0 / (levels - 1) as f64;
+            for l in 1..*levels {
+                model.m[c][l] = even;
+                model.u[c][l] = even;
+            }
+            continue;
+        };
         if cmp.get("name").and_then(|v| v.as_str()) != Some(name) {
             return Err(format!("its comparison {} is not {name}", c + 1));
         }
@@ -578,7 +646,7 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     let top_names = COMPARISONS[NAMES].1 as u8 - 1;
     let (by_names, names_w) = counted(counts, |l| l[NAMES] == top_names);
     let (by_dob, dob_w) = counted(counts, |l| l[DOB] == DOB_EQUAL);
-    let train_a: Vec<bool> = (0..C).map(|c| c != NAMES).collect();
+    let train_a: Vec<bool> = (0..C).map(|c| c != NAMES && c != GIVEN_DOB).collect();
     let train_b: Vec<bool> = COMPARISONS
         .iter()
         .map(|(name, _)| matches!(*name, "names" | "ssn4" | "sex"))
@@ -597,6 +665,10 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     model.expectation_maximisation_weighted(&by_dob, &dob_w, &train_b, EM_ITERATIONS)?;
     model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
     model.debias_u();
+    model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
+    // The given name at an equal birth date: by the posteriors of everything else, over the
+    // pairs of equal birth dates (random pairs give its `u` wrong, [`Model::fit_one_by_the_rest`]).
+    model.fit_one_by_the_rest(GIVEN_DOB, &by_dob, &dob_w);
     model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
     Ok(model)
 }
@@ -623,7 +695,17 @@ pub struct Household {
     pub lambda: f64,
     /// `u` of each names level among the stratum's non-matches (level 0 unused).
     pub u_names: Vec<f64>,
+    /// `m` of each level of the given name at the birth date among the stratum's matches
+    /// (level 0 unused), fitted by EM with λ: within a household born the same day, the given
+    /// name is what tells one person from twins.
+    pub m_given: Vec<f64>,
+    /// `u` of the same among the stratum's non-matches.
+    pub u_given: Vec<f64>,
 }
+
+/// Where the stratum's EM starts the given name at the birth date: a person's records mostly
+/// agree on it, twins mostly do not (levels `< 0.5`, `0.5–0.8`, `≥ 0.8`).
+const GIVEN_START: ([f64; 4], [f64; 4]) = ([0.0, 0.1, 0.2, 0.7], [0.0, 0.7, 0.2, 0.1]);
 
 /// Whether a level vector shares a household: the top level of the phone (≥ 0.99) or the
 /// address (≥ 0.8).
@@ -692,6 +774,8 @@ impl Household {
             pairs,
             lambda: 0.5,
             u_names: model.u[NAMES].clone(),
+            m_given: GIVEN_START.0.to_vec(),
+            u_given: GIVEN_START.1.to_vec(),
         };
         // `u` from the pairs whose sexes disagree, each weighed by the chance it is not one
         // person (a sex recorded wrongly: `m` of a disagreement is small, not nil), then λ
@@ -735,22 +819,54 @@ impl Household {
             pairs,
             lambda: 0.5,
             u_names: u_names.to_vec(),
+            m_given: GIVEN_START.0.to_vec(),
+            u_given: GIVEN_START.1.to_vec(),
         };
         h.fit_lambda(model, &levels, &weights);
         Some(h)
     }
 
-    /// EM for λ alone over the stratum's level vectors `levels` (each `weights[i]` pairs).
+    /// EM for λ and the given name at the birth date (`m_given`, `u_given`) over the stratum's
+    /// level vectors `levels` (each `weights[i]` pairs); the names' `m` and `u` stay fixed, and
+    /// tell the two classes apart. A stratum without the given name (no such part, or no
+    /// birth dates) keeps it at no evidence (`m = u`).
     fn fit_lambda(&mut self, model: &Model, levels: &[u8], weights: &[f64]) {
+        let has_given = levels.chunks_exact(C).any(|row| row[GIVEN_DOB] > 0);
+        if !has_given {
+            let even = 1.0 / (self.m_given.len() - 1) as f64;
+            for l in 1..self.m_given.len() {
+                self.m_given[l] = even;
+                self.u_given[l] = even;
+            }
+        }
         for _ in 0..EM_ITERATIONS {
-            let matched: f64 = levels
-                .chunks_exact(C)
-                .zip(weights)
-                .map(|(row, &k)| self.probability(model, row) * k)
-                .sum();
+            let mut matched = 0.0;
+            let (mut cm, mut cu) = (
+                vec![PSEUDO_COUNT; self.m_given.len()],
+                vec![PSEUDO_COUNT; self.u_given.len()],
+            );
+            for (row, &k) in levels.chunks_exact(C).zip(weights) {
+                let p = self.probability(model, row);
+                matched += p * k;
+                let g = row[GIVEN_DOB] as usize;
+                if g > 0 && g < cm.len() {
+                    cm[g] += p * k;
+                    cu[g] += (1.0 - p) * k;
+                }
+            }
             let lambda = (matched / self.pairs).clamp(1e-9, 1.0 - 1e-9);
-            let step = (lambda - self.lambda).abs();
+            let mut step = (lambda - self.lambda).abs();
             self.lambda = lambda;
+            if has_given {
+                for (counts, out) in [(&mut cm, &mut self.m_given), (&mut cu, &mut self.u_given)] {
+                    counts[0] = 0.0;
+                    let total: f64 = counts.iter().sum();
+                    for (o, c) in out.iter_mut().zip(counts.iter()) {
+                        step = step.max((c / total - *o).abs());
+                        *o = c / total;
+                    }
+                }
+            }
             if step < 1e-9 {
                 break;
             }
@@ -770,6 +886,10 @@ impl Household {
             + model.level_weight(SSN4, levels[SSN4])
             + model.level_weight(SEX, levels[SEX])
             + model.level_weight(AGE, levels[AGE])
+            + match levels[GIVEN_DOB] as usize {
+                0 => 0.0,
+                g => (self.m_given[g] / self.u_given[g]).log2(),
+            }
     }
 
     /// The stratum's match probability of a level vector in it.
@@ -903,18 +1023,18 @@ mod tests {
     #[test]
     fn the_household_stratum_keeps_twins_apart() {
         let model = household_model();
-        let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0] };
+        let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0, 0] };
         // Twins of one sex, and a brother and sister (the sexes disagree).
         let (same, twins, apart) = (row(5, 2), row(1, 2), row(1, 1));
         assert!(Household::holds(&same) && Household::holds(&twins));
-        assert!(!Household::holds(&[5, DOB_EQUAL, 1, 1, 0, 0, 0]));
-        assert!(!Household::holds(&[5, 3, 3, 3, 0, 0, 0]));
+        assert!(!Household::holds(&[5, DOB_EQUAL, 1, 1, 0, 0, 0, 0]));
+        assert!(!Household::holds(&[5, 3, 3, 3, 0, 0, 0, 0]));
         let mut counts = vec![0u64; PATTERNS];
         counts[pattern_code(&same) as usize] = 900;
         counts[pattern_code(&twins) as usize] = 50;
         counts[pattern_code(&apart) as usize] = 50;
         // Outside the stratum: not looked at.
-        counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0]) as usize] = 5000;
+        counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0, 0]) as usize] = 5000;
         assert!(model.probability(model.weight(&twins)) > 0.9);
         let h = Household::fit(&model, &counts, None).unwrap();
         assert_eq!(h.pairs, 1000.0);
@@ -940,7 +1060,7 @@ mod tests {
     #[test]
     fn siblings_teach_the_household_without_a_birth_date() {
         let model = household_model();
-        let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0] };
+        let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0, 0] };
         let mut counts = vec![0u64; PATTERNS];
         // Siblings: one phone, birth dates apart, names mostly at 0.6–0.75.
         counts[pattern_code(&row(2, 1)) as usize] = 80;
@@ -967,6 +1087,100 @@ mod tests {
         assert_eq!(Household::siblings_u(&model, &few), None);
     }
 
+    /// Within a household born the same day, names that agree only roughly (the family name
+    /// shared) are one person's records when the given names agree and twins when they do not:
+    /// the stratum's EM learns that from the given name at the birth date, the names' `m` and
+    /// `u` fixed. A stratum without that comparison weighs it as nothing.
+    #[test]
+    fn the_given_name_at_the_birth_date_tells_twins_apart() {
+        let model = household_model();
+        let row = |names: u8, given: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, 2, 0, given] };
+        // One person's records: equal names, or a typo apart with the given names agreeing;
+        // twins: the family name shared, the given names apart.
+        let (same, typo, twins) = (row(5, 0), row(4, 3), row(2, 1));
+        let mut counts = vec![0u64; PATTERNS];
+        counts[pattern_code(&same) as usize] = 600;
+        counts[pattern_code(&typo) as usize] = 200;
+        counts[pattern_code(&twins) as usize] = 200;
+        let u = [0.0, 0.5, 0.45, 0.04, 0.005, 0.005];
+        let h = Household::fit_with(&model, &counts, DOB_EQUAL, &u).unwrap();
+        assert!(h.m_given[3] > 0.9 && h.u_given[1] > 0.9, "{h:?}");
+        assert!((h.lambda - 0.8).abs() < 0.02, "λ {}", h.lambda);
+        // Names between the two (0.75–0.85): the given name decides.
+        assert!(h.probability(&model, &row(3, 3)) > 0.9, "{h:?}");
+        assert!(h.probability(&model, &row(3, 1)) < 0.1, "{h:?}");
+        // Without the comparison the two rows weigh alike.
+        let (a, b) = (row(2, 0), row(3, 0));
+        let mut plain = vec![0u64; PATTERNS];
+        plain[pattern_code(&a) as usize] = 100;
+        plain[pattern_code(&b) as usize] = 100;
+        let h = Household::fit_with(&model, &plain, DOB_EQUAL, &u).unwrap();
+        assert_eq!(h.m_given, h.u_given);
+    }
+
+    /// The given name at the birth date is compared only under one date, only for names that
+    /// agree roughly (0.6–0.95), and a given name meets itself written as the family name.
+    #[test]
+    fn given_names_compare_at_one_birth_date() {
+        let names = |t: &[usize]| vec![filter(t)];
+        let with = |n: Vec<Vec<u8>>, given: &[(u64, &[usize])], family: &[(u64, &[usize])]| {
+            RecordEvidence {
+                names: n,
+                given_dob: given.iter().map(|&(d, t)| (d, filter(t))).collect(),
+                family_dob: family.iter().map(|&(d, t)| (d, filter(t))).collect(),
+                ..RecordEvidence::default()
+            }
+        };
+        let level = |a: &RecordEvidence, b: &RecordEvidence| {
+            let mut out = Vec::new();
+            levels(a, b, None, &mut out);
+            out[GIVEN_DOB]
+        };
+        // Names at 0.6 (three tokens of five shared).
+        let a = with(names(&[0, 1, 2, 3, 4]), &[(1, &[0, 1])], &[(1, &[2])]);
+        let rough = |given: &[(u64, &[usize])], family: &[(u64, &[usize])]| {
+            with(names(&[0, 1, 2, 5, 6]), given, family)
+        };
+        assert_eq!(level(&a, &rough(&[(1, &[0, 1])], &[])), 3);
+        assert_eq!(level(&a, &rough(&[(1, &[3, 4])], &[])), 1, "a twin");
+        assert_eq!(level(&a, &rough(&[(2, &[0, 1])], &[])), 0, "another date");
+        assert_eq!(level(&a, &rough(&[], &[(1, &[0, 1])])), 0, "no given name");
+        assert_eq!(
+            level(&a, &rough(&[(1, &[2])], &[(1, &[0, 1])])),
+            3,
+            "swapped"
+        );
+        // Equal names, or names apart: not compared.
+        assert_eq!(
+            level(&a, &with(names(&[0, 1, 2, 3, 4]), &[(1, &[7])], &[])),
+            0
+        );
+        assert_eq!(level(&a, &with(names(&[8, 9]), &[(1, &[7])], &[])), 0);
+        assert_eq!(level_label(GIVEN_DOB, 1), "< 0.5");
+    }
+
+    /// A model saved before the given name at the birth date (seven comparisons) is read,
+    /// and weighs that comparison as nothing.
+    #[test]
+    fn models_without_the_given_name_at_the_birth_date_are_read() {
+        let section = serde_json::from_str::<serde_json::Value>(BUILTIN_MODEL_JSON).unwrap();
+        let mut old = section.clone();
+        old["comparisons"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(GIVEN_DOB);
+        let model = model_from_diagnostics(&old).unwrap();
+        for l in 1..COMPARISONS[GIVEN_DOB].1 as u8 {
+            assert_eq!(model.level_weight(GIVEN_DOB, l), 0.0);
+        }
+        let mut short = section;
+        short["comparisons"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(GIVEN_DOB - 1);
+        assert!(model_from_diagnostics(&short).is_err());
+    }
+
     #[test]
     fn missing_is_level_zero_and_equal_is_the_top() {
         let a = rec(&[&[0xff, 0, 0xf0, 0]], Some(&[1, 2, 3, 4]), 1);
@@ -975,7 +1189,7 @@ mod tests {
         levels(&a, &b, None, &mut out);
         // The alias names part equals a's legal one: top names level; no dob on b, no
         // phone, address, SSN-4 on either side, sex unknown on b, no age anywhere.
-        assert_eq!(out, vec![5, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(out, vec![5, 0, 0, 0, 0, 0, 0, 0]);
         out.clear();
         levels(&a, &a, Some(4), &mut out);
         assert_eq!(&out[..2], &[5, DOB_EQUAL]);
@@ -1051,7 +1265,7 @@ mod tests {
 
     #[test]
     fn pattern_codes_round_trip() {
-        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3);
+        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3 * 4);
         let mut seen = std::collections::HashSet::new();
         for code in 0..PATTERNS as u16 {
             let l = pattern_levels(code);

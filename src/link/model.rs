@@ -204,6 +204,32 @@ impl Model {
         Ok(())
     }
 
+    /// Fits `m` and `u` of comparison `c` alone over `pairs` (level vectors, each standing for
+    /// `counts[i]` pairs, or one each when `counts` is empty), every pair counting towards `m`
+    /// by its match probability under the other comparisons and λ, towards `u` by the rest:
+    /// one M step with the posteriors of a model that does not hold `c`. For a comparison
+    /// present only where another agrees (the given name at an equal birth date), whose `u`
+    /// random pairs cannot give (few random pairs share a birth date, and in a small run most
+    /// of those that do are one person). Levels no pair holds keep a pseudo-count.
+    pub fn fit_one_by_the_rest(&mut self, c: usize, pairs: &[u8], counts: &[f64]) {
+        let n = self.comparisons();
+        let levels = self.m[c].len();
+        let (mut cm, mut cu) = (vec![PSEUDO; levels], vec![PSEUDO; levels]);
+        for (i, row) in pairs.chunks_exact(n).enumerate() {
+            let l = row[c] as usize;
+            if l == 0 || l >= levels {
+                continue;
+            }
+            let w = self.weight(row) - self.level_weight(c, row[c]);
+            let p = self.probability(w);
+            let k = count_at(counts, i);
+            cm[l] += p * k;
+            cu[l] += (1.0 - p) * k;
+        }
+        normalise(&mut cm, &mut self.m[c]);
+        normalise(&mut cu, &mut self.u[c]);
+    }
+
     /// Takes the matches out of `u`. Random pairs are almost all non-matches, but the few
     /// matches among them (a share λ) are most of the random pairs that agree on a rare level
     /// (an equal birth date, phone or SSN-4), so `u` of those levels comes out too high and
@@ -521,6 +547,32 @@ mod tests {
             "λ {}",
             model.lambda
         );
+    }
+
+    /// A comparison fitted by the others' posteriors: pairs the first comparison calls
+    /// matches agree on the second, the others do not; its `m` and `u` follow.
+    #[test]
+    fn one_comparison_is_fitted_by_the_rest() {
+        let mut model = Model::new(&[3, 3]);
+        model.m[0] = vec![0.0, 0.01, 0.99];
+        model.u[0] = vec![0.0, 0.99, 0.01];
+        model.lambda = 0.5;
+        let mut pairs = Vec::new();
+        for _ in 0..90 {
+            pairs.extend([2, 2]);
+        }
+        for _ in 0..10 {
+            pairs.extend([2, 1]);
+        }
+        for _ in 0..100 {
+            pairs.extend([1, 1]);
+        }
+        // Missing on the second: not counted.
+        pairs.extend([2, 0]);
+        model.fit_one_by_the_rest(1, &pairs, &[]);
+        assert!((model.m[1][2] - 0.9).abs() < 0.02, "{:?}", model.m[1]);
+        assert!(model.u[1][1] > 0.97, "{:?}", model.u[1]);
+        assert!(model.level_weight(1, 2) > 5.0);
     }
 
     /// Matches among random pairs inflate `u` of the agreeing level; `debias_u` takes them out.

@@ -94,13 +94,13 @@ pub fn full_name(word: &str, sex: Option<&str>) -> Option<&'static str> {
 /// assert_eq!(ids.get(Field::GivenName), Some("JENNIFER MARIE"));
 /// ```
 pub fn read_nicknames(ids: &mut Identifiers) -> bool {
+    if !has_nickname(ids) {
+        return false;
+    }
     let Some(given) = ids.get(Field::GivenName) else {
         return false;
     };
     let sex = ids.get(Field::Sex);
-    if !given.split(' ').any(|w| full_name(w, sex).is_some()) {
-        return false;
-    }
     let read: Vec<&str> = given
         .split(' ')
         .map(|w| full_name(w, sex).unwrap_or(w))
@@ -108,6 +108,16 @@ pub fn read_nicknames(ids: &mut Identifiers) -> bool {
     let read = read.join(" ");
     ids.set(Field::GivenName, Some(read));
     true
+}
+
+/// Whether [`read_nicknames`] would rewrite the given name of `ids`: a word of it is a
+/// nickname with one full name for the row's sex.
+pub fn has_nickname(ids: &Identifiers) -> bool {
+    let Some(given) = ids.get(Field::GivenName) else {
+        return false;
+    };
+    let sex = ids.get(Field::Sex);
+    given.split(' ').any(|w| full_name(w, sex).is_some())
 }
 
 #[cfg(test)]

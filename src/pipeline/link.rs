@@ -220,6 +220,15 @@ fn record_evidence(
             } else {
                 &mut r.dob
             };
+            if let Some(d) = value(Part::Dob, i) {
+                let tag = crate::link::evidence::dob_tag(d);
+                if let Some(g) = value(Part::GivenDob, i) {
+                    RecordEvidence::add(&mut r.given_dob, (tag, g.to_vec()));
+                }
+                if let Some(f) = value(Part::FamilyDob, i) {
+                    RecordEvidence::add(&mut r.family_dob, (tag, f.to_vec()));
+                }
+            }
             for (part, list) in [
                 (Part::Dob, dob_list),
                 (Part::Phone, &mut r.phone),
@@ -886,6 +895,13 @@ fn household_json(
             "label": crate::link::evidence::level_label(names, l as u8),
             "u": h.u_names[l],
             "weight": round((model.m[names][l] / h.u_names[l]).log2(), 2),
+        })).collect::<Vec<_>>(),
+        "given_dob": (1..h.m_given.len()).map(|l| serde_json::json!({
+            "level": l,
+            "label": crate::link::evidence::level_label(crate::link::evidence::GIVEN_DOB, l as u8),
+            "m": h.m_given[l],
+            "u": h.u_given[l],
+            "weight": round((h.m_given[l] / h.u_given[l]).log2(), 2),
         })).collect::<Vec<_>>(),
     })
 }
