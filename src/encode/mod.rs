@@ -133,8 +133,26 @@ fn pack(t: &[u8]) -> Option<u128> {
 pub struct Scratch {
     caches: Vec<TokenCache>,
     token: Vec<u8>,
-    /// Per namespace, the permutations of the birth dates met ([`date_permutation`]).
-    dates: Vec<FxHashMap<Box<str>, Box<[u16]>>>,
+    /// Tokens salted by the birth date ([`date_permutation`]), per namespace key (encoders
+    /// that share a key, such as the two names-at-the-birth-date parts, share these).
+    dated: Vec<DatedCache>,
+}
+
+/// What [`Scratch`] keeps for one namespace key of tokens salted by the birth date: each
+/// token's first [`INLINE_K`] unsalted positions (whatever `k` the encoder asked for first,
+/// so that encoders of other `k` read them alike), and each date's permutation.
+struct DatedCache {
+    ns_key: [u8; 32],
+    bits: usize,
+    tokens: TokenCache,
+    dates: FxHashMap<Box<str>, Box<[u16]>>,
+}
+
+impl Drop for DatedCache {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.ns_key.zeroize();
+    }
 }
 
 /// Most birth dates' permutations a [`Scratch`] keeps per namespace (2 KB each at 1,024 bits);
@@ -628,7 +646,7 @@ impl Encoder {
         let Scratch {
             caches,
             token,
-            dates,
+            dated,
         } = scratch;
         for plan in &self.plans {
             let Some(value) = ids.get(plan.field) else {
@@ -638,34 +656,48 @@ impl Encoder {
             if plan.salt == Some(crate::schema::Salt::BirthDate) {
                 // Salted by the birth date: the unsalted positions, permuted by the date's
                 // permutation (cached per date).
-                if dates.len() < self.ns_keys.len() {
-                    dates.resize_with(self.ns_keys.len(), FxHashMap::default);
-                }
-                let date = crate::schema::Salt::BirthDate.value(ids);
-                let cache = &mut dates[plan.ns];
-                if cache.len() >= DATE_CACHE_LIMIT {
-                    cache.clear();
-                }
                 let ns_key = &self.ns_keys[plan.ns];
-                if !cache.contains_key(date) {
-                    let perm = date_permutation(ns_key, date, bits).into_boxed_slice();
-                    cache.insert(date.into(), perm);
+                let at = match dated
+                    .iter()
+                    .position(|d| d.ns_key == *ns_key && d.bits == bits)
+                {
+                    Some(i) => i,
+                    None => {
+                        dated.push(DatedCache {
+                            ns_key: *ns_key,
+                            bits,
+                            tokens: FxHashMap::default(),
+                            dates: FxHashMap::default(),
+                        });
+                        dated.len() - 1
+                    }
+                };
+                let DatedCache {
+                    tokens: tokens_cache,
+                    dates,
+                    ..
+                } = &mut dated[at];
+                let date = crate::schema::Salt::BirthDate.value(ids);
+                if dates.len() >= DATE_CACHE_LIMIT {
+                    dates.clear();
                 }
-                let Some(perm) = cache.get(date) else {
+                if !dates.contains_key(date) {
+                    let perm = date_permutation(ns_key, date, bits).into_boxed_slice();
+                    dates.insert(date.into(), perm);
+                }
+                let Some(perm) = dates.get(date) else {
                     continue;
                 };
-                let tokens_cache = &mut caches[plan.ns];
-                let max_k = self.ns_max_k[plan.ns];
                 tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
                     if tokens_cache.len() >= CACHE_LIMIT {
                         tokens_cache.clear();
                     }
-                    match pack(t).filter(|_| max_k <= INLINE_K) {
+                    match pack(t).filter(|_| plan.k <= INLINE_K) {
                         Some(packed) => {
                             let positions = tokens_cache.entry(packed).or_insert_with(|| {
                                 let mut inline = [0u16; INLINE_K];
-                                let computed = token_positions(ns_key, t, max_k, bits);
-                                inline[..max_k].copy_from_slice(&computed);
+                                let computed = token_positions(ns_key, t, INLINE_K, bits);
+                                inline.copy_from_slice(&computed);
                                 inline
                             });
                             for &p in &positions[..plan.k] {
@@ -931,7 +963,8 @@ pub struct RowScratch {
     record: Vec<u8>,
     parts: Vec<Vec<u8>>,
     present: Vec<bool>,
-    /// Scratch of the parts encoded apart (the names at the birth date, [`Part::needs`]).
+    /// Scratch of the parts encoded apart (the names at the birth date, [`Part::needs`]),
+    /// shared: their token positions and date permutations are cached per namespace key.
     apart: Scratch,
 }
 
@@ -1395,6 +1428,10 @@ mod tests {
             "given_dob_bits = 512",
         ];
         let mut records: Vec<Identifiers> = samples().to_vec();
+        // A name met first as a family name, then as a given name: parts encoded apart keep
+        // caches of their own (a family name's cache entry holds fewer positions).
+        records.push(person("Diaz", "Lopez", "20010203"));
+        records.push(person("Lopez", "Diaz", "20010203"));
         let mut full = person("José", "O'Neil-Smith", "19871231");
         full.set(Field::MiddleName, normalize::name("Ann").unwrap());
         full.set(Field::Phone, Some("8605551234".into()));
