@@ -290,6 +290,13 @@ impl PartsOptions {
                 ))
             }
         }
+        if self.given_dob_bits > 0 && self.dob_bits == 0 {
+            return Err(format!(
+                "parts.given_dob_bits = {}: the names at the birth date are compared only between \
+                 records whose birth-date parts are equal, so they need dob_bits above 0",
+                self.given_dob_bits
+            ));
+        }
         for part in Part::ALL {
             let bits = self.bits(part);
             if !bits.is_multiple_of(64) || bits > MAX_DIFFUSION_BITS {
@@ -436,7 +443,9 @@ pub enum Salt {
     /// only the two birth years of an age).
     BirthYear,
     /// The whole date of birth (`YYYYMMDD`; empty as for [`Salt::BirthYear`]): what salts the
-    /// given-name-at-birth-date part ([`Part::GivenDob`]).
+    /// names-at-the-birth-date parts ([`Part::GivenDob`], [`Part::FamilyDob`]). Internal to
+    /// those parts: a schema file cannot set it on a field (it is refused as an unknown salt).
+    #[serde(skip_deserializing)]
     BirthDate,
 }
 
@@ -930,6 +939,15 @@ mod tests {
         assert_eq!(sub.fields.len(), 1);
         assert_eq!(sub.fields[0].salt, Some(Salt::BirthDate));
         assert_ne!(dated.fingerprint(), plain.fingerprint());
+        // They need the birth-date part that says which records share a date.
+        assert!(with("given_dob_bits = 1024\ndob_bits = 0").is_err());
+        // Their salt is theirs: a schema file cannot put it on a field.
+        let salted = unhardened_default_toml().replace(
+            "namespace = \"name\"",
+            "namespace = \"name\"\nsalt = \"birth_date\"",
+        );
+        assert_ne!(salted, unhardened_default_toml());
+        assert!(LinkageSchema::from_toml(&salted, Path::new("s.toml")).is_err());
         assert_eq!(
             plain.fingerprint(),
             with("diffusion_taps = 4").unwrap().fingerprint(),

@@ -148,16 +148,29 @@ struct DatedCache {
     dates: FxHashMap<Box<str>, Box<[u16]>>,
 }
 
+impl DatedCache {
+    /// Wipes and forgets the dates' permutations (derived from the key, as diffusion's wiring).
+    fn clear_dates(&mut self) {
+        use zeroize::Zeroize;
+        for perm in self.dates.values_mut() {
+            perm.zeroize();
+        }
+        self.dates.clear();
+    }
+}
+
 impl Drop for DatedCache {
     fn drop(&mut self) {
         use zeroize::Zeroize;
         self.ns_key.zeroize();
+        self.clear_dates();
     }
 }
 
-/// Most birth dates' permutations a [`Scratch`] keeps per namespace (2 KB each at 1,024 bits);
-/// more clear the cache. Minors and young adults were born on a few thousand days.
-const DATE_CACHE_LIMIT: usize = 8_192;
+/// Bytes of birth dates' permutations a [`Scratch`] keeps per namespace key (2 KB each at 1,024
+/// bits: 8,192 dates); more clear the cache. Minors and young adults were born on a few
+/// thousand days.
+const DATE_CACHE_BYTES: usize = 16 << 20;
 
 /// The keyed permutation of a filter's `bits` positions that salts tokens by the birth date
 /// `date` ([`crate::schema::Salt::BirthDate`]): Fisher-Yates over `0..bits`, each swap drawn
@@ -672,15 +685,15 @@ impl Encoder {
                         dated.len() - 1
                     }
                 };
+                if dated[at].dates.len() >= (DATE_CACHE_BYTES / (2 * bits)).max(64) {
+                    dated[at].clear_dates();
+                }
                 let DatedCache {
                     tokens: tokens_cache,
                     dates,
                     ..
                 } = &mut dated[at];
                 let date = crate::schema::Salt::BirthDate.value(ids);
-                if dates.len() >= DATE_CACHE_LIMIT {
-                    dates.clear();
-                }
                 if !dates.contains_key(date) {
                     let perm = date_permutation(ns_key, date, bits).into_boxed_slice();
                     dates.insert(date.into(), perm);
@@ -1428,10 +1441,13 @@ mod tests {
             "given_dob_bits = 512",
         ];
         let mut records: Vec<Identifiers> = samples().to_vec();
-        // A name met first as a family name, then as a given name: parts encoded apart keep
-        // caches of their own (a family name's cache entry holds fewer positions).
+        // A name met first as a family name, then as a given name: the parts encoded apart
+        // share a cache whose entries hold more positions than either takes (a family name's
+        // 15, a given name's 20); and a nickname, read as the full name in the given name at
+        // the birth date.
         records.push(person("Diaz", "Lopez", "20010203"));
         records.push(person("Lopez", "Diaz", "20010203"));
+        records.push(person("Jen", "Lopez", "20010203"));
         let mut full = person("José", "O'Neil-Smith", "19871231");
         full.set(Field::MiddleName, normalize::name("Ann").unwrap());
         full.set(Field::Phone, Some("8605551234".into()));
@@ -1571,6 +1587,18 @@ mod tests {
             assert_eq!(pa[given], married[given]);
             let twin = parts.encode(&person("Marta", "Lopez", "20080412"), &mut s);
             assert_ne!(pa[given], twin[given]);
+            // A nickname is read as the full name there (and only there), as in the reference.
+            let jen = person("Jen", "Lopez", "20080412");
+            let (short, full) = (
+                parts.encode(&jen, &mut s),
+                parts.encode(&person("Jennifer", "Lopez", "20080412"), &mut s),
+            );
+            assert_eq!(short[given], full[given]);
+            assert_ne!(short[Part::Names.index()], full[Part::Names.index()]);
+            assert_eq!(
+                short[given],
+                reference::encode_part(&schema, &key, Part::GivenDob, &jen)
+            );
             assert_eq!(
                 parts.encode_names(&a, &mut s),
                 pa[Part::Names.index()].clone()

@@ -642,6 +642,9 @@ pub fn builtin_model() -> Model {
 pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<Model, ModelError> {
     let mut model = Model::new(&COMPARISONS.map(|c| c.1));
     model.estimate_u(random);
+    // The given name at the birth date weighs nothing until it is fitted, last: random pairs
+    // give its `u` wrong, and the start's `m` would move λ.
+    model.m[GIVEN_DOB] = model.u[GIVEN_DOB].clone();
     let (all, all_w) = counted(counts, |_| true);
     let top_names = COMPARISONS[NAMES].1 as u8 - 1;
     let (by_names, names_w) = counted(counts, |l| l[NAMES] == top_names);
@@ -1173,12 +1176,31 @@ mod tests {
         for l in 1..COMPARISONS[GIVEN_DOB].1 as u8 {
             assert_eq!(model.level_weight(GIVEN_DOB, l), 0.0);
         }
-        let mut short = section;
+        let mut short = section.clone();
         short["comparisons"]
             .as_array_mut()
             .unwrap()
             .truncate(GIVEN_DOB - 1);
         assert!(model_from_diagnostics(&short).is_err());
+        // A model with it is read with its weights.
+        let mut new = old;
+        let levels: Vec<serde_json::Value> = [(0.05, 0.8), (0.15, 0.15), (0.8, 0.05)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, u))| {
+                let label = level_label(GIVEN_DOB, i as u8 + 1);
+                serde_json::json!({"level": i + 1, "label": label, "m": m, "u": u})
+            })
+            .collect();
+        new["comparisons"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "given_dob", "levels": levels}));
+        let model = model_from_diagnostics(&new).unwrap();
+        assert!((model.level_weight(GIVEN_DOB, 1) - (0.05f64 / 0.8).log2()).abs() < 1e-12);
+        assert_eq!(model.level_weight(GIVEN_DOB, 2), 0.0);
+        assert!(model.level_weight(GIVEN_DOB, 3) > 3.9);
+        assert_eq!(section["comparisons"].as_array().unwrap().len(), GIVEN_DOB);
     }
 
     #[test]
