@@ -212,6 +212,40 @@ pub(crate) fn token_positions(ns_key: &[u8; 32], token: &[u8], k: usize, bits: u
         .collect()
 }
 
+/// Hands the first `k` positions of `token` to `set`: from `cache` when the token packs into a
+/// key and an entry holds the `cached_k` positions (at least `k`) computed on a miss, else
+/// hashed each time. The cache is cleared when full.
+fn token_bits(
+    cache: &mut TokenCache,
+    ns_key: &[u8; 32],
+    token: &[u8],
+    cached_k: usize,
+    k: usize,
+    bits: usize,
+    mut set: impl FnMut(usize),
+) {
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    match pack(token).filter(|_| k <= cached_k && cached_k <= INLINE_K) {
+        Some(packed) => {
+            let positions = cache.entry(packed).or_insert_with(|| {
+                let mut inline = [0u16; INLINE_K];
+                inline[..cached_k].copy_from_slice(&token_positions(ns_key, token, cached_k, bits));
+                inline
+            });
+            for &p in &positions[..k] {
+                set(p as usize);
+            }
+        }
+        None => {
+            for p in token_positions(ns_key, token, k, bits) {
+                set(p as usize);
+            }
+        }
+    }
+}
+
 /// BLIP (Schnell and Borgs 2016), made deterministic: each bit of `clk` is flipped with
 /// probability `threshold / 65536`, decided by a keyed XOF of the CLK's own bytes (two bytes per
 /// bit), so the same record gives the same bits at every agency and in every run, and nobody
@@ -702,27 +736,9 @@ impl Encoder {
                     continue;
                 };
                 tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
-                    if tokens_cache.len() >= CACHE_LIMIT {
-                        tokens_cache.clear();
-                    }
-                    match pack(t).filter(|_| plan.k <= INLINE_K) {
-                        Some(packed) => {
-                            let positions = tokens_cache.entry(packed).or_insert_with(|| {
-                                let mut inline = [0u16; INLINE_K];
-                                let computed = token_positions(ns_key, t, INLINE_K, bits);
-                                inline.copy_from_slice(&computed);
-                                inline
-                            });
-                            for &p in &positions[..plan.k] {
-                                clk.set(perm[p as usize] as usize);
-                            }
-                        }
-                        None => {
-                            for p in token_positions(ns_key, t, plan.k, bits) {
-                                clk.set(perm[p as usize] as usize);
-                            }
-                        }
-                    }
+                    token_bits(tokens_cache, ns_key, t, INLINE_K, plan.k, bits, |p| {
+                        clk.set(perm[p] as usize)
+                    });
                 });
                 continue;
             }
@@ -740,27 +756,7 @@ impl Encoder {
             let ns_key = &self.ns_keys[plan.ns];
             let max_k = self.ns_max_k[plan.ns];
             tokens::for_each_token(plan.tokens, plan.n, plan.padded, value, token, &mut |t| {
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                match pack(t).filter(|_| max_k <= INLINE_K) {
-                    Some(packed) => {
-                        let positions = cache.entry(packed).or_insert_with(|| {
-                            let mut inline = [0u16; INLINE_K];
-                            let computed = token_positions(ns_key, t, max_k, bits);
-                            inline[..max_k].copy_from_slice(&computed);
-                            inline
-                        });
-                        for &p in &positions[..plan.k] {
-                            clk.set(p as usize);
-                        }
-                    }
-                    None => {
-                        for p in token_positions(ns_key, t, plan.k, bits) {
-                            clk.set(p as usize);
-                        }
-                    }
-                }
+                token_bits(cache, ns_key, t, max_k, plan.k, bits, |p| clk.set(p));
             });
         }
         self.harden(clk)

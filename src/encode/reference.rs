@@ -84,16 +84,11 @@ pub fn encode_part(
         return None;
     }
     // ... and reads nicknames as full given names.
+    let mut read = ids.clone();
     if part == Part::GivenDob {
-        let mut read = ids.clone();
         crate::normalize::nicknames::read_nicknames(&mut read);
-        return Some(encode_under(
-            &sub,
-            &super::part_clk_key(&key.clk_key(), part),
-            &read,
-        ))
-        .filter(|c| c.count_ones() > 0);
     }
+    let ids = &read;
     Some(encode_under(
         &sub,
         &super::part_clk_key(&key.clk_key(), part),
