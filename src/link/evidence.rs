@@ -15,6 +15,7 @@
 //! | sex (event facts) | 2 | disagree, agree |
 //! | age (birth years of an age without a birth date; else the age bands' birth-year intervals), when not both have a birth date | 2 | apart, same years |
 //! | given name at an equal birth date ([`crate::schema::Part::GivenDob`]; against the other's family name too, for swapped fields), when both records have it for one date and their names are at 0.6–0.95 | 3 | 0.5, 0.8 |
+//! | event gap: days between the records' event spans (event facts, [`event_gap_level`]) | 3 | 365, 90 days apart |
 //!
 //! For diffused parts the similarity is estimated from the outputs: each output bit is the XOR
 //! of `t` input bits, so a share `x` of input bits set (or differing) becomes `(1 − (1 − 2x)^t)
@@ -28,7 +29,7 @@ use chrono::Datelike;
 use super::model::{Model, ModelError};
 
 /// Comparison names and level counts (level 0 = missing included), in level-vector order.
-pub const COMPARISONS: [(&str, usize); 8] = [
+pub const COMPARISONS: [(&str, usize); 9] = [
     ("names", 6),
     ("dob", 5),
     ("phone", 4),
@@ -37,6 +38,7 @@ pub const COMPARISONS: [(&str, usize); 8] = [
     ("sex", 3),
     ("age", 3),
     ("given_dob", 4),
+    ("event_gap", 4),
 ];
 
 /// Number of comparisons (the length of one pair's level vector).
@@ -58,6 +60,8 @@ pub const SEX: usize = 5;
 pub const AGE: usize = 6;
 /// Index of the comparison of the given names at an equal birth date.
 pub const GIVEN_DOB: usize = 7;
+/// Index of the comparison of the records' event dates ([`event_gap_level`]).
+pub const EVENT_GAP: usize = 8;
 /// The birth-date level of equal (Dice ≥ 0.99) birth-date parts.
 pub const DOB_EQUAL: u8 = 4;
 
@@ -76,6 +80,9 @@ const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
 const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
 const SSN_CUTS: [f64; 1] = [0.99];
 const GIVEN_CUTS: [f64; 2] = [0.5, 0.8];
+/// Days between two records' event spans at which [`event_gap_level`] steps: 365 days or more
+/// apart is level 1, 90 to 364 level 2, under 90 (overlapping spans included) level 3.
+pub const EVENT_GAP_DAYS: [i32; 2] = [365, 90];
 
 /// What level `level` (1..) of comparison `c` means, for people reading the weights: a Dice
 /// band on the plain scale for the parts (`< 0.6`, `0.6–0.75`, ..., `≥ 0.95`), `disagree` /
@@ -107,6 +114,17 @@ pub fn level_label(c: usize, level: u8) -> String {
                 .get(level as usize)
                 .unwrap_or(&"")
                 .to_string()
+        }
+        8 => {
+            return [
+                "",
+                "≥ 365 days apart",
+                "90–364 days apart",
+                "< 90 days apart",
+            ]
+            .get(level as usize)
+            .unwrap_or(&"")
+            .to_string()
         }
         _ => return String::new(),
     };
@@ -148,6 +166,10 @@ pub struct RecordEvidence {
     pub given_dob: Vec<(u64, Vec<u8>)>,
     /// Family-name-at-birth-date parts ([`crate::schema::Part::FamilyDob`]), tagged alike.
     pub family_dob: Vec<(u64, Vec<u8>)>,
+    /// The span of the record's events, in days (chrono's days from the common era): its
+    /// first event date and its last end date (or event date). `None` when no row has an
+    /// event date.
+    pub span: Option<(i32, i32)>,
 }
 
 /// A tag of a birth-date part's bytes: equal parts (equal dates) give equal tags, which is
@@ -165,6 +187,54 @@ impl RecordEvidence {
         if !list.contains(&value) {
             list.push(value);
         }
+    }
+
+    /// Widens the record's event span ([`RecordEvidence::span`]) to a row's event date and
+    /// end date (an end before the start counts as the start).
+    pub fn add_event(&mut self, start: chrono::NaiveDate, end: Option<chrono::NaiveDate>) {
+        let s = start.num_days_from_ce();
+        let e = end.map_or(s, |e| e.num_days_from_ce()).max(s);
+        self.span = Some(match self.span {
+            None => (s, e),
+            Some((a, b)) => (a.min(s), b.max(e)),
+        });
+    }
+}
+
+/// The event-gap comparison of two records: the days between their event spans
+/// ([`RecordEvidence::span`]; 0 when they overlap), as a level: 1 at [`EVENT_GAP_DAYS`]`[0]`
+/// days or more, 2 at [`EVENT_GAP_DAYS`]`[1]` or more, 3 closer; 0 (missing) when either has
+/// no event date. One person's records follow one journey (identification, referral,
+/// services within months), two strangers' are years apart as often as not; the model learns
+/// how much that weighs from the run's own pairs, as for every comparison (docs/linkage.md,
+/// "Event dates as evidence", says what it costs analyses of time).
+///
+/// ```
+/// use crosswalk::link::evidence::{event_gap_level, RecordEvidence};
+///
+/// let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+/// let (mut a, mut b) = (RecordEvidence::default(), RecordEvidence::default());
+/// assert_eq!(event_gap_level(&a, &b), 0);
+/// a.add_event(day(2023, 1, 10), Some(day(2023, 3, 1)));
+/// b.add_event(day(2023, 5, 1), None);
+/// assert_eq!(event_gap_level(&a, &b), 3); // 61 days after the first record's end
+/// b.add_event(day(2024, 6, 1), None);
+/// assert_eq!(event_gap_level(&a, &b), 3); // spans are compared, not single dates
+/// let mut c = RecordEvidence::default();
+/// c.add_event(day(2024, 6, 1), None);
+/// assert_eq!(event_gap_level(&a, &c), 1);
+/// ```
+pub fn event_gap_level(a: &RecordEvidence, b: &RecordEvidence) -> u8 {
+    let (Some((a0, a1)), Some((b0, b1))) = (a.span, b.span) else {
+        return 0;
+    };
+    let gap = (a0.max(b0) - a1.min(b1)).max(0);
+    if gap >= EVENT_GAP_DAYS[0] {
+        1
+    } else if gap >= EVENT_GAP_DAYS[1] {
+        2
+    } else {
+        3
     }
 }
 
@@ -345,6 +415,7 @@ pub fn levels(a: &RecordEvidence, b: &RecordEvidence, taps: Option<usize>, out: 
         n if n >= 2 && n < top_names => band(given_at_dob_similarity(a, b, taps), &GIVEN_CUTS),
         _ => 0,
     });
+    out.push(event_gap_level(a, b));
 }
 
 /// The best similarity of two records' given names at a birth date they share
@@ -434,11 +505,14 @@ pub const PATTERNS: usize = {
     n
 };
 
-// Codes fit in two bytes, with `u16::MAX` to spare as a marker.
-const _: () = assert!(PATTERNS < u16::MAX as usize);
+/// A level vector's index in `0..PATTERNS` ([`pattern_code`]).
+pub type Code = u32;
+
+// Codes fit their type, with its two largest values to spare as markers.
+const _: () = assert!(PATTERNS < Code::MAX as usize - 1);
 
 /// A level vector's index in `0..PATTERNS` (mixed radix, the first comparison slowest).
-pub fn pattern_code(levels: &[u8]) -> u16 {
+pub fn pattern_code(levels: &[u8]) -> Code {
     debug_assert!(levels.len() == C);
     debug_assert!(levels
         .iter()
@@ -448,11 +522,11 @@ pub fn pattern_code(levels: &[u8]) -> u16 {
     for (c, &(_, k)) in COMPARISONS.iter().enumerate() {
         code = code * k + (levels.get(c).copied().unwrap_or(0) as usize).min(k - 1);
     }
-    code as u16
+    code as Code
 }
 
 /// The level vector of pattern `code` ([`pattern_code`]'s inverse).
-pub fn pattern_levels(code: u16) -> [u8; C] {
+pub fn pattern_levels(code: Code) -> [u8; C] {
     let mut out = [0u8; C];
     let mut rest = code as usize;
     for c in (0..C).rev() {
@@ -483,7 +557,7 @@ fn counted(counts: &[u64], keep: impl Fn(&[u8; C]) -> bool) -> (Vec<u8>, Vec<f64
         .enumerate()
         .filter(|(_, &k)| k > 0)
     {
-        let l = pattern_levels(code as u16);
+        let l = pattern_levels(code as Code);
         if keep(&l) {
             levels.extend_from_slice(&l);
             weights.push(k as f64);
@@ -525,9 +599,9 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
         .get("comparisons")
         .and_then(|v| v.as_array())
         .ok_or("its model has no comparisons")?;
-    // A model from before the given name at the birth date (2026-12-07) lacks that last
-    // comparison: it weighs it as no evidence (`m = u`).
-    if comparisons.len() != C && comparisons.len() != GIVEN_DOB {
+    // A model from before the given name at the birth date (2026-12-07) or the event gap
+    // (2026-12-08) lacks those last comparisons: it weighs them as no evidence (`m = u`).
+    if !(GIVEN_DOB..=C).contains(&comparisons.len()) {
         return Err(format!(
             "its model has {} comparisons, this version {C}",
             comparisons.len()
@@ -682,7 +756,7 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
 /// phone and address weights as if each were separate evidence, and a twin's 25 bits of them
 /// outweigh names apart. Within the stratum those agreements say nothing (every pair has
 /// them); what tells a person's records from twins is the names. So the stratum gets a model
-/// of its own, fitted on its own pairs: `m` of the names, SSN-4, sex and age as fitted for the
+/// of its own, fitted on its own pairs: `m` of the names, SSN-4, sex, age and event gap as fitted for the
 /// run, `u` of the names the household's own (among siblings, names are far more alike than
 /// among strangers: [`Household::siblings_u`], or, where too few pairs give that, the
 /// stratum's pairs whose sexes disagree) and its own λ by EM. The same holds for household
@@ -877,7 +951,8 @@ impl Household {
     }
 
     /// The stratum's weight of a level vector in it, without its prior: the names against
-    /// the stratum's `u`, SSN-4, sex and age as in `model`.
+    /// the stratum's `u`, SSN-4, sex, age and event gap as in `model`, the given name at the
+    /// birth date by the stratum's own `m` and `u`.
     fn weight(&self, model: &Model, levels: &[u8]) -> f64 {
         let l = levels[NAMES] as usize;
         let names = if l == 0 {
@@ -889,6 +964,7 @@ impl Household {
             + model.level_weight(SSN4, levels[SSN4])
             + model.level_weight(SEX, levels[SEX])
             + model.level_weight(AGE, levels[AGE])
+            + model.level_weight(EVENT_GAP, levels[EVENT_GAP])
             + match levels[GIVEN_DOB] as usize {
                 0 => 0.0,
                 g => (self.m_given[g] / self.u_given[g]).log2(),
@@ -1026,18 +1102,18 @@ mod tests {
     #[test]
     fn the_household_stratum_keeps_twins_apart() {
         let model = household_model();
-        let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0, 0] };
+        let row = |names: u8, sex: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, sex, 0, 0, 0] };
         // Twins of one sex, and a brother and sister (the sexes disagree).
         let (same, twins, apart) = (row(5, 2), row(1, 2), row(1, 1));
         assert!(Household::holds(&same) && Household::holds(&twins));
-        assert!(!Household::holds(&[5, DOB_EQUAL, 1, 1, 0, 0, 0, 0]));
-        assert!(!Household::holds(&[5, 3, 3, 3, 0, 0, 0, 0]));
+        assert!(!Household::holds(&[5, DOB_EQUAL, 1, 1, 0, 0, 0, 0, 0]));
+        assert!(!Household::holds(&[5, 3, 3, 3, 0, 0, 0, 0, 0]));
         let mut counts = vec![0u64; PATTERNS];
         counts[pattern_code(&same) as usize] = 900;
         counts[pattern_code(&twins) as usize] = 50;
         counts[pattern_code(&apart) as usize] = 50;
         // Outside the stratum: not looked at.
-        counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0, 0]) as usize] = 5000;
+        counts[pattern_code(&[5, 1, 0, 0, 0, 0, 0, 0, 0]) as usize] = 5000;
         assert!(model.probability(model.weight(&twins)) > 0.9);
         let h = Household::fit(&model, &counts, None).unwrap();
         assert_eq!(h.pairs, 1000.0);
@@ -1063,7 +1139,7 @@ mod tests {
     #[test]
     fn siblings_teach_the_household_without_a_birth_date() {
         let model = household_model();
-        let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0, 0] };
+        let row = |names: u8, dob: u8| -> [u8; C] { [names, dob, 3, 0, 0, 0, 0, 0, 0] };
         let mut counts = vec![0u64; PATTERNS];
         // Siblings: one phone, birth dates apart, names mostly at 0.6–0.75.
         counts[pattern_code(&row(2, 1)) as usize] = 80;
@@ -1097,7 +1173,7 @@ mod tests {
     #[test]
     fn the_given_name_at_the_birth_date_tells_twins_apart() {
         let model = household_model();
-        let row = |names: u8, given: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, 2, 0, given] };
+        let row = |names: u8, given: u8| -> [u8; C] { [names, DOB_EQUAL, 0, 3, 0, 2, 0, given, 0] };
         // One person's records: equal names, or a typo apart with the given names agreeing;
         // twins: the family name shared, the given names apart.
         let (same, typo, twins) = (row(5, 0), row(4, 3), row(2, 1));
@@ -1162,28 +1238,32 @@ mod tests {
         assert_eq!(level_label(GIVEN_DOB, 1), "< 0.5");
     }
 
-    /// A model saved before the given name at the birth date (seven comparisons) is read,
-    /// and weighs that comparison as nothing.
+    /// A model saved before the given name at the birth date (seven comparisons) or before
+    /// the event gap (eight) is read, and weighs what it lacks as nothing; fewer comparisons
+    /// are refused, and a model with the given name's weights is read with them.
     #[test]
-    fn models_without_the_given_name_at_the_birth_date_are_read() {
+    fn models_without_the_last_comparisons_are_read() {
         let section = serde_json::from_str::<serde_json::Value>(BUILTIN_MODEL_JSON).unwrap();
-        let mut old = section.clone();
-        old["comparisons"]
-            .as_array_mut()
-            .unwrap()
-            .truncate(GIVEN_DOB);
-        let model = model_from_diagnostics(&old).unwrap();
-        for l in 1..COMPARISONS[GIVEN_DOB].1 as u8 {
-            assert_eq!(model.level_weight(GIVEN_DOB, l), 0.0);
+        assert_eq!(section["comparisons"].as_array().unwrap().len(), C);
+        let truncated = |n: usize| {
+            let mut old = section.clone();
+            old["comparisons"].as_array_mut().unwrap().truncate(n);
+            old
+        };
+        let full = model_from_diagnostics(&section).unwrap();
+        assert!(full.level_weight(EVENT_GAP, 1) < -1.0);
+        for n in [GIVEN_DOB, EVENT_GAP] {
+            let model = model_from_diagnostics(&truncated(n)).unwrap();
+            for c in n..C {
+                for l in 1..COMPARISONS[c].1 as u8 {
+                    assert_eq!(model.level_weight(c, l), 0.0, "{n} comparisons: {c}, {l}");
+                }
+            }
+            assert_eq!(model.level_weight(NAMES, 5), full.level_weight(NAMES, 5));
         }
-        let mut short = section.clone();
-        short["comparisons"]
-            .as_array_mut()
-            .unwrap()
-            .truncate(GIVEN_DOB - 1);
-        assert!(model_from_diagnostics(&short).is_err());
-        // A model with it is read with its weights.
-        let mut new = old;
+        assert!(model_from_diagnostics(&truncated(GIVEN_DOB - 1)).is_err());
+        // A model with the given name's weights is read with them.
+        let mut new = truncated(GIVEN_DOB);
         let levels: Vec<serde_json::Value> = [(0.05, 0.8), (0.15, 0.15), (0.8, 0.05)]
             .iter()
             .enumerate()
@@ -1200,7 +1280,10 @@ mod tests {
         assert!((model.level_weight(GIVEN_DOB, 1) - (0.05f64 / 0.8).log2()).abs() < 1e-12);
         assert_eq!(model.level_weight(GIVEN_DOB, 2), 0.0);
         assert!(model.level_weight(GIVEN_DOB, 3) > 3.9);
-        assert_eq!(section["comparisons"].as_array().unwrap().len(), GIVEN_DOB);
+        // Labels that are not this version's are refused.
+        let mut relabelled = section.clone();
+        relabelled["comparisons"][EVENT_GAP]["levels"][0]["label"] = "≥ 2 years apart".into();
+        assert!(model_from_diagnostics(&relabelled).is_err());
     }
 
     #[test]
@@ -1210,12 +1293,56 @@ mod tests {
         let mut out = Vec::new();
         levels(&a, &b, None, &mut out);
         // The alias names part equals a's legal one: top names level; no dob on b, no
-        // phone, address, SSN-4 on either side, sex unknown on b, no age anywhere.
-        assert_eq!(out, vec![5, 0, 0, 0, 0, 0, 0, 0]);
+        // phone, address, SSN-4 on either side, sex unknown on b, no age anywhere, no
+        // event dates.
+        assert_eq!(out, vec![5, 0, 0, 0, 0, 0, 0, 0, 0]);
         out.clear();
+        let mut a = a;
+        a.add_event(chrono::NaiveDate::from_ymd_opt(2023, 4, 1).unwrap(), None);
         levels(&a, &a, Some(4), &mut out);
         assert_eq!(&out[..2], &[5, DOB_EQUAL]);
         assert_eq!(out[5], 2);
+        assert_eq!(out[EVENT_GAP], 3);
+    }
+
+    /// The event gap steps at 90 and 365 days between the spans, an end date before its
+    /// start counts as the start, and overlapping spans are level 3.
+    #[test]
+    fn event_gap_levels_step_at_90_and_365_days() {
+        let day = |n: i64| {
+            chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + chrono::TimeDelta::days(n)
+        };
+        let at = |start: i64, end: Option<i64>| {
+            let mut r = RecordEvidence::default();
+            r.add_event(day(start), end.map(day));
+            r
+        };
+        let a = at(0, Some(30));
+        for (start, level) in [
+            (0, 3),
+            (119, 3),
+            (120, 2),
+            (394, 2),
+            (395, 1),
+            (-365, 1),
+            (-364, 2),
+        ] {
+            let b = at(start, None);
+            assert_eq!(event_gap_level(&a, &b), level, "event at day {start}");
+            assert_eq!(event_gap_level(&b, &a), level, "symmetric at day {start}");
+        }
+        // An end before the start: the span is the start alone.
+        let c = at(200, Some(10));
+        assert_eq!(
+            c.span,
+            Some((day(200).num_days_from_ce(), day(200).num_days_from_ce()))
+        );
+        assert_eq!(event_gap_level(&a, &c), 2);
+        // A later row widens the span.
+        let mut d = at(500, None);
+        assert_eq!(event_gap_level(&a, &d), 1);
+        d.add_event(day(40), None);
+        assert_eq!(event_gap_level(&a, &d), 3);
     }
 
     /// The popcount kernel's counts equal the byte-wise ones at every part length.
@@ -1287,9 +1414,9 @@ mod tests {
 
     #[test]
     fn pattern_codes_round_trip() {
-        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3 * 4);
+        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3 * 4 * 4);
         let mut seen = std::collections::HashSet::new();
-        for code in 0..PATTERNS as u16 {
+        for code in 0..PATTERNS as Code {
             let l = pattern_levels(code);
             assert_eq!(pattern_code(&l), code);
             seen.insert(l);

@@ -159,7 +159,7 @@ impl Stats {
 }
 
 /// Kept pairs, their pattern codes, and the pairs per pattern.
-type Kept = (Vec<(u32, u32)>, Vec<u16>, Vec<u64>);
+type Kept = (Vec<(u32, u32)>, Vec<evidence::Code>, Vec<u64>);
 
 /// How many of the given candidates are left to the group streams.
 type Streamed = usize;
@@ -184,9 +184,9 @@ fn kept_codes(
 ) -> (Kept, Streamed) {
     // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
     // dropped ones marked; then the kept pairs gathered once.
-    const DROPPED: u16 = u16::MAX;
-    const STREAMED: u16 = u16::MAX - 1;
-    let codes: Vec<u16> = pairs
+    const DROPPED: evidence::Code = evidence::Code::MAX;
+    const STREAMED: evidence::Code = evidence::Code::MAX - 1;
+    let codes: Vec<evidence::Code> = pairs
         .par_iter()
         .map_init(
             || Vec::with_capacity(C),
@@ -205,7 +205,7 @@ fn kept_codes(
             },
         )
         .collect();
-    let is_kept = |c: u16| c != DROPPED && c != STREAMED;
+    let is_kept = |c: evidence::Code| c != DROPPED && c != STREAMED;
     let mut counts = vec![0u64; evidence::PATTERNS];
     let mut kept = Vec::with_capacity(codes.iter().filter(|&&c| is_kept(c)).count());
     for (&pair, &code) in pairs.iter().zip(&codes) {
@@ -215,7 +215,7 @@ fn kept_codes(
         }
     }
     let streamed = codes.iter().filter(|&&c| c == STREAMED).count();
-    let mut codes: Vec<u16> = codes.into_iter().filter(|&c| is_kept(c)).collect();
+    let mut codes: Vec<evidence::Code> = codes.into_iter().filter(|&c| is_kept(c)).collect();
     codes.shrink_to_fit();
     ((kept, codes, counts), streamed)
 }
@@ -251,7 +251,7 @@ fn stream(
     taps: Option<usize>,
     keep: &[bool],
 ) -> Kept {
-    type Acc = (Vec<(u32, u32, u16)>, Vec<u64>);
+    type Acc = (Vec<(u32, u32, evidence::Code)>, Vec<u64>);
     let (groups, earlier) = (families[f], &families[..f]);
     // Work items: a group's pairs split by their first member, so that the pairs of a large
     // group (up to MAX_GROUP records, two million pairs) spread over the threads instead of
@@ -373,7 +373,7 @@ pub fn persons(
     let offered_given = candidates.len();
     drop(candidates);
     let storable = |ssn4: bool| -> Vec<bool> {
-        (0..evidence::PATTERNS as u16)
+        (0..evidence::PATTERNS as evidence::Code)
             .map(|code| worth_storing(&evidence::pattern_levels(code), ssn4))
             .collect()
     };
@@ -433,8 +433,8 @@ pub fn persons(
         .and_then(|u| Household::fit_with(&model, &counts, 0, u));
     let strata: Vec<&Household> = household.iter().chain(&household_no_dob).collect();
     let stratum_of = |levels: &[u8]| strata.iter().copied().find(|h| h.contains(levels));
-    let in_household = |code: u16| stratum_of(&evidence::pattern_levels(code)).is_some();
-    let weight_of: Vec<f64> = (0..evidence::PATTERNS as u16)
+    let in_household = |code: evidence::Code| stratum_of(&evidence::pattern_levels(code)).is_some();
+    let weight_of: Vec<f64> = (0..evidence::PATTERNS as evidence::Code)
         .map(|code| {
             let levels = evidence::pattern_levels(code);
             match stratum_of(&levels) {
@@ -445,7 +445,7 @@ pub fn persons(
         .collect();
 
     let top_names = evidence::COMPARISONS[evidence::NAMES].1 as u8 - 1;
-    let exact_names: Vec<bool> = (0..evidence::PATTERNS as u16)
+    let exact_names: Vec<bool> = (0..evidence::PATTERNS as evidence::Code)
         .map(|code| {
             evidence::pattern_levels(code)[evidence::NAMES] == top_names && !in_household(code)
         })
@@ -477,20 +477,20 @@ pub fn persons(
     let candidates = &kept[..];
     // ... and a pair whose names are a typo apart (the level below the top: 0.85–0.95) by the
     // frequency of the commoner of the two records' rarest values.
-    let near_names: Vec<bool> = (0..evidence::PATTERNS as u16)
+    let near_names: Vec<bool> = (0..evidence::PATTERNS as evidence::Code)
         .map(|code| {
             evidence::pattern_levels(code)[evidence::NAMES] + 1 == top_names && !in_household(code)
         })
         .collect();
     // ... and, when the run counted its names neighbourhoods, a pair whose names agree roughly
     // by how crowded the two records' neighbourhoods are ([`NameNeighbourhoods`]).
-    let crowded: Vec<bool> = (0..evidence::PATTERNS as u16)
+    let crowded: Vec<bool> = (0..evidence::PATTERNS as evidence::Code)
         .map(|code| {
             CROWDED_LEVELS.contains(&evidence::pattern_levels(code)[evidence::NAMES])
                 && !in_household(code)
         })
         .collect();
-    let weight = |&(a, b): &(u32, u32), code: u16| -> f64 {
+    let weight = |&(a, b): &(u32, u32), code: evidence::Code| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)

@@ -246,6 +246,9 @@ fn record_evidence(
             if let Some(b) = born_interval(&f.age_band[i], f.event_date[i]) {
                 RecordEvidence::add(&mut r.born, b);
             }
+            if let Some(start) = f.event_date[i] {
+                r.add_event(start, f.end_date[i]);
+            }
         }
     }
     out
