@@ -52,6 +52,13 @@ pub struct LinkArgs {
     /// refused with `--model rules` and for a registry on the rules.
     #[arg(long, value_name = "NUM")]
     min_average: Option<f64>,
+    /// `--model fs`: do not weigh the days between two records' events as evidence (the
+    /// event-gap comparison). Persons then do not depend on when events happened, for
+    /// analyses of time that must not lean on it, at some cost in accuracy (docs/linkage.md).
+    /// With `--model auto` it asks for the model; refused with `--model rules`. A registry
+    /// always weighs it.
+    #[arg(long, conflicts_with = "registry")]
+    no_event_gap: bool,
     /// Dice threshold for a pair of records to count as the same person [default: 0.8]; with
     /// `--model fs`, the record-CLK Dice at which a pair becomes a candidate [default: 0.7].
     #[arg(long, value_name = "NUM")]
@@ -126,6 +133,7 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
             None => {
                 args.model_from.is_some()
                     || args.min_average.is_some()
+                    || args.no_event_gap
                     || (!rules_flags
                         && !args.inputs.is_empty()
                         && args.inputs.iter().all(|p| {
@@ -146,6 +154,13 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
                 "--min-average is a setting of the match model (fs), and --model rules asks for \
                  the record-level rules; give --model fs, or leave it out"
             },
+        ));
+    }
+    if !fs && args.no_event_gap {
+        return Err(crosswalk::Error::config(
+            &out,
+            "--no-event-gap is a setting of the match model (fs), and --model rules asks for \
+             the record-level rules; give --model fs, or leave it out",
         ));
     }
     let min_average = args
@@ -283,7 +298,10 @@ pub fn link(args: &LinkArgs) -> crosswalk::Result<()> {
         threads: super::threads(args.threads),
         model_from: args.model_from.clone(),
         model: if fs {
-            link::LinkModel::Probabilistic { min_average }
+            link::LinkModel::Probabilistic {
+                min_average,
+                event_gap: !args.no_event_gap,
+            }
         } else {
             link::LinkModel::Rules
         },

@@ -747,6 +747,18 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     // pairs of equal birth dates (random pairs give its `u` wrong, [`Model::fit_one_by_the_rest`]).
     model.fit_one_by_the_rest(GIVEN_DOB, &by_dob, &dob_w);
     model.estimate_lambda_weighted(&all, &all_w, total_pairs, 200);
+    // A comparison no candidate pair holds (no such part, or event dates left out) weighs
+    // nothing: its levels are never met here, and a later run taking this model
+    // (`--model-from`) must not weigh them by starting values.
+    for c in 0..C {
+        if !all.chunks_exact(C).any(|row| row[c] > 0) {
+            let even = 1.0 / (COMPARISONS[c].1 - 1) as f64;
+            for l in 1..COMPARISONS[c].1 {
+                model.m[c][l] = even;
+                model.u[c][l] = even;
+            }
+        }
+    }
     Ok(model)
 }
 

@@ -109,6 +109,7 @@ pub fn run(
         (
             link::LinkModel::Probabilistic {
                 min_average: crate::link::probabilistic::DEFAULT_MIN_AVERAGE,
+                event_gap: true,
             },
             crate::link::FS_THRESHOLD,
         )

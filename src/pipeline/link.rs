@@ -70,6 +70,11 @@ pub enum LinkModel {
     Probabilistic {
         /// Average match probability at which clusters stop merging.
         min_average: f64,
+        /// Whether the days between two records' events weigh as evidence (the event-gap
+        /// comparison, [`crate::link::evidence::event_gap_level`]; on by default). Off, a run's
+        /// persons do not depend on when their events happened, at some cost in accuracy:
+        /// for analyses of time that must not lean on it (docs/linkage.md).
+        event_gap: bool,
     },
 }
 
@@ -198,6 +203,7 @@ fn record_evidence(
     parts: &[encodings::PartColumns],
     node_of: &FxHashMap<(&str, &str), u32>,
     records: usize,
+    event_gap: bool,
 ) -> Vec<crate::link::evidence::RecordEvidence> {
     use crate::link::evidence::{born_interval, sex_code, RecordEvidence};
     use crate::schema::Part;
@@ -246,7 +252,7 @@ fn record_evidence(
             if let Some(b) = born_interval(&f.age_band[i], f.event_date[i]) {
                 RecordEvidence::add(&mut r.born, b);
             }
-            if let Some(start) = f.event_date[i] {
+            if let Some(start) = f.event_date[i].filter(|_| event_gap) {
                 r.add_event(start, f.end_date[i]);
             }
         }
@@ -714,10 +720,15 @@ pub(crate) fn link_files<'a>(
     let mut model_diag = serde_json::Value::Null;
     let mut model_warning = None;
     let mut lone_attached = 0;
-    let labels = if let (LinkModel::Probabilistic { min_average }, Some(taps)) =
-        (job.model, parts_taps)
+    let labels = if let (
+        LinkModel::Probabilistic {
+            min_average,
+            event_gap,
+        },
+        Some(taps),
+    ) = (job.model, parts_taps)
     {
-        let records = record_evidence(files, &part_columns, &node_of, keys.len());
+        let records = record_evidence(files, &part_columns, &node_of, keys.len(), event_gap);
         drop(std::mem::take(&mut part_columns));
         let clk_pairs: Vec<(u32, u32)> = {
             let scored = std::mem::take(&mut scored);
@@ -763,7 +774,8 @@ pub(crate) fn link_files<'a>(
             ));
         }
         lone_attached = outcome.lone_attached;
-        model_diag = model_diagnostics(&outcome, min_average, &left_out, names_all_pairs);
+        model_diag =
+            model_diagnostics(&outcome, min_average, event_gap, &left_out, names_all_pairs);
         outcome.labels
     } else if job.one_to_one {
         one_to_one(keys.len(), &edges(), &agency_of)
@@ -819,6 +831,7 @@ pub(crate) fn link_files<'a>(
 fn model_diagnostics(
     o: &crate::link::probabilistic::Outcome,
     min_average: f64,
+    event_gap: bool,
     left_out: &[(&str, usize)],
     names_all_pairs: bool,
 ) -> serde_json::Value {
@@ -855,6 +868,7 @@ fn model_diagnostics(
         "parameters": o.parameters.label(),
         "parameters_source": o.parameters.source(),
         "min_average": min_average,
+        "event_gap": event_gap,
         "lambda": o.model.lambda,
         "random_pairs": o.random_pairs,
         "names_parts_all_pairs": names_all_pairs,

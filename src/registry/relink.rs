@@ -157,7 +157,10 @@ pub(super) fn run(
         },
         one_to_one: false,
         threads: job.threads,
-        model: LinkModel::Probabilistic { min_average },
+        model: LinkModel::Probabilistic {
+            min_average,
+            event_gap: true,
+        },
         model_from: None,
     };
     let Linked {
