@@ -46,6 +46,7 @@ fn records(n: usize, density: u64) -> Vec<RecordEvidence> {
             born_years: Vec::new(),
             given_dob: Vec::new(),
             family_dob: Vec::new(),
+            span: Some((738_000 + (i % 700) as i32, 738_030 + (i % 700) as i32)),
         })
         .collect()
 }

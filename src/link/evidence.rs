@@ -1266,8 +1266,8 @@ mod tests {
         assert!(full.level_weight(EVENT_GAP, 1) < -1.0);
         for n in [GIVEN_DOB, EVENT_GAP] {
             let model = model_from_diagnostics(&truncated(n)).unwrap();
-            for c in n..C {
-                for l in 1..COMPARISONS[c].1 as u8 {
+            for (c, &(_, levels)) in COMPARISONS.iter().enumerate().skip(n) {
+                for l in 1..levels as u8 {
                     assert_eq!(model.level_weight(c, l), 0.0, "{n} comparisons: {c}, {l}");
                 }
             }
