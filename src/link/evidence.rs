@@ -600,7 +600,7 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
         .and_then(|v| v.as_array())
         .ok_or("its model has no comparisons")?;
     // A model from before the given name at the birth date (2026-12-07) or the event gap
-    // (2026-12-08) lacks those last comparisons: it weighs them as no evidence (`m = u`).
+    // (2026-12-07) lacks those last comparisons: it weighs them as no evidence (`m = u`).
     if !(GIVEN_DOB..=C).contains(&comparisons.len()) {
         return Err(format!(
             "its model has {} comparisons, this version {C}",
