@@ -321,6 +321,11 @@ pub enum Tokens {
     Date,
     /// Phone tokens: area code, positional digit pairs of the 7-digit local number, last four.
     Phone,
+    /// The local number's phone tokens only (no area code): a 7-digit number written without
+    /// its area code (a hand-typed referral log) gives the tokens of its 10-digit form, so the
+    /// two meet as equal parts. The default schema's since 2026-12-07; within one region the
+    /// area code told little apart.
+    PhoneLocal,
     /// The whole normalised value as one token.
     Exact,
 }
@@ -764,7 +769,12 @@ impl LinkageSchema {
             }
             let ok = match f {
                 Field::Dob => matches!(spec.tokens, Tokens::Date | Tokens::Exact),
-                Field::Phone => matches!(spec.tokens, Tokens::Phone | Tokens::Exact),
+                Field::Phone => {
+                    matches!(
+                        spec.tokens,
+                        Tokens::Phone | Tokens::PhoneLocal | Tokens::Exact
+                    )
+                }
                 Field::Sex => spec.tokens == Tokens::Exact,
                 _ => matches!(spec.tokens, Tokens::Ngrams | Tokens::Exact),
             };
@@ -863,7 +873,7 @@ mod tests {
         // The default schema's fingerprint, as the docs print it.
         assert_eq!(
             LinkageSchema::default_schema().fingerprint(),
-            "8829d681bbd32925"
+            "85a28f9b96f51da7"
         );
         assert!(with("blip", "flip_probability = 0.0").is_err());
         assert!(with("none", "flip_probability = 0.1").is_err());

@@ -43,10 +43,10 @@ pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> 
                 format!("F{value}"),
             ]
         }
-        Tokens::Phone if value.len() == 10 => {
+        Tokens::Phone | Tokens::PhoneLocal if value.len() == 10 => {
             let c: Vec<char> = value.chars().collect();
             let mut out = Vec::new();
-            if c[..3].iter().all(|x| x.is_ascii_digit()) {
+            if kind == Tokens::Phone && c[..3].iter().all(|x| x.is_ascii_digit()) {
                 out.push(format!("A{}", &value[..3]));
             }
             for i in 0..6 {
@@ -58,7 +58,7 @@ pub fn tokens(kind: Tokens, n: usize, padded: bool, value: &str) -> Vec<String> 
             out.push(format!("L{}", &value[6..]));
             out
         }
-        Tokens::Date | Tokens::Phone => vec![value.to_string()],
+        Tokens::Date | Tokens::Phone | Tokens::PhoneLocal => vec![value.to_string()],
     }
 }
 

@@ -70,12 +70,12 @@ pub fn for_each_token(
             tok(b'N', d, buf);
             tok(b'F', v, buf);
         }
-        Tokens::Phone => {
+        Tokens::Phone | Tokens::PhoneLocal => {
             if v.len() != 10 {
                 emit(v);
                 return;
             }
-            if v[..3].iter().all(u8::is_ascii_digit) {
+            if kind == Tokens::Phone && v[..3].iter().all(u8::is_ascii_digit) {
                 buf.clear();
                 buf.push(b'A');
                 buf.extend_from_slice(&v[..3]);
@@ -151,6 +151,14 @@ mod tests {
         assert_eq!(
             tokens(Tokens::Phone, 0, false, "??????1234"),
             ["312", "423", "534", "L1234"]
+        );
+        // Without the area code, a 7-digit number has its 10-digit form's tokens.
+        let local = tokens(Tokens::PhoneLocal, 0, false, "8605551234");
+        assert_eq!(local, ["055", "155", "251", "312", "423", "534", "L1234"]);
+        assert_eq!(tokens(Tokens::PhoneLocal, 0, false, "???5551234"), local);
+        assert_ne!(
+            tokens(Tokens::Phone, 0, false, "???5551234"),
+            tokens(Tokens::Phone, 0, false, "8605551234")
         );
     }
 }
