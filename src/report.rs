@@ -682,11 +682,18 @@ pub fn render(input: &ReportInput<'_>) -> String {
                 "Records were linked by a match model (Fellegi-Sunter, issue #18; its parameters: \
                  {}): each identifier group's agreement adds or subtracts evidence (its weight, \
                  in bits), a missing group adds none, and records join a person while their \
-                 average match probability stays high enough.",
+                 average match probability stays high enough. {}",
                 esc(m
                     .get("parameters")
                     .and_then(|p| p.as_str())
-                    .unwrap_or("fitted on this run"))
+                    .unwrap_or("fitted on this run")),
+                match m.get("event_gap").and_then(|v| v.as_bool()) {
+                    Some(false) => "The days between records' events were not weighed \
+                                    (--no-event-gap).",
+                    _ => "The days between two records' events weighed too (the event gap: \
+                          one person's records follow one journey); figures of time lean on \
+                          it a little, and a run with --no-event-gap shows how much.",
+                }
             ),
             weight_chart(m) + &match_weights(m),
             model_estimates(m),

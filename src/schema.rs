@@ -330,6 +330,19 @@ pub enum Tokens {
     Exact,
 }
 
+impl Tokens {
+    /// The name a schema file gives it (`ngrams`, `date`, `phone`, `phone_local`, `exact`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tokens::Ngrams => "ngrams",
+            Tokens::Date => "date",
+            Tokens::Phone => "phone",
+            Tokens::PhoneLocal => "phone_local",
+            Tokens::Exact => "exact",
+        }
+    }
+}
+
 /// CLK-level options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -781,7 +794,7 @@ impl LinkageSchema {
             if !ok {
                 return Err(format!(
                     "field {f}: tokens = \"{}\" does not fit this field (docs/formats.md lists the choices)",
-                    format!("{:?}", spec.tokens).to_lowercase()
+                    spec.tokens.name()
                 ));
             }
         }
@@ -1007,6 +1020,20 @@ mod tests {
             assert!(s.field(f).is_some(), "{f} missing from the default schema");
         }
         assert_eq!(s.fingerprint().len(), 16);
+    }
+
+    /// Error messages name tokenisations as schema files write them.
+    #[test]
+    fn token_names_are_the_schema_files() {
+        for t in [
+            Tokens::Ngrams,
+            Tokens::Date,
+            Tokens::Phone,
+            Tokens::PhoneLocal,
+            Tokens::Exact,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.name());
+        }
     }
 
     #[test]

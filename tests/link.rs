@@ -629,6 +629,16 @@ fn links_the_hard_world_above_its_floor() {
     let (on, w) = gap_weights(&without);
     assert_eq!(on, false);
     assert!(w.iter().all(|&x| x == 0.0), "{w:?}");
+    // The report says which.
+    for (r, says) in [
+        (&run, "the event gap"),
+        (&without, "were not weighed (--no-event-gap)"),
+    ] {
+        let o = crosswalk(&["report", r.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let html = std::fs::read_to_string(r.join("report.html")).unwrap();
+        assert!(html.contains(says), "{says}");
+    }
     let out = evaluate_run(&world.join("truth"), &without, &dir.path().join("maps"));
     let [_, _, f1_without] = all_pairs_prf(&out);
     assert!(

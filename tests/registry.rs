@@ -952,3 +952,33 @@ fn a_registry_on_an_older_versions_model_fits_it_again() {
     let err = crosswalk::link::evidence::model_from_diagnostics(&old_model["model"]).unwrap_err();
     assert!(err.contains("older version"), "{err}");
 }
+
+/// A registry whose model was fitted before the event gap (eight comparisons) would read it
+/// with the event gap weighing nothing, for good: the next run fits the model again instead,
+/// and keeps the new one with every comparison.
+#[test]
+fn a_registry_on_a_model_without_the_event_gap_fits_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
+    let (first, rest) = world.split_at(4);
+    let reg = dir.path().join("reg");
+    let o = link_registry(&reg, "m1", first, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = reg
+        .join("generations")
+        .join(registry::generation_name(1))
+        .join("registry.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let comparisons = json["model"]["comparisons"].as_array_mut().unwrap();
+    let full = comparisons.len();
+    assert_eq!(comparisons.pop().unwrap()["name"], "event_gap");
+    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let o = link_registry(&reg, "m2", rest, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
+    let model = model_of(&reg, 2);
+    assert_eq!(model["parameters_source"], "fitted");
+    assert_eq!(model["comparisons"].as_array().unwrap().len(), full);
+    assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
+}

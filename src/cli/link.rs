@@ -53,8 +53,8 @@ pub struct LinkArgs {
     #[arg(long, value_name = "NUM")]
     min_average: Option<f64>,
     /// `--model fs`: do not weigh the days between two records' events as evidence (the
-    /// event-gap comparison). Persons then do not depend on when events happened, for
-    /// analyses of time that must not lean on it, at some cost in accuracy (docs/linkage.md).
+    /// event-gap comparison): for analyses of time that must not lean on the gaps between
+    /// events, at some cost in accuracy (docs/linkage.md).
     /// With `--model auto` it asks for the model; refused with `--model rules`. A registry
     /// always weighs it.
     #[arg(long, conflicts_with = "registry")]

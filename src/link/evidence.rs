@@ -585,6 +585,17 @@ pub fn labels_are_this_versions(section: &serde_json::Value) -> bool {
     })
 }
 
+/// Whether a `diagnostics.json` `model` section holds fewer comparisons than this version
+/// weighs (a model from before the given name at the birth date or the event gap): read by
+/// [`model_from_diagnostics`], the missing ones weigh nothing, so a registry fits such a model
+/// again rather than keep it.
+pub fn lacks_comparisons(section: &serde_json::Value) -> bool {
+    section
+        .get("comparisons")
+        .and_then(|v| v.as_array())
+        .is_some_and(|c| c.len() < C)
+}
+
 /// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
 /// comparison and level, `m` and `u`. The comparisons and their levels must be this version's
 /// ([`COMPARISONS`], labels included where the section gives them:
@@ -609,7 +620,7 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
     }
     if !labels_are_this_versions(section) {
         return Err(
-            "its comparison levels mean what an older version meant by them (the age comparison weighs birth years since 2026-12-07)"
+            "its comparison levels mean what an older version meant by them (the age comparison weighs birth years since 2026-12-07, the event gap's levels are days apart)"
                 .into(),
         );
     }
@@ -752,11 +763,7 @@ pub fn fit_patterns(counts: &[u64], random: &[u8], total_pairs: f64) -> Result<M
     // (`--model-from`) must not weigh them by starting values.
     for c in 0..C {
         if !all.chunks_exact(C).any(|row| row[c] > 0) {
-            let even = 1.0 / (COMPARISONS[c].1 - 1) as f64;
-            for l in 1..COMPARISONS[c].1 {
-                model.m[c][l] = even;
-                model.u[c][l] = even;
-            }
+            model.neutralise(c);
         }
     }
     Ok(model)

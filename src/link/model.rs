@@ -204,6 +204,17 @@ impl Model {
         Ok(())
     }
 
+    /// Makes comparison `c` weigh nothing: `m = u`, evenly over its levels above 0 (what a
+    /// comparison no pair holds is given, so that it reads as no evidence).
+    pub fn neutralise(&mut self, c: usize) {
+        let levels = self.m[c].len();
+        let even = 1.0 / (levels.max(2) - 1) as f64;
+        for l in 1..levels {
+            self.m[c][l] = even;
+            self.u[c][l] = even;
+        }
+    }
+
     /// Fits `m` and `u` of comparison `c` alone over `pairs` (level vectors, each standing for
     /// `counts[i]` pairs, or one each when `counts` is empty), every pair counting towards `m`
     /// by its match probability under the other comparisons and λ, towards `u` by the rest:

@@ -173,7 +173,7 @@ fn in_groups(families: &[&ValueGroups], a: u32, b: u32) -> bool {
 
 /// The candidates the model keeps (names at 0.6 or more, or equal birth dates) with their
 /// level vectors' codes ([`evidence::pattern_code`]), in order, and how many pairs each code
-/// has. Per pair two bytes are kept instead of the level vector; pairs the model drops are
+/// has. Per pair four bytes (its [`evidence::Code`]) are kept instead of the level vector; pairs the model drops are
 /// never stored. Pairs sharing a group of any of `families` are left to the group streams
 /// ([`stream`]), which meet them again; how many is the second value.
 fn kept_codes(
@@ -182,7 +182,7 @@ fn kept_codes(
     families: &[&ValueGroups],
     taps: Option<usize>,
 ) -> (Kept, Streamed) {
-    // One code per offered pair (an indexed collect: one allocation of two bytes a pair), the
+    // One code per offered pair (an indexed collect: one allocation of four bytes a pair), the
     // dropped ones marked; then the kept pairs gathered once.
     const DROPPED: evidence::Code = evidence::Code::MAX;
     const STREAMED: evidence::Code = evidence::Code::MAX - 1;

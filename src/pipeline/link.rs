@@ -71,9 +71,9 @@ pub enum LinkModel {
         /// Average match probability at which clusters stop merging.
         min_average: f64,
         /// Whether the days between two records' events weigh as evidence (the event-gap
-        /// comparison, [`crate::link::evidence::event_gap_level`]; on by default). Off, a run's
-        /// persons do not depend on when their events happened, at some cost in accuracy:
-        /// for analyses of time that must not lean on it (docs/linkage.md).
+        /// comparison, [`crate::link::evidence::event_gap_level`]; on by default). Off, the gaps
+        /// between events play no part in who is who, at some cost in accuracy: for analyses
+        /// of time that must not lean on them (docs/linkage.md).
         event_gap: bool,
     },
 }
@@ -208,6 +208,13 @@ fn record_evidence(
     use crate::link::evidence::{born_interval, sex_code, RecordEvidence};
     use crate::schema::Part;
     let mut out = vec![RecordEvidence::default(); records];
+    // No event is known after the latest event date of the run: a later end date (an open
+    // case's placeholder, `9999-12-31`) ends the span there, or it would meet every stranger.
+    let horizon = files
+        .iter()
+        .flat_map(|f| f.event_date.iter().flatten())
+        .max()
+        .copied();
     for (f, cols) in files.iter().zip(parts) {
         let value = |p: Part, i: usize| cols.value(p, f.part_bits(p), i);
         for i in 0..f.len() {
@@ -253,7 +260,8 @@ fn record_evidence(
                 RecordEvidence::add(&mut r.born, b);
             }
             if let Some(start) = f.event_date[i].filter(|_| event_gap) {
-                r.add_event(start, f.end_date[i]);
+                let end = f.end_date[i].map(|e| horizon.map_or(e, |h| e.min(h)));
+                r.add_event(start, end);
             }
         }
     }
@@ -757,7 +765,7 @@ pub(crate) fn link_files<'a>(
             params,
             names_all_pairs,
         };
-        let (outcome, left_out) = pool
+        let (mut outcome, left_out) = pool
             .install(|| crate::link::probabilistic::link(&records, clk_pairs, &settings, platform))
             .map_err(|e| {
                 Error::config(
@@ -765,6 +773,11 @@ pub(crate) fn link_files<'a>(
                     format!("the match model cannot be fitted on these records: {e}"),
                 )
             })?;
+        if !event_gap {
+            // Every pair's event gap was missing; a built-in or fixed model's weights for it
+            // were never used and are not shown as if they were.
+            outcome.model.neutralise(crate::link::evidence::EVENT_GAP);
+        }
         if let Parameters::BuiltIn { session, pairs } = outcome.parameters {
             model_warning = Some(format!(
                 "the run is too small to fit the match model (its {session} training session \

@@ -115,10 +115,13 @@ pub(super) fn run(
     // registry whose first run was too small to fit its own (the built-in model's m and u)
     // fits them again at every run until one can; those are then kept.
     let stored = prev.as_ref().and_then(|p| p.manifest.model.as_ref());
-    // A model an older version fitted, whose levels meant other evidence, is fitted again
-    // like the built-in one: at this run, kept from then on.
-    let outdated =
-        stored.is_some_and(|section| !crate::link::evidence::labels_are_this_versions(section));
+    // A model an older version fitted, whose levels meant other evidence or which lacks a
+    // comparison this version weighs (the event gap, since 2026-12-07), is fitted again like
+    // the built-in one: at this run, kept from then on.
+    let outdated = stored.is_some_and(|section| {
+        !crate::link::evidence::labels_are_this_versions(section)
+            || crate::link::evidence::lacks_comparisons(section)
+    });
     let built_in = outdated
         || stored.is_some_and(|section| {
             section["parameters_source"].as_str()
@@ -204,7 +207,7 @@ pub(super) fn run(
     };
     let model_warning = match (outdated, model_warning) {
         (true, w) => Some(format!(
-            "the registry's match model was fitted by an older version of crosswalk, whose comparison levels weighed other evidence: not used; the model is fitted again, and the first run that can fit its own keeps it{}",
+            "the registry's match model was fitted by an older version of crosswalk, whose comparisons weighed other evidence or fewer of it: not used; the model is fitted again, and the first run that can fit its own keeps it{}",
             w.map(|w| format!("; {w}")).unwrap_or_default()
         )),
         (false, w) => w,
