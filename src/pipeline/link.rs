@@ -940,6 +940,34 @@ fn household_json(
 mod tests {
     use super::*;
 
+    /// A record's event span runs from its first event date to its last end date; an end date
+    /// past the run's latest event date (an open case's placeholder) ends it there, and
+    /// without the event gap no span is kept.
+    #[test]
+    fn spans_end_at_the_runs_latest_event() {
+        use chrono::Datelike;
+        let d = |y, m, dd| chrono::NaiveDate::from_ymd_opt(y, m, dd);
+        let f = encodings::Encodings {
+            record_key: vec!["a".into(), "b".into(), "a".into()],
+            event_date: vec![d(2023, 1, 1), d(2023, 6, 1), d(2023, 2, 1)],
+            end_date: vec![d(9999, 12, 31), None, d(2023, 3, 1)],
+            age_band: vec![String::new(); 3],
+            sex: vec![String::new(); 3],
+            dob_from_age: vec![false; 3],
+            ..Default::default()
+        };
+        let node_of: FxHashMap<(&str, &str), u32> =
+            [(("", "a"), 0u32), (("", "b"), 1)].into_iter().collect();
+        let parts = [encodings::PartColumns::default()];
+        let files = std::slice::from_ref(&f);
+        let day = |x: Option<chrono::NaiveDate>| x.map(|x| x.num_days_from_ce()).unwrap();
+        let r = record_evidence(files, &parts, &node_of, 2, true);
+        assert_eq!(r[0].span, Some((day(d(2023, 1, 1)), day(d(2023, 6, 1)))));
+        assert_eq!(r[1].span, Some((day(d(2023, 6, 1)), day(d(2023, 6, 1)))));
+        let r = record_evidence(files, &parts, &node_of, 2, false);
+        assert!(r.iter().all(|x| x.span.is_none()));
+    }
+
     #[test]
     fn one_to_one_takes_the_best_partner_per_agency() {
         // 0 (agency a) matches 1 (b) at 0.9 and 2 (b) at 0.8; 2 also matches 3 (a) at 0.7;
