@@ -915,21 +915,28 @@ fn a_registry_on_the_built_in_model_survives_withdrawing_everything() {
     assert_eq!(model_of(&reg, 3)["parameters_source"], "fitted");
 }
 
+/// The committed world encoded under `dir`, and a registry of its first four files (one run):
+/// the files, the registry, and its first generation's manifest.
+fn registry_of_the_first_four(dir: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
+    let world = crate::link::encode_world(&dir.join("world"), &key_file(dir));
+    let reg = dir.join("reg");
+    let o = link_registry(&reg, "m1", &world[..4], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = reg
+        .join("generations")
+        .join(registry::generation_name(1))
+        .join("registry.json");
+    (world, reg, manifest)
+}
+
 /// A registry whose match model an older version fitted (its age comparison's level 2 was the
 /// age bands' `overlap`, now `same years`) is not refused as damaged: the next run fits the
 /// model again, says so, and keeps the new one; `--model-from` refuses such a model, saying why.
 #[test]
 fn a_registry_on_an_older_versions_model_fits_it_again() {
     let dir = tempfile::tempdir().unwrap();
-    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
+    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
     let (first, rest) = world.split_at(4);
-    let reg = dir.path().join("reg");
-    let o = link_registry(&reg, "m1", first, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let manifest = reg
-        .join("generations")
-        .join(registry::generation_name(1))
-        .join("registry.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let old = text.replace("\"same years\"", "\"overlap\"");
     assert_ne!(old, text, "the model section labels its levels");
@@ -959,15 +966,8 @@ fn a_registry_on_an_older_versions_model_fits_it_again() {
 #[test]
 fn a_registry_on_a_model_without_the_event_gap_fits_it_again() {
     let dir = tempfile::tempdir().unwrap();
-    let world = crate::link::encode_world(&dir.path().join("world"), &key_file(dir.path()));
-    let (first, rest) = world.split_at(4);
-    let reg = dir.path().join("reg");
-    let o = link_registry(&reg, "m1", first, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let manifest = reg
-        .join("generations")
-        .join(registry::generation_name(1))
-        .join("registry.json");
+    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
+    let rest = &world[4..];
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     let comparisons = json["model"]["comparisons"].as_array_mut().unwrap();
