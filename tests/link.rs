@@ -9,6 +9,22 @@ pub fn encode_world(dir: &Path, key: &Path) -> Vec<PathBuf> {
     encode_world_from(&fixture("world"), dir, key)
 }
 
+/// A run's `diagnostics.json`.
+fn diagnostics(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap()).unwrap()
+}
+
+/// The weights of comparison `c` (named `name`) of a `diagnostics.json` model section, by level.
+fn comparison_weights(model: &serde_json::Value, c: usize, name: &str) -> Vec<f64> {
+    let cmp = &model["comparisons"][c];
+    assert_eq!(cmp["name"], name);
+    let levels = cmp["levels"].as_array().unwrap();
+    levels
+        .iter()
+        .map(|l| l["weight"].as_f64().unwrap())
+        .collect()
+}
+
 /// Encodes every export of the synthetic world at `world` with `key` into `dir/enc` (maps into
 /// `dir/maps`).
 pub fn encode_world_from(world: &Path, dir: &Path, key: &Path) -> Vec<PathBuf> {
@@ -450,9 +466,7 @@ fn a_diffused_world_links_above_its_floor() {
         f1 >= 0.96 && p >= 0.98 && r >= 0.94,
         "P {p} R {r} F1 {f1}\n{out}"
     );
-    let diag: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r1.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag = diagnostics(&r1);
     assert_eq!(diag["hardening"], "diffusion 3");
     assert_eq!(
         diag["warnings"],
@@ -505,9 +519,7 @@ fn the_run_and_its_report_name_the_hardening() {
         "{}",
         stderr(&o)
     );
-    let diag: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag = diagnostics(&run);
     assert_eq!(diag["hardening"], "blip 0.05");
     assert!(diag["warnings"].to_string().contains("--threshold"));
     let o = crosswalk(&["report", run.to_str().unwrap()]);
@@ -557,9 +569,7 @@ fn the_run_and_its_report_name_the_hardening() {
         let run = dir.path().join(format!("mixed{i}"));
         let o = link(&run, pair, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let d: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
-                .unwrap();
+        let d = diagnostics(&run);
         assert_eq!(d["hardening"], "none");
     }
     // A label that is not printable text is refused.
@@ -606,13 +616,8 @@ fn links_the_hard_world_above_its_floor() {
     );
     // The event gap weighs: records years apart against a match, weeks apart for one.
     let gap_weights = |run: &std::path::Path| -> (serde_json::Value, Vec<f64>) {
-        let diag: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
-                .unwrap();
-        let gap = &diag["model"]["comparisons"][8];
-        assert_eq!(gap["name"], "event_gap");
-        let w = gap["levels"].as_array().unwrap();
-        let w = w.iter().map(|l| l["weight"].as_f64().unwrap()).collect();
+        let diag = diagnostics(run);
+        let w = comparison_weights(&diag["model"], 8, "event_gap");
         (diag["model"]["event_gap"].clone(), w)
     };
     let (on, w) = gap_weights(&run);
@@ -679,17 +684,8 @@ fn names_at_the_birth_date_keep_twins_apart() {
         let run = out.join("run");
         let o = link(&run, &inputs, &[]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let diag: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
-                .unwrap();
-        let given = &diag["model"]["comparisons"][7];
-        assert_eq!(given["name"], "given_dob");
-        let w: Vec<f64> = given["levels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["weight"].as_f64().unwrap())
-            .collect();
+        let diag = diagnostics(&run);
+        let w = comparison_weights(&diag["model"], 7, "given_dob");
         if on {
             assert!(w[0] < -1.0 && w[2] > 0.5, "given_dob weights {w:?}");
             let h = &diag["model"]["household"]["given_dob"];
@@ -735,21 +731,12 @@ fn a_world_with_parts_links_by_the_model() {
     let out = evaluate_run(&fixture("world/truth"), &r1, &dir.path().join("maps"));
     let [p, r, f1] = all_pairs_prf(&out);
     assert!(f1 >= FS_FLOOR, "P {p} R {r} F1 {f1}\n{out}");
-    let diag: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r1.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag = diagnostics(&r1);
     let model = &diag["model"];
     assert_eq!(model["method"], "fellegi-sunter");
     let lambda = model["lambda"].as_f64().unwrap();
     assert!(lambda > 0.0 && lambda < 0.01, "λ {lambda}");
-    let names = &model["comparisons"][0];
-    assert_eq!(names["name"], "names");
-    let w: Vec<f64> = names["levels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["weight"].as_f64().unwrap())
-        .collect();
+    let w = comparison_weights(model, 0, "names");
     assert_eq!(w.len(), 5, "five names levels besides missing");
     assert!(w[0] < 0.0 && w[4] > 5.0, "names weights {w:?}");
     assert!(model["expected_false_matches"].as_f64().unwrap() >= 0.0);
@@ -771,9 +758,7 @@ fn a_world_with_parts_links_by_the_model() {
         &["--model", "fs", "--model-from", r1.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let diag4: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r4.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag4 = diagnostics(&r4);
     let fixed = &diag4["model"];
     assert!(fixed["parameters"].as_str().unwrap().starts_with("fixed"));
     assert_eq!(fixed["random_pairs"], 0, "no u estimated again");
@@ -798,9 +783,7 @@ fn a_world_with_parts_links_by_the_model() {
     let lsh = dir.path().join("run-lsh");
     let o = link(&lsh, &inputs, &["--model", "fs", "--blocking", "lsh"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let diag_lsh: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lsh.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag_lsh = diagnostics(&lsh);
     assert!(
         diag_lsh["model"]["names_frequency"]["neighbourhood_kappa"].is_null(),
         "{}",
@@ -950,9 +933,7 @@ fn a_run_too_small_to_fit_takes_the_built_in_model() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("too small to fit the match model"), "{err}");
-    let diag: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("diagnostics.json")).unwrap())
-            .unwrap();
+    let diag = diagnostics(&run);
     let params = diag["model"]["parameters"].as_str().unwrap();
     assert!(params.starts_with("built-in"), "{params}");
     let o = crosswalk(&["report", run.to_str().unwrap()]);

@@ -626,11 +626,7 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
     }
     for (c, (name, levels)) in COMPARISONS.iter().enumerate() {
         let Some(cmp) = comparisons.get(c) else {
-            let even = 1.0 / (levels - 1) as f64;
-            for l in 1..*levels {
-                model.m[c][l] = even;
-                model.u[c][l] = even;
-            }
+            model.neutralise(c);
             continue;
         };
         if cmp.get("name").and_then(|v| v.as_str()) != Some(name) {
