@@ -15,7 +15,7 @@
 //! | sex (event facts) | 2 | disagree, agree |
 //! | age (birth years of an age without a birth date; else the age bands' birth-year intervals), when not both have a birth date | 2 | apart, same years |
 //! | given name at an equal birth date ([`crate::schema::Part::GivenDob`]; against the other's family name too, for swapped fields), when both records have it for one date and their names are at 0.6–0.95 | 3 | 0.5, 0.8 |
-//! | event gap: days between the records' event spans (event facts, [`event_gap_level`]) | 3 | 365, 90 days apart |
+//! | event gap: days between the records' event spans (event facts, [`event_gap_level`]) | 5 | 365, 90 days apart; overlapping; 30 days apart |
 //!
 //! For diffused parts the similarity is estimated from the outputs: each output bit is the XOR
 //! of `t` input bits, so a share `x` of input bits set (or differing) becomes `(1 − (1 − 2x)^t)
@@ -38,7 +38,7 @@ pub const COMPARISONS: [(&str, usize); 9] = [
     ("sex", 3),
     ("age", 3),
     ("given_dob", 4),
-    ("event_gap", 4),
+    ("event_gap", 6),
 ];
 
 /// Number of comparisons (the length of one pair's level vector).
@@ -81,8 +81,9 @@ const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
 const SSN_CUTS: [f64; 1] = [0.99];
 const GIVEN_CUTS: [f64; 2] = [0.5, 0.8];
 /// Days between two records' event spans at which [`event_gap_level`] steps: 365 days or more
-/// apart is level 1, 90 to 364 level 2, under 90 (overlapping spans included) level 3.
-pub const EVENT_GAP_DAYS: [i32; 2] = [365, 90];
+/// apart is level 1, 90 to 364 level 2, 30 to 89 level 4 and 1 to 29 level 5; overlapping
+/// spans (0 days apart) are level 3.
+pub const EVENT_GAP_DAYS: [i32; 3] = [365, 90, 30];
 
 /// What level `level` (1..) of comparison `c` means, for people reading the weights: a Dice
 /// band on the plain scale for the parts (`< 0.6`, `0.6–0.75`, ..., `≥ 0.95`), `disagree` /
@@ -120,7 +121,9 @@ pub fn level_label(c: usize, level: u8) -> String {
                 "",
                 "≥ 365 days apart",
                 "90–364 days apart",
-                "< 90 days apart",
+                "overlapping",
+                "30–89 days apart",
+                "1–29 days apart",
             ]
             .get(level as usize)
             .unwrap_or(&"")
@@ -203,11 +206,17 @@ impl RecordEvidence {
 
 /// The event-gap comparison of two records: the days between their event spans
 /// ([`RecordEvidence::span`]; 0 when they overlap), as a level: 1 at [`EVENT_GAP_DAYS`]`[0]`
-/// days or more, 2 at [`EVENT_GAP_DAYS`]`[1]` or more, 3 closer; 0 (missing) when either has
-/// no event date. One person's records follow one journey (identification, referral,
-/// services within months), two strangers' are years apart as often as not; the model learns
-/// how much that weighs from the run's own pairs, as for every comparison (docs/linkage.md,
-/// "Event dates as evidence", says what it costs analyses of time).
+/// days or more, 2 at [`EVENT_GAP_DAYS`]`[1]` or more, 3 when the spans overlap, 4 at
+/// [`EVENT_GAP_DAYS`]`[2]` days or more, 5 closer (1 to 29 days apart); 0 (missing) when
+/// either has no event date. One person's records follow one journey (identification,
+/// referral, services within weeks), two strangers' are years apart as often as not; the
+/// model learns how much that weighs from the run's own pairs, as for every comparison
+/// (docs/linkage.md, "The event gap", says what it costs analyses of time).
+///
+/// Overlapping spans are a level of their own, below 30–89 days apart: a long span (an open
+/// case, a year of services) overlaps many strangers' records. By the truth of the hard
+/// 28,000-person world, overlapping spans weigh +1.0 bits, 30–89 days apart +1.85 and 1–29
+/// days apart +3.0 (docs/measurements/2026-12-08-event-gap-levels.md).
 ///
 /// ```
 /// use crosswalk::link::evidence::{event_gap_level, RecordEvidence};
@@ -217,9 +226,11 @@ impl RecordEvidence {
 /// assert_eq!(event_gap_level(&a, &b), 0);
 /// a.add_event(day(2023, 1, 10), Some(day(2023, 3, 1)));
 /// b.add_event(day(2023, 5, 1), None);
-/// assert_eq!(event_gap_level(&a, &b), 3); // 61 days after the first record's end
-/// b.add_event(day(2024, 6, 1), None);
-/// assert_eq!(event_gap_level(&a, &b), 3); // spans are compared, not single dates
+/// assert_eq!(event_gap_level(&a, &b), 4); // 61 days after the first record's end
+/// b.add_event(day(2023, 3, 20), None);
+/// assert_eq!(event_gap_level(&a, &b), 5); // spans are compared: 19 days apart now
+/// b.add_event(day(2023, 2, 1), None);
+/// assert_eq!(event_gap_level(&a, &b), 3); // overlapping
 /// let mut c = RecordEvidence::default();
 /// c.add_event(day(2024, 6, 1), None);
 /// assert_eq!(event_gap_level(&a, &c), 1);
@@ -233,8 +244,12 @@ pub fn event_gap_level(a: &RecordEvidence, b: &RecordEvidence) -> u8 {
         1
     } else if gap >= EVENT_GAP_DAYS[1] {
         2
-    } else {
+    } else if gap == 0 {
         3
+    } else if gap >= EVENT_GAP_DAYS[2] {
+        4
+    } else {
+        5
     }
 }
 
@@ -574,7 +589,11 @@ pub fn labels_are_this_versions(section: &serde_json::Value) -> bool {
     let Some(comparisons) = section.get("comparisons").and_then(|v| v.as_array()) else {
         return true;
     };
+    let old_gap = has_three_level_event_gap(section);
     comparisons.iter().enumerate().all(|(c, cmp)| {
+        if c == EVENT_GAP && old_gap {
+            return true;
+        }
         let levels = cmp.get("levels").and_then(|v| v.as_array());
         levels.into_iter().flatten().enumerate().all(|(i, level)| {
             match level.get("label").and_then(|v| v.as_str()) {
@@ -586,14 +605,33 @@ pub fn labels_are_this_versions(section: &serde_json::Value) -> bool {
 }
 
 /// Whether a `diagnostics.json` `model` section holds fewer comparisons than this version
-/// weighs (a model from before the given name at the birth date or the event gap): read by
-/// [`model_from_diagnostics`], the missing ones weigh nothing, so a registry fits such a model
-/// again rather than keep it.
+/// weighs (a model from before the given name at the birth date or the event gap), or the
+/// event gap of three levels it had until 2026-12-08 (`≥ 365`, `90–364`, `< 90` days apart):
+/// read by [`model_from_diagnostics`], the missing ones (and the old event gap) weigh nothing,
+/// so a registry fits such a model again rather than keep it.
 pub fn lacks_comparisons(section: &serde_json::Value) -> bool {
     section
         .get("comparisons")
         .and_then(|v| v.as_array())
         .is_some_and(|c| c.len() < C)
+        || has_three_level_event_gap(section)
+}
+
+/// Whether the section's event gap is the three-level one of 2026-12-07 (its levels' labels
+/// `≥ 365 days apart`, `90–364 days apart`, `< 90 days apart`).
+fn has_three_level_event_gap(section: &serde_json::Value) -> bool {
+    let labels: Option<Vec<&str>> = section
+        .get("comparisons")
+        .and_then(|v| v.get(EVENT_GAP))
+        .filter(|c| c.get("name").and_then(|v| v.as_str()) == Some("event_gap"))
+        .and_then(|c| c.get("levels"))
+        .and_then(|v| v.as_array())
+        .and_then(|l| {
+            l.iter()
+                .map(|l| l.get("label").and_then(|v| v.as_str()))
+                .collect()
+        });
+    labels.is_some_and(|l| l == ["≥ 365 days apart", "90–364 days apart", "< 90 days apart"])
 }
 
 /// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
@@ -611,7 +649,8 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
         .and_then(|v| v.as_array())
         .ok_or("its model has no comparisons")?;
     // A model from before the given name at the birth date (2026-12-07) or the event gap
-    // (2026-12-07) lacks those last comparisons: it weighs them as no evidence (`m = u`).
+    // (2026-12-07) lacks those last comparisons, and one of 2026-12-07 has an event gap of
+    // three levels: it weighs them as no evidence (`m = u`).
     if !(GIVEN_DOB..=C).contains(&comparisons.len()) {
         return Err(format!(
             "its model has {} comparisons, this version {C}",
@@ -624,8 +663,9 @@ pub fn model_from_diagnostics(section: &serde_json::Value) -> Result<Model, Stri
                 .into(),
         );
     }
+    let old_gap = has_three_level_event_gap(section);
     for (c, (name, levels)) in COMPARISONS.iter().enumerate() {
-        let Some(cmp) = comparisons.get(c) else {
+        let Some(cmp) = comparisons.get(c).filter(|_| !(c == EVENT_GAP && old_gap)) else {
             model.neutralise(c);
             continue;
         };
@@ -1295,6 +1335,21 @@ mod tests {
         assert!((model.level_weight(GIVEN_DOB, 1) - (0.05f64 / 0.8).log2()).abs() < 1e-12);
         assert_eq!(model.level_weight(GIVEN_DOB, 2), 0.0);
         assert!(model.level_weight(GIVEN_DOB, 3) > 3.9);
+        // The event gap of three levels (2026-12-07) is read as no evidence, and such a model
+        // lacks a comparison (a registry fits it again).
+        assert!(!lacks_comparisons(&section));
+        let mut three = section.clone();
+        three["comparisons"][EVENT_GAP]["levels"] = serde_json::json!([
+            {"level": 1, "label": "≥ 365 days apart", "m": 0.01, "u": 0.4},
+            {"level": 2, "label": "90–364 days apart", "m": 0.14, "u": 0.4},
+            {"level": 3, "label": "< 90 days apart", "m": 0.85, "u": 0.2},
+        ]);
+        assert!(lacks_comparisons(&three));
+        let model = model_from_diagnostics(&three).unwrap();
+        for l in 1..COMPARISONS[EVENT_GAP].1 as u8 {
+            assert_eq!(model.level_weight(EVENT_GAP, l), 0.0, "level {l}");
+        }
+        assert_eq!(model.level_weight(NAMES, 5), full.level_weight(NAMES, 5));
         // Labels that are not this version's are refused.
         let mut relabelled = section.clone();
         relabelled["comparisons"][EVENT_GAP]["levels"][0]["label"] = "≥ 2 years apart".into();
@@ -1320,10 +1375,10 @@ mod tests {
         assert_eq!(out[EVENT_GAP], 3);
     }
 
-    /// The event gap steps at 90 and 365 days between the spans, an end date before its
+    /// The event gap steps at 30, 90 and 365 days between the spans, an end date before its
     /// start counts as the start, and overlapping spans are level 3.
     #[test]
-    fn event_gap_levels_step_at_90_and_365_days() {
+    fn event_gap_levels_step_at_30_90_and_365_days() {
         let day = |n: i64| {
             chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + chrono::TimeDelta::days(n)
         };
@@ -1335,12 +1390,18 @@ mod tests {
         let a = at(0, Some(30));
         for (start, level) in [
             (0, 3),
-            (119, 3),
+            (30, 3),
+            (31, 5),
+            (59, 5),
+            (60, 4),
+            (119, 4),
             (120, 2),
             (394, 2),
             (395, 1),
             (-365, 1),
             (-364, 2),
+            (-1, 5),
+            (-30, 4),
         ] {
             let b = at(start, None);
             assert_eq!(event_gap_level(&a, &b), level, "event at day {start}");
@@ -1357,6 +1418,8 @@ mod tests {
         let mut d = at(500, None);
         assert_eq!(event_gap_level(&a, &d), 1);
         d.add_event(day(40), None);
+        assert_eq!(event_gap_level(&a, &d), 5);
+        d.add_event(day(20), None);
         assert_eq!(event_gap_level(&a, &d), 3);
     }
 
@@ -1429,7 +1492,7 @@ mod tests {
 
     #[test]
     fn pattern_codes_round_trip() {
-        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3 * 4 * 4);
+        assert_eq!(PATTERNS, 6 * 5 * 4 * 4 * 3 * 3 * 3 * 4 * 6);
         let mut seen = std::collections::HashSet::new();
         for code in 0..PATTERNS as Code {
             let l = pattern_levels(code);
