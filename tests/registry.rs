@@ -982,3 +982,31 @@ fn a_registry_on_a_model_without_the_event_gap_fits_it_again() {
     assert_eq!(model["comparisons"].as_array().unwrap().len(), full);
     assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
 }
+
+/// A registry whose stored model has the event gap of three levels (2026-12-07: `< 90 days
+/// apart` its top) fits its model again at its next run, as one without the event gap does.
+#[test]
+fn a_registry_on_the_three_level_event_gap_fits_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
+    let rest = &world[4..];
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let gap = &mut json["model"]["comparisons"][8];
+    assert_eq!(gap["name"], "event_gap");
+    let five = gap["levels"].as_array().unwrap().len();
+    gap["levels"] = serde_json::json!([
+        {"level": 1, "label": "≥ 365 days apart", "m": 0.01, "u": 0.4},
+        {"level": 2, "label": "90–364 days apart", "m": 0.14, "u": 0.4},
+        {"level": 3, "label": "< 90 days apart", "m": 0.85, "u": 0.2},
+    ]);
+    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let o = link_registry(&reg, "m2", rest, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
+    let model = model_of(&reg, 2);
+    assert_eq!(model["parameters_source"], "fitted");
+    let levels = model["comparisons"][8]["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), five);
+    assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
+}
