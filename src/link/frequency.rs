@@ -160,7 +160,9 @@ impl NameFrequencies {
 /// strong evidence; with a record among thirty lookalikes, weak. A pair whose names fall in
 /// [`CROWDED_LEVELS`] (0.6–0.95) gets `log2(κ / max(h − 1, α))`, `h` the more crowded of the
 /// two neighbourhoods and `κ` the mean of `h − 1` over records with a names part, clamped to
-/// ±[`MAX_ADJUSTMENT`] bits.
+/// ±[`MAX_ADJUSTMENT`] bits; at 0.6–0.75, below the neighbourhoods' reach, only what it takes
+/// ([`NameNeighbourhoods::adjustment_at`]).
+pub const BELOW_REACH: u8 = 3;
 ///
 /// The neighbours are the all-pairs names pass's pairs, complete for runs that make one
 /// (`--model fs` with `auto` blocking, up to 250,000 records). Counted from the candidates of
@@ -196,6 +198,10 @@ fn value_ids(
 /// Names levels (`evidence::level_label`: 0.6–0.75, 0.75–0.85, 0.85–0.95) weighed by the
 /// crowding of the two records' names neighbourhoods ([`NameNeighbourhoods`]).
 pub const CROWDED_LEVELS: std::ops::RangeInclusive<u8> = 2..=4;
+
+/// The lowest names level inside a neighbourhood's reach (0.75–0.85; the names pass keeps
+/// pairs at 0.75 or more): below it a neighbourhood's adjustment only takes weight
+/// ([`NameNeighbourhoods::adjustment_at`]).
 
 impl NameNeighbourhoods {
     /// Counts the neighbourhoods of `records` from `near`, every pair of records (`a < b` or
@@ -281,6 +287,41 @@ impl NameNeighbourhoods {
     pub fn adjustment(&self, a: usize, b: usize) -> f64 {
         let h = self.holders[a].max(self.holders[b]);
         adjustment(self.kappa, h, ALPHA, MAX_ADJUSTMENT)
+    }
+
+    /// [`NameNeighbourhoods::adjustment`] for a pair at names level `level`
+    /// (`evidence::level_label`), never above 0 below [`BELOW_REACH`] (0.6–0.75). A
+    /// neighbourhood holds the records at 0.75 or more: a crowded one says the names are
+    /// common, which holds for a rougher agreement too, but an empty one says nothing of how
+    /// many strangers come within 0.6–0.75, and its full boost (`log2(κ/α)`, 8.4 bits at the
+    /// hard 28,000-person world's κ of 34) linked strangers of one birth date whose diffused
+    /// names parts estimated at 0.6 or more (docs/measurements/2026-12-08-event-gap-levels.md).
+    ///
+    /// ```
+    /// use crosswalk::link::evidence::RecordEvidence;
+    /// use crosswalk::link::frequency::NameNeighbourhoods;
+    ///
+    /// let date = |d: u8| vec![d; 4];
+    /// let rec = |names: u8, dob: u8| RecordEvidence {
+    ///     names: vec![vec![names; 4]],
+    ///     dob: vec![date(dob)],
+    ///     ..Default::default()
+    /// };
+    /// // Records 0-2 are three persons with lookalike names; 3 and 4 nobody resembles.
+    /// let records = vec![rec(1, 1), rec(2, 2), rec(3, 3), rec(9, 4), rec(8, 5)];
+    /// let n = NameNeighbourhoods::new(&records, &[(0, 1), (0, 2), (1, 2)]);
+    /// assert!(n.adjustment(3, 4) > 0.0);
+    /// assert_eq!(n.adjustment_at(3, 4, 2), 0.0); // 0.6–0.75: no boost
+    /// assert_eq!(n.adjustment_at(3, 4, 3), n.adjustment(3, 4));
+    /// assert!(n.adjustment_at(0, 3, 2) < 0.0); // a crowded neighbourhood still takes
+    /// ```
+    pub fn adjustment_at(&self, a: usize, b: usize, level: u8) -> f64 {
+        let bits = self.adjustment(a, b);
+        if level < BELOW_REACH {
+            bits.min(0.0)
+        } else {
+            bits
+        }
     }
 }
 

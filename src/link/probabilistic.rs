@@ -495,7 +495,8 @@ pub fn persons(
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)
         } else if let Some(n) = neighbourhoods.filter(|_| crowded[code as usize]) {
-            w + n.adjustment(a as usize, b as usize)
+            let level = evidence::pattern_levels(code)[evidence::NAMES];
+            w + n.adjustment_at(a as usize, b as usize, level)
         } else if near_names[code as usize] {
             w + frequencies.near_adjustment(a as usize, b as usize)
         } else {
