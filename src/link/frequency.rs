@@ -162,7 +162,6 @@ impl NameFrequencies {
 /// two neighbourhoods and `κ` the mean of `h − 1` over records with a names part, clamped to
 /// ±[`MAX_ADJUSTMENT`] bits; at 0.6–0.75, below the neighbourhoods' reach, only what it takes
 /// ([`NameNeighbourhoods::adjustment_at`]).
-pub const BELOW_REACH: u8 = 3;
 ///
 /// The neighbours are the all-pairs names pass's pairs, complete for runs that make one
 /// (`--model fs` with `auto` blocking, up to 250,000 records). Counted from the candidates of
@@ -202,6 +201,7 @@ pub const CROWDED_LEVELS: std::ops::RangeInclusive<u8> = 2..=4;
 /// The lowest names level inside a neighbourhood's reach (0.75–0.85; the names pass keeps
 /// pairs at 0.75 or more): below it a neighbourhood's adjustment only takes weight
 /// ([`NameNeighbourhoods::adjustment_at`]).
+pub const BELOW_REACH: u8 = 3;
 
 impl NameNeighbourhoods {
     /// Counts the neighbourhoods of `records` from `near`, every pair of records (`a < b` or
