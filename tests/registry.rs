@@ -960,53 +960,56 @@ fn a_registry_on_an_older_versions_model_fits_it_again() {
     assert!(err.contains("older version"), "{err}");
 }
 
+/// The model a registry of the first four batches stores, as `edit` leaves it (an older
+/// version's), at the registry's next run: that run warns, fits the model again, and keeps
+/// the new one, which lacks nothing. Returns the new model section.
+fn registry_refits_an_edited_model(edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    edit(&mut json["model"]);
+    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    let o = link_registry(&reg, "m2", &world[4..], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
+    let model = model_of(&reg, 2);
+    assert_eq!(model["parameters_source"], "fitted");
+    assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
+    model
+}
+
 /// A registry whose model was fitted before the event gap (eight comparisons) would read it
 /// with the event gap weighing nothing, for good: the next run fits the model again instead,
 /// and keeps the new one with every comparison.
 #[test]
 fn a_registry_on_a_model_without_the_event_gap_fits_it_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
-    let rest = &world[4..];
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    let comparisons = json["model"]["comparisons"].as_array_mut().unwrap();
-    let full = comparisons.len();
-    assert_eq!(comparisons.pop().unwrap()["name"], "event_gap");
-    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    let o = link_registry(&reg, "m2", rest, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
-    let model = model_of(&reg, 2);
-    assert_eq!(model["parameters_source"], "fitted");
+    let mut full = 0;
+    let model = registry_refits_an_edited_model(|model| {
+        let comparisons = model["comparisons"].as_array_mut().unwrap();
+        full = comparisons.len();
+        assert_eq!(comparisons.pop().unwrap()["name"], "event_gap");
+    });
     assert_eq!(model["comparisons"].as_array().unwrap().len(), full);
-    assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
 }
 
 /// A registry whose stored model has the event gap of three levels (2026-12-07: `< 90 days
 /// apart` its top) fits its model again at its next run, as one without the event gap does.
 #[test]
 fn a_registry_on_the_three_level_event_gap_fits_it_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (world, reg, manifest) = registry_of_the_first_four(dir.path());
-    let rest = &world[4..];
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    let gap = &mut json["model"]["comparisons"][8];
-    assert_eq!(gap["name"], "event_gap");
-    let five = gap["levels"].as_array().unwrap().len();
-    gap["levels"] = serde_json::json!([
-        {"level": 1, "label": "≥ 365 days apart", "m": 0.01, "u": 0.4},
-        {"level": 2, "label": "90–364 days apart", "m": 0.14, "u": 0.4},
-        {"level": 3, "label": "< 90 days apart", "m": 0.85, "u": 0.2},
-    ]);
-    std::fs::write(&manifest, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    let o = link_registry(&reg, "m2", rest, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("older version"), "{}", stderr(&o));
-    let model = model_of(&reg, 2);
-    assert_eq!(model["parameters_source"], "fitted");
-    let levels = model["comparisons"][8]["levels"].as_array().unwrap();
-    assert_eq!(levels.len(), five);
-    assert!(!crosswalk::link::evidence::lacks_comparisons(&model));
+    let mut five = 0;
+    let model = registry_refits_an_edited_model(|model| {
+        let gap = &mut model["comparisons"][8];
+        assert_eq!(gap["name"], "event_gap");
+        five = gap["levels"].as_array().unwrap().len();
+        gap["levels"] = serde_json::json!([
+            {"level": 1, "label": "≥ 365 days apart", "m": 0.01, "u": 0.4},
+            {"level": 2, "label": "90–364 days apart", "m": 0.14, "u": 0.4},
+            {"level": 3, "label": "< 90 days apart", "m": 0.85, "u": 0.2},
+        ]);
+    });
+    assert_eq!(
+        model["comparisons"][8]["levels"].as_array().unwrap().len(),
+        five
+    );
 }
