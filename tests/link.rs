@@ -609,9 +609,11 @@ fn links_the_hard_world_above_its_floor() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = evaluate_run(&world.join("truth"), &run, &dir.path().join("maps"));
     let [p, r, f1] = all_pairs_prf(&out);
-    // 2026-12-07: P 0.9746, R 0.9579, F1 0.9662 (0.9589 without the event gap).
+    // 2026-12-07: P 0.9746, R 0.9579, F1 0.9662 (0.9589 without the event gap). 2026-12-08,
+    // the event gap at five levels and no names boost below the neighbourhoods: P 0.9811,
+    // R 0.9648, F1 0.9729 (1,559 persons).
     assert!(
-        f1 >= 0.955 && p >= 0.96 && r >= 0.945,
+        f1 >= 0.965 && p >= 0.972 && r >= 0.955,
         "P {p} R {r} F1 {f1}"
     );
     // The event gap weighs: records years apart against a match, weeks apart for one, and
