@@ -828,7 +828,8 @@ fn weight_chart(m: &serde_json::Value) -> String {
                     s,
                     "<p class=\"note\">Names that agree only roughly (0.6 to 0.95) are weighed \
                      instead by how many persons' names come as near: alike names among many \
-                     lookalikes weigh less than alike names nobody else resembles.</p>"
+                     lookalikes weigh less than alike names nobody else resembles (from 0.6 \
+                     to 0.75 only less: that far apart, no lookalikes are counted).</p>"
                 );
             }
         }

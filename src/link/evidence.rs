@@ -74,7 +74,7 @@ pub const EM_ITERATIONS: usize = 1_000;
 /// Fewest candidate pairs a training session of [`fit_patterns`] needs.
 pub const MIN_SESSION_PAIRS: usize = 20;
 
-const NAMES_CUTS: [f64; 4] = [0.6, 0.75, 0.85, 0.95];
+pub(crate) const NAMES_CUTS: [f64; 4] = [0.6, 0.75, 0.85, 0.95];
 const DOB_CUTS: [f64; 3] = [0.5, 0.8, 0.99];
 const PHONE_CUTS: [f64; 2] = [0.7, 0.99];
 const ADDRESS_CUTS: [f64; 2] = [0.5, 0.8];
@@ -617,21 +617,17 @@ pub fn lacks_comparisons(section: &serde_json::Value) -> bool {
         || has_three_level_event_gap(section)
 }
 
-/// Whether the section's event gap is the three-level one of 2026-12-07 (its levels' labels
-/// `≥ 365 days apart`, `90–364 days apart`, `< 90 days apart`).
+/// Whether the section's event gap is the three-level one of 2026-12-07 (`≥ 365 days apart`,
+/// `90–364 days apart`, `< 90 days apart`): a comparison named `event_gap` with three levels,
+/// whatever their labels say.
 fn has_three_level_event_gap(section: &serde_json::Value) -> bool {
-    let labels: Option<Vec<&str>> = section
+    section
         .get("comparisons")
         .and_then(|v| v.get(EVENT_GAP))
         .filter(|c| c.get("name").and_then(|v| v.as_str()) == Some("event_gap"))
         .and_then(|c| c.get("levels"))
         .and_then(|v| v.as_array())
-        .and_then(|l| {
-            l.iter()
-                .map(|l| l.get("label").and_then(|v| v.as_str()))
-                .collect()
-        });
-    labels.is_some_and(|l| l == ["≥ 365 days apart", "90–364 days apart", "< 90 days apart"])
+        .is_some_and(|l| l.len() == 3)
 }
 
 /// The model of an earlier run from its `diagnostics.json`'s `model` section: λ and, per
@@ -1345,6 +1341,15 @@ mod tests {
             {"level": 3, "label": "< 90 days apart", "m": 0.85, "u": 0.2},
         ]);
         assert!(lacks_comparisons(&three));
+        let mut unlabelled = three.clone();
+        for level in unlabelled["comparisons"][EVENT_GAP]["levels"]
+            .as_array_mut()
+            .unwrap()
+        {
+            level.as_object_mut().unwrap().remove("label");
+        }
+        assert!(lacks_comparisons(&unlabelled));
+        assert!(model_from_diagnostics(&unlabelled).is_ok());
         let model = model_from_diagnostics(&three).unwrap();
         for l in 1..COMPARISONS[EVENT_GAP].1 as u8 {
             assert_eq!(model.level_weight(EVENT_GAP, l), 0.0, "level {l}");

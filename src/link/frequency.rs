@@ -201,7 +201,12 @@ pub const CROWDED_LEVELS: std::ops::RangeInclusive<u8> = 2..=4;
 /// The lowest names level inside a neighbourhood's reach (0.75–0.85; the names pass keeps
 /// pairs at 0.75 or more): below it a neighbourhood's adjustment only takes weight
 /// ([`NameNeighbourhoods::adjustment_at`]).
-pub const BELOW_REACH: u8 = 3;
+pub const LOWEST_IN_REACH: u8 = 3;
+
+// The level's lower cut is the names pass's similarity, which the neighbourhoods hold.
+const _: () = assert!(
+    super::evidence::NAMES_CUTS[LOWEST_IN_REACH as usize - 2] == super::candidates::NAMES_PASS_MIN
+);
 
 impl NameNeighbourhoods {
     /// Counts the neighbourhoods of `records` from `near`, every pair of records (`a < b` or
@@ -290,7 +295,7 @@ impl NameNeighbourhoods {
     }
 
     /// [`NameNeighbourhoods::adjustment`] for a pair at names level `level`
-    /// (`evidence::level_label`), never above 0 below [`BELOW_REACH`] (0.6–0.75). A
+    /// (`evidence::level_label`), never above 0 below [`LOWEST_IN_REACH`] (at 0.6–0.75). A
     /// neighbourhood holds the records at 0.75 or more: a crowded one says the names are
     /// common, which holds for a rougher agreement too, but an empty one says nothing of how
     /// many strangers come within 0.6–0.75, and its full boost (`log2(κ/α)`, 8.4 bits at the
@@ -317,7 +322,7 @@ impl NameNeighbourhoods {
     /// ```
     pub fn adjustment_at(&self, a: usize, b: usize, level: u8) -> f64 {
         let bits = self.adjustment(a, b);
-        if level < BELOW_REACH {
+        if level < LOWEST_IN_REACH {
             bits.min(0.0)
         } else {
             bits

@@ -490,13 +490,15 @@ pub fn persons(
                 && !in_household(code)
         })
         .collect();
+    let names_level: Vec<u8> = (0..evidence::PATTERNS as evidence::Code)
+        .map(|code| evidence::pattern_levels(code)[evidence::NAMES])
+        .collect();
     let weight = |&(a, b): &(u32, u32), code: evidence::Code| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)
         } else if let Some(n) = neighbourhoods.filter(|_| crowded[code as usize]) {
-            let level = evidence::pattern_levels(code)[evidence::NAMES];
-            w + n.adjustment_at(a as usize, b as usize, level)
+            w + n.adjustment_at(a as usize, b as usize, names_level[code as usize])
         } else if near_names[code as usize] {
             w + frequencies.near_adjustment(a as usize, b as usize)
         } else {

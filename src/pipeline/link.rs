@@ -269,8 +269,10 @@ fn record_evidence(
 }
 
 /// The model of an earlier run, from its directory or its `diagnostics.json`
-/// ([`crate::link::evidence::model_from_diagnostics`]).
-fn read_model(path: &std::path::Path) -> Result<crate::link::model::Model> {
+/// ([`crate::link::evidence::model_from_diagnostics`]), and whether an older version saved it
+/// without comparisons this version weighs ([`crate::link::evidence::lacks_comparisons`]: they
+/// weigh nothing in this run).
+fn read_model(path: &std::path::Path) -> Result<(crate::link::model::Model, bool)> {
     let file = if path.is_dir() {
         path.join("diagnostics.json")
     } else {
@@ -283,12 +285,16 @@ fn read_model(path: &std::path::Path) -> Result<crate::link::model::Model> {
             "--model-from: not a diagnostics.json (it is not JSON)",
         )
     })?;
-    crate::link::evidence::model_from_diagnostics(&json["model"]).map_err(|e| {
+    let model = crate::link::evidence::model_from_diagnostics(&json["model"]).map_err(|e| {
         Error::config(
             &file,
             format!("--model-from: {e}; give the run directory of an earlier `crosswalk link --model fs` of this version"),
         )
-    })
+    })?;
+    Ok((
+        model,
+        crate::link::evidence::lacks_comparisons(&json["model"]),
+    ))
 }
 
 /// Runs the link job.
@@ -339,7 +345,19 @@ pub fn run(job: &LinkJob) -> Result<LinkSummary> {
         LinkModel::Probabilistic { .. } => Some(parts_taps(&files, &job.inputs[0])?),
     };
     // An earlier run's model is read now, so that a bad `--model-from` fails before the work.
-    let fixed = job.model_from.as_deref().map(read_model).transpose()?;
+    let fixed = match job.model_from.as_deref().map(read_model).transpose()? {
+        Some((model, true)) => {
+            warnings.push(
+                "--model-from: the model was saved by an older version of crosswalk: the \
+                 comparisons it lacks (the given name at the birth date, the event gap or its \
+                 five levels) weigh nothing in this run; link once without --model-from to fit \
+                 a model that weighs them"
+                    .to_string(),
+            );
+            Some(model)
+        }
+        other => other.map(|(model, _)| model),
+    };
     // The part columns leave the files: the model copies what it needs into the records'
     // evidence and they are freed then (at a million records, half a GB); the rules never
     // read them.
