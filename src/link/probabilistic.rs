@@ -483,22 +483,20 @@ pub fn persons(
         })
         .collect();
     // ... and, when the run counted its names neighbourhoods, a pair whose names agree roughly
-    // by how crowded the two records' neighbourhoods are ([`NameNeighbourhoods`]).
-    let crowded: Vec<bool> = (0..evidence::PATTERNS as evidence::Code)
+    // by how crowded the two records' neighbourhoods are ([`NameNeighbourhoods`]): per code its
+    // names level, or `None` when the neighbourhoods do not weigh it.
+    let crowded: Vec<Option<u8>> = (0..evidence::PATTERNS as evidence::Code)
         .map(|code| {
-            CROWDED_LEVELS.contains(&evidence::pattern_levels(code)[evidence::NAMES])
-                && !in_household(code)
+            let level = evidence::pattern_levels(code)[evidence::NAMES];
+            (CROWDED_LEVELS.contains(&level) && !in_household(code)).then_some(level)
         })
-        .collect();
-    let names_level: Vec<u8> = (0..evidence::PATTERNS as evidence::Code)
-        .map(|code| evidence::pattern_levels(code)[evidence::NAMES])
         .collect();
     let weight = |&(a, b): &(u32, u32), code: evidence::Code| -> f64 {
         let w = weight_of[code as usize];
         if exact_names[code as usize] {
             w + frequencies.adjustment(a as usize, b as usize)
-        } else if let Some(n) = neighbourhoods.filter(|_| crowded[code as usize]) {
-            w + n.adjustment_at(a as usize, b as usize, names_level[code as usize])
+        } else if let (Some(n), Some(level)) = (neighbourhoods, crowded[code as usize]) {
+            w + n.adjustment_at(a as usize, b as usize, level)
         } else if near_names[code as usize] {
             w + frequencies.near_adjustment(a as usize, b as usize)
         } else {

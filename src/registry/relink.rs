@@ -117,8 +117,8 @@ pub(super) fn run(
     let stored = prev.as_ref().and_then(|p| p.manifest.model.as_ref());
     // A model an older version fitted, whose levels meant other evidence or which lacks a
     // comparison this version weighs (the event gap, since 2026-12-07, or its five levels,
-    // since 2026-12-08), is fitted again like
-    // the built-in one: at this run, kept from then on.
+    // since 2026-12-08), is fitted again like the built-in one: at this run, kept from then
+    // on.
     let outdated = stored.is_some_and(|section| {
         !crate::link::evidence::labels_are_this_versions(section)
             || crate::link::evidence::lacks_comparisons(section)
